@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kaio_posix.h - libkaio_posix extensions to POSIX AIO.
+ *
+ * The POSIX calls themselves are declared by glibc's <aio.h>; this header
+ * declares only what libkaio_posix adds.  It compiles as C89 and C++.
+ */
+#ifndef KAIO_POSIX_H
+#define KAIO_POSIX_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * The most requests one lio_listio() call takes (glibc has no limit and
+ * sysconf(_SC_AIO_LISTIO_MAX) reports -1; this library has this one).
+ */
+#define KAIO_LISTIO_MAX		16384
+
+/*
+ * Counters, as indices into struct kaio_stats.v.  New counters are only
+ * ever added before KAIO_STAT_MAX, so old indices keep their meaning.
+ */
+enum kaio_stat {
+	KAIO_STAT_READ,			/* aio_read requests accepted */
+	KAIO_STAT_WRITE,		/* aio_write requests accepted */
+	KAIO_STAT_FSYNC,		/* aio_fsync(O_SYNC) */
+	KAIO_STAT_FDSYNC,		/* aio_fsync(O_DSYNC) */
+	KAIO_STAT_INLINE,		/* completed in the caller (RWF_NOWAIT) */
+	KAIO_STAT_POOL,			/* served by the user-space pool */
+	KAIO_STAT_KERNEL,		/* served by native kernel AIO */
+	KAIO_STAT_NOWAIT_FALLBACK,	/* RWF_NOWAIT would block: to the pool */
+	KAIO_STAT_CANCELED,		/* completed with ECANCELED */
+	KAIO_STAT_NOTIFY_SIGNAL,	/* SIGEV_SIGNAL sent */
+	KAIO_STAT_NOTIFY_THREAD,	/* SIGEV_THREAD callbacks run */
+	KAIO_STAT_NOTIFY_THREAD_ID,	/* SIGEV_THREAD_ID sent */
+	KAIO_STAT_NOTIFY_FAILED,	/* a signal could not be queued */
+	KAIO_STAT_THREADS_CREATED,	/* pool workers started */
+	KAIO_STAT_LISTIO,		/* lio_listio calls */
+	KAIO_STAT_MAX
+};
+
+struct kaio_stats {
+	unsigned long v[KAIO_STAT_MAX];
+};
+
+/*
+ * kaio_stats_get - copy the process's counters into *st.
+ * size is sizeof(*st) as the caller was compiled; counters the caller does
+ * not know of are left out, ones it knows and the library does not are
+ * zeroed.  Returns 0, or -EINVAL if st is NULL.
+ */
+int kaio_stats_get(struct kaio_stats *st, size_t size);
+
+/* kaio_stat_name - the counter's name (as in KAIO_STATS=1 output), or NULL. */
+const char *kaio_stat_name(int stat);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KAIO_POSIX_H */

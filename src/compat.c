@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * compat.c - the exported names, with glibc's symbol versions.
+ *
+ * Each POSIX name and its *64 twin are bound twice, as in glibc's libc.so.6
+ * on x86_64: name@@GLIBC_2.34 (the default, for programs linked against
+ * glibc >= 2.34 or against this library) and name@GLIBC_2.2.5 (programs
+ * linked against the old librt.so.1).  lio_listio{,64} also has
+ * @GLIBC_2.4, and its 2.2.5 binding keeps that version's semantics.
+ *
+ * Why glibc's names: the dynamic linker binds a versioned reference such as
+ * aio_read@GLIBC_2.34 only to a definition of exactly that version (or an
+ * unversioned one).  A private node (KAIO_1.0) would be skipped silently
+ * under LD_PRELOAD.  tests/test-preload checks every kind of caller.
+ */
+#include "config.h"
+
+#include "kaio-int.h"
+
+/*
+ * An alias must name a function defined in the same file, so each name gets
+ * one local entry (a tail call into the implementation), and the versioned
+ * names are aliases of that entry.
+ */
+#define ENTRY(ret, name, params, args) \
+	__attribute__((visibility("default"))) ret kaio_entry_##name params; \
+	ret kaio_entry_##name params { return kaio__##name args; }
+#define ALIAS(entry, as) \
+	extern __typeof(entry) as \
+		__attribute__((alias(#entry), visibility("default")))
+#define SYMVER(as, name, ver) \
+	__asm__(".symver " #as "," #name "@" #ver)
+#define DEFSYMVER(as, name, ver) \
+	__asm__(".symver " #as "," #name "@@" #ver)
+
+/* name and name64, each @@GLIBC_2.34 and @GLIBC_2.2.5, onto entry. */
+#define EXPORT4(entry, name) \
+	ALIAS(entry, kaio_v34_##name); DEFSYMVER(kaio_v34_##name, name, GLIBC_2.34); \
+	ALIAS(entry, kaio_v225_##name); SYMVER(kaio_v225_##name, name, GLIBC_2.2.5); \
+	ALIAS(entry, kaio_v34_##name##64); \
+	DEFSYMVER(kaio_v34_##name##64, name##64, GLIBC_2.34); \
+	ALIAS(entry, kaio_v225_##name##64); \
+	SYMVER(kaio_v225_##name##64, name##64, GLIBC_2.2.5)
+
+ENTRY(int, aio_read, (struct aiocb *cb), (cb))
+ENTRY(int, aio_write, (struct aiocb *cb), (cb))
+ENTRY(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
+ENTRY(int, aio_error, (const struct aiocb *cb), (cb))
+ENTRY(ssize_t, aio_return, (struct aiocb *cb), (cb))
+ENTRY(int, aio_suspend, (const struct aiocb *const l[], int n,
+			 const struct timespec *t), (l, n, t))
+ENTRY(int, aio_cancel, (int fd, struct aiocb *cb), (fd, cb))
+ENTRY(void, aio_init, (const struct aioinit *init), (init))
+ENTRY(int, lio_listio, (int mode, struct aiocb *const l[], int n,
+			struct sigevent *sig), (mode, l, n, sig))
+ENTRY(int, lio_listio_old, (int mode, struct aiocb *const l[], int n,
+			    struct sigevent *sig), (mode, l, n, sig))
+
+EXPORT4(kaio_entry_aio_read, aio_read);
+EXPORT4(kaio_entry_aio_write, aio_write);
+EXPORT4(kaio_entry_aio_fsync, aio_fsync);
+EXPORT4(kaio_entry_aio_error, aio_error);
+EXPORT4(kaio_entry_aio_return, aio_return);
+EXPORT4(kaio_entry_aio_suspend, aio_suspend);
+EXPORT4(kaio_entry_aio_cancel, aio_cancel);
+
+ALIAS(kaio_entry_aio_init, kaio_v34_aio_init);
+DEFSYMVER(kaio_v34_aio_init, aio_init, GLIBC_2.34);
+ALIAS(kaio_entry_aio_init, kaio_v225_aio_init);
+SYMVER(kaio_v225_aio_init, aio_init, GLIBC_2.2.5);
+
+ALIAS(kaio_entry_lio_listio, kaio_v34_lio_listio);
+DEFSYMVER(kaio_v34_lio_listio, lio_listio, GLIBC_2.34);
+ALIAS(kaio_entry_lio_listio, kaio_v24_lio_listio);
+SYMVER(kaio_v24_lio_listio, lio_listio, GLIBC_2.4);
+ALIAS(kaio_entry_lio_listio_old, kaio_v225_lio_listio);
+SYMVER(kaio_v225_lio_listio, lio_listio, GLIBC_2.2.5);
+ALIAS(kaio_entry_lio_listio, kaio_v34_lio_listio64);
+DEFSYMVER(kaio_v34_lio_listio64, lio_listio64, GLIBC_2.34);
+ALIAS(kaio_entry_lio_listio, kaio_v24_lio_listio64);
+SYMVER(kaio_v24_lio_listio64, lio_listio64, GLIBC_2.4);
+ALIAS(kaio_entry_lio_listio_old, kaio_v225_lio_listio64);
+SYMVER(kaio_v225_lio_listio64, lio_listio64, GLIBC_2.2.5);

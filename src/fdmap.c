@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fdmap.c - per-fd ordering: the fsync barrier and serial (O_APPEND and
+ * non-seekable) queues.
+ *
+ * Concurrency contract:
+ * - The map is a two-level table indexed by fd number.  Chunks are created
+ *   with a compare-and-swap and never freed, so a lookup takes no lock.
+ * - Every list in a struct kaio_fd is protected by its mutex.  A request is
+ *   on at most one of sqhead (waiting for its serial turn) or fshead
+ *   (an fsync waiting for earlier writes) and, independently, on whead
+ *   (an outstanding tracked write) until kaio__fd_done().
+ * - Lock order: kaio_fd.lock, then the pool's lock.  The fd lock is held
+ *   while a request moves from an fd queue to a backend so that
+ *   aio_cancel() always finds it in one place or the other.
+ * - A fork child starts with an empty map (kaio__fd_reset()).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "kaio-int.h"
+
+#define CHUNK_SHIFT	10
+#define CHUNK_SIZE	(1 << CHUNK_SHIFT)
+#define TOP_SIZE	(1 << 20)	/* fds below 2^30 */
+
+typedef _Atomic(struct kaio_fd *) fd_chunk_t;
+static _Atomic(fd_chunk_t *) *top;
+static pthread_mutex_t top_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static _Atomic(fd_chunk_t *) *get_top(void)
+{
+	_Atomic(fd_chunk_t *) *t = atomic_load_explicit(&top,
+							memory_order_acquire);
+	void *m;
+
+	if (kaio_likely(t != NULL))
+		return t;
+	pthread_mutex_lock(&top_lock);
+	t = atomic_load_explicit(&top, memory_order_acquire);
+	if (!t) {
+		/* 8 MiB of address space; only touched pages cost memory. */
+		m = mmap(NULL, TOP_SIZE * sizeof(*t), PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (m != MAP_FAILED) {
+			t = m;
+			atomic_store_explicit(&top, t, memory_order_release);
+		}
+	}
+	pthread_mutex_unlock(&top_lock);
+	return t;
+}
+
+static struct kaio_fd *new_chunk(void)
+{
+	struct kaio_fd *c = calloc(CHUNK_SIZE, sizeof(*c));
+	int i;
+
+	if (!c)
+		return NULL;
+	for (i = 0; i < CHUNK_SIZE; i++)
+		pthread_mutex_init(&c[i].lock, NULL);
+	return c;
+}
+
+/* The state of fd, created on first use; NULL if out of memory or range. */
+struct kaio_fd *kaio__fd_get(int fd)
+{
+	_Atomic(fd_chunk_t *) *t;
+	struct kaio_fd *c, *expect = NULL;
+	unsigned int hi = (unsigned int)fd >> CHUNK_SHIFT;
+
+	if (fd < 0 || hi >= TOP_SIZE)
+		return NULL;
+	t = get_top();
+	if (!t)
+		return NULL;
+	c = (struct kaio_fd *)atomic_load_explicit(&t[hi], memory_order_acquire);
+	if (kaio_unlikely(!c)) {
+		c = new_chunk();
+		if (!c)
+			return NULL;
+		if (!atomic_compare_exchange_strong((_Atomic(struct kaio_fd *) *)&t[hi],
+						    &expect, c)) {
+			free(c);
+			c = expect;
+		}
+	}
+	return &c[fd & (CHUNK_SIZE - 1)];
+}
+
+void kaio__fd_reset(void)
+{
+	/* The parent's map stays allocated in the child, unused. */
+	atomic_store(&top, NULL);
+	pthread_mutex_init(&top_lock, NULL);
+}
+
+/* Queue a request on the fd's lists and, if its turn has come, a backend. */
+int kaio__fd_dispatch(struct kaio_req *req)
+{
+	struct kaio_fd *f;
+	int ret = 0;
+
+	if (!(req->flags & (KAIO_RQ_SERIAL | KAIO_RQ_TRACKED)) &&
+	    req->op != KAIO_OP_FSYNC && req->op != KAIO_OP_FDSYNC)
+		return kaio__pool_enqueue(req);
+
+	f = kaio__fd_get(req->fd);
+	if (!f)
+		return -EAGAIN;
+	req->f = f;
+	pthread_mutex_lock(&f->lock);
+	if (req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC) {
+		req->wseq = f->wseq_next;	/* ticket: writes before it */
+		if (f->whead) {
+			kaio__q_push(&f->fshead, &f->fstail, req);
+			goto out;
+		}
+	} else if (req->flags & KAIO_RQ_SERIAL) {
+		if (f->serial_busy) {
+			kaio__q_push(&f->sqhead, &f->sqtail, req);
+			goto track;
+		}
+		f->serial_busy = 1;
+	}
+	ret = kaio__pool_enqueue(req);
+	if (ret) {
+		if (req->flags & KAIO_RQ_SERIAL)
+			f->serial_busy = 0;
+		goto out;
+	}
+track:
+	if (req->flags & KAIO_RQ_TRACKED) {
+		req->wseq = f->wseq_next++;
+		req->wnext = NULL;
+		req->wprev = f->wtail;
+		if (f->wtail)
+			f->wtail->wnext = req;
+		else
+			f->whead = req;
+		f->wtail = req;
+	}
+out:
+	pthread_mutex_unlock(&f->lock);
+	return ret;
+}
+
+static void untrack(struct kaio_fd *f, struct kaio_req *r)
+{
+	if (r->wprev)
+		r->wprev->wnext = r->wnext;
+	else
+		f->whead = r->wnext;
+	if (r->wnext)
+		r->wnext->wprev = r->wprev;
+	else
+		f->wtail = r->wprev;
+	r->wnext = r->wprev = NULL;
+}
+
+/*
+ * Start what became runnable: fsyncs whose earlier writes are all done,
+ * and the next serial request.  Called with f->lock held.  A request the
+ * backend refuses is completed with its error after the lock is dropped
+ * (collected on *failed).
+ */
+static void release(struct kaio_fd *f, struct kaio_req **failed)
+{
+	struct kaio_req *r;
+
+	while ((r = f->fshead) && (!f->whead || f->whead->wseq >= r->wseq)) {
+		kaio__q_del(&f->fshead, &f->fstail, r);
+		if (kaio__pool_enqueue(r)) {
+			r->next = *failed;
+			*failed = r;
+		}
+	}
+	while (!f->serial_busy && (r = f->sqhead)) {
+		kaio__q_del(&f->sqhead, &f->sqtail, r);
+		f->serial_busy = 1;
+		if (kaio__pool_enqueue(r)) {
+			f->serial_busy = 0;
+			if (r->flags & KAIO_RQ_TRACKED)
+				untrack(f, r);
+			r->next = *failed;
+			*failed = r;
+		}
+	}
+}
+
+static void fail_all(struct kaio_req *failed)
+{
+	struct kaio_req *r;
+
+	while ((r = failed)) {
+		failed = r->next;
+		r->f = NULL;	/* its fd bookkeeping is done */
+		kaio__complete(r, -EAGAIN);
+		kaio__req_free(r);
+	}
+}
+
+/* The request has finished running (or was cancelled from a backend). */
+void kaio__fd_done(struct kaio_req *req)
+{
+	struct kaio_fd *f = req->f;
+	struct kaio_req *failed = NULL;
+
+	pthread_mutex_lock(&f->lock);
+	if (req->flags & KAIO_RQ_TRACKED)
+		untrack(f, req);
+	if (req->flags & KAIO_RQ_SERIAL)
+		f->serial_busy = 0;
+	release(f, &failed);
+	pthread_mutex_unlock(&f->lock);
+	req->f = NULL;
+	fail_all(failed);
+}
+
+static int match(struct kaio_req *r, int fd, struct aiocb *cb)
+{
+	return r->fd == fd && (!cb || r->cb == cb);
+}
+
+/* Take the matching requests off one fd queue, onto *out. */
+static int steal(struct kaio_fd *f, struct kaio_req **head,
+		 struct kaio_req **tail, int fd, struct aiocb *cb,
+		 struct kaio_req **out)
+{
+	struct kaio_req *r, *next;
+	int n = 0;
+
+	for (r = *head; r; r = next) {
+		next = r->next;
+		if (!match(r, fd, cb))
+			continue;
+		kaio__q_del(head, tail, r);
+		if (r->flags & KAIO_RQ_TRACKED)
+			untrack(f, r);
+		r->f = NULL;
+		r->next = *out;
+		*out = r;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Cancel what is queued for fd (only cb, if not NULL), in the fd's queues
+ * and in the backend.  The cancelled requests are returned on *out, not
+ * yet completed; *running is set if a matching request is running.
+ */
+int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
+		    int *running)
+{
+	struct kaio_fd *f = kaio__fd_get(fd);
+	struct kaio_req *pooled = NULL, *failed = NULL, *r;
+	int n;
+
+	if (!f)
+		return kaio__pool_cancel(fd, cb, out, running);
+	pthread_mutex_lock(&f->lock);
+	n = steal(f, &f->sqhead, &f->sqtail, fd, cb, out);
+	n += steal(f, &f->fshead, &f->fstail, fd, cb, out);
+	n += kaio__pool_cancel(fd, cb, &pooled, running);
+	/* Requests taken from the backend still hold their fd bookkeeping. */
+	while ((r = pooled)) {
+		pooled = r->next;
+		if (r->f) {
+			if (r->flags & KAIO_RQ_TRACKED)
+				untrack(f, r);
+			if (r->flags & KAIO_RQ_SERIAL)
+				f->serial_busy = 0;
+			r->f = NULL;
+		}
+		r->next = *out;
+		*out = r;
+	}
+	release(f, &failed);
+	pthread_mutex_unlock(&f->lock);
+	fail_all(failed);
+	return n;
+}

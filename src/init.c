@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * init.c - configuration (aio_init() and the environment), statistics,
+ * and process life: fork and exit.
+ *
+ * Environment:
+ *   KAIO_THREADS=N   the pool's maximum number of workers (default 64)
+ *   KAIO_IDLE=S      seconds an idle worker lingers (default 1)
+ *   KAIO_NOWAIT=0    never complete a request in the caller
+ *   KAIO_STATS=1     print one summary line to stderr at exit
+ *
+ * Fork: the child gets a new epoch, an empty pool, no notifier threads and
+ * an empty fd map.  Requests the parent had in flight belong to the
+ * parent: in the child, aio_error() and aio_return() on their aiocbs fail
+ * with EINVAL and aio_suspend() does not wait for them.  Nothing is locked
+ * across fork, so a fork can never deadlock on the library.
+ *
+ * Exit: workers are detached and nothing waits for them; a pending request
+ * simply dies with the process.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kaio-int.h"
+
+struct kaio_config kaio__cfg = {
+	.max_threads = KAIO_DEFAULT_THREADS,
+	.idle_secs = KAIO_DEFAULT_IDLE,
+	.num = KAIO_DEFAULT_NUM,
+	.nowait = 1,
+};
+atomic_int kaio__epoch = 1;
+pid_t kaio__pid;
+struct kaio_stats_int kaio__stats;
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static const char *const stat_names[KAIO_STAT_MAX] = {
+	[KAIO_STAT_READ] = "read",
+	[KAIO_STAT_WRITE] = "write",
+	[KAIO_STAT_FSYNC] = "fsync",
+	[KAIO_STAT_FDSYNC] = "fdsync",
+	[KAIO_STAT_INLINE] = "inline",
+	[KAIO_STAT_POOL] = "pool",
+	[KAIO_STAT_KERNEL] = "kernel",
+	[KAIO_STAT_NOWAIT_FALLBACK] = "nowait_fallback",
+	[KAIO_STAT_CANCELED] = "canceled",
+	[KAIO_STAT_NOTIFY_SIGNAL] = "notify_signal",
+	[KAIO_STAT_NOTIFY_THREAD] = "notify_thread",
+	[KAIO_STAT_NOTIFY_THREAD_ID] = "notify_thread_id",
+	[KAIO_STAT_NOTIFY_FAILED] = "notify_failed",
+	[KAIO_STAT_THREADS_CREATED] = "threads_created",
+	[KAIO_STAT_LISTIO] = "listio",
+};
+
+int kaio__block_signals(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	return pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+static long env_long(const char *name, long def, long min, long max)
+{
+	const char *s = getenv(name);
+	char *end;
+	long v;
+
+	if (!s || !*s)
+		return def;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return def;
+	return v;
+}
+
+static void atfork_child(void)
+{
+	atomic_fetch_add(&kaio__epoch, 1);
+	kaio__pid = getpid();
+	memset(&kaio__stats, 0, sizeof(kaio__stats));
+	atomic_store(&kaio__done_waiters, 0);
+	kaio__pool_reset();
+	kaio__notify_reset();
+	kaio__fd_reset();
+}
+
+static void setup(void)
+{
+	kaio__pid = getpid();
+	atomic_store(&kaio__cfg.max_threads,
+		     (int)env_long("KAIO_THREADS", KAIO_DEFAULT_THREADS, 1, 4096));
+	atomic_store(&kaio__cfg.idle_secs,
+		     (int)env_long("KAIO_IDLE", KAIO_DEFAULT_IDLE, 1, 86400));
+	kaio__cfg.nowait = (int)env_long("KAIO_NOWAIT", 1, 0, 1);
+	kaio__cfg.stats = (int)env_long("KAIO_STATS", 0, 0, 1);
+	pthread_atfork(NULL, NULL, atfork_child);
+}
+
+void kaio__init(void)
+{
+	pthread_once(&init_once, setup);
+}
+
+__attribute__((constructor)) static void kaio_ctor(void)
+{
+	kaio__init();
+}
+
+__attribute__((destructor)) static void kaio_dtor(void)
+{
+	char line[1024];
+	int i, n;
+
+	if (!kaio__cfg.stats)
+		return;
+	n = snprintf(line, sizeof(line), "kaio_posix: pid=%d backend=threads",
+		     (int)getpid());
+	for (i = 0; i < KAIO_STAT_MAX && n < (int)sizeof(line); i++)
+		n += snprintf(line + n, sizeof(line) - n, " %s=%lu",
+			      stat_names[i], atomic_load(&kaio__stats.v[i]));
+	if (n >= (int)sizeof(line) - 1)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, n) < 0)
+		return;
+}
+
+void kaio__aio_init(const struct aioinit *init)
+{
+	kaio__init();
+	if (!init)
+		return;
+	if (init->aio_threads > 0)
+		atomic_store(&kaio__cfg.max_threads, init->aio_threads);
+	if (init->aio_num > 0)
+		kaio__cfg.num = init->aio_num;
+	if (init->aio_idle_time > 0)
+		atomic_store(&kaio__cfg.idle_secs, init->aio_idle_time);
+	kaio__pool_config_changed();
+}
+
+KAIO_EXPORT int kaio_stats_get(struct kaio_stats *st, size_t size)
+{
+	size_t i, n = size / sizeof(st->v[0]);
+
+	if (!st)
+		return -EINVAL;
+	memset(st, 0, size);
+	for (i = 0; i < n && i < KAIO_STAT_MAX; i++)
+		st->v[i] = atomic_load_explicit(&kaio__stats.v[i],
+						memory_order_relaxed);
+	return 0;
+}
+
+KAIO_EXPORT const char *kaio_stat_name(int stat)
+{
+	if (stat < 0 || stat >= KAIO_STAT_MAX)
+		return NULL;
+	return stat_names[stat];
+}

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * kaio-int.h - libkaio_posix internals: the request, the per-fd state, the
+ * backends and the one completion path they share.
+ *
+ * Error convention: every internal function returns 0 or a positive count
+ * on success and -errno on failure.  Only the public entry points set errno
+ * (through kaio__fail()).
+ *
+ * Where a request's state lives (glibc's struct aiocb, private fields only):
+ *   __error_code    EINPROGRESS while queued or running, then the errno of
+ *                   the result (0 on success); written last, with release
+ *                   order, by kaio__complete().
+ *   __return_value  the result, written before __error_code.
+ *   __policy        KAIO_MAGIC from submission until aio_return().
+ *   __abs_prio      the process epoch at submission (bumped in a fork
+ *                   child, so inherited requests are recognised as foreign).
+ *   __next_prio     untouched.
+ * The library never touches the aiocb after it has published __error_code,
+ * since the caller may free it as soon as it sees the result.
+ */
+#ifndef KAIO_INT_H
+#define KAIO_INT_H
+
+#include <aio.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kaio_posix.h"
+
+#define KAIO_HIDDEN	__attribute__((visibility("hidden")))
+#define KAIO_EXPORT	__attribute__((visibility("default")))
+#define kaio_likely(x)		__builtin_expect(!!(x), 1)
+#define kaio_unlikely(x)	__builtin_expect(!!(x), 0)
+#define __cold		__attribute__((cold))
+
+#define KAIO_MAGIC		0x4b41494f	/* "KAIO" */
+#define KAIO_NPRIO		(AIO_PRIO_DELTA_MAX + 1)
+#define KAIO_DEFAULT_THREADS	64
+#define KAIO_DEFAULT_NUM	64
+#define KAIO_DEFAULT_IDLE	1	/* seconds */
+
+/* Operations.  The public LIO_* values are kept for the three POSIX ones. */
+enum kaio_op {
+	KAIO_OP_READ = LIO_READ,
+	KAIO_OP_WRITE = LIO_WRITE,
+	KAIO_OP_FSYNC = 16,
+	KAIO_OP_FDSYNC,
+};
+
+/* Request flags. */
+enum {
+	KAIO_RQ_SERIAL	= 1 << 0,	/* runs in submission order on its fd */
+	KAIO_RQ_TRACKED	= 1 << 1,	/* a write the fd's fsync barrier waits for */
+	KAIO_RQ_NOSEEK	= 1 << 2,	/* read(2)/write(2), not pread/pwrite */
+	KAIO_RQ_QUIET	= 1 << 3,	/* no per-request notification */
+	KAIO_RQ_APPEND	= 1 << 4,	/* O_APPEND write */
+};
+
+/* What a notification needs, copied out of the aiocb at submission. */
+struct kaio_notify {
+	int notify;			/* SIGEV_* */
+	int signo;
+	union sigval value;
+	void (*fn)(union sigval);
+	pthread_attr_t *attr;
+	pid_t tid;
+};
+
+struct kaio_fd;
+struct kaio_list;
+
+struct kaio_req {
+	/* Links: the pool's queues and running list, or an fd's queues. */
+	struct kaio_req *next, *prev;
+	/* Links: the fd's list of outstanding writes, in wseq order. */
+	struct kaio_req *wnext, *wprev;
+
+	struct aiocb *cb;
+	struct kaio_fd *f;		/* set for SERIAL, TRACKED and fsync */
+	struct kaio_list *list;		/* lio_listio list, or NULL */
+	int op;
+	int fd;
+	int flags;
+	atomic_int finished;		/* result published: not "running" */
+	int prio;			/* 0 (first) .. AIO_PRIO_DELTA_MAX */
+	void *buf;
+	size_t nbytes;
+	off_t off;
+	size_t done;			/* bytes moved before the pool got it */
+	uint64_t wseq;			/* write sequence, or fsync ticket */
+	struct kaio_notify nt;
+};
+
+/* A lio_listio() list: freed by whoever drops the last reference. */
+struct kaio_list {
+	atomic_int refs;		/* live requests + the submitter */
+	int wait;			/* LIO_WAIT: the submitter waits */
+	atomic_int failed;		/* requests that ended in an error */
+	struct kaio_notify nt;		/* LIO_NOWAIT list notification */
+};
+
+/*
+ * Per-fd state, created on first need and never freed (fd numbers are
+ * reused, and the state is only an ordering device).  All fields are
+ * protected by lock.  Lock order: kaio_fd.lock, then the pool's lock.
+ */
+struct kaio_fd {
+	pthread_mutex_t lock;
+	uint64_t wseq_next;		/* sequence of the next write */
+	struct kaio_req *whead, *wtail;	/* outstanding tracked writes */
+	struct kaio_req *fshead, *fstail;	/* fsyncs waiting on writes */
+	struct kaio_req *sqhead, *sqtail;	/* serial requests not yet run */
+	int serial_busy;		/* a serial request is dispatched */
+	atomic_int nowait_bad;		/* RWF_NOWAIT refused here: skip it */
+};
+
+/* Global configuration, set from aio_init() and the environment. */
+struct kaio_config {
+	atomic_int max_threads;
+	atomic_int idle_secs;
+	int num;
+	int stats;			/* KAIO_STATS=1: print at exit */
+	int nowait;			/* try RWF_NOWAIT in the caller */
+};
+
+extern struct kaio_config kaio__cfg KAIO_HIDDEN;
+extern atomic_int kaio__epoch KAIO_HIDDEN;
+extern pid_t kaio__pid KAIO_HIDDEN;
+
+/* Statistics: relaxed counters, one cache line apart from hot data. */
+extern struct kaio_stats_int {
+	atomic_ulong v[KAIO_STAT_MAX];
+} kaio__stats KAIO_HIDDEN;
+
+static inline void kaio__count(int what)
+{
+	atomic_fetch_add_explicit(&kaio__stats.v[what], 1, memory_order_relaxed);
+}
+
+/* Completion wait: a global sequence bumped by every completion. */
+extern atomic_int kaio__done_seq KAIO_HIDDEN;
+extern atomic_int kaio__done_waiters KAIO_HIDDEN;
+int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
+
+/* request.c */
+int kaio__fail(int err) KAIO_HIDDEN;
+int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list,
+		 int flags) KAIO_HIDDEN;
+void kaio__complete(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
+void kaio__req_free(struct kaio_req *req) KAIO_HIDDEN;
+ssize_t kaio__execute(struct kaio_req *req) KAIO_HIDDEN;
+int kaio__sigevent_check(const struct sigevent *sev) KAIO_HIDDEN;
+void kaio__sigevent_copy(struct kaio_notify *nt,
+			 const struct sigevent *sev) KAIO_HIDDEN;
+void kaio__list_put(struct kaio_list *list) KAIO_HIDDEN;
+
+/* fdmap.c */
+struct kaio_fd *kaio__fd_get(int fd) KAIO_HIDDEN;
+int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
+void kaio__fd_done(struct kaio_req *req) KAIO_HIDDEN;
+int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
+		    int *running) KAIO_HIDDEN;
+void kaio__fd_reset(void) KAIO_HIDDEN;
+
+/* pool.c: the user-space thread pool backend. */
+int kaio__pool_enqueue(struct kaio_req *req) KAIO_HIDDEN;
+int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
+		      int *running) KAIO_HIDDEN;
+void kaio__pool_reset(void) KAIO_HIDDEN;
+void kaio__pool_config_changed(void) KAIO_HIDDEN;
+
+/* notify.c */
+void kaio__notify(const struct kaio_notify *nt) KAIO_HIDDEN;
+void kaio__notify_reset(void) KAIO_HIDDEN;
+
+/* init.c */
+void kaio__init(void) KAIO_HIDDEN;
+int kaio__block_signals(sigset_t *old) KAIO_HIDDEN;
+void kaio__deadline(struct timespec *abs,
+		    const struct timespec *rel) KAIO_HIDDEN;
+
+/* Doubly-linked queue helpers shared by the pool and the fd queues. */
+struct kaio_q {
+	struct kaio_req *head, *tail;
+};
+
+static inline void kaio__q_push(struct kaio_req **head, struct kaio_req **tail,
+				struct kaio_req *r)
+{
+	r->next = NULL;
+	r->prev = *tail;
+	if (*tail)
+		(*tail)->next = r;
+	else
+		*head = r;
+	*tail = r;
+}
+
+static inline void kaio__q_del(struct kaio_req **head, struct kaio_req **tail,
+			       struct kaio_req *r)
+{
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		*head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	else
+		*tail = r->prev;
+	r->next = r->prev = NULL;
+}
+
+/* The implementations behind the exported names (compat.c binds them). */
+int kaio__aio_read(struct aiocb *cb) KAIO_HIDDEN;
+int kaio__aio_write(struct aiocb *cb) KAIO_HIDDEN;
+int kaio__aio_fsync(int op, struct aiocb *cb) KAIO_HIDDEN;
+int kaio__aio_error(const struct aiocb *cb) KAIO_HIDDEN;
+ssize_t kaio__aio_return(struct aiocb *cb) KAIO_HIDDEN;
+int kaio__aio_suspend(const struct aiocb *const list[], int nent,
+		      const struct timespec *timeout) KAIO_HIDDEN;
+int kaio__aio_cancel(int fd, struct aiocb *cb) KAIO_HIDDEN;
+int kaio__lio_listio(int mode, struct aiocb *const list[], int nent,
+		     struct sigevent *sig) KAIO_HIDDEN;
+int kaio__lio_listio_old(int mode, struct aiocb *const list[], int nent,
+			 struct sigevent *sig) KAIO_HIDDEN;
+void kaio__aio_init(const struct aioinit *init) KAIO_HIDDEN;
+
+#endif /* KAIO_INT_H */

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * lio.c - lio_listio().
+ *
+ * The list holds one reference for the submitter and one per accepted
+ * request, so a LIO_NOWAIT list's notification goes out only after the
+ * last request completed *and* the whole list was submitted.  With
+ * LIO_WAIT the submitter sleeps until its reference is the only one left.
+ *
+ * Errors, as POSIX and glibc have them: EINVAL for a bad mode, nent or
+ * sigevent (nothing submitted); EAGAIN if no request could be queued for
+ * lack of resources; EIO if a request failed (LIO_WAIT) or could not be
+ * submitted (both modes); EINTR if a signal ended a LIO_WAIT wait (the
+ * requests go on).  The glibc 2.2.5 binding (old librt) sends only the
+ * list's notification, never the requests' own.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "kaio-int.h"
+
+#define KAIO_LIO_QUIET	128	/* glibc's LIO_NO_INDIVIDUAL_BIT */
+
+static int wait_list(struct kaio_list *list)
+{
+	struct timespec dl;
+	int seq, ret = 0;
+
+	kaio__deadline(&dl, NULL);
+	atomic_fetch_add(&kaio__done_waiters, 1);
+	for (;;) {
+		seq = atomic_load(&kaio__done_seq);
+		if (atomic_load(&list->refs) == 1)
+			break;
+		ret = kaio__wait_seq(seq, &dl);
+		if (ret == -EINTR)
+			break;
+		if (ret == -ETIMEDOUT)
+			kaio__deadline(&dl, NULL);
+		ret = 0;
+	}
+	atomic_fetch_sub(&kaio__done_waiters, 1);
+	return ret;
+}
+
+static int submit_all(struct aiocb *const list[], int nent,
+		      struct kaio_list *l, int quiet, int *nok)
+{
+	int i, op, ret, failed = 0, again = 0;
+
+	for (i = 0; i < nent; i++) {
+		if (!list[i] || list[i]->aio_lio_opcode == LIO_NOP)
+			continue;
+		op = list[i]->aio_lio_opcode;
+		if (op != LIO_READ && op != LIO_WRITE)
+			ret = -EINVAL;
+		else
+			ret = kaio__submit(list[i], op, l,
+					   quiet ? KAIO_RQ_QUIET : 0);
+		if (ret) {
+			if (ret == -EAGAIN)
+				again++;
+			failed++;
+			/* aio_error() reports why this one never ran. */
+			list[i]->__return_value = -1;
+			list[i]->__abs_prio = atomic_load(&kaio__epoch);
+			list[i]->__policy = KAIO_MAGIC;
+			atomic_store((atomic_int *)&list[i]->__error_code, -ret);
+		} else {
+			(*nok)++;
+		}
+	}
+	if (failed && *nok == 0 && again == failed)
+		return -EAGAIN;
+	return failed ? -EIO : 0;
+}
+
+static int lio(int mode, struct aiocb *const list[], int nent,
+	       struct sigevent *sig)
+{
+	struct kaio_list *l;
+	int quiet = mode & KAIO_LIO_QUIET, nok = 0, ret, wret;
+
+	mode &= ~KAIO_LIO_QUIET;
+	if ((mode != LIO_WAIT && mode != LIO_NOWAIT) || nent < 0 ||
+	    nent > KAIO_LISTIO_MAX || (nent > 0 && !list))
+		return kaio__fail(EINVAL);
+	if (mode == LIO_NOWAIT && sig && kaio__sigevent_check(sig))
+		return kaio__fail(EINVAL);
+	kaio__init();
+	kaio__count(KAIO_STAT_LISTIO);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return kaio__fail(EAGAIN);
+	atomic_init(&l->refs, 1);
+	l->wait = mode == LIO_WAIT;
+	if (mode == LIO_NOWAIT && sig)
+		kaio__sigevent_copy(&l->nt, sig);
+	else
+		l->nt.notify = SIGEV_NONE;
+
+	ret = submit_all(list, nent, l, quiet, &nok);
+	if (mode == LIO_NOWAIT) {
+		kaio__list_put(l);	/* may notify now, if all are done */
+		return ret ? kaio__fail(-ret) : 0;
+	}
+	wret = wait_list(l);
+	if (!ret && atomic_load(&l->failed))
+		ret = -EIO;
+	kaio__list_put(l);
+	if (wret)
+		return kaio__fail(EINTR);
+	return ret ? kaio__fail(-ret) : 0;
+}
+
+int kaio__lio_listio(int mode, struct aiocb *const list[], int nent,
+		     struct sigevent *sig)
+{
+	return lio(mode, list, nent, sig);
+}
+
+/* glibc 2.2.5 (librt before 2.4): only the list's notification is sent. */
+int kaio__lio_listio_old(int mode, struct aiocb *const list[], int nent,
+			 struct sigevent *sig)
+{
+	return lio(mode | KAIO_LIO_QUIET, list, nent, sig);
+}

@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * request.c - submission, the caller-side fast path, and the one completion
+ * path every backend uses.
+ *
+ * Life of a request:
+ *   kaio__submit() validates synchronously (EINVAL, EBADF, EAGAIN), marks
+ *   the aiocb in progress and then either completes it in the caller (a
+ *   read or write that RWF_NOWAIT serves in full) or builds a kaio_req and
+ *   hands it to kaio__fd_dispatch(), which orders it against the fd's
+ *   other requests and queues it on a backend.  Whoever runs it calls
+ *   kaio__complete() exactly once, with the result or -ECANCELED.
+ *
+ * kaio__complete() does, in this order: the fd's ordering bookkeeping;
+ * __return_value, then a release store of __error_code (after which the
+ * aiocb is never touched again); the wake-up of aio_suspend() waiters; the
+ * request's notification; the list's reference.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "kaio-int.h"
+#include "sys.h"
+
+int kaio__fail(int err)
+{
+	errno = err;
+	return -1;
+}
+
+int kaio__sigevent_check(const struct sigevent *sev)
+{
+	switch (sev->sigev_notify) {
+	case SIGEV_NONE:
+		return 0;
+	case SIGEV_SIGNAL:
+	case SIGEV_THREAD_ID:
+		if (sev->sigev_signo < 0 || sev->sigev_signo > SIGRTMAX)
+			return -EINVAL;
+		return 0;
+	case SIGEV_THREAD:
+		return sev->sigev_notify_function ? 0 : -EINVAL;
+	default:
+		return -EINVAL;
+	}
+}
+
+void kaio__sigevent_copy(struct kaio_notify *nt, const struct sigevent *sev)
+{
+	nt->notify = sev->sigev_notify;
+	nt->signo = sev->sigev_signo;
+	nt->value = sev->sigev_value;
+	nt->fn = sev->sigev_notify_function;
+	nt->attr = sev->sigev_notify_attributes;
+	nt->tid = sev->_sigev_un._tid;
+	if (nt->notify == SIGEV_THREAD_ID)
+		nt->fn = NULL, nt->attr = NULL;
+}
+
+/* Publish a result in the aiocb: the last store that touches it. */
+static void store_result(struct aiocb *cb, ssize_t res)
+{
+	cb->__return_value = res < 0 ? -1 : res;
+	atomic_store_explicit((atomic_int *)&cb->__error_code,
+			      res < 0 ? (int)-res : 0, memory_order_release);
+}
+
+/* Wake aio_suspend() and lio_listio(LIO_WAIT) sleepers, if there are any. */
+static void wake_waiters(void)
+{
+	atomic_fetch_add(&kaio__done_seq, 1);
+	if (atomic_load(&kaio__done_waiters))
+		sys_futex_wake(&kaio__done_seq, INT32_MAX);
+}
+
+/*
+ * Drop a reference to a list.  The last one sends a LIO_NOWAIT list's
+ * notification and frees it.  Nothing touches the list after its own
+ * decrement, so a LIO_WAIT submitter may free it once only its own
+ * reference is left.
+ */
+void kaio__list_put(struct kaio_list *list)
+{
+	struct kaio_notify nt;
+	int wait;
+
+	if (atomic_fetch_sub(&list->refs, 1) != 1)
+		return;
+	wait = list->wait;
+	nt = list->nt;
+	free(list);
+	if (!wait)
+		kaio__notify(&nt);
+}
+
+static void finish(struct aiocb *cb, const struct kaio_notify *nt,
+		   struct kaio_list *list, int quiet, ssize_t res)
+{
+	if (list && res < 0)
+		atomic_fetch_add(&list->failed, 1);
+	store_result(cb, res);
+	if (list)
+		kaio__list_put(list);
+	wake_waiters();
+	if (!quiet)
+		kaio__notify(nt);
+}
+
+void kaio__complete(struct kaio_req *req, ssize_t res)
+{
+	if (res >= 0)
+		res += (ssize_t)req->done;
+	else if (res == -ECANCELED)
+		kaio__count(KAIO_STAT_CANCELED);
+	if (req->f)
+		kaio__fd_done(req);
+	atomic_store_explicit(&req->finished, 1, memory_order_relaxed);
+	finish(req->cb, &req->nt, req->list, req->flags & KAIO_RQ_QUIET, res);
+}
+
+/* Move data for a request on a worker; returns bytes or -errno. */
+static ssize_t rw(struct kaio_req *req)
+{
+	char *buf = (char *)req->buf + req->done;
+	size_t len = req->nbytes - req->done;
+	off_t off = req->off + (off_t)req->done;
+	ssize_t n;
+
+	do {
+		if (req->op == KAIO_OP_READ)
+			n = req->flags & KAIO_RQ_NOSEEK ? read(req->fd, buf, len)
+							: pread(req->fd, buf, len, off);
+		else
+			n = req->flags & KAIO_RQ_NOSEEK ? write(req->fd, buf, len)
+							: pwrite(req->fd, buf, len, off);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+ssize_t kaio__execute(struct kaio_req *req)
+{
+	int ret;
+
+	switch (req->op) {
+	case KAIO_OP_READ:
+	case KAIO_OP_WRITE:
+		return rw(req);
+	case KAIO_OP_FSYNC:
+		ret = fsync(req->fd);
+		return ret < 0 ? -errno : 0;
+	case KAIO_OP_FDSYNC:
+		ret = fdatasync(req->fd);
+		return ret < 0 ? -errno : 0;
+	}
+	return -EINVAL;
+}
+
+/*
+ * Try to serve a read or write in the caller without blocking.  Returns the
+ * bytes moved so far (the request is complete if that is everything, or
+ * EOF was seen), or -errno: -EAGAIN means "go to a backend", -ESPIPE "the
+ * fd cannot seek", anything else is the request's result.
+ */
+static ssize_t try_nowait(struct aiocb *cb, int op, size_t *done, int *eof)
+{
+	struct iovec iov;
+	ssize_t n;
+
+	*done = 0;
+	*eof = 0;
+	while (*done < cb->aio_nbytes) {
+		iov.iov_base = (char *)cb->aio_buf + *done;
+		iov.iov_len = cb->aio_nbytes - *done;
+		if (op == KAIO_OP_READ)
+			n = preadv2(cb->aio_fildes, &iov, 1,
+				    cb->aio_offset + (off_t)*done, RWF_NOWAIT);
+		else
+			n = pwritev2(cb->aio_fildes, &iov, 1,
+				     cb->aio_offset + (off_t)*done, RWF_NOWAIT);
+		if (n < 0) {
+			if (errno == EOPNOTSUPP || errno == EAGAIN ||
+			    errno == EWOULDBLOCK)
+				return *done ? (ssize_t)*done : -EAGAIN;
+			if (errno == EINTR)
+				continue;
+			return *done ? (ssize_t)*done : -errno;
+		}
+		if (n == 0) {
+			*eof = 1;
+			break;
+		}
+		*done += (size_t)n;
+	}
+	return (ssize_t)*done;
+}
+
+static int access_ok(int op, int fl)
+{
+	int acc = fl & O_ACCMODE;
+
+	if (op == KAIO_OP_READ)
+		return acc == O_RDONLY || acc == O_RDWR;
+	if (op == KAIO_OP_WRITE)
+		return acc == O_WRONLY || acc == O_RDWR;
+	return 1;
+}
+
+static void mark(struct aiocb *cb)
+{
+	cb->__return_value = 0;
+	cb->__abs_prio = atomic_load_explicit(&kaio__epoch, memory_order_relaxed);
+	cb->__policy = KAIO_MAGIC;
+	atomic_store_explicit((atomic_int *)&cb->__error_code, EINPROGRESS,
+			      memory_order_relaxed);
+}
+
+static int busy(const struct aiocb *cb)
+{
+	return cb->__policy == KAIO_MAGIC &&
+	       cb->__abs_prio == atomic_load_explicit(&kaio__epoch,
+						      memory_order_relaxed) &&
+	       atomic_load_explicit((atomic_int *)&cb->__error_code,
+				    memory_order_acquire) == EINPROGRESS;
+}
+
+static int validate(struct aiocb *cb, int op, int *fl)
+{
+	int ret;
+
+	if (kaio_unlikely(busy(cb)))
+		return -EINVAL;		/* already in progress */
+	if (cb->aio_reqprio < 0 || cb->aio_reqprio > AIO_PRIO_DELTA_MAX)
+		return -EINVAL;
+	ret = kaio__sigevent_check(&cb->aio_sigevent);
+	if (ret)
+		return ret;
+	*fl = fcntl(cb->aio_fildes, F_GETFL);
+	if (*fl < 0)
+		return -errno;
+	if (!access_ok(op, *fl))
+		return -EBADF;
+	return 0;
+}
+
+static int classify(struct kaio_req *req, int fl)
+{
+	if (req->op != KAIO_OP_READ && req->op != KAIO_OP_WRITE)
+		return 0;
+	if (lseek(req->fd, 0, SEEK_CUR) < 0 && errno == ESPIPE)
+		req->flags |= KAIO_RQ_NOSEEK | KAIO_RQ_SERIAL;
+	if (req->op == KAIO_OP_WRITE) {
+		req->flags |= KAIO_RQ_TRACKED;
+		if (fl & O_APPEND)
+			req->flags |= KAIO_RQ_APPEND | KAIO_RQ_SERIAL |
+				      KAIO_RQ_NOSEEK;
+	}
+	return 0;
+}
+
+static struct kaio_req *build(struct aiocb *cb, int op,
+			      struct kaio_list *list, int flags)
+{
+	struct kaio_req *req = calloc(1, sizeof(*req));
+
+	if (!req)
+		return NULL;
+	req->cb = cb;
+	req->op = op;
+	req->fd = cb->aio_fildes;
+	req->flags = flags;
+	req->list = list;
+	req->prio = cb->aio_reqprio;
+	req->buf = (void *)cb->aio_buf;
+	req->nbytes = cb->aio_nbytes;
+	req->off = cb->aio_offset;
+	kaio__sigevent_copy(&req->nt, &cb->aio_sigevent);
+	return req;
+}
+
+void kaio__req_free(struct kaio_req *req)
+{
+	free(req);
+}
+
+static const int op_stat[] = {
+	[KAIO_OP_READ] = KAIO_STAT_READ,
+	[KAIO_OP_WRITE] = KAIO_STAT_WRITE,
+	[KAIO_OP_FSYNC] = KAIO_STAT_FSYNC,
+	[KAIO_OP_FDSYNC] = KAIO_STAT_FDSYNC,
+};
+
+/*
+ * Submit cb.  Returns 0 when the request was accepted (it may already be
+ * complete) or -errno when it was not; then nothing was queued, no
+ * notification will follow, and the list (if any) holds no reference.
+ */
+int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags)
+{
+	struct kaio_notify nt;
+	struct kaio_req *req;
+	size_t done = 0;
+	ssize_t n = -EAGAIN;
+	int fl, eof, ret, saved = errno;
+
+	kaio__init();
+	ret = validate(cb, op, &fl);
+	if (ret)
+		return ret;
+	mark(cb);
+	kaio__count(op_stat[op]);
+
+	/* A negative offset is left to the backend's EINVAL (preadv2 reads
+	 * -1 as "the file position"). */
+	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && !(fl & O_APPEND))) &&
+	    !(fl & O_DIRECT) && cb->aio_offset >= 0 && kaio__cfg.nowait) {
+		n = try_nowait(cb, op, &done, &eof);
+		if (n == -ESPIPE || n == -EAGAIN)
+			done = 0;
+		else if (n < 0 || done == cb->aio_nbytes || eof) {
+			kaio__count(KAIO_STAT_INLINE);
+			if (list)
+				atomic_fetch_add(&list->refs, 1);
+			kaio__sigevent_copy(&nt, &cb->aio_sigevent);
+			finish(cb, &nt, list, flags & KAIO_RQ_QUIET, n);
+			errno = saved;
+			return 0;
+		}
+		kaio__count(KAIO_STAT_NOWAIT_FALLBACK);
+	}
+
+	req = build(cb, op, list, flags);
+	if (!req)
+		goto nomem;
+	req->done = done;
+	classify(req, fl);
+	if (list)
+		atomic_fetch_add(&list->refs, 1);
+	ret = kaio__fd_dispatch(req);
+	if (ret) {
+		if (list)
+			atomic_fetch_sub(&list->refs, 1);
+		kaio__req_free(req);
+		goto fail;
+	}
+	errno = saved;
+	return 0;
+nomem:
+	ret = -EAGAIN;
+fail:
+	cb->__return_value = -1;
+	atomic_store_explicit((atomic_int *)&cb->__error_code, -ret,
+			      memory_order_release);
+	return ret;
+}
+
+static int submit_public(struct aiocb *cb, int op)
+{
+	int ret = kaio__submit(cb, op, NULL, 0);
+
+	return ret ? kaio__fail(-ret) : 0;
+}
+
+int kaio__aio_read(struct aiocb *cb)
+{
+	return submit_public(cb, KAIO_OP_READ);
+}
+
+int kaio__aio_write(struct aiocb *cb)
+{
+	return submit_public(cb, KAIO_OP_WRITE);
+}
+
+int kaio__aio_fsync(int op, struct aiocb *cb)
+{
+	if (op != O_SYNC && op != O_DSYNC)
+		return kaio__fail(EINVAL);
+	return submit_public(cb, op == O_SYNC ? KAIO_OP_FSYNC : KAIO_OP_FDSYNC);
+}
+
+/* Is cb a request of this process whose result has not been taken? */
+static int ours(const struct aiocb *cb)
+{
+	return cb->__policy == KAIO_MAGIC &&
+	       cb->__abs_prio == atomic_load_explicit(&kaio__epoch,
+						      memory_order_relaxed);
+}
+
+/* Lock-free and async-signal-safe. */
+int kaio__aio_error(const struct aiocb *cb)
+{
+	if (!ours(cb))
+		return kaio__fail(EINVAL);
+	return atomic_load_explicit((atomic_int *)&cb->__error_code,
+				    memory_order_acquire);
+}
+
+/* Lock-free and async-signal-safe; releases the request. */
+ssize_t kaio__aio_return(struct aiocb *cb)
+{
+	int magic = KAIO_MAGIC;
+
+	if (!ours(cb))
+		return kaio__fail(EINVAL);
+	if (atomic_load_explicit((atomic_int *)&cb->__error_code,
+				 memory_order_acquire) == EINPROGRESS)
+		return kaio__fail(EINVAL);
+	if (!atomic_compare_exchange_strong((atomic_int *)&cb->__policy,
+					    &magic, 0))
+		return kaio__fail(EINVAL);
+	return cb->__return_value;
+}

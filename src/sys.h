@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sys.h - raw system calls glibc does not wrap, as -errno returning
+ * inlines.  They never change errno (a preloaded library must not disturb
+ * its host program's errno on paths that succeed).
+ */
+#ifndef KAIO_SYS_H
+#define KAIO_SYS_H
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline long sys_ret(long r, int saved)
+{
+	if (r < 0) {
+		r = -errno;
+		errno = saved;
+	}
+	return r;
+}
+
+/* Wait while *addr == val, until the absolute CLOCK_MONOTONIC deadline. */
+static inline int sys_futex_wait(atomic_int *addr, int val,
+				 const struct timespec *deadline)
+{
+	int saved = errno;
+
+	return (int)sys_ret(syscall(SYS_futex, addr,
+				    FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+				    val, deadline, NULL, FUTEX_BITSET_MATCH_ANY),
+			    saved);
+}
+
+static inline int sys_futex_wake(atomic_int *addr, int n)
+{
+	int saved = errno;
+
+	return (int)sys_ret(syscall(SYS_futex, addr,
+				    FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n,
+				    NULL, NULL, 0), saved);
+}
+
+static inline int sys_sigqueueinfo(pid_t pid, int sig, siginfo_t *si)
+{
+	int saved = errno;
+
+	return (int)sys_ret(syscall(SYS_rt_sigqueueinfo, pid, sig, si), saved);
+}
+
+static inline int sys_tgsigqueueinfo(pid_t pid, pid_t tid, int sig,
+				     siginfo_t *si)
+{
+	int saved = errno;
+
+	return (int)sys_ret(syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, si),
+			    saved);
+}
+
+#endif /* KAIO_SYS_H */

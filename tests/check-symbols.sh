@@ -1,0 +1,33 @@
+#!/bin/bash
+# The exported names and their versions, exactly: glibc's 17 names at
+# GLIBC_2.34 (default) and GLIBC_2.2.5, lio_listio{,64} also at GLIBC_2.4,
+# and the kaio_* extensions at KAIO_1.0.  Nothing else is exported.
+b=${top_builddir:-.}
+lib="$b/.libs/libkaio_posix.so"
+[ -f "$lib" ] || { echo "FAIL: $lib not built"; exit 1; }
+got=$(objdump -T "$lib" | awk '$2 ~ /g/ && $4 == ".text" { print $(NF-1), $NF }' | sort)
+want=$(
+	for n in aio_read aio_write aio_fsync aio_error aio_return aio_suspend \
+		 aio_cancel lio_listio; do
+		for s in "" 64; do
+			echo "GLIBC_2.34 $n$s"
+			echo "(GLIBC_2.2.5) $n$s"
+		done
+	done
+	echo "GLIBC_2.34 aio_init"
+	echo "(GLIBC_2.2.5) aio_init"
+	echo "(GLIBC_2.4) lio_listio"
+	echo "(GLIBC_2.4) lio_listio64"
+	echo "KAIO_1.0 kaio_stats_get"
+	echo "KAIO_1.0 kaio_stat_name"
+)
+want=$(echo "$want" | sort)
+if [ "$got" = "$want" ]; then
+	echo "PASS: exported symbols and versions"
+	echo "1 passed, 0 failed"
+	exit 0
+fi
+echo "FAIL: exported symbols differ (< expected, > actual):"
+diff <(echo "$want") <(echo "$got") 2>/dev/null || { echo "expected:"; echo "$want"; echo "actual:"; echo "$got"; }
+echo "0 passed, 1 failed"
+exit 1

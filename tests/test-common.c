@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+int t_tmpfile(size_t size, int flags)
+{
+	char path[] = "kaio-test-XXXXXX";
+	unsigned char *buf;
+	int fd, wfd;
+	size_t i;
+
+	wfd = mkstemp(path);
+	ck_assert_int_ge(wfd, 0);
+	buf = malloc(size ? size : 1);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < size; i++)
+		buf[i] = t_byte((off_t)i);
+	ck_assert_int_eq(pwrite(wfd, buf, size, 0), (ssize_t)size);
+	free(buf);
+	fd = open(path, O_RDWR | flags);
+	if (fd < 0 && (flags & O_DIRECT)) {
+		unlink(path);
+		close(wfd);
+		return -1;
+	}
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+	close(wfd);
+	return fd;
+}
+
+int t_check_bytes(const void *buf, off_t off, size_t len)
+{
+	const unsigned char *b = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (b[i] != t_byte(off + (off_t)i))
+			return 0;
+	return 1;
+}
+
+void t_prep(struct aiocb *cb, int fd, void *buf, size_t len, off_t off)
+{
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_fildes = fd;
+	cb->aio_buf = buf;
+	cb->aio_nbytes = len;
+	cb->aio_offset = off;
+	cb->aio_sigevent.sigev_notify = SIGEV_NONE;
+}
+
+int t_wait(struct aiocb *cb, int timeout_ms)
+{
+	const struct aiocb *l[1] = { cb };
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	int err;
+
+	while ((err = aio_error(cb)) == EINPROGRESS) {
+		if (aio_suspend(l, 1, &ts) < 0 && errno == EAGAIN)
+			return EINPROGRESS;
+	}
+	return err;
+}
+
+void t_pipe(int p[2])
+{
+	ck_assert_int_eq(pipe(p), 0);
+}
+
+TCase *t_tcase(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 30);
+	return tc;
+}
+
+int t_direct_ok(void)
+{
+	char path[] = "kaio-direct-XXXXXX";
+	int fd = mkstemp(path), dfd;
+
+	if (fd < 0)
+		return 0;
+	dfd = open(path, O_RDWR | O_DIRECT);
+	unlink(path);
+	close(fd);
+	if (dfd < 0)
+		return 0;
+	close(dfd);
+	return 1;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#ifndef KAIO_TEST_COMMON_H
+#define KAIO_TEST_COMMON_H
+
+#include <aio.h>
+#include <check.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The byte a test file holds at offset off. */
+static inline unsigned char t_byte(off_t off)
+{
+	return (unsigned char)((off * 7 + (off >> 9) * 13) & 0xff);
+}
+
+int t_tmpfile(size_t size, int flags);	/* filled with t_byte(), unlinked */
+int t_check_bytes(const void *buf, off_t off, size_t len);
+void t_prep(struct aiocb *cb, int fd, void *buf, size_t len, off_t off);
+int t_wait(struct aiocb *cb, int timeout_ms);	/* aio_error() when done */
+void t_pipe(int p[2]);
+TCase *t_tcase(const char *name);
+int t_direct_ok(void);	/* O_DIRECT works in the current directory */
+
+Suite *read_suite(void);
+Suite *write_suite(void);
+Suite *fsync_suite(void);
+Suite *error_return_suite(void);
+Suite *suspend_suite(void);
+Suite *cancel_suite(void);
+Suite *listio_suite(void);
+Suite *sigevent_suite(void);
+Suite *process_suite(void);
+Suite *abi_suite(void);
+Suite *stress_suite(void);
+
+#endif

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+START_TEST(fsync_errors)
+{
+	struct aiocb cb;
+	int fd = t_tmpfile(16, 0);
+
+	t_prep(&cb, fd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_RDWR, &cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(aio_fsync(12345, &cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	t_prep(&cb, 999999, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	close(fd);
+}
+END_TEST
+
+START_TEST(fsync_basic)
+{
+	struct aiocb cb;
+	int fd = t_tmpfile(4096, 0);
+
+	t_prep(&cb, fd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 10000), 0);
+	ck_assert_int_eq(aio_return(&cb), 0);
+	t_prep(&cb, fd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_DSYNC, &cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 10000), 0);
+	ck_assert_int_eq(aio_return(&cb), 0);
+	close(fd);
+}
+END_TEST
+
+/*
+ * The barrier: when an fsync completes, every write submitted before it on
+ * that fd has completed.  The writes go to a pipe's peer... no: to a file,
+ * and several rounds make a violation likely to show if the barrier were
+ * missing (the fsync is cheap, the writes are many).
+ */
+START_TEST(fsync_barrier)
+{
+	enum { N = 128, SZ = 8192, ROUNDS = 8 };
+	struct aiocb *cb = calloc(N, sizeof(*cb)), fs;
+	char *buf = malloc(SZ);
+	int fd = t_tmpfile(0, 0), i, r;
+
+	memset(buf, 'a', SZ);
+	for (r = 0; r < ROUNDS; r++) {
+		for (i = 0; i < N; i++) {
+			t_prep(&cb[i], fd, buf, SZ, (off_t)(r * N + i) * SZ);
+			ck_assert_int_eq(aio_write(&cb[i]), 0);
+		}
+		t_prep(&fs, fd, NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(r & 1 ? O_DSYNC : O_SYNC, &fs), 0);
+		ck_assert_int_eq(t_wait(&fs, 20000), 0);
+		for (i = 0; i < N; i++)
+			ck_assert_int_ne(aio_error(&cb[i]), EINPROGRESS);
+		ck_assert_int_eq(aio_return(&fs), 0);
+		for (i = 0; i < N; i++)
+			ck_assert_int_eq(aio_return(&cb[i]), SZ);
+	}
+	free(cb);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/* The barrier with writes that cannot finish yet: a pipe's writes block. */
+START_TEST(fsync_barrier_blocked)
+{
+	enum { SZ = 1 << 20 };
+	struct aiocb w, fs;
+	char *big = calloc(1, SZ), *sink = malloc(SZ);
+	int p[2];
+	ssize_t got = 0, n;
+
+	t_pipe(p);
+	t_prep(&w, p[1], big, SZ, 0);
+	ck_assert_int_eq(aio_write(&w), 0);
+	t_prep(&fs, p[1], NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &fs), 0);
+	usleep(100000);
+	/* The write cannot be done (nobody reads): neither is the fsync. */
+	ck_assert_int_eq(aio_error(&w), EINPROGRESS);
+	ck_assert_int_eq(aio_error(&fs), EINPROGRESS);
+	while (got < SZ) {
+		n = read(p[0], sink, SZ);
+		ck_assert_int_gt(n, 0);
+		got += n;
+	}
+	ck_assert_int_eq(t_wait(&w, 5000), 0);
+	ck_assert_int_eq(aio_return(&w), SZ);
+	/* fsync on a pipe fails with EINVAL, but only after the write. */
+	ck_assert_int_eq(t_wait(&fs, 5000), EINVAL);
+	free(big);
+	free(sink);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+Suite *fsync_suite(void)
+{
+	Suite *s = suite_create("aio_fsync");
+	TCase *tc = t_tcase("normal");
+
+	tcase_add_test(tc, fsync_basic);
+	tcase_add_test(tc, fsync_errors);
+	suite_add_tcase(s, tc);
+	tc = t_tcase("ordering");
+	tcase_add_test(tc, fsync_barrier);
+	tcase_add_test(tc, fsync_barrier_blocked);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+START_TEST(read_full)
+{
+	char buf[4096];
+	struct aiocb cb;
+	int fd = t_tmpfile(65536, 0);
+
+	t_prep(&cb, fd, buf, sizeof(buf), 8192);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 4096);
+	ck_assert(t_check_bytes(buf, 8192, sizeof(buf)));
+	close(fd);
+}
+END_TEST
+
+START_TEST(read_eof)
+{
+	char buf[4096];
+	struct aiocb cb;
+	int fd = t_tmpfile(1000, 0);
+
+	t_prep(&cb, fd, buf, sizeof(buf), 600);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 400);
+	ck_assert(t_check_bytes(buf, 600, 400));
+
+	t_prep(&cb, fd, buf, sizeof(buf), 5000);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 0);
+	close(fd);
+}
+END_TEST
+
+START_TEST(read_errors)
+{
+	char buf[16];
+	struct aiocb cb;
+	int fd = t_tmpfile(100, 0), wfd;
+	char path[64];
+
+	/* Bad fd. */
+	t_prep(&cb, 1000000, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* Not open for reading. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	wfd = open(path, O_WRONLY);
+	ck_assert_int_ge(wfd, 0);
+	t_prep(&cb, wfd, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* Bad priority. */
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_reqprio = -1;
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	cb.aio_reqprio = AIO_PRIO_DELTA_MAX + 1;
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* Bad sigevent. */
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_sigevent.sigev_notify = 12345;
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	cb.aio_sigevent.sigev_signo = 1000;
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	cb.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	cb.aio_sigevent.sigev_notify_function = NULL;
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* A negative offset fails the request with EINVAL. */
+	t_prep(&cb, fd, buf, sizeof(buf), -4096);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EINVAL);
+	ck_assert_int_eq(aio_return(&cb), -1);
+	/* A directory. */
+	close(wfd);
+	wfd = open(".", O_RDONLY | O_DIRECTORY);
+	t_prep(&cb, wfd, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EISDIR);
+	aio_return(&cb);
+	close(wfd);
+	close(fd);
+}
+END_TEST
+
+START_TEST(read_in_progress_twice)
+{
+	char buf[16];
+	struct aiocb cb;
+	int p[2];
+
+	t_pipe(p);
+	t_prep(&cb, p[0], buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
+	/* The same aiocb, still in progress, is refused. */
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(write(p[1], "hello", 5), 5);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 5);
+	ck_assert(memcmp(buf, "hello", 5) == 0);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* Reads on a pipe complete in submission order, each getting its own data. */
+START_TEST(read_pipe_order)
+{
+	enum { N = 32 };
+	struct aiocb cb[N];
+	char buf[N][8];
+	int p[2], i;
+
+	t_pipe(p);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], p[0], buf[i], 8, 0);
+		ck_assert_int_eq(aio_read(&cb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		char rec[8];
+
+		snprintf(rec, sizeof(rec), "rec%04d", i);
+		ck_assert_int_eq(write(p[1], rec, 8), 8);
+	}
+	for (i = 0; i < N; i++) {
+		char rec[8];
+
+		ck_assert_int_eq(t_wait(&cb[i], 5000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), 8);
+		snprintf(rec, sizeof(rec), "rec%04d", i);
+		ck_assert_str_eq(buf[i], rec);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+START_TEST(read_direct)
+{
+	struct aiocb cb[8];
+	void *buf[8];
+	int fd = t_tmpfile(1 << 20, O_DIRECT), i;
+
+	ck_assert_int_ge(fd, 0);
+	for (i = 0; i < 8; i++) {
+		ck_assert_int_eq(posix_memalign(&buf[i], 4096, 4096), 0);
+		t_prep(&cb[i], fd, buf[i], 4096, (off_t)i * 65536);
+		ck_assert_int_eq(aio_read(&cb[i]), 0);
+	}
+	for (i = 0; i < 8; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 5000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), 4096);
+		ck_assert(t_check_bytes(buf[i], (off_t)i * 65536, 4096));
+		free(buf[i]);
+	}
+	close(fd);
+}
+END_TEST
+
+/* Many reads on one fd at once: all complete with their own data. */
+START_TEST(read_many_one_fd)
+{
+	enum { N = 256, SZ = 512 };
+	struct aiocb *cb = calloc(N, sizeof(*cb));
+	char *buf = malloc(N * SZ);
+	int fd = t_tmpfile(N * SZ * 4, 0), i;
+
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], fd, buf + i * SZ, SZ, (off_t)(N - i) * SZ * 2);
+		cb[i].aio_reqprio = i % (AIO_PRIO_DELTA_MAX + 1);
+		ck_assert_int_eq(aio_read(&cb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), SZ);
+		ck_assert(t_check_bytes(buf + i * SZ, (off_t)(N - i) * SZ * 2, SZ));
+	}
+	free(cb);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+Suite *read_suite(void)
+{
+	Suite *s = suite_create("aio_read");
+	TCase *tc = t_tcase("normal");
+
+	tcase_add_test(tc, read_full);
+	tcase_add_test(tc, read_eof);
+	tcase_add_test(tc, read_pipe_order);
+	if (t_direct_ok())
+		tcase_add_test(tc, read_direct);
+	else
+		printf("SKIP: read_direct: O_DIRECT not supported here\n");
+	tcase_add_test(tc, read_many_one_fd);
+	suite_add_tcase(s, tc);
+	tc = t_tcase("errors");
+	tcase_add_test(tc, read_errors);
+	tcase_add_test(tc, read_in_progress_twice);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kaio_posix.h"
+#include "test-common.h"
+
+static int wait_sig(int sig, siginfo_t *si)
+{
+	sigset_t set;
+	struct timespec ts = { 5, 0 };
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	return sigtimedwait(&set, si, &ts);
+}
+
+START_TEST(sigev_signal)
+{
+	char buf[64];
+	struct aiocb cb;
+	siginfo_t si;
+	sigset_t set;
+	int fd = t_tmpfile(64, 0), sig = SIGRTMIN + 2;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	cb.aio_sigevent.sigev_signo = sig;
+	cb.aio_sigevent.sigev_value.sival_ptr = &cb;
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(wait_sig(sig, &si), sig);
+	ck_assert_int_eq(si.si_code, SI_ASYNCIO);
+	ck_assert_ptr_eq(si.si_value.sival_ptr, &cb);
+	ck_assert_int_eq(si.si_pid, getpid());
+	ck_assert_int_eq(si.si_uid, getuid());
+	/* The result is visible when the signal arrives. */
+	ck_assert_int_eq(aio_error(&cb), 0);
+	ck_assert_int_eq(aio_return(&cb), 64);
+	close(fd);
+}
+END_TEST
+
+START_TEST(sigev_signal_zero)
+{
+	char buf[64];
+	struct aiocb cb;
+	struct kaio_stats st;
+	int fd = t_tmpfile(64, 0);
+
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	cb.aio_sigevent.sigev_signo = 0;
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	kaio_stats_get(&st, sizeof(st));
+	ck_assert_uint_eq(st.v[KAIO_STAT_NOTIFY_SIGNAL], 0);
+	ck_assert_uint_eq(st.v[KAIO_STAT_NOTIFY_FAILED], 0);
+	close(fd);
+}
+END_TEST
+
+/*
+ * A signal that cannot be queued never changes the request's result.  Run
+ * in a child: RLIMIT_SIGPENDING 0 would also starve Check's own timer.
+ */
+START_TEST(sigev_signal_queue_full)
+{
+	char buf[64];
+	struct aiocb cb;
+	struct kaio_stats st;
+	struct rlimit rl = { 0, 0 };
+	sigset_t set;
+	int fd = t_tmpfile(64, 0), sig = SIGRTMIN + 3, status, bad = 0, i;
+	pid_t pid;
+
+	pid = fork();
+	if (pid == 0) {
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+		if (setrlimit(RLIMIT_SIGPENDING, &rl))
+			_exit(10);
+		t_prep(&cb, fd, buf, sizeof(buf), 0);
+		cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+		cb.aio_sigevent.sigev_signo = sig;
+		if (aio_read(&cb))
+			bad |= 1;
+		if (t_wait(&cb, 5000) != 0 || aio_return(&cb) != 64)
+			bad |= 2;
+		/* The notification follows the result: wait for it. */
+		for (i = 0; i < 5000; i++) {
+			kaio_stats_get(&st, sizeof(st));
+			if (st.v[KAIO_STAT_NOTIFY_FAILED] ||
+			    st.v[KAIO_STAT_NOTIFY_SIGNAL])
+				break;
+			usleep(1000);
+		}
+		if (st.v[KAIO_STAT_NOTIFY_FAILED] != 1 ||
+		    st.v[KAIO_STAT_NOTIFY_SIGNAL] != 0)
+			bad |= 4;
+		_exit(bad);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	close(fd);
+}
+END_TEST
+
+static atomic_int cb_value;
+static atomic_long cb_thread;
+
+static void thread_cb(union sigval v)
+{
+	atomic_store(&cb_thread, (long)syscall(SYS_gettid));
+	atomic_store(&cb_value, v.sival_int);
+}
+
+START_TEST(sigev_thread)
+{
+	char buf[64];
+	struct aiocb cb;
+	int fd = t_tmpfile(64, 0), i;
+
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	cb.aio_sigevent.sigev_notify_function = thread_cb;
+	cb.aio_sigevent.sigev_value.sival_int = 4242;
+	ck_assert_int_eq(aio_read(&cb), 0);
+	for (i = 0; i < 500 && atomic_load(&cb_value) != 4242; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&cb_value), 4242);
+	ck_assert_int_ne(atomic_load(&cb_thread), syscall(SYS_gettid));
+	ck_assert_int_eq(aio_error(&cb), 0);
+	close(fd);
+}
+END_TEST
+
+static size_t cb_stack;
+
+static void attr_cb(union sigval v)
+{
+	pthread_attr_t a;
+
+	pthread_getattr_np(pthread_self(), &a);
+	pthread_attr_getstacksize(&a, &cb_stack);
+	pthread_attr_destroy(&a);
+	atomic_store(&cb_value, v.sival_int);
+}
+
+START_TEST(sigev_thread_attr)
+{
+	char buf[64];
+	struct aiocb cb;
+	pthread_attr_t attr;
+	int fd = t_tmpfile(64, 0), i;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 3 << 20);
+	atomic_store(&cb_value, 0);
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	cb.aio_sigevent.sigev_notify_function = attr_cb;
+	cb.aio_sigevent.sigev_notify_attributes = &attr;
+	cb.aio_sigevent.sigev_value.sival_int = 7;
+	ck_assert_int_eq(aio_read(&cb), 0);
+	for (i = 0; i < 500 && atomic_load(&cb_value) != 7; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&cb_value), 7);
+	ck_assert_uint_ge(cb_stack, 3 << 20);
+	close(fd);
+}
+END_TEST
+
+/* Callbacks that block do not hold up other callbacks. */
+static atomic_int blockers;
+static atomic_int release_blockers;
+
+static void blocking_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&blockers, 1);
+	while (!atomic_load(&release_blockers))
+		usleep(1000);
+}
+
+START_TEST(sigev_thread_blocking)
+{
+	enum { N = 6 };
+	char buf[N][8];
+	struct aiocb cb[N];
+	int fd = t_tmpfile(64, 0), i;
+
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], fd, buf[i], 8, i);
+		cb[i].aio_sigevent.sigev_notify = SIGEV_THREAD;
+		cb[i].aio_sigevent.sigev_notify_function = blocking_cb;
+		ck_assert_int_eq(aio_read(&cb[i]), 0);
+	}
+	for (i = 0; i < 500 && atomic_load(&blockers) < N; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&blockers), N);
+	atomic_store(&release_blockers, 1);
+	close(fd);
+}
+END_TEST
+
+static pid_t target_tid;
+static atomic_int tid_got;
+
+static void *sig_thread(void *arg)
+{
+	siginfo_t si;
+	int sig = *(int *)arg;
+
+	target_tid = (pid_t)syscall(SYS_gettid);
+	if (wait_sig(sig, &si) == sig && si.si_code == SI_ASYNCIO &&
+	    si.si_value.sival_int == 99)
+		atomic_store(&tid_got, 1);
+	return NULL;
+}
+
+START_TEST(sigev_thread_id)
+{
+	char buf[64];
+	struct aiocb cb;
+	pthread_t t;
+	sigset_t set;
+	siginfo_t si;
+	struct timespec zero = { 0, 0 };
+	int fd = t_tmpfile(64, 0), sig = SIGRTMIN + 4, i;
+
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_create(&t, NULL, sig_thread, &sig);
+	for (i = 0; i < 500 && !target_tid; i++)
+		usleep(1000);
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
+	cb.aio_sigevent.sigev_signo = sig;
+	cb.aio_sigevent.sigev_value.sival_int = 99;
+	cb.aio_sigevent._sigev_un._tid = target_tid;
+	ck_assert_int_eq(aio_read(&cb), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(atomic_load(&tid_got), 1);
+	/* Directed at that thread: nothing is pending for this one. */
+	ck_assert_int_eq(sigtimedwait(&set, &si, &zero), -1);
+	close(fd);
+}
+END_TEST
+
+Suite *sigevent_suite(void)
+{
+	Suite *s = suite_create("sigevent");
+	TCase *tc = t_tcase("kinds");
+
+	tcase_add_test(tc, sigev_signal);
+	tcase_add_test(tc, sigev_signal_zero);
+	tcase_add_test(tc, sigev_signal_queue_full);
+	tcase_add_test(tc, sigev_thread);
+	tcase_add_test(tc, sigev_thread_attr);
+	tcase_add_test(tc, sigev_thread_blocking);
+	tcase_add_test(tc, sigev_thread_id);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+START_TEST(write_basic)
+{
+	char buf[4096], back[4096];
+	struct aiocb cb;
+	int fd = t_tmpfile(0, 0), i;
+
+	for (i = 0; i < 4096; i++)
+		buf[i] = t_byte(1000 + i);
+	t_prep(&cb, fd, buf, sizeof(buf), 1000);
+	ck_assert_int_eq(aio_write(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 4096);
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 1000), 4096);
+	ck_assert(t_check_bytes(back, 1000, 4096));
+	close(fd);
+}
+END_TEST
+
+START_TEST(write_errors)
+{
+	char buf[16] = "x";
+	struct aiocb cb;
+	int fd = t_tmpfile(16, 0), rfd;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rfd = open(path, O_RDONLY);
+	t_prep(&cb, rfd, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_write(&cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	t_prep(&cb, -1, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_write(&cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	close(rfd);
+	close(fd);
+}
+END_TEST
+
+/* O_APPEND: records land in submission order. */
+START_TEST(write_append_order)
+{
+	enum { N = 200, L = 16 };
+	struct aiocb *cb = calloc(N, sizeof(*cb));
+	char (*rec)[L] = calloc(N, L), back[N * L];
+	int fd = t_tmpfile(0, O_APPEND), i;
+
+	for (i = 0; i < N; i++) {
+		snprintf(rec[i], L, "record-%08d", i);
+		rec[i][L - 1] = '\n';
+		t_prep(&cb[i], fd, rec[i], L, 0);
+		ck_assert_int_eq(aio_write(&cb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), L);
+	}
+	ck_assert_int_eq(pread(fd, back, sizeof(back), 0), N * L);
+	for (i = 0; i < N; i++)
+		ck_assert(memcmp(back + i * L, rec[i], L) == 0);
+	free(cb);
+	free(rec);
+	close(fd);
+}
+END_TEST
+
+/* A pipe: writes arrive in submission order. */
+START_TEST(write_pipe_order)
+{
+	enum { N = 64 };
+	struct aiocb cb[N];
+	char rec[N][8], back[8];
+	int p[2], i;
+
+	t_pipe(p);
+	for (i = 0; i < N; i++) {
+		snprintf(rec[i], 8, "w%06d", i);
+		t_prep(&cb[i], p[1], rec[i], 8, 0);
+		ck_assert_int_eq(aio_write(&cb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(read(p[0], back, 8), 8);
+		ck_assert_str_eq(back, rec[i]);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 5000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), 8);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+Suite *write_suite(void)
+{
+	Suite *s = suite_create("aio_write");
+	TCase *tc = t_tcase("normal");
+
+	tcase_add_test(tc, write_basic);
+	suite_add_tcase(s, tc);
+	tc = t_tcase("ordering");
+	tcase_add_test(tc, write_append_order);
+	tcase_add_test(tc, write_pipe_order);
+	suite_add_tcase(s, tc);
+	tc = t_tcase("errors");
+	tcase_add_test(tc, write_errors);
+	suite_add_tcase(s, tc);
+	return s;
+}
