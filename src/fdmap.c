@@ -19,7 +19,6 @@
 
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "kaio-int.h"
 
@@ -35,20 +34,17 @@ static _Atomic(fd_chunk_t *) *get_top(void)
 {
 	_Atomic(fd_chunk_t *) *t = atomic_load_explicit(&top,
 							memory_order_acquire);
-	void *m;
 
 	if (kaio_likely(t != NULL))
 		return t;
 	pthread_mutex_lock(&top_lock);
 	t = atomic_load_explicit(&top, memory_order_acquire);
 	if (!t) {
-		/* 8 MiB of address space; only touched pages cost memory. */
-		m = mmap(NULL, TOP_SIZE * sizeof(*t), PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		if (m != MAP_FAILED) {
-			t = m;
+		/* 8 MiB of address space (malloc maps it); only the pages
+		 * that get touched cost memory. */
+		t = calloc(TOP_SIZE, sizeof(*t));
+		if (t)
 			atomic_store_explicit(&top, t, memory_order_release);
-		}
 	}
 	pthread_mutex_unlock(&top_lock);
 	return t;

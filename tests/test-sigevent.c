@@ -218,7 +218,7 @@ START_TEST(sigev_thread_blocking)
 }
 END_TEST
 
-static pid_t target_tid;
+static atomic_int target_tid;
 static atomic_int tid_got;
 
 static void *sig_thread(void *arg)
@@ -226,7 +226,7 @@ static void *sig_thread(void *arg)
 	siginfo_t si;
 	int sig = *(int *)arg;
 
-	target_tid = (pid_t)syscall(SYS_gettid);
+	atomic_store(&target_tid, (int)syscall(SYS_gettid));
 	if (wait_sig(sig, &si) == sig && si.si_code == SI_ASYNCIO &&
 	    si.si_value.sival_int == 99)
 		atomic_store(&tid_got, 1);
@@ -247,18 +247,19 @@ START_TEST(sigev_thread_id)
 	sigaddset(&set, sig);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	pthread_create(&t, NULL, sig_thread, &sig);
-	for (i = 0; i < 500 && !target_tid; i++)
+	for (i = 0; i < 500 && !atomic_load(&target_tid); i++)
 		usleep(1000);
 	t_prep(&cb, fd, buf, sizeof(buf), 0);
 	cb.aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
 	cb.aio_sigevent.sigev_signo = sig;
 	cb.aio_sigevent.sigev_value.sival_int = 99;
-	cb.aio_sigevent._sigev_un._tid = target_tid;
+	cb.aio_sigevent._sigev_un._tid = atomic_load(&target_tid);
 	ck_assert_int_eq(aio_read(&cb), 0);
 	pthread_join(t, NULL);
 	ck_assert_int_eq(atomic_load(&tid_got), 1);
 	/* Directed at that thread: nothing is pending for this one. */
 	ck_assert_int_eq(sigtimedwait(&set, &si, &zero), -1);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
 	close(fd);
 }
 END_TEST
