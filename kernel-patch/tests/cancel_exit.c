@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * cancel_exit: a threaded pipe read that will never complete can be
+ * cancelled with io_cancel() (-EINPROGRESS, then an event with
+ * -ECANCELED), io_destroy() returns, and a process that exits, is killed
+ * or execs with such a read pending does not hang.
+ */
+#include "kt.h"
+
+static const char *self;
+
+/* Child: queue a pipe read nobody will satisfy, tell the parent, end. */
+static void child(int how, int ready)
+{
+	aio_context_t ctx = 0;
+	static char buf[64];
+	struct iocb cb;
+	int p[2];
+
+	if (io_setup(8, &ctx) || pipe(p))
+		_exit(3);
+	kt_prep(&cb, IOCB_CMD_PREAD, p[0], buf, sizeof(buf), 0);
+	if (kt_submit1(ctx, &cb))
+		_exit(4);
+	kt_sleep_ms(50);	/* let the worker block in pipe_read() */
+	if (write(ready, "r", 1) != 1)
+		_exit(5);
+	if (how == 0)
+		_exit(0);
+	if (how == 1)
+		for (;;)
+			pause();	/* the parent kills us */
+	execl(self, self, "--exec-target", (char *)NULL);
+	_exit(6);
+}
+
+static void run_child(int how, const char *what)
+{
+	int sync[2], status = 0;
+	char c;
+	pid_t pid;
+	double t;
+
+	KT_REQUIRE(pipe(sync) == 0, "pipe");
+	pid = fork();
+	KT_REQUIRE(pid >= 0, "fork");
+	if (pid == 0) {
+		close(sync[0]);
+		child(how, sync[1]);
+	}
+	close(sync[1]);
+	KT_REQUIRE(read(sync[0], &c, 1) == 1, "%s: child did not start", what);
+	close(sync[0]);
+	if (how == 1)
+		kill(pid, SIGKILL);
+	t = kt_now();
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (kt_now() - t > 10) {
+			KT_FAIL("%s: child hangs with a pending read", what);
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return;
+		}
+		kt_sleep_ms(10);
+	}
+	if (how == 1)
+		KT_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+			 "%s: status %#x", what, status);
+	else
+		KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			 "%s: status %#x", what, status);
+	printf("%s: reaped after %.3fs\n", what, kt_now() - t);
+}
+
+int main(int argc, char **argv)
+{
+	aio_context_t ctx = 0, ctx2 = 0;
+	static char buf[64];
+	struct io_event ev;
+	struct iocb cb, cb2;
+	int p[2];
+	double t;
+	long r;
+
+	if (argc > 1 && !strcmp(argv[1], "--exec-target"))
+		return 0;
+	self = "/proc/self/exe";
+	kt_init(argc, argv, "cancel_exit");
+	kt_sysctl_set(1);
+	KT_REQUIRE(io_setup(8, &ctx) == 0 && pipe(p) == 0, "setup");
+
+	/* io_cancel of a running (blocked) read */
+	kt_prep(&cb, IOCB_CMD_PREAD, p[0], buf, sizeof(buf), 0);
+	KT_REQUIRE(kt_submit1(ctx, &cb) == 0, "submit");
+	KT_CHECK(kt_getevents(ctx, 1, 1, &ev, 0.1) == 0, "read completed");
+	r = io_cancel(ctx, &cb, &ev);
+	KT_CHECK(r == -1 && errno == EINPROGRESS, "io_cancel: %ld errno %d",
+		 r, errno);
+	t = kt_now();
+	KT_CHECK(kt_getevents(ctx, 1, 1, &ev, 5) == 1 &&
+		 ev.obj == (unsigned long)&cb && ev.res == -ECANCELED,
+		 "cancelled read: res %lld", (long long)ev.res);
+	KT_CHECK(kt_now() - t < 2, "cancel took %.2fs", kt_now() - t);
+	/* cancelling again: no longer known */
+	r = io_cancel(ctx, &cb, &ev);
+	KT_CHECK(r == -1 && errno == EINVAL, "second io_cancel: %ld", r);
+
+	/* the worker is usable again after the cancel */
+	kt_prep(&cb, IOCB_CMD_PREAD, p[0], buf, sizeof(buf), 0);
+	KT_REQUIRE(kt_submit1(ctx, &cb) == 0, "submit");
+	KT_REQUIRE(write(p[1], "after", 5) == 5, "write");
+	KT_CHECK(kt_getevents(ctx, 1, 1, &ev, 5) == 1 && ev.res == 5,
+		 "read after cancel: %lld", (long long)ev.res);
+
+	/* io_destroy with a blocked read returns */
+	KT_REQUIRE(io_setup(8, &ctx2) == 0, "io_setup");
+	kt_prep(&cb2, IOCB_CMD_PREAD, p[0], buf, sizeof(buf), 0);
+	KT_REQUIRE(kt_submit1(ctx2, &cb2) == 0, "submit");
+	kt_sleep_ms(20);
+	t = kt_now();
+	KT_CHECK(io_destroy(ctx2) == 0, "io_destroy: %s", strerror(errno));
+	KT_CHECK(kt_now() - t < 2, "io_destroy took %.2fs", kt_now() - t);
+
+	io_destroy(ctx);
+	close(p[0]);
+	close(p[1]);
+
+	run_child(0, "exit with a pending pipe read");
+	run_child(1, "SIGKILL with a pending pipe read");
+	run_child(2, "exec with a pending pipe read");
+
+	kt_sysctl_set(0);
+	return kt_done();
+}

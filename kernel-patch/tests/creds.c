@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * creds: threaded requests run with the submitter's credentials, even on a
+ * worker created while the task was still root.  After setresuid(65534):
+ * OPENAT of a root-only 0600 file gives -EACCES, UNLINKAT in a root-only
+ * directory gives -EACCES, and a PWRITE to a 04777 file clears the setuid
+ * bit (a root worker would keep it).
+ */
+#include "kt.h"
+
+static int child(void)
+{
+	aio_context_t ctx = 0;
+	char buf[8];
+	struct iocb cb;
+	struct stat st;
+	long long r;
+	int fd, sfd;
+
+	KT_REQUIRE(io_setup(16, &ctx) == 0, "io_setup");
+
+	/* as root, make the worker exist */
+	fd = open(kt_path("public"), O_RDONLY);
+	KT_REQUIRE(fd >= 0, "open public");
+	kt_prep(&cb, IOCB_CMD_PREAD, fd, buf, 4, 0);
+	KT_REQUIRE(kt_run1(ctx, &cb, 5) == 4, "root PREAD");
+	close(fd);
+	KT_REQUIRE(kt_nthreads() >= 2, "no worker thread");
+	sfd = open(kt_path("suid"), O_WRONLY);
+	KT_REQUIRE(sfd >= 0, "open suid");
+
+	/* only this thread changes its credentials (raw syscalls) */
+	KT_REQUIRE(syscall(SYS_setresgid, 65534, 65534, 65534) == 0 &&
+		   syscall(SYS_setresuid, 65534, 65534, 65534) == 0,
+		   "setresuid");
+	KT_REQUIRE(open(kt_path("secret"), O_RDONLY) < 0 && errno == EACCES,
+		   "control: open() of the secret file did not fail");
+
+	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("secret"), 0,
+		O_RDONLY);
+	r = kt_run1(ctx, &cb, 5);
+	KT_CHECK(r == -EACCES, "OPENAT of a root-only file as uid 65534: %lld",
+		 r);
+	if (r >= 0)
+		close((int)r);
+
+	kt_prep(&cb, KAIO_IOCB_CMD_UNLINKAT, AT_FDCWD, kt_path("rootdir/f"), 0,
+		0);
+	r = kt_run1(ctx, &cb, 5);
+	KT_CHECK(r == -EACCES, "UNLINKAT in a root-only dir: %lld", r);
+
+	kt_prep(&cb, IOCB_CMD_PWRITE, sfd, "data", 4, 0);
+	r = kt_run1(ctx, &cb, 5);
+	KT_CHECK(r == 4, "PWRITE to the setuid file: %lld", r);
+	KT_CHECK(fstat(sfd, &st) == 0 && !(st.st_mode & S_ISUID),
+		 "setuid bit survived a write by uid 65534 (mode %o)",
+		 (unsigned)st.st_mode);
+	close(sfd);
+	io_destroy(ctx);
+	return kt_failed;
+}
+
+int main(int argc, char **argv)
+{
+	struct stat st;
+	int status;
+	pid_t pid;
+
+	kt_init(argc, argv, "creds");
+	kt_sysctl_set(1);
+	KT_REQUIRE(chmod(kt_scratch, 0755) == 0, "chmod scratch");
+	kt_write_file(kt_path("public"), "open", 4, 0644);
+	kt_write_file(kt_path("secret"), "root", 4, 0600);
+	kt_write_file(kt_path("suid"), "xxxx", 4, 04777);
+	KT_REQUIRE(stat(kt_path("suid"), &st) == 0 && (st.st_mode & S_ISUID),
+		   "cannot make a setuid file");
+	KT_REQUIRE(mkdir(kt_path("rootdir"), 0755) == 0, "mkdir");
+	kt_write_file(kt_path("rootdir/f"), "f", 1, 0666);
+
+	pid = fork();
+	KT_REQUIRE(pid >= 0, "fork");
+	if (pid == 0)
+		_exit(child());
+	KT_REQUIRE(waitpid(pid, &status, 0) == pid, "waitpid");
+	KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		 "child failed (status %#x)", status);
+	KT_CHECK(access(kt_path("rootdir/f"), F_OK) == 0,
+		 "uid 65534 removed a file in a root-only directory");
+	kt_sysctl_set(0);
+	return kt_done();
+}

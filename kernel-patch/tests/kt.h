@@ -1,0 +1,291 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kt.h - helpers for the threaded-AIO kernel tests (kernel-patch/tests).
+ *
+ * The tests run as root inside the patched kernel; argv[1] is an empty
+ * scratch directory on tmpfs.  They use raw system calls only.  Exit
+ * status: 0 pass, 1 fail.
+ */
+#ifndef KT_H
+#define KT_H
+
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <linux/aio_abi.h>
+#include "kaio_aio_abi.h"
+
+static const char *kt_name = "?";
+static int kt_failed;
+static char kt_scratch[256];
+
+#define KT_FAIL(...) do {						\
+	fprintf(stderr, "%s: FAIL at %s:%d: ", kt_name, __FILE__, __LINE__); \
+	fprintf(stderr, __VA_ARGS__);					\
+	fprintf(stderr, "\n");						\
+	kt_failed = 1;							\
+} while (0)
+
+/* Check a condition; on failure report it and keep going. */
+#define KT_CHECK(cond, fmt, ...) do {				\
+	if (!(cond))							\
+		KT_FAIL("(%s) " fmt, #cond, ##__VA_ARGS__);		\
+} while (0)
+
+/* Check a condition; on failure report it and end the test. */
+#define KT_REQUIRE(cond, fmt, ...) do {				\
+	if (!(cond)) {							\
+		KT_FAIL("(%s) " fmt, #cond, ##__VA_ARGS__);		\
+		exit(1);						\
+	}								\
+} while (0)
+
+static inline void kt_init(int argc, char **argv, const char *name)
+{
+	kt_name = name;
+	snprintf(kt_scratch, sizeof(kt_scratch), "%s",
+		 argc > 1 ? argv[1] : "/tmp");
+	setvbuf(stdout, NULL, _IONBF, 0);
+	alarm(60);	/* a hang is a failure, not a stuck boot */
+}
+
+static inline int kt_done(void)
+{
+	if (kt_failed)
+		return 1;
+	printf("%s: all checks passed\n", kt_name);
+	return 0;
+}
+
+static inline char *kt_path(const char *leaf)
+{
+	static char buf[4][512];
+	static int n;
+	char *p = buf[n++ & 3];
+
+	snprintf(p, 512, "%s/%s", kt_scratch, leaf);
+	return p;
+}
+
+/* ---- raw aio system calls ---- */
+static inline long io_setup(unsigned nr, aio_context_t *ctx)
+{
+	return syscall(SYS_io_setup, nr, ctx);
+}
+
+static inline long io_destroy(aio_context_t ctx)
+{
+	return syscall(SYS_io_destroy, ctx);
+}
+
+static inline long io_submit(aio_context_t ctx, long nr, struct iocb **iocbs)
+{
+	return syscall(SYS_io_submit, ctx, nr, iocbs);
+}
+
+static inline long io_cancel(aio_context_t ctx, struct iocb *iocb,
+			     struct io_event *ev)
+{
+	return syscall(SYS_io_cancel, ctx, iocb, ev);
+}
+
+static inline double kt_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Wait up to @secs for @min events; returns how many were read.  Retries
+ * EINTR (a caught signal, or io-wq asking this task to create a worker).
+ */
+static inline long kt_getevents(aio_context_t ctx, long min, long max,
+				struct io_event *ev, double secs)
+{
+	double end = kt_now() + secs;
+	long got = 0;
+
+	while (got < min) {
+		double left = end - kt_now();
+		struct timespec ts;
+		long r;
+
+		if (left < 0)
+			left = 0;
+		ts.tv_sec = (time_t)left;
+		ts.tv_nsec = (long)((left - ts.tv_sec) * 1e9);
+		r = syscall(SYS_io_getevents, ctx, 1, max - got, ev + got, &ts);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return got ? got : -1;
+		got += r;
+		if (left == 0 && r == 0)
+			break;
+	}
+	return got;
+}
+
+static inline void kt_prep(struct iocb *cb, int opcode, int fd, const void *buf,
+			   unsigned long long nbytes, long long offset)
+{
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_lio_opcode = opcode;
+	cb->aio_fildes = (unsigned)fd;
+	cb->aio_buf = (unsigned long)buf;
+	cb->aio_nbytes = nbytes;
+	cb->aio_offset = offset;
+	cb->aio_data = (unsigned long)cb;
+}
+
+/* Submit one iocb; returns 0 or -errno from io_submit(). */
+static inline long kt_submit1(aio_context_t ctx, struct iocb *cb)
+{
+	struct iocb *list[1] = { cb };
+	long r = io_submit(ctx, 1, list);
+
+	if (r == 1)
+		return 0;
+	if (r < 0)
+		return -errno;
+	return -1000;	/* 0 submitted without an error */
+}
+
+/*
+ * Submit one iocb and wait for it; returns the event's res, or a value
+ * below -4000 when submission failed (-4000 - errno) or no event came.
+ */
+#define KT_NO_EVENT	(-9999)
+static inline long long kt_run1(aio_context_t ctx, struct iocb *cb, double secs)
+{
+	struct io_event ev;
+	long r = kt_submit1(ctx, cb);
+
+	if (r)
+		return -4000 + r;
+	if (kt_getevents(ctx, 1, 1, &ev, secs) != 1)
+		return KT_NO_EVENT;
+	if (ev.obj != (unsigned long)cb)
+		return -8888;
+	return ev.res;
+}
+
+/* ---- the sysctl ---- */
+static inline int kt_sysctl_get(void)
+{
+	char buf[32] = "";
+	int fd = open(KAIO_AIO_AUTO_THREADS_PATH, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -EIO;
+	return atoi(buf);
+}
+
+/* Write @val; returns 0 or -errno. */
+static inline int kt_sysctl_write(const char *val)
+{
+	int fd = open(KAIO_AIO_AUTO_THREADS_PATH, O_WRONLY);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static inline void kt_sysctl_set(int on)
+{
+	KT_REQUIRE(kt_sysctl_write(on ? "1" : "0") == 0,
+		   "cannot set %s", KAIO_AIO_AUTO_THREADS_PATH);
+	KT_REQUIRE(kt_sysctl_get() == on, "sysctl did not take %d", on);
+}
+
+/* ---- misc ---- */
+/* Number of threads of this process (from /proc/self/task). */
+static inline int kt_nthreads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+static inline void kt_sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static inline void kt_write_file(const char *path, const void *data,
+				 size_t len, mode_t mode)
+{
+	int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, mode);
+
+	KT_REQUIRE(fd >= 0, "open %s: %s", path, strerror(errno));
+	KT_REQUIRE(write(fd, data, len) == (ssize_t)len, "write %s", path);
+	KT_REQUIRE(fchmod(fd, mode) == 0, "chmod %s", path);
+	close(fd);
+}
+
+static inline long kt_gettid(void)
+{
+	return syscall(SYS_gettid);
+}
+
+/* Online CPUs, counted from /proc/stat (sysfs is not mounted). */
+static inline int kt_ncpus(void)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	char line[256];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "cpu", 3) && line[3] >= '0' && line[3] <= '9')
+			n++;
+	fclose(f);
+	return n;
+}
+
+/* The io-wq bound the series uses: clamp(4 * online CPUs, 4, 64). */
+static inline int kt_worker_bound(void)
+{
+	int n = 4 * kt_ncpus();
+
+	return n < 4 ? 4 : n > 64 ? 64 : n;
+}
+
+#endif /* KT_H */
