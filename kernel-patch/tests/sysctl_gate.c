@@ -50,11 +50,11 @@ static void check_gated(aio_context_t ctx, int on)
 	r = on ? kt_run1(ctx, &cb, 5) : kt_submit1(ctx, &cb);
 	KT_CHECK(on ? r == 0 : r == -EINVAL, "UNLINKAT with sysctl %d: %lld",
 		 on, r);
-	close(fd);
 
 	/* 11 stays unassigned */
-	kt_prep(&cb, 11, AT_FDCWD, file, 0, 0);
+	kt_prep(&cb, 11, fd, file, 0, 0);
 	KT_CHECK(kt_submit1(ctx, &cb) == -EINVAL, "command 11 was accepted");
+	close(fd);
 }
 
 int main(int argc, char **argv)
