@@ -25,7 +25,18 @@ static int child(void)
 	kt_prep(&cb, IOCB_CMD_PREAD, fd, buf, 4, 0);
 	KT_REQUIRE(kt_run1(ctx, &cb, 5) == 4, "root PREAD");
 	close(fd);
-	KT_REQUIRE(kt_nthreads() >= 2, "no worker thread");
+	/* and an unbound one (pipes; OPENAT is unbound work too) */
+	{
+		int p[2];
+
+		KT_REQUIRE(pipe(p) == 0 && write(p[1], "pipe", 4) == 4, "pipe");
+		kt_prep(&cb, IOCB_CMD_PREAD, p[0], buf, 4, 0);
+		KT_REQUIRE(kt_run1(ctx, &cb, 5) == 4, "root pipe PREAD");
+		close(p[0]);
+		close(p[1]);
+	}
+	KT_REQUIRE(kt_nthreads() >= 3, "want a bound and an unbound worker, "
+		   "have %d threads", kt_nthreads());
 	sfd = open(kt_path("suid"), O_WRONLY);
 	KT_REQUIRE(sfd >= 0, "open suid");
 
