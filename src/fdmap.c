@@ -103,7 +103,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 
 	if (!(req->flags & (KAIO_RQ_SERIAL | KAIO_RQ_TRACKED)) &&
 	    req->op != KAIO_OP_FSYNC && req->op != KAIO_OP_FDSYNC)
-		return kaio__pool_enqueue(req);
+		return kaio__backend_submit(req);
 
 	f = kaio__fd_get(req->fd);
 	if (!f)
@@ -123,7 +123,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 		}
 		f->serial_busy = 1;
 	}
-	ret = kaio__pool_enqueue(req);
+	ret = kaio__backend_submit(req);
 	if (ret) {
 		if (req->flags & KAIO_RQ_SERIAL)
 			f->serial_busy = 0;
@@ -170,7 +170,7 @@ static void release(struct kaio_fd *f, struct kaio_req **failed)
 
 	while ((r = f->fshead) && (!f->whead || f->whead->wseq >= r->wseq)) {
 		kaio__q_del(&f->fshead, &f->fstail, r);
-		if (kaio__pool_enqueue(r)) {
+		if (kaio__backend_submit(r)) {
 			r->next = *failed;
 			*failed = r;
 		}
@@ -178,7 +178,7 @@ static void release(struct kaio_fd *f, struct kaio_req **failed)
 	while (!f->serial_busy && (r = f->sqhead)) {
 		kaio__q_del(&f->sqhead, &f->sqtail, r);
 		f->serial_busy = 1;
-		if (kaio__pool_enqueue(r)) {
+		if (kaio__backend_submit(r)) {
 			f->serial_busy = 0;
 			if (r->flags & KAIO_RQ_TRACKED)
 				untrack(f, r);
@@ -257,12 +257,15 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 	struct kaio_req *pooled = NULL, *failed = NULL, *r;
 	int n;
 
-	if (!f)
-		return kaio__pool_cancel(fd, cb, out, running);
+	if (!f) {
+		n = 0;
+		kaio__backend_cancel(fd, cb, out, running, &n);
+		return n;
+	}
 	pthread_mutex_lock(&f->lock);
 	n = steal(f, &f->sqhead, &f->sqtail, fd, cb, out);
 	n += steal(f, &f->fshead, &f->fstail, fd, cb, out);
-	n += kaio__pool_cancel(fd, cb, &pooled, running);
+	kaio__backend_cancel(fd, cb, &pooled, running, &n);
 	/* Requests taken from the backend still hold their fd bookkeeping. */
 	while ((r = pooled)) {
 		pooled = r->next;

@@ -81,6 +81,21 @@ static long env_long(const char *name, long def, long min, long max)
 	return v;
 }
 
+static int backend_mode(const char *s)
+{
+	if (s && (!strcmp(s, "kernel") || !strcmp(s, "kaio")))
+		return KAIO_BACKEND_KERNEL;
+	if (s && (!strcmp(s, "threads") || !strcmp(s, "pool")))
+		return KAIO_BACKEND_THREADS;
+	return KAIO_BACKEND_AUTO;
+}
+
+static const char *const mode_names[] = {
+	[KAIO_BACKEND_AUTO] = "auto",
+	[KAIO_BACKEND_KERNEL] = "kernel",
+	[KAIO_BACKEND_THREADS] = "threads",
+};
+
 static void atfork_child(void)
 {
 	atomic_fetch_add(&kaio__epoch, 1);
@@ -90,6 +105,7 @@ static void atfork_child(void)
 	kaio__pool_reset();
 	kaio__notify_reset();
 	kaio__fd_reset();
+	kaio__kernel_reset();
 }
 
 static void setup(void)
@@ -101,6 +117,7 @@ static void setup(void)
 		     (int)env_long("KAIO_IDLE", KAIO_DEFAULT_IDLE, 1, 86400));
 	kaio__cfg.nowait = (int)env_long("KAIO_NOWAIT", 1, 0, 1);
 	kaio__cfg.stats = (int)env_long("KAIO_STATS", 0, 0, 1);
+	kaio__cfg.backend = backend_mode(getenv("KAIO_BACKEND"));
 	pthread_atfork(NULL, NULL, atfork_child);
 }
 
@@ -121,8 +138,9 @@ __attribute__((destructor)) static void kaio_dtor(void)
 
 	if (!kaio__cfg.stats)
 		return;
-	n = snprintf(line, sizeof(line), "kaio_posix: pid=%d backend=threads",
-		     (int)getpid());
+	n = snprintf(line, sizeof(line), "kaio_posix: pid=%d backend=%s kernel=%s",
+		     (int)getpid(), mode_names[kaio__cfg.backend],
+		     kaio__kernel_mode());
 	for (i = 0; i < KAIO_STAT_MAX && n < (int)sizeof(line); i++)
 		n += snprintf(line + n, sizeof(line) - n, " %s=%lu",
 			      stat_names[i], atomic_load(&kaio__stats.v[i]));

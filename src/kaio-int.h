@@ -24,6 +24,7 @@
 
 #include <aio.h>
 #include <limits.h>
+#include <linux/aio_abi.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -59,6 +60,15 @@ enum {
 	KAIO_RQ_NOSEEK	= 1 << 2,	/* read(2)/write(2), not pread/pwrite */
 	KAIO_RQ_QUIET	= 1 << 3,	/* no per-request notification */
 	KAIO_RQ_APPEND	= 1 << 4,	/* O_APPEND write */
+	KAIO_RQ_DIRECT	= 1 << 5,	/* the fd has O_DIRECT */
+	KAIO_RQ_KNOWAIT	= 1 << 6,	/* in the kernel with RWF_NOWAIT */
+};
+
+/* KAIO_BACKEND */
+enum kaio_backend_mode {
+	KAIO_BACKEND_AUTO,
+	KAIO_BACKEND_KERNEL,
+	KAIO_BACKEND_THREADS,
 };
 
 /* What a notification needs, copied out of the aiocb at submission. */
@@ -94,6 +104,7 @@ struct kaio_req {
 	size_t done;			/* bytes moved before the pool got it */
 	uint64_t wseq;			/* write sequence, or fsync ticket */
 	struct kaio_notify nt;
+	struct iocb iocb;		/* while in the kernel backend */
 };
 
 /* A lio_listio() list: freed by whoever drops the last reference. */
@@ -126,6 +137,7 @@ struct kaio_config {
 	int num;
 	int stats;			/* KAIO_STATS=1: print at exit */
 	int nowait;			/* try RWF_NOWAIT in the caller */
+	int backend;			/* enum kaio_backend_mode */
 };
 
 extern struct kaio_config kaio__cfg KAIO_HIDDEN;
@@ -147,10 +159,18 @@ extern atomic_int kaio__done_seq KAIO_HIDDEN;
 extern atomic_int kaio__done_waiters KAIO_HIDDEN;
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 
+/* Reads of one lio_listio() call, gathered for one io_submit(). */
+#define KAIO_BATCH_MAX	64
+struct kaio_batch {
+	int n;
+	struct kaio_req *reqs[KAIO_BATCH_MAX];
+};
+
 /* request.c */
 int kaio__fail(int err) KAIO_HIDDEN;
 int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list,
-		 int flags) KAIO_HIDDEN;
+		 int flags, struct kaio_batch *batch) KAIO_HIDDEN;
+void kaio__batch_flush(struct kaio_batch *batch) KAIO_HIDDEN;
 void kaio__complete(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 void kaio__req_free(struct kaio_req *req) KAIO_HIDDEN;
 ssize_t kaio__execute(struct kaio_req *req) KAIO_HIDDEN;
@@ -166,6 +186,22 @@ void kaio__fd_done(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		    int *running) KAIO_HIDDEN;
 void kaio__fd_reset(void) KAIO_HIDDEN;
+
+/* backend.c: routing between the backends. */
+int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
+void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
+				struct kaio_req **failed) KAIO_HIDDEN;
+void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
+			  int *running, int *n) KAIO_HIDDEN;
+
+/* backend-kaio.c: native kernel AIO. */
+int kaio__kernel_probe(int *threaded) KAIO_HIDDEN;
+int kaio__kernel_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
+int kaio__kernel_fsync_ok(void) KAIO_HIDDEN;
+int kaio__kernel_threaded(void) KAIO_HIDDEN;
+void kaio__kernel_cancel(int fd, struct aiocb *cb, int *running) KAIO_HIDDEN;
+const char *kaio__kernel_mode(void) KAIO_HIDDEN;
+void kaio__kernel_reset(void) KAIO_HIDDEN;
 
 /* pool.c: the user-space thread pool backend. */
 int kaio__pool_enqueue(struct kaio_req *req) KAIO_HIDDEN;

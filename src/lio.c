@@ -48,8 +48,10 @@ static int wait_list(struct kaio_list *list)
 static int submit_all(struct aiocb *const list[], int nent,
 		      struct kaio_list *l, int quiet, int *nok)
 {
+	struct kaio_batch batch;
 	int i, op, ret, failed = 0, again = 0;
 
+	batch.n = 0;
 	for (i = 0; i < nent; i++) {
 		if (!list[i] || list[i]->aio_lio_opcode == LIO_NOP)
 			continue;
@@ -58,7 +60,7 @@ static int submit_all(struct aiocb *const list[], int nent,
 			ret = -EINVAL;
 		else
 			ret = kaio__submit(list[i], op, l,
-					   quiet ? KAIO_RQ_QUIET : 0);
+					   quiet ? KAIO_RQ_QUIET : 0, &batch);
 		if (ret) {
 			if (ret == -EAGAIN)
 				again++;
@@ -71,7 +73,10 @@ static int submit_all(struct aiocb *const list[], int nent,
 		} else {
 			(*nok)++;
 		}
+		if (batch.n == KAIO_BATCH_MAX)
+			kaio__batch_flush(&batch);
 	}
+	kaio__batch_flush(&batch);
 	if (failed && *nok == 0 && again == failed)
 		return -EAGAIN;
 	return failed ? -EIO : 0;

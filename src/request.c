@@ -252,6 +252,8 @@ static int classify(struct kaio_req *req, int fl)
 {
 	if (req->op != KAIO_OP_READ && req->op != KAIO_OP_WRITE)
 		return 0;
+	if (fl & O_DIRECT)
+		req->flags |= KAIO_RQ_DIRECT;
 	if (lseek(req->fd, 0, SEEK_CUR) < 0 && errno == ESPIPE)
 		req->flags |= KAIO_RQ_NOSEEK | KAIO_RQ_SERIAL;
 	if (req->op == KAIO_OP_WRITE) {
@@ -300,7 +302,8 @@ static const int op_stat[] = {
  * complete) or -errno when it was not; then nothing was queued, no
  * notification will follow, and the list (if any) holds no reference.
  */
-int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags)
+int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
+		 struct kaio_batch *batch)
 {
 	struct kaio_notify nt;
 	struct kaio_req *req;
@@ -318,7 +321,8 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags)
 	/* A negative offset is left to the backend's EINVAL (preadv2 reads
 	 * -1 as "the file position"). */
 	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && !(fl & O_APPEND))) &&
-	    !(fl & O_DIRECT) && cb->aio_offset >= 0 && kaio__cfg.nowait) {
+	    !(fl & O_DIRECT) && cb->aio_offset >= 0 && kaio__cfg.nowait &&
+	    kaio__cfg.backend != KAIO_BACKEND_KERNEL) {
 		n = try_nowait(cb, op, &done, &eof);
 		if (n == -ESPIPE || n == -EAGAIN)
 			done = 0;
@@ -341,6 +345,13 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags)
 	classify(req, fl);
 	if (list)
 		atomic_fetch_add(&list->refs, 1);
+	if (batch && batch->n < KAIO_BATCH_MAX &&
+	    !(req->flags & (KAIO_RQ_SERIAL | KAIO_RQ_TRACKED)) &&
+	    req->op == KAIO_OP_READ) {
+		batch->reqs[batch->n++] = req;	/* submitted by the caller */
+		errno = saved;
+		return 0;
+	}
 	ret = kaio__fd_dispatch(req);
 	if (ret) {
 		if (list)
@@ -359,9 +370,28 @@ fail:
 	return ret;
 }
 
+/*
+ * Send a batch on.  A request no backend takes fails with EAGAIN through
+ * the normal completion path (it was accepted, so it must complete).
+ */
+void kaio__batch_flush(struct kaio_batch *batch)
+{
+	struct kaio_req *failed = NULL, *r;
+
+	if (!batch->n)
+		return;
+	kaio__backend_submit_batch(batch->reqs, batch->n, &failed);
+	batch->n = 0;
+	while ((r = failed)) {
+		failed = r->next;
+		kaio__complete(r, -EAGAIN);
+		kaio__req_free(r);
+	}
+}
+
 static int submit_public(struct aiocb *cb, int op)
 {
-	int ret = kaio__submit(cb, op, NULL, 0);
+	int ret = kaio__submit(cb, op, NULL, 0, NULL);
 
 	return ret ? kaio__fail(-ret) : 0;
 }

@@ -1,3 +1,3 @@
 #!/bin/sh
-# The unit suite with the default configuration (caller-side RWF_NOWAIT on).
-exec env KAIO_NOWAIT=1 "${top_builddir:-.}/tests/kaio-check"
+# The unit suite with the default policy (KAIO_BACKEND=auto).
+exec env KAIO_BACKEND=auto KAIO_NOWAIT=1 "${top_builddir:-.}/tests/kaio-check"

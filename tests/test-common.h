@@ -34,5 +34,6 @@ Suite *sigevent_suite(void);
 Suite *process_suite(void);
 Suite *abi_suite(void);
 Suite *stress_suite(void);
+Suite *routing_suite(void);
 
 #endif

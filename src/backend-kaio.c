@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backend-kaio.c - native kernel AIO (io_setup/io_submit) backend.
+ *
+ * What goes here (the policy is in backend.c):
+ * - on every kernel: O_DIRECT reads and writes (IOCB_CMD_PREAD/PWRITE), and
+ *   fsync/fdatasync (IOCB_CMD_FSYNC/FDSYNC, a workqueue since Linux 4.18;
+ *   the library's own barrier has already ordered them after the fd's
+ *   earlier writes);
+ * - with KAIO_BACKEND=kernel on a stock kernel, buffered reads too, with
+ *   RWF_NOWAIT: one that would block comes back -EAGAIN and moves on to the
+ *   thread pool;
+ * - on a kernel with the threaded-AIO series and fs.aio-auto-threads = 1
+ *   (AIO_RING_COMPAT_THREADED in the ring header), buffered reads and
+ *   writes as well: the kernel's workers do the blocking.
+ *
+ * Concurrency contract:
+ * - One context per process, made on first use (kaio_once); a fork child
+ *   makes its own, since contexts belong to the mm.
+ * - kctx.lock protects the in-flight list (for aio_cancel()); it is taken
+ *   around io_submit() so a completion can never be reaped before its
+ *   request is on the list.  Lock order: kaio_fd lock, then kctx.lock.
+ * - One reaper thread per process blocks in io_getevents() and hands every
+ *   event to kaio__complete().  It starts with the first request.
+ * - A refusal from the kernel is never a failure: io_setup() failing (for
+ *   example fs.aio-max-nr exhausted) disables the backend, and io_submit()
+ *   failing sends that request on to the pool.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kaio-int.h"
+#include "kaio_aio_abi.h"
+
+#define KCTX_EVENTS	4096
+#define REAP_BATCH	128
+
+/* The ring header the kernel maps at the context's address. */
+struct kring {
+	unsigned id, nr, head, tail;
+	unsigned magic, compat_features, incompat_features, header_length;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	aio_context_t ctx;
+	int state;		/* 0 untried, 1 usable, -1 unusable */
+	int threaded;		/* patched kernel, sysctl on */
+	int reaper;		/* the reaper thread is running */
+	int fsync_ok;		/* IOCB_CMD_FSYNC accepted */
+	struct kaio_q inflight;
+} kctx = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.fsync_ok = 1,
+};
+
+static long sys_io_setup(unsigned nr, aio_context_t *ctx)
+{
+	return syscall(SYS_io_setup, nr, ctx);
+}
+
+static long sys_io_submit(aio_context_t ctx, long n, struct iocb **iocbs)
+{
+	return syscall(SYS_io_submit, ctx, n, iocbs);
+}
+
+static long sys_io_getevents(aio_context_t ctx, long min, long max,
+			     struct io_event *ev)
+{
+	return syscall(SYS_io_getevents, ctx, min, max, ev, NULL);
+}
+
+static int threaded_kernel(aio_context_t ctx)
+{
+	const struct kring *r = (const struct kring *)(uintptr_t)ctx;
+
+	return (r->compat_features & KAIO_AIO_RING_COMPAT_THREADED) != 0;
+}
+
+static void setup_locked(void)
+{
+	aio_context_t ctx = 0;
+	int saved = errno;
+
+	if (kctx.state)
+		return;
+	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
+	    sys_io_setup(KCTX_EVENTS, &ctx) < 0) {
+		kctx.state = -1;
+		errno = saved;
+		return;
+	}
+	kctx.ctx = ctx;
+	kctx.threaded = threaded_kernel(ctx);
+	kctx.state = 1;
+}
+
+/* Is the backend usable, and does the kernel run buffered I/O threaded? */
+int kaio__kernel_probe(int *threaded)
+{
+	int state;
+
+	pthread_mutex_lock(&kctx.lock);
+	setup_locked();
+	state = kctx.state;
+	if (threaded)
+		*threaded = kctx.threaded;
+	pthread_mutex_unlock(&kctx.lock);
+	return state > 0 ? 0 : -ENOSYS;
+}
+
+static void reap(struct io_event *ev, long n)
+{
+	struct kaio_req *req;
+	long i, res;
+
+	for (i = 0; i < n; i++) {
+		req = (struct kaio_req *)(uintptr_t)ev[i].data;
+		res = (long)ev[i].res;
+		pthread_mutex_lock(&kctx.lock);
+		kaio__q_del(&kctx.inflight.head, &kctx.inflight.tail, req);
+		pthread_mutex_unlock(&kctx.lock);
+		if (res == -EAGAIN && (req->flags & KAIO_RQ_KNOWAIT)) {
+			/* The page cache did not have it: a worker waits. */
+			req->flags &= ~KAIO_RQ_KNOWAIT;
+			kaio__count(KAIO_STAT_NOWAIT_FALLBACK);
+			if (kaio__pool_enqueue(req) == 0)
+				continue;
+		} else if (res == -EINVAL && (req->op == KAIO_OP_FSYNC ||
+					      req->op == KAIO_OP_FDSYNC)) {
+			/* A kernel before 4.18, or a file without fsync. */
+			kctx.fsync_ok = 0;
+			if (kaio__pool_enqueue(req) == 0)
+				continue;
+		}
+		kaio__count(KAIO_STAT_KERNEL);
+		kaio__complete(req, res);
+		kaio__req_free(req);
+	}
+}
+
+static void *reaper(void *arg)
+{
+	struct io_event ev[REAP_BATCH];
+	aio_context_t ctx = kctx.ctx;
+	long n;
+
+	(void)arg;
+	for (;;) {
+		n = sys_io_getevents(ctx, 1, REAP_BATCH, ev);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;	/* the context is gone (a fork child's copy) */
+		}
+		reap(ev, n);
+	}
+	return NULL;
+}
+
+static int start_reaper_locked(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t old;
+	int ret;
+
+	if (kctx.reaper)
+		return 0;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	kaio__block_signals(&old);
+	ret = pthread_create(&t, &attr, reaper, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (ret)
+		return -ret;
+	kctx.reaper = 1;
+	return 0;
+}
+
+static void prep(struct kaio_req *req)
+{
+	struct iocb *cb = &req->iocb;
+
+	memset(cb, 0, sizeof(*cb));
+	cb->aio_data = (uintptr_t)req;
+	cb->aio_fildes = (unsigned)req->fd;
+	cb->aio_reqprio = 0;
+	switch (req->op) {
+	case KAIO_OP_READ:
+	case KAIO_OP_WRITE:
+		cb->aio_lio_opcode = req->op == KAIO_OP_READ ? IOCB_CMD_PREAD
+							     : IOCB_CMD_PWRITE;
+		cb->aio_buf = (uintptr_t)req->buf + req->done;
+		cb->aio_nbytes = req->nbytes - req->done;
+		cb->aio_offset = req->off + (off_t)req->done;
+		if (req->flags & KAIO_RQ_KNOWAIT)
+			cb->aio_rw_flags = RWF_NOWAIT;
+		break;
+	case KAIO_OP_FSYNC:
+		cb->aio_lio_opcode = IOCB_CMD_FSYNC;
+		break;
+	case KAIO_OP_FDSYNC:
+		cb->aio_lio_opcode = IOCB_CMD_FDSYNC;
+		break;
+	}
+}
+
+/*
+ * Submit reqs[0..n) in one io_submit().  Returns how many the kernel took
+ * (the rest are the caller's to send elsewhere), or -errno if none.
+ */
+int kaio__kernel_submit(struct kaio_req **reqs, int n)
+{
+	struct iocb *iocbs[64];
+	int i, done = 0, saved = errno;
+	long ret;
+
+	pthread_mutex_lock(&kctx.lock);
+	setup_locked();
+	if (kctx.state <= 0 || start_reaper_locked()) {
+		pthread_mutex_unlock(&kctx.lock);
+		return -ENOSYS;
+	}
+	while (done < n) {
+		int m = n - done > 64 ? 64 : n - done;
+
+		for (i = 0; i < m; i++) {
+			prep(reqs[done + i]);
+			iocbs[i] = &reqs[done + i]->iocb;
+			kaio__q_push(&kctx.inflight.head, &kctx.inflight.tail,
+				     reqs[done + i]);
+		}
+		ret = sys_io_submit(kctx.ctx, m, iocbs);
+		if (ret < 0)
+			ret = 0;
+		for (i = (int)ret; i < m; i++)
+			kaio__q_del(&kctx.inflight.head, &kctx.inflight.tail,
+				    reqs[done + i]);
+		done += (int)ret;
+		if (ret < m)
+			break;
+	}
+	pthread_mutex_unlock(&kctx.lock);
+	errno = saved;
+	return done ? done : -EAGAIN;
+}
+
+int kaio__kernel_fsync_ok(void)
+{
+	return kctx.fsync_ok;
+}
+
+int kaio__kernel_threaded(void)
+{
+	return kctx.state > 0 && kctx.threaded;
+}
+
+/*
+ * Requests in the kernel are running: the mainline kernel cancels no read,
+ * write or fsync, so aio_cancel() answers AIO_NOTCANCELED for them.
+ */
+void kaio__kernel_cancel(int fd, struct aiocb *cb, int *running)
+{
+	struct kaio_req *r;
+
+	pthread_mutex_lock(&kctx.lock);
+	for (r = kctx.inflight.head; r; r = r->next)
+		if (r->fd == fd && (!cb || r->cb == cb))
+			*running = 1;
+	pthread_mutex_unlock(&kctx.lock);
+}
+
+const char *kaio__kernel_mode(void)
+{
+	if (kctx.state <= 0)
+		return kctx.state ? "off" : "unused";
+	return kctx.threaded ? "threaded" : "native";
+}
+
+void kaio__kernel_reset(void)
+{
+	/* The parent's context is not ours: make a new one on first use. */
+	memset(&kctx, 0, sizeof(kctx));
+	pthread_mutex_init(&kctx.lock, NULL);
+	kctx.fsync_ok = 1;
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Which backend served what, read from the library's counters.  The
+ * expectations follow the configuration the suite runs under
+ * (KAIO_BACKEND, and KAIO_SHIM_FAIL=io_setup when tests/shim-syscall.so
+ * makes io_setup() fail).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kaio_posix.h"
+#include "test-common.h"
+
+static const char *mode(void)
+{
+	const char *m = getenv("KAIO_BACKEND");
+
+	return m && *m ? m : "auto";
+}
+
+static int kernel_blocked(void)
+{
+	const char *f = getenv("KAIO_SHIM_FAIL");
+
+	return f && (strstr(f, "io_setup") || strstr(f, "io_submit"));
+}
+
+/* Does the caller-side RWF_NOWAIT path run? */
+static int inline_on(void)
+{
+	const char *n = getenv("KAIO_NOWAIT");
+
+	return strcmp(mode(), "kernel") != 0 && !(n && !strcmp(n, "0"));
+}
+
+static int kernel_expected(void)
+{
+	return strcmp(mode(), "threads") != 0 && !kernel_blocked();
+}
+
+static unsigned long stat(int which)
+{
+	struct kaio_stats st;
+
+	kaio_stats_get(&st, sizeof(st));
+	return st.v[which];
+}
+
+START_TEST(route_direct_read)
+{
+	enum { N = 16 };
+	struct aiocb cb[N];
+	void *buf;
+	int fd = t_tmpfile(1 << 20, O_DIRECT), i;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, N * 4096), 0);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], fd, (char *)buf + i * 4096, 4096, (off_t)i * 8192);
+		ck_assert_int_eq(aio_read(&cb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 5000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), 4096);
+		ck_assert(t_check_bytes((char *)buf + i * 4096, (off_t)i * 8192, 4096));
+	}
+	if (kernel_expected()) {
+		ck_assert_uint_eq(stat(KAIO_STAT_KERNEL), N);
+		ck_assert_uint_eq(stat(KAIO_STAT_POOL), 0);
+	} else {
+		ck_assert_uint_eq(stat(KAIO_STAT_KERNEL), 0);
+		ck_assert_uint_eq(stat(KAIO_STAT_POOL), N);
+	}
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/* A cached buffered read never touches the pool. */
+START_TEST(route_cached_read)
+{
+	char buf[4096];
+	struct aiocb cb;
+	int fd = t_tmpfile(1 << 16, 0), i;
+
+	for (i = 0; i < 16; i++) {
+		t_prep(&cb, fd, buf, sizeof(buf), (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+	}
+	if (inline_on()) {
+		ck_assert_uint_eq(stat(KAIO_STAT_INLINE), 16);
+		ck_assert_uint_eq(stat(KAIO_STAT_POOL), 0);
+	} else if (!strcmp(mode(), "kernel") && kernel_expected()) {
+		ck_assert_uint_eq(stat(KAIO_STAT_KERNEL), 16);
+		ck_assert_uint_eq(stat(KAIO_STAT_POOL), 0);
+	} else {
+		ck_assert_uint_eq(stat(KAIO_STAT_POOL), 16);
+	}
+	close(fd);
+}
+END_TEST
+
+/* An uncached buffered read falls back to the pool and is still right. */
+START_TEST(route_uncached_read)
+{
+	char buf[4096];
+	struct aiocb cb;
+	int fd = t_tmpfile(1 << 22, 0);
+
+	ck_assert_int_eq(fdatasync(fd), 0);
+	ck_assert_int_eq(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	t_prep(&cb, fd, buf, sizeof(buf), 3 << 20);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 4096);
+	ck_assert(t_check_bytes(buf, 3 << 20, 4096));
+	/* The page may still be cached (a filesystem that ignores the
+	 * advice); a miss that RWF_NOWAIT saw must end on the pool. */
+	if (stat(KAIO_STAT_NOWAIT_FALLBACK))
+		ck_assert_uint_eq(stat(KAIO_STAT_POOL), 1);
+	close(fd);
+}
+END_TEST
+
+/* The fsync barrier with O_DIRECT writes in the kernel. */
+START_TEST(route_direct_write_fsync)
+{
+	enum { N = 64, ROUNDS = 4 };
+	struct aiocb cb[N], fs;
+	void *buf;
+	int fd = t_tmpfile(0, O_DIRECT), i, r;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	memset(buf, 'k', 4096);
+	for (r = 0; r < ROUNDS; r++) {
+		for (i = 0; i < N; i++) {
+			t_prep(&cb[i], fd, buf, 4096, (off_t)(r * N + i) * 4096);
+			ck_assert_int_eq(aio_write(&cb[i]), 0);
+		}
+		t_prep(&fs, fd, NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(O_SYNC, &fs), 0);
+		ck_assert_int_eq(t_wait(&fs, 20000), 0);
+		for (i = 0; i < N; i++)
+			ck_assert_int_ne(aio_error(&cb[i]), EINPROGRESS);
+		for (i = 0; i < N; i++)
+			ck_assert_int_eq(aio_return(&cb[i]), 4096);
+		ck_assert_int_eq(aio_return(&fs), 0);
+	}
+	if (kernel_expected())
+		ck_assert_uint_eq(stat(KAIO_STAT_KERNEL), ROUNDS * (N + 1));
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/* lio_listio sends its O_DIRECT reads to the kernel. */
+START_TEST(route_listio_direct)
+{
+	enum { N = 40 };
+	struct aiocb cb[N], *l[N];
+	void *buf;
+	int fd = t_tmpfile(1 << 20, O_DIRECT), i;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, N * 4096), 0);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], fd, (char *)buf + i * 4096, 4096, (off_t)i * 4096);
+		cb[i].aio_lio_opcode = LIO_READ;
+		l[i] = &cb[i];
+	}
+	ck_assert_int_eq(lio_listio(LIO_WAIT, l, N, NULL), 0);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(aio_return(&cb[i]), 4096);
+		ck_assert(t_check_bytes((char *)buf + i * 4096, (off_t)i * 4096, 4096));
+	}
+	ck_assert_uint_eq(stat(KAIO_STAT_KERNEL), kernel_expected() ? N : 0);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+Suite *routing_suite(void)
+{
+	Suite *s = suite_create("routing");
+	TCase *tc = t_tcase("backends");
+
+	if (t_direct_ok()) {
+		tcase_add_test(tc, route_direct_read);
+		tcase_add_test(tc, route_direct_write_fsync);
+		tcase_add_test(tc, route_listio_direct);
+	} else {
+		printf("SKIP: routing: O_DIRECT not supported here\n");
+	}
+	tcase_add_test(tc, route_cached_read);
+	tcase_add_test(tc, route_uncached_read);
+	suite_add_tcase(s, tc);
+	return s;
+}
