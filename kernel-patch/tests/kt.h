@@ -30,6 +30,7 @@
 
 static const char *kt_name = "?";
 static int kt_failed;
+static int kt_eintr;	/* io_getevents() calls that failed with EINTR */
 static char kt_scratch[256];
 
 #define KT_FAIL(...) do {						\
@@ -130,8 +131,10 @@ static inline long kt_getevents(aio_context_t ctx, long min, long max,
 		ts.tv_sec = (time_t)left;
 		ts.tv_nsec = (long)((left - ts.tv_sec) * 1e9);
 		r = syscall(SYS_io_getevents, ctx, 1, max - got, ev + got, &ts);
-		if (r < 0 && errno == EINTR)
+		if (r < 0 && errno == EINTR) {
+			kt_eintr++;
 			continue;
+		}
 		if (r < 0)
 			return got ? got : -1;
 		got += r;

@@ -4,7 +4,8 @@
  * limit, a short write across it) and SIGXFSZ reaches the submitting
  * thread; a threaded pipe write that loses its reader gets -EPIPE and
  * SIGPIPE reaches the submitting thread.  Without forwarding, the signals
- * would stay pending, blocked, on the worker.
+ * would stay pending, blocked, on the worker.  A real signal still
+ * interrupts io_getevents() with EINTR.
  */
 #include <sys/resource.h>
 #include "kt.h"
@@ -12,8 +13,12 @@
 static volatile sig_atomic_t got_xfsz, got_pipe;
 static volatile long xfsz_tid, pipe_tid;
 
+static volatile sig_atomic_t got_usr1;
+
 static void on_sig(int sig)
 {
+	if (sig == SIGUSR1)
+		got_usr1++;
 	if (sig == SIGXFSZ) {
 		got_xfsz++;
 		xfsz_tid = kt_gettid();
@@ -85,6 +90,41 @@ int main(int argc, char **argv)
 		 (long)pipe_tid);
 	close(p[1]);
 	(void)rbuf;
+
+	/* a real signal still interrupts io_getevents() with EINTR */
+	{
+		struct timespec ts = { 3, 0 };
+		pid_t kid, me = getpid();
+		double t;
+		long r2;
+
+		KT_REQUIRE(pipe(p) == 0, "pipe");
+		sigaction(SIGUSR1, &sa, NULL);	/* no SA_RESTART */
+		kt_prep(&cb, IOCB_CMD_PREAD, p[0], rbuf, 16, 0);
+		KT_REQUIRE(kt_submit1(ctx, &cb) == 0, "submit");
+		kid = fork();
+		KT_REQUIRE(kid >= 0, "fork");
+		if (kid == 0) {
+			kt_sleep_ms(200);
+			kill(me, SIGUSR1);
+			_exit(0);
+		}
+		t = kt_now();
+		do
+			r2 = syscall(SYS_io_getevents, ctx, 1, 1, &ev, &ts);
+		while (r2 < 0 && errno == EINTR && !got_usr1);
+		KT_CHECK(r2 == -1 && errno == EINTR && got_usr1 == 1,
+			 "io_getevents with SIGUSR1: %ld (%s), got_usr1 %d", r2,
+			 strerror(errno), (int)got_usr1);
+		KT_CHECK(kt_now() - t < 2, "EINTR came after %.2fs",
+			 kt_now() - t);
+		waitpid(kid, NULL, 0);
+		KT_REQUIRE(write(p[1], "x", 1) == 1, "write");
+		KT_CHECK(kt_getevents(ctx, 1, 1, &ev, 5) == 1 && ev.res == 1,
+			 "pipe read after the signal");
+		close(p[0]);
+		close(p[1]);
+	}
 
 	io_destroy(ctx);
 	kt_sysctl_set(0);

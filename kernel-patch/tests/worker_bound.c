@@ -2,7 +2,8 @@
 /*
  * worker_bound: with more blocked requests than the bound, a task never has
  * more than clamp(4 * CPUs, 4, 64) workers, the excess waits, and all
- * requests complete once data arrives.
+ * requests complete once data arrives.  Worker creation never makes
+ * io_getevents() fail with EINTR.
  */
 #include "kt.h"
 
@@ -40,6 +41,12 @@ int main(int argc, char **argv)
 	printf("bound %d, at most %d threads with %d blocked reads\n",
 	       bound, max_threads, N);
 	KT_CHECK(max_threads >= 2, "no worker at all");
+	/*
+	 * io-wq creates the workers through task_work on this task; that must
+	 * not make io_getevents() fail with EINTR (there is no signal).
+	 */
+	KT_CHECK(kt_eintr == 0, "io_getevents failed %d times with EINTR",
+		 kt_eintr);
 	KT_CHECK(max_threads - 1 <= bound, "%d workers, bound %d",
 		 max_threads - 1, bound);
 
