@@ -121,6 +121,7 @@ static void reap(struct io_event *ev, long n)
 	struct kaio_req *req;
 	long i, res;
 
+	kaio__defer_wake(1);
 	for (i = 0; i < n; i++) {
 		req = (struct kaio_req *)(uintptr_t)ev[i].data;
 		res = (long)ev[i].res;
@@ -144,6 +145,7 @@ static void reap(struct io_event *ev, long n)
 		kaio__complete(req, res);
 		kaio__req_free(req);
 	}
+	kaio__defer_wake(0);	/* one wake-up for the whole batch */
 }
 
 static void *reaper(void *arg)

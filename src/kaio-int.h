@@ -178,6 +178,8 @@ int kaio__sigevent_check(const struct sigevent *sev) KAIO_HIDDEN;
 void kaio__sigevent_copy(struct kaio_notify *nt,
 			 const struct sigevent *sev) KAIO_HIDDEN;
 void kaio__list_put(struct kaio_list *list) KAIO_HIDDEN;
+void kaio__wake_waiters(void) KAIO_HIDDEN;
+void kaio__defer_wake(int on) KAIO_HIDDEN;
 
 /* fdmap.c */
 struct kaio_fd *kaio__fd_get(int fd) KAIO_HIDDEN;

@@ -71,12 +71,31 @@ static void store_result(struct aiocb *cb, ssize_t res)
 			      res < 0 ? (int)-res : 0, memory_order_release);
 }
 
-/* Wake aio_suspend() and lio_listio(LIO_WAIT) sleepers, if there are any. */
-static void wake_waiters(void)
+/*
+ * Set while a thread completes a batch (the kernel reaper): the sleepers
+ * are woken once, at the end, by kaio__wake_waiters().
+ */
+static __thread int defer_wake;
+
+void kaio__wake_waiters(void)
 {
 	atomic_fetch_add(&kaio__done_seq, 1);
 	if (atomic_load(&kaio__done_waiters))
 		sys_futex_wake(&kaio__done_seq, INT32_MAX);
+}
+
+void kaio__defer_wake(int on)
+{
+	defer_wake = on;
+	if (!on)
+		kaio__wake_waiters();
+}
+
+/* Wake aio_suspend() and lio_listio(LIO_WAIT) sleepers, if there are any. */
+static void wake_waiters(void)
+{
+	if (!defer_wake)
+		kaio__wake_waiters();
 }
 
 /*

@@ -1,0 +1,1 @@
+# man/local.mk: man pages, kaio-run and their checks (included by Makefile.am).
