@@ -12,7 +12,9 @@
  *   request has completed, so aio_cancel() sees it as running (and answers
  *   AIO_NOTCANCELED) until its result is published.
  * - Workers block every signal; they grow on demand up to max_threads and
- *   exit after idle_secs without work.  A fork child starts with an empty
+ *   exit after idle_secs without work.  An idle worker sleeps on its own
+ *   futex; whoever takes it off the idle stack (under pool.lock) owns its
+ *   wake-up.  A fork child starts with an empty
  *   pool (kaio__pool_reset()).
  */
 #include "config.h"
@@ -23,31 +25,32 @@
 #include <time.h>
 
 #include "kaio-int.h"
+#include "sys.h"
+
+/*
+ * An idle worker sleeps on its own futex word, on a LIFO stack: enqueue
+ * wakes exactly one, the most recently idle (its cache is warm), without
+ * a condition variable's second trip through the pool lock.  Worker slots
+ * are never freed (they are recycled), so a waker may still store to one
+ * whose thread has just exited.
+ */
+struct worker {
+	struct worker *next;		/* idle stack, or free list */
+	atomic_int word;		/* 0 asleep, 1 woken */
+	int idle;			/* on the idle stack */
+};
 
 static struct pool {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;		/* idle workers wait here */
 	struct kaio_q q[KAIO_NPRIO];	/* by aio_reqprio, 0 first */
 	unsigned int qmask;		/* bit p set: q[p] not empty */
 	struct kaio_q running;
+	struct worker *idle;		/* idle workers, most recent first */
+	struct worker *free;		/* unused worker slots */
 	int nthreads;
-	int nidle;
-	int nwake;			/* signalled, not yet awake */
 } pool = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
-
-static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
-
-static void cond_init(void)
-{
-	pthread_condattr_t ca;
-
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&pool.cond, &ca);
-	pthread_condattr_destroy(&ca);
-}
 
 static struct kaio_req *dequeue(void)
 {
@@ -64,26 +67,55 @@ static struct kaio_req *dequeue(void)
 	return r;
 }
 
+static void unidle(struct worker *w)
+{
+	struct worker **pp;
+
+	for (pp = &pool.idle; *pp; pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	w->idle = 0;
+}
+
+/* Sleep until woken or idle_secs pass; called and returns with the lock. */
+static int sleep_locked(struct worker *w)
+{
+	struct timespec dl;
+	int ret;
+
+	atomic_store(&w->word, 0);
+	w->next = pool.idle;
+	pool.idle = w;
+	w->idle = 1;
+	pthread_mutex_unlock(&pool.lock);
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += atomic_load(&kaio__cfg.idle_secs);
+	do
+		ret = sys_futex_wait(&w->word, 0, &dl);
+	while (ret == -EINTR);
+	pthread_mutex_lock(&pool.lock);
+	if (w->idle)
+		unidle(w);	/* not taken by a waker: timed out */
+	return ret == -ETIMEDOUT;
+}
+
 /* Wait for work; returns NULL when this worker should exit. */
-static struct kaio_req *next_locked(void)
+static struct kaio_req *next_locked(struct worker *w)
 {
 	struct kaio_req *r;
-	struct timespec dl;
-	int ret = 0;
+	int timedout = 0;
 
 	while (!(r = dequeue())) {
-		if (ret == ETIMEDOUT ||
+		if (timedout ||
 		    pool.nthreads > atomic_load(&kaio__cfg.max_threads)) {
 			pool.nthreads--;	/* under the lock: see enqueue */
+			w->next = pool.free;
+			pool.free = w;
 			return NULL;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += atomic_load(&kaio__cfg.idle_secs);
-		pool.nidle++;
-		ret = pthread_cond_timedwait(&pool.cond, &pool.lock, &dl);
-		pool.nidle--;
-		if (pool.nwake)
-			pool.nwake--;
+		timedout = sleep_locked(w);
 	}
 	kaio__q_push(&pool.running.head, &pool.running.tail, r);
 	return r;
@@ -91,17 +123,17 @@ static struct kaio_req *next_locked(void)
 
 static void *worker(void *arg)
 {
+	struct worker *w = arg;
 	struct kaio_req *r, *prev = NULL;
 	ssize_t res;
 
-	(void)arg;
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
 		if (prev) {
 			kaio__q_del(&pool.running.head, &pool.running.tail,
 				    prev);
 		}
-		r = next_locked();
+		r = next_locked(w);
 		pthread_mutex_unlock(&pool.lock);
 		if (prev)
 			kaio__req_free(prev);
@@ -119,41 +151,56 @@ static void *worker(void *arg)
 static int spawn(void)
 {
 	pthread_attr_t attr;
+	struct worker *w = pool.free;
 	pthread_t t;
 	sigset_t old;
 	int ret;
 
+	if (w)
+		pool.free = w->next;
+	else if (!(w = calloc(1, sizeof(*w))))
+		return -ENOMEM;
+	w->idle = 0;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	kaio__block_signals(&old);
-	ret = pthread_create(&t, &attr, worker, NULL);
+	ret = pthread_create(&t, &attr, worker, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
-	if (ret)
+	if (ret) {
+		w->next = pool.free;
+		pool.free = w;
 		return -ret;
+	}
 	pool.nthreads++;
 	kaio__count(KAIO_STAT_THREADS_CREATED);
 	return 0;
 }
 
+static void wake(struct worker *w)
+{
+	atomic_store(&w->word, 1);
+	sys_futex_wake(&w->word, 1);
+}
+
 int kaio__pool_enqueue(struct kaio_req *req)
 {
+	struct worker *w = NULL;
 	int p = req->prio, ret = 0;
 
-	pthread_once(&cond_once, cond_init);
 	pthread_mutex_lock(&pool.lock);
 	kaio__q_push(&pool.q[p].head, &pool.q[p].tail, req);
 	pool.qmask |= 1u << p;
-	if (pool.nidle > pool.nwake) {
-		pool.nwake++;
-		pthread_cond_signal(&pool.cond);
+	if (pool.idle) {
+		w = pool.idle;
+		pool.idle = w->next;
+		w->idle = 0;
 	} else if (pool.nthreads < atomic_load(&kaio__cfg.max_threads)) {
 		ret = spawn();
 		if (ret && pool.nthreads > 0)
 			ret = 0;	/* the running workers will get to it */
 		if (ret) {
-			p = req->prio;
 			kaio__q_del(&pool.q[p].head, &pool.q[p].tail, req);
 			if (!pool.q[p].head)
 				pool.qmask &= ~(1u << p);
@@ -161,6 +208,8 @@ int kaio__pool_enqueue(struct kaio_req *req)
 		}
 	}
 	pthread_mutex_unlock(&pool.lock);
+	if (w)
+		wake(w);
 	return ret;
 }
 
@@ -200,19 +249,23 @@ int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 	return n;
 }
 
-/* aio_init() raised or lowered the limits: wake idle workers to re-check. */
+/* aio_init() changed the limits: wake every idle worker to re-check. */
 void kaio__pool_config_changed(void)
 {
-	pthread_once(&cond_once, cond_init);
-	pthread_mutex_lock(&pool.lock);
-	pthread_cond_broadcast(&pool.cond);
+	struct worker *w;
+
+	pthread_mutex_lock(&pool.lock);	/* rare: wake under the lock */
+	while ((w = pool.idle)) {
+		pool.idle = w->next;
+		w->idle = 0;
+		wake(w);
+	}
 	pthread_mutex_unlock(&pool.lock);
 }
 
 void kaio__pool_reset(void)
 {
+	/* Worker slots of the parent are leaked in the child, unused. */
 	memset(&pool, 0, sizeof(pool));
 	pthread_mutex_init(&pool.lock, NULL);
-	/* The condition variable is made again on first use in the child. */
-	cond_once = (pthread_once_t)PTHREAD_ONCE_INIT;
 }
