@@ -1,1 +1,30 @@
 # man/local.mk: man pages, kaio-run and their checks (included by Makefile.am).
+# Paths are relative to the top directory.
+
+# --- man pages ---------------------------------------------------------------
+# kaio_stat_name.3 is a .so link to kaio_stats_get.3.
+dist_man_MANS = \
+	man/kaio-run.1 \
+	man/kaio_stats_get.3 man/kaio_stat_name.3 \
+	man/kaio_posix.7 man/kaio_backends.7
+
+# --- kaio-run -----------------------------------------------------------------
+# Generated at make time (not by configure) so that it names the installed
+# library as make expands $(libdir), e.g. after "make libdir=...".
+bin_SCRIPTS = src/kaio-run
+CLEANFILES = src/kaio-run src/kaio-run.tmp
+
+src/kaio-run: $(srcdir)/src/kaio-run.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) src && rm -f $@ $@.tmp && \
+	sed -e 's|@libdir[@]|$(libdir)|g' -e 's|@VERSION[@]|$(VERSION)|g' \
+		$(srcdir)/src/kaio-run.in > $@.tmp && \
+	chmod +x $@.tmp && mv -f $@.tmp $@
+
+# --- checks -------------------------------------------------------------------
+# check-man.sh lints every page; check-kaio-run.sh tests the wrapper from the
+# build tree; check-install.sh installs a fresh build into a temporary prefix
+# and builds and runs programs against it with pkg-config alone.
+TESTS += man/check-man.sh man/check-kaio-run.sh man/check-install.sh
+check_SCRIPTS = src/kaio-run
+EXTRA_DIST += src/kaio-run.in man/check-man.sh man/check-kaio-run.sh \
+	man/check-install.sh
