@@ -43,6 +43,20 @@ finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; exit $?; }
 # The parent make's jobserver is not ours: run the inner build on its own.
 unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES
 jobs=$(nproc 2>/dev/null || echo 2)
+# configure refuses a second build of a source tree configured in place (as
+# dpkg-buildpackage does): then build a clean copy of it instead.
+if [ -f "$srcdir/config.status" ]; then
+	mkdir "$tmp/src"
+	if (cd "$srcdir" && tar --exclude=./.git --exclude=./build \
+		--exclude=./debian -cf - .) | (cd "$tmp/src" && tar -xf -) &&
+	   (cd "$tmp/src" && make distclean >"$tmp/distclean.log" 2>&1); then
+		ok "in-place configured source: copied and cleaned"
+		srcdir=$tmp/src
+	else
+		ko "copy and clean the in-place configured source" "$(cat "$tmp/distclean.log" 2>/dev/null)"
+		finish
+	fi
+fi
 mkdir "$tmp/build"
 if (cd "$tmp/build" && "$srcdir/configure" --prefix="$prefix" \
 	--disable-dependency-tracking >"$tmp/configure.log" 2>&1); then
