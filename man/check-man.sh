@@ -6,7 +6,7 @@
 # message fails).  A page that is only a ".so" link must name a page that
 # exists.  Exits 77 (skip) if neither linter is installed.
 src=${top_srcdir:-.}/man
-have_mandoc= have_groff=
+have_mandoc='' have_groff=''
 command -v mandoc >/dev/null 2>&1 && have_mandoc=1
 command -v groff >/dev/null 2>&1 && have_groff=1
 if [ -z "$have_mandoc" ] && [ -z "$have_groff" ]; then
@@ -29,7 +29,7 @@ for page in "$src"/*.[1-8]; do
 	# A .so link: one line naming manN/target.N, which must exist here.
 	if head -n 1 "$page" | grep -q '^\.so '; then
 		target=$(sed -n '1s/^\.so  *//p' "$page")
-		if [ "$(grep -cv '^\.\\"' "$page")" -eq 1 ] &&
+		if [ "$(grep -cv '^[.][\\]' "$page")" -eq 1 ] &&
 		   [ -f "$src/${target##*/}" ]; then
 			ok "$name: .so link to $target"
 		else
