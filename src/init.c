@@ -138,7 +138,7 @@ __attribute__((destructor)) static void kaio_dtor(void)
 
 	if (!kaio__cfg.stats)
 		return;
-	n = snprintf(line, sizeof(line), "kaio_posix: pid=%d backend=%s kernel=%s",
+	n = snprintf(line, sizeof(line), "kaio_posix: pid=%d backend=%s kaio=%s",
 		     (int)getpid(), mode_names[kaio__cfg.backend],
 		     kaio__kernel_mode());
 	for (i = 0; i < KAIO_STAT_MAX && n < (int)sizeof(line); i++)

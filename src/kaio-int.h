@@ -62,6 +62,7 @@ enum {
 	KAIO_RQ_APPEND	= 1 << 4,	/* O_APPEND write */
 	KAIO_RQ_DIRECT	= 1 << 5,	/* the fd has O_DIRECT */
 	KAIO_RQ_KNOWAIT	= 1 << 6,	/* in the kernel with RWF_NOWAIT */
+	KAIO_RQ_INKERNEL = 1 << 7,	/* owned by the kernel backend */
 };
 
 /* KAIO_BACKEND */
@@ -157,6 +158,8 @@ static inline void kaio__count(int what)
 /* Completion wait: a global sequence bumped by every completion. */
 extern atomic_int kaio__done_seq KAIO_HIDDEN;
 extern atomic_int kaio__done_waiters KAIO_HIDDEN;
+/* Accepted requests not yet complete and not in the kernel. */
+extern atomic_int kaio__user_pending KAIO_HIDDEN;
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 
 /* Reads of one lio_listio() call, gathered for one io_submit(). */
@@ -201,6 +204,7 @@ int kaio__kernel_probe(int *threaded) KAIO_HIDDEN;
 int kaio__kernel_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
 int kaio__kernel_fsync_ok(void) KAIO_HIDDEN;
 int kaio__kernel_threaded(void) KAIO_HIDDEN;
+int kaio__kernel_wait(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 void kaio__kernel_cancel(int fd, struct aiocb *cb, int *running) KAIO_HIDDEN;
 const char *kaio__kernel_mode(void) KAIO_HIDDEN;
 void kaio__kernel_reset(void) KAIO_HIDDEN;

@@ -133,6 +133,8 @@ static void finish(struct aiocb *cb, const struct kaio_notify *nt,
 
 void kaio__complete(struct kaio_req *req, ssize_t res)
 {
+	if (!(req->flags & KAIO_RQ_INKERNEL))
+		atomic_fetch_sub(&kaio__user_pending, 1);
 	if (res >= 0)
 		res += (ssize_t)req->done;
 	else if (res == -ECANCELED)
@@ -362,6 +364,7 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 		goto nomem;
 	req->done = done;
 	classify(req, fl);
+	atomic_fetch_add(&kaio__user_pending, 1);
 	if (list)
 		atomic_fetch_add(&list->refs, 1);
 	if (batch && batch->n < KAIO_BATCH_MAX &&
@@ -373,6 +376,7 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	}
 	ret = kaio__fd_dispatch(req);
 	if (ret) {
+		atomic_fetch_sub(&kaio__user_pending, 1);
 		if (list)
 			atomic_fetch_sub(&list->refs, 1);
 		kaio__req_free(req);

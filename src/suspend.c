@@ -19,6 +19,7 @@
 
 atomic_int kaio__done_seq;
 atomic_int kaio__done_waiters;
+atomic_int kaio__user_pending;
 
 /*
  * Absolute CLOCK_MONOTONIC deadline rel from now.  With rel NULL, a year
@@ -40,11 +41,18 @@ void kaio__deadline(struct timespec *abs, const struct timespec *rel)
 	}
 }
 
-/* Sleep while kaio__done_seq == seq: 0, -ETIMEDOUT or -EINTR. */
+/*
+ * Sleep while kaio__done_seq == seq: 0, -ETIMEDOUT or -EINTR.  When only
+ * the kernel can finish what is outstanding, sleep in the kernel backend
+ * instead, reaping in this thread.
+ */
 int kaio__wait_seq(int seq, const struct timespec *deadline)
 {
-	int ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
+	int ret = kaio__kernel_wait(seq, deadline);
 
+	if (ret != -EAGAIN)
+		return ret;
+	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
 	return ret == -EAGAIN ? 0 : ret;
 }
 

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -36,6 +37,7 @@ static void *hammer(void *arg)
 	unsigned seed = (unsigned)(uintptr_t)arg;
 	struct slot *s = calloc(PER, sizeof(*s));
 	long bad = 0;
+	ssize_t ret;
 	int i, e, fdi;
 	off_t off;
 
@@ -69,9 +71,19 @@ static void *hammer(void *arg)
 				bad++;
 			continue;
 		}
-		if (e != 0 || aio_return(&s[i].cb) != SZ ||
-		    !t_check_bytes(s[i].buf, s[i].cb.aio_offset, SZ))
+		if (e != 0) {
+			fprintf(stderr, "stress: %s %d: error %d\n",
+				s[i].write ? "write" : "read", i, e);
 			bad++;
+		} else if ((ret = aio_return(&s[i].cb)) != SZ) {
+			fprintf(stderr, "stress: %s %d: returned %zd\n",
+				s[i].write ? "write" : "read", i, ret);
+			bad++;
+		} else if (!t_check_bytes(s[i].buf, s[i].cb.aio_offset, SZ)) {
+			fprintf(stderr, "stress: %s %d: wrong bytes\n",
+				s[i].write ? "write" : "read", i);
+			bad++;
+		}
 	}
 	free(s);
 	return (void *)bad;
