@@ -20,15 +20,8 @@
  * - kctx.lock protects the in-flight list (for aio_cancel()); it is taken
  *   around io_submit() so a completion can never be reaped before its
  *   request is on the list.  Lock order: kaio_fd lock, then kctx.lock.
- * - Completions are reaped by one thread at a time, recorded in kctx.who:
- *   the background reaper thread, or an application thread sleeping in
- *   aio_suspend()/lio_listio(LIO_WAIT) whose requests can only be finished
- *   by the kernel (kaio__user_pending == 0).  Such a thread reaps for
- *   itself, so the kernel's wake-up reaches it directly, with no second
- *   hop through the reaper.  The reaper steps aside after each batch while
- *   an application thread wants the role (kctx.app_wants), and resumes
- *   when none does.  The background reaper starts with the first request
- *   and guarantees progress (notifications, aio_error() polling).
+ * - Completions are reaped with io_getevents() by one thread at a time,
+ *   the background reaper or a waiting application thread (reap.c).
  * - A refusal from the kernel is never a failure: io_setup() failing (for
  *   example fs.aio-max-nr exhausted) disables the backend, and io_submit()
  *   failing sends that request on to the pool.
@@ -57,26 +50,24 @@ struct kring {
 	unsigned magic, compat_features, incompat_features, header_length;
 };
 
-enum { WHO_NONE, WHO_REAPER, WHO_APP };
+static long reap_batch(const struct timespec *rel);
+
+static struct kaio_reaper kreaper = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.rcond = PTHREAD_COND_INITIALIZER,
+	.slot = 0,
+	.reap_batch = reap_batch,
+};
 
 static struct {
 	pthread_mutex_t lock;
-	pthread_cond_t rcond;	/* the reaper waits for work or its turn */
-	atomic_int who;		/* WHO_*: who may call io_getevents() */
-	atomic_int app_wants;	/* application threads waiting to reap */
-	atomic_int inflight_n;	/* requests in the kernel */
-	atomic_int urgent;	/* ... of them with a notification or list */
-	atomic_llong app_reaped; /* when an application thread last reaped */
-	int bg_sleep;		/* the reaper sleeps: 1 timed, 2 untimed */
 	aio_context_t ctx;
 	int state;		/* 0 untried, 1 usable, -1 unusable */
 	int threaded;		/* patched kernel, sysctl on */
-	int reaper;		/* the reaper thread is running */
 	int fsync_ok;		/* IOCB_CMD_FSYNC accepted */
 	struct kaio_q inflight;
 } kctx = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.rcond = PTHREAD_COND_INITIALIZER,
 	.fsync_ok = 1,
 };
 
@@ -147,9 +138,7 @@ static void reap(struct io_event *ev, long n)
 		pthread_mutex_lock(&kctx.lock);
 		kaio__q_del(&kctx.inflight.head, &kctx.inflight.tail, req);
 		pthread_mutex_unlock(&kctx.lock);
-		atomic_fetch_sub(&kctx.inflight_n, 1);
-		if (req->list || req->nt.notify != SIGEV_NONE)
-			atomic_fetch_sub(&kctx.urgent, 1);
+		kaio__reaper_done(&kreaper, req);
 		if (res > 0 && (req->flags & KAIO_RQ_KNOWAIT) &&
 		    (size_t)res < req->nbytes - req->done) {
 			/* Part was cached: a worker reads the rest. */
@@ -179,192 +168,22 @@ static void reap(struct io_event *ev, long n)
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
 }
 
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-/* Is it the background reaper's turn?  Called with kctx.lock held. */
-static int reaper_turn(void)
-{
-	return atomic_load(&kctx.inflight_n) > 0 &&
-	       atomic_load(&kctx.app_wants) == 0;
-}
-
-/*
- * An application that waits in aio_suspend() reaps for itself; while it
- * does so (it reaped in the last APP_GRACE_NS), the reaper leaves requests
- * that nobody is notified of to it, unless they sit unreaped that long.
- */
-#define APP_GRACE_NS	10000000LL
-
-static int app_active(void)
-{
-	return now_ns() - atomic_load(&kctx.app_reaped) < APP_GRACE_NS;
-}
-
-/*
- * Sleep until the reaper should reap; called with kctx.lock held.  While
- * requests are in flight, or an application thread has reaped lately, the
- * sleep is timed (kctx.bg_sleep = 1), so that a submission may leave the
- * reaper asleep; only an untimed sleep (2) must be interrupted.
- */
-static void reaper_wait_locked(void)
-{
-	struct timespec dl;
-	int ret;
-
-	for (;;) {
-		if (reaper_turn() &&
-		    (atomic_load(&kctx.urgent) || !app_active()))
-			return;
-		if (!atomic_load(&kctx.inflight_n) && !app_active()) {
-			kctx.bg_sleep = 2;
-			pthread_cond_wait(&kctx.rcond, &kctx.lock);
-			kctx.bg_sleep = 0;
-			continue;
-		}
-		clock_gettime(CLOCK_REALTIME, &dl);
-		dl.tv_nsec += APP_GRACE_NS;
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
-		}
-		kctx.bg_sleep = 1;
-		ret = pthread_cond_timedwait(&kctx.rcond, &kctx.lock, &dl);
-		kctx.bg_sleep = 0;
-		/* Requests left unreaped for a whole grace period: reap. */
-		if (ret == ETIMEDOUT && reaper_turn())
-			return;
-	}
-}
-
-static void *reaper(void *arg)
+/* Wait for events (rel NULL: forever) and complete them. */
+static long reap_batch(const struct timespec *rel)
 {
 	struct io_event ev[REAP_BATCH];
-	aio_context_t ctx = kctx.ctx;
-	int none = WHO_NONE;
+	struct timespec ts, *tp = NULL;
 	long n;
 
-	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&kctx.lock);
-		reaper_wait_locked();
-		pthread_mutex_unlock(&kctx.lock);
-		none = WHO_NONE;
-		if (!atomic_compare_exchange_strong(&kctx.who, &none,
-						    WHO_REAPER))
-			continue;	/* an application thread reaps */
-		n = sys_io_getevents(ctx, 1, REAP_BATCH, ev, NULL);
-		if (n > 0)
-			reap(ev, n);
-		atomic_store(&kctx.who, WHO_NONE);
-		/* Sleepers that want the role must wake up to take it. */
-		if (atomic_load(&kctx.app_wants))
-			kaio__wake_waiters();
-		if (n < 0 && errno != EINTR)
-			break;	/* the context is gone (a fork child's copy) */
+	if (rel) {
+		ts = *rel;
+		tp = &ts;
 	}
-	return NULL;
-}
-
-/* Let the reaper resume if nobody else will reap. */
-static void hand_back(void)
-{
-	if (atomic_load(&kctx.app_wants) || !atomic_load(&kctx.inflight_n))
-		return;
-	pthread_mutex_lock(&kctx.lock);
-	pthread_cond_signal(&kctx.rcond);
-	pthread_mutex_unlock(&kctx.lock);
-}
-
-/*
- * Sleep until something completes, reaping kernel completions in this
- * thread if its requests can only be finished by the kernel.  Returns 0,
- * -EINTR or -ETIMEDOUT; -EAGAIN if the caller must sleep on the futex.
- */
-int kaio__kernel_wait(int seq, const struct timespec *deadline)
-{
-	struct io_event ev[REAP_BATCH];
-	struct timespec now, rel;
-	int none = WHO_NONE, ret;
-	long n;
-
-	if (kctx.state <= 0 || !atomic_load(&kctx.inflight_n))
-		return -EAGAIN;
-	if (atomic_load(&kaio__user_pending)) {
-		/* This thread sleeps on the futex: the reaper must not wait. */
-		if (app_active()) {
-			atomic_store(&kctx.app_reaped, 0);
-			pthread_mutex_lock(&kctx.lock);
-			pthread_cond_signal(&kctx.rcond);
-			pthread_mutex_unlock(&kctx.lock);
-		}
-		return -EAGAIN;
-	}
-	atomic_fetch_add(&kctx.app_wants, 1);
-	if (!atomic_compare_exchange_strong(&kctx.who, &none, WHO_APP)) {
-		/* The reaper is in io_getevents(): it yields after a batch. */
-		ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
-		atomic_fetch_sub(&kctx.app_wants, 1);
-		hand_back();
-		return ret == -EAGAIN ? 0 : ret;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	rel.tv_sec = deadline->tv_sec - now.tv_sec;
-	rel.tv_nsec = deadline->tv_nsec - now.tv_nsec;
-	if (rel.tv_nsec < 0) {
-		rel.tv_sec--;
-		rel.tv_nsec += 1000000000;
-	}
-	if (rel.tv_sec < 0)
-		rel.tv_sec = rel.tv_nsec = 0;
-	n = sys_io_getevents(kctx.ctx, 1, REAP_BATCH, ev, &rel);
-	ret = n < 0 ? -errno : 0;
-	if (n > 0) {
-		atomic_store(&kctx.app_reaped, now_ns());
-		reap(ev, n);
-	}
-	atomic_store(&kctx.who, WHO_NONE);
-	/* Others who wanted the role sleep on the futex: let them retry. */
-	if (atomic_fetch_sub(&kctx.app_wants, 1) > 1)
-		kaio__wake_waiters();
-	hand_back();
-	if (ret == -EINTR)
-		return -EINTR;
-	if (n == 0) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec > deadline->tv_sec ||
-		    (now.tv_sec == deadline->tv_sec &&
-		     now.tv_nsec >= deadline->tv_nsec))
-			return -ETIMEDOUT;
-	}
-	return 0;
-}
-
-static int start_reaper_locked(void)
-{
-	pthread_attr_t attr;
-	pthread_t t;
-	sigset_t old;
-	int ret;
-
-	if (kctx.reaper)
-		return 0;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	kaio__block_signals(&old);
-	ret = pthread_create(&t, &attr, reaper, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (ret)
-		return -ret;
-	kctx.reaper = 1;
-	return 0;
+	n = sys_io_getevents(kctx.ctx, 1, REAP_BATCH, ev, tp);
+	if (n < 0)
+		return -errno;
+	reap(ev, n);
+	return n;
 }
 
 static void prep(struct kaio_req *req)
@@ -402,12 +221,12 @@ static void prep(struct kaio_req *req)
 int kaio__kernel_submit(struct kaio_req **reqs, int n)
 {
 	struct iocb *iocbs[64];
-	int i, done = 0, saved = errno, wake = 0;
+	int i, done = 0, saved = errno, urgent;
 	long ret;
 
 	pthread_mutex_lock(&kctx.lock);
 	setup_locked();
-	if (kctx.state <= 0 || start_reaper_locked()) {
+	if (kctx.state <= 0 || kaio__reaper_start(&kreaper)) {
 		pthread_mutex_unlock(&kctx.lock);
 		return -ENOSYS;
 	}
@@ -423,25 +242,17 @@ int kaio__kernel_submit(struct kaio_req **reqs, int n)
 		ret = sys_io_submit(kctx.ctx, m, iocbs);
 		if (ret < 0)
 			ret = 0;
-		for (i = 0; i < (int)ret; i++) {
+		for (i = 0, urgent = 0; i < (int)ret; i++) {
 			struct kaio_req *r = reqs[done + i];
 
 			r->flags |= KAIO_RQ_INKERNEL;
-			if (r->list || r->nt.notify != SIGEV_NONE) {
-				atomic_fetch_add(&kctx.urgent, 1);
-				wake = 1;
-			}
+			urgent += r->list || r->nt.notify != SIGEV_NONE;
 		}
 		for (i = (int)ret; i < m; i++)
 			kaio__q_del(&kctx.inflight.head, &kctx.inflight.tail,
 				    reqs[done + i]);
-		if (ret > 0) {
-			atomic_fetch_sub(&kaio__user_pending, (int)ret);
-			if (atomic_fetch_add(&kctx.inflight_n, (int)ret) == 0 &&
-			    !atomic_load(&kctx.app_wants) &&
-			    (wake || kctx.bg_sleep == 2 || !app_active()))
-				pthread_cond_signal(&kctx.rcond);
-		}
+		if (ret > 0)
+			kaio__reaper_submitted(&kreaper, (int)ret, urgent);
 		done += (int)ret;
 		if (ret < m)
 			break;
@@ -488,6 +299,6 @@ void kaio__kernel_reset(void)
 	/* The parent's context is not ours: make a new one on first use. */
 	memset(&kctx, 0, sizeof(kctx));
 	pthread_mutex_init(&kctx.lock, NULL);
-	pthread_cond_init(&kctx.rcond, NULL);
+	kaio__reaper_reset(&kreaper);
 	kctx.fsync_ok = 1;
 }

@@ -88,6 +88,20 @@ struct kaio_fd *kaio__fd_get(int fd)
 	return &c[fd & (CHUNK_SIZE - 1)];
 }
 
+/* The state of fd if it exists already; never allocates. */
+struct kaio_fd *kaio__fd_peek(int fd)
+{
+	_Atomic(fd_chunk_t *) *t = atomic_load_explicit(&top,
+							memory_order_acquire);
+	unsigned int hi = (unsigned int)fd >> CHUNK_SHIFT;
+	struct kaio_fd *c;
+
+	if (!t || fd < 0 || hi >= TOP_SIZE)
+		return NULL;
+	c = (struct kaio_fd *)atomic_load_explicit(&t[hi], memory_order_acquire);
+	return c ? &c[fd & (CHUNK_SIZE - 1)] : NULL;
+}
+
 void kaio__fd_reset(void)
 {
 	/* The parent's map stays allocated in the child, unused. */

@@ -186,6 +186,7 @@ void kaio__defer_wake(int on) KAIO_HIDDEN;
 
 /* fdmap.c */
 struct kaio_fd *kaio__fd_get(int fd) KAIO_HIDDEN;
+struct kaio_fd *kaio__fd_peek(int fd) KAIO_HIDDEN;
 int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__fd_done(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
@@ -199,12 +200,35 @@ void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 			  int *running, int *n) KAIO_HIDDEN;
 
+/* reap.c: who reaps a kernel backend's completions (see there). */
+struct kaio_reaper {
+	pthread_mutex_t lock;
+	pthread_cond_t rcond;		/* the reaper's sleep */
+	atomic_int who;			/* none, the reaper, an app thread */
+	atomic_int app_wants;		/* app threads waiting for the role */
+	atomic_int inflight_n;		/* requests in the kernel */
+	atomic_int urgent;		/* ... with a notification or list */
+	atomic_llong app_reaped;	/* when an app thread last reaped */
+	int bg_sleep;			/* reaper asleep: 1 timed, 2 untimed */
+	int started;
+	int slot;			/* 0 native AIO, 1 io_uring */
+	/* Wait (rel NULL: forever) for completions and complete a batch. */
+	long (*reap_batch)(const struct timespec *rel);
+};
+
+int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
+void kaio__reaper_submitted(struct kaio_reaper *r, int n,
+			    int urgent) KAIO_HIDDEN;
+void kaio__reaper_done(struct kaio_reaper *r,
+		       const struct kaio_req *req) KAIO_HIDDEN;
+int kaio__reaper_wait(int seq, const struct timespec *deadline) KAIO_HIDDEN;
+void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
+
 /* backend-kaio.c: native kernel AIO. */
 int kaio__kernel_probe(int *threaded) KAIO_HIDDEN;
 int kaio__kernel_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
 int kaio__kernel_fsync_ok(void) KAIO_HIDDEN;
 int kaio__kernel_threaded(void) KAIO_HIDDEN;
-int kaio__kernel_wait(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 void kaio__kernel_cancel(int fd, struct aiocb *cb, int *running) KAIO_HIDDEN;
 const char *kaio__kernel_mode(void) KAIO_HIDDEN;
 void kaio__kernel_reset(void) KAIO_HIDDEN;

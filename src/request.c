@@ -205,6 +205,8 @@ static ssize_t try_nowait(struct aiocb *cb, int op, size_t *done, int *eof)
 			n = pwritev2(cb->aio_fildes, &iov, 1,
 				     cb->aio_offset + (off_t)*done, RWF_NOWAIT);
 		if (n < 0) {
+			if (errno == EOPNOTSUPP && !*done)
+				return -EOPNOTSUPP;
 			if (errno == EOPNOTSUPP || errno == EAGAIN ||
 			    errno == EWOULDBLOCK)
 				return *done ? (ssize_t)*done : -EAGAIN;
@@ -219,6 +221,33 @@ static ssize_t try_nowait(struct aiocb *cb, int op, size_t *done, int *eof)
 		*done += (size_t)n;
 	}
 	return (ssize_t)*done;
+}
+
+/*
+ * A filesystem that refuses RWF_NOWAIT for an fd (ext4 does for buffered
+ * writes) is not asked again for the next KAIO_NOWAIT_SKIP requests there:
+ * a wasted system call per request otherwise.  Then it is asked once more,
+ * since the fd number may by then name another file.
+ */
+#define KAIO_NOWAIT_SKIP	4096
+
+static int nowait_ok(int fd)
+{
+	struct kaio_fd *f = kaio__fd_peek(fd);
+
+	if (!f || atomic_load_explicit(&f->nowait_bad, memory_order_relaxed) <= 0)
+		return 1;
+	atomic_fetch_sub_explicit(&f->nowait_bad, 1, memory_order_relaxed);
+	return 0;
+}
+
+static void nowait_refused(int fd)
+{
+	struct kaio_fd *f = kaio__fd_get(fd);
+
+	if (f)
+		atomic_store_explicit(&f->nowait_bad, KAIO_NOWAIT_SKIP,
+				      memory_order_relaxed);
 }
 
 static int access_ok(int op, int fl)
@@ -343,9 +372,11 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	 * -1 as "the file position"). */
 	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && !(fl & O_APPEND))) &&
 	    !(fl & O_DIRECT) && cb->aio_offset >= 0 && kaio__cfg.nowait &&
-	    kaio__cfg.backend != KAIO_BACKEND_KERNEL) {
+	    kaio__cfg.backend != KAIO_BACKEND_KERNEL && nowait_ok(cb->aio_fildes)) {
 		n = try_nowait(cb, op, &done, &eof);
-		if (n == -ESPIPE || n == -EAGAIN)
+		if (n == -EOPNOTSUPP)
+			nowait_refused(cb->aio_fildes);
+		if (n == -ESPIPE || n == -EAGAIN || n == -EOPNOTSUPP)
 			done = 0;
 		else if (n < 0 || done == cb->aio_nbytes || eof) {
 			kaio__count(KAIO_STAT_INLINE);

@@ -48,12 +48,7 @@ void kaio__deadline(struct timespec *abs, const struct timespec *rel)
  */
 int kaio__wait_seq(int seq, const struct timespec *deadline)
 {
-	int ret = kaio__kernel_wait(seq, deadline);
-
-	if (ret != -EAGAIN)
-		return ret;
-	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
-	return ret == -EAGAIN ? 0 : ret;
+	return kaio__reaper_wait(seq, deadline);
 }
 
 static int done(const struct aiocb *cb)

@@ -1,0 +1,263 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * reap.c - who reaps a kernel backend's completions (native AIO's
+ * io_getevents(), io_uring's completion queue).
+ *
+ * One thread at a time holds the role (r->who): the backend's background
+ * reaper thread, or an application thread sleeping in aio_suspend() or
+ * lio_listio(LIO_WAIT) whose requests only this backend can finish
+ * (kaio__user_pending == 0 and no other backend has requests in flight).
+ * Such a thread reaps for itself, so the kernel's wake-up reaches it
+ * directly, with no second hop through the reaper.
+ *
+ * Concurrency contract:
+ * - r->lock protects r->bg_sleep and pairs with r->rcond; the counters are
+ *   atomics.  A backend may hold its own lock when it calls
+ *   kaio__reaper_submitted() (order: backend lock, then r->lock).
+ * - The background reaper steps aside after each batch while an
+ *   application thread wants the role (r->app_wants), waking it.  A thread
+ *   that releases the role wakes the others that want it.
+ * - While the application reaps (it did so in the last APP_GRACE_NS), the
+ *   reaper sleeps with a timeout, so a submission need not wake it, and it
+ *   reaps anything left unreaped for that long.  Requests with a
+ *   notification or in a list (r->urgent) are reaped at once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "kaio-int.h"
+#include "sys.h"
+
+#define APP_GRACE_NS	10000000LL
+
+enum { WHO_NONE, WHO_REAPER, WHO_APP };
+
+static struct kaio_reaper *reapers[2];
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int app_active(struct kaio_reaper *r)
+{
+	return now_ns() - atomic_load(&r->app_reaped) < APP_GRACE_NS;
+}
+
+static int reaper_turn(struct kaio_reaper *r)
+{
+	return atomic_load(&r->inflight_n) > 0 &&
+	       atomic_load(&r->app_wants) == 0;
+}
+
+/* Sleep until the reaper should reap; called with r->lock held. */
+static void reaper_wait_locked(struct kaio_reaper *r)
+{
+	struct timespec dl;
+	int ret;
+
+	for (;;) {
+		if (reaper_turn(r) &&
+		    (atomic_load(&r->urgent) || !app_active(r)))
+			return;
+		if (!atomic_load(&r->inflight_n) && !app_active(r)) {
+			r->bg_sleep = 2;	/* untimed: must be signalled */
+			pthread_cond_wait(&r->rcond, &r->lock);
+			r->bg_sleep = 0;
+			continue;
+		}
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_nsec += APP_GRACE_NS;
+		if (dl.tv_nsec >= 1000000000) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000;
+		}
+		r->bg_sleep = 1;
+		ret = pthread_cond_timedwait(&r->rcond, &r->lock, &dl);
+		r->bg_sleep = 0;
+		/* Requests left unreaped for a whole grace period: reap. */
+		if (ret == ETIMEDOUT && reaper_turn(r))
+			return;
+	}
+}
+
+static void *reaper(void *arg)
+{
+	struct kaio_reaper *r = arg;
+	int none;
+	long n;
+
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		reaper_wait_locked(r);
+		pthread_mutex_unlock(&r->lock);
+		none = WHO_NONE;
+		if (!atomic_compare_exchange_strong(&r->who, &none, WHO_REAPER))
+			continue;	/* an application thread reaps */
+		n = r->reap_batch(NULL);
+		atomic_store(&r->who, WHO_NONE);
+		/* Sleepers that want the role must wake up to take it. */
+		if (atomic_load(&r->app_wants))
+			kaio__wake_waiters();
+		if (n < 0 && n != -EINTR && n != -ETIME && n != -ETIMEDOUT)
+			break;	/* the context is gone (a fork child's copy) */
+	}
+	return NULL;
+}
+
+/* Start the background reaper if it is not running; -errno on failure. */
+int kaio__reaper_start(struct kaio_reaper *r)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t old;
+	int ret = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (r->started)
+		goto out;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	kaio__block_signals(&old);
+	ret = -pthread_create(&t, &attr, reaper, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (!ret) {
+		r->started = 1;
+		reapers[r->slot] = r;
+	}
+out:
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+/* n requests went into the kernel; urgent of them are notified. */
+void kaio__reaper_submitted(struct kaio_reaper *r, int n, int urgent)
+{
+	if (urgent)
+		atomic_fetch_add(&r->urgent, urgent);
+	atomic_fetch_sub(&kaio__user_pending, n);
+	if (atomic_fetch_add(&r->inflight_n, n) != 0 ||
+	    atomic_load(&r->app_wants))
+		return;
+	pthread_mutex_lock(&r->lock);
+	if (urgent || r->bg_sleep == 2 || !app_active(r))
+		pthread_cond_signal(&r->rcond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* A request left the kernel (completed, or handed on to the pool). */
+void kaio__reaper_done(struct kaio_reaper *r, const struct kaio_req *req)
+{
+	atomic_fetch_sub(&r->inflight_n, 1);
+	if (req->list || req->nt.notify != SIGEV_NONE)
+		atomic_fetch_sub(&r->urgent, 1);
+}
+
+/* Let the reaper resume if nobody else will reap. */
+static void hand_back(struct kaio_reaper *r)
+{
+	if (atomic_load(&r->app_wants) || !atomic_load(&r->inflight_n))
+		return;
+	pthread_mutex_lock(&r->lock);
+	pthread_cond_signal(&r->rcond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* This thread will sleep on the futex: no reaper may wait on it. */
+static void kick(struct kaio_reaper *r)
+{
+	if (!atomic_load(&r->inflight_n) || !app_active(r))
+		return;
+	atomic_store(&r->app_reaped, 0);
+	pthread_mutex_lock(&r->lock);
+	pthread_cond_signal(&r->rcond);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static int reap_here(struct kaio_reaper *r, int seq,
+		     const struct timespec *deadline)
+{
+	struct timespec now, rel;
+	int none = WHO_NONE, ret;
+	long n;
+
+	atomic_fetch_add(&r->app_wants, 1);
+	if (!atomic_compare_exchange_strong(&r->who, &none, WHO_APP)) {
+		/* The reaper holds the role: it yields after a batch. */
+		ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
+		atomic_fetch_sub(&r->app_wants, 1);
+		hand_back(r);
+		return ret == -EAGAIN ? 0 : ret;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	rel.tv_sec = deadline->tv_sec - now.tv_sec;
+	rel.tv_nsec = deadline->tv_nsec - now.tv_nsec;
+	if (rel.tv_nsec < 0) {
+		rel.tv_sec--;
+		rel.tv_nsec += 1000000000;
+	}
+	if (rel.tv_sec < 0)
+		rel.tv_sec = rel.tv_nsec = 0;
+	n = r->reap_batch(&rel);
+	if (n > 0)
+		atomic_store(&r->app_reaped, now_ns());
+	atomic_store(&r->who, WHO_NONE);
+	/* Others who wanted the role sleep on the futex: let them retry. */
+	if (atomic_fetch_sub(&r->app_wants, 1) > 1)
+		kaio__wake_waiters();
+	hand_back(r);
+	if (n == -EINTR)
+		return -EINTR;
+	if (n <= 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > deadline->tv_sec ||
+		    (now.tv_sec == deadline->tv_sec &&
+		     now.tv_nsec >= deadline->tv_nsec))
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/*
+ * Sleep until something completes: 0, -EINTR or -ETIMEDOUT.  Reaps in
+ * this thread when exactly one backend can finish what is outstanding.
+ */
+int kaio__reaper_wait(int seq, const struct timespec *deadline)
+{
+	struct kaio_reaper *r = NULL;
+	int i, busy = 0, ret;
+
+	for (i = 0; i < 2; i++)
+		if (reapers[i] && atomic_load(&reapers[i]->inflight_n)) {
+			r = reapers[i];
+			busy++;
+		}
+	if (busy == 1 && !atomic_load(&kaio__user_pending))
+		return reap_here(r, seq, deadline);
+	for (i = 0; i < 2; i++)
+		if (reapers[i])
+			kick(reapers[i]);
+	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
+	return ret == -EAGAIN ? 0 : ret;
+}
+
+void kaio__reaper_reset(struct kaio_reaper *r)
+{
+	long (*fn)(const struct timespec *) = r->reap_batch;
+	int slot = r->slot;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->lock, NULL);
+	pthread_cond_init(&r->rcond, NULL);
+	r->reap_batch = fn;
+	r->slot = slot;
+	reapers[slot] = NULL;
+}
