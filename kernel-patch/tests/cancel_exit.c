@@ -112,6 +112,65 @@ int main(int argc, char **argv)
 	KT_CHECK(kt_getevents(ctx, 1, 1, &ev, 5) == 1 && ev.res == 5,
 		 "read after cancel: %lld", (long long)ev.res);
 
+	/*
+	 * io_cancel of a read that no worker has started yet (all workers
+	 * of this task are blocked in other reads): it is accepted, and the
+	 * read completes with -ECANCELED as soon as a worker is free; it is
+	 * never run.  (It is not completed inside io_cancel(): see README.)
+	 */
+	{
+		int n = kt_worker_bound() + 2, i, q[64][2], done = 0, seen = 0;
+		static struct iocb qcb[64];
+		static char qbuf[64][8];
+		struct io_event qev[64];
+
+		for (i = 0; i < n; i++) {
+			KT_REQUIRE(pipe(q[i]) == 0, "pipe");
+			kt_prep(&qcb[i], IOCB_CMD_PREAD, q[i][0], qbuf[i], 8, 0);
+			KT_REQUIRE(kt_submit1(ctx, &qcb[i]) == 0, "submit");
+		}
+		/* let io-wq start as many workers as it may */
+		for (i = 0; i < 30; i++)
+			KT_CHECK(kt_getevents(ctx, 1, 1, qev, 0.01) == 0,
+				 "a read completed");
+		r = io_cancel(ctx, &qcb[n - 1], qev);
+		KT_CHECK(r == -1 && errno == EINPROGRESS,
+			 "io_cancel of a queued read: %ld", r);
+		/* its pipe gets data: a cancelled read must not consume it */
+		KT_REQUIRE(write(q[n - 1][1], "queued!", 8) == 8, "write");
+		/* the others get data, which frees the workers */
+		for (i = 0; i < n - 1; i++)
+			KT_REQUIRE(write(q[i][1], "running", 8) == 8, "write");
+		while (seen < n) {
+			long got = kt_getevents(ctx, 1, 64, qev, 5);
+
+			if (got <= 0)
+				break;
+			for (i = 0; i < got; i++) {
+				if (qev[i].obj == (unsigned long)&qcb[n - 1]) {
+					KT_CHECK(qev[i].res == -ECANCELED,
+						 "queued cancelled read: %lld",
+						 (long long)qev[i].res);
+					done++;
+				} else {
+					KT_CHECK(qev[i].res == 8,
+						 "other read: %lld",
+						 (long long)qev[i].res);
+				}
+			}
+			seen += got;
+		}
+		KT_CHECK(seen == n && done == 1, "%d of %d events, %d cancelled",
+			 seen, n, done);
+		KT_CHECK(read(q[n - 1][0], qbuf[n - 1], 8) == 8 &&
+			 !memcmp(qbuf[n - 1], "queued!", 8),
+			 "the cancelled read consumed its data");
+		for (i = 0; i < n; i++) {
+			close(q[i][0]);
+			close(q[i][1]);
+		}
+	}
+
 	/* io_destroy with a blocked read returns */
 	KT_REQUIRE(io_setup(8, &ctx2) == 0, "io_setup");
 	kt_prep(&cb2, IOCB_CMD_PREAD, p[0], buf, sizeof(buf), 0);
