@@ -87,7 +87,7 @@ elif [ ! -f "$lib" ]; then
 	ko "real preload: $lib not built"
 else
 	out=$(KAIO_RUN_LIB="$lib" "$run" --stats --backend=threads true 2>&1)
-	echo "$out" | grep -Eq '^kaio_posix: pid=[0-9]+ backend=threads kaio=(off|unused) read=0 ' &&
+	echo "$out" | grep -Eq '^kaio_posix: pid=[0-9]+ backend=threads kaio=(off|unused) io_uring=(off|unused) read=0 ' &&
 		ok "real preload: kaio_posix: line" || ko "real preload: kaio_posix: line" "$out"
 fi
 

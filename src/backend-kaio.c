@@ -102,6 +102,7 @@ static void setup_locked(void)
 	if (kctx.state)
 		return;
 	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
+	    kaio__cfg.backend == KAIO_BACKEND_URING ||
 	    sys_io_setup(KCTX_EVENTS, &ctx) < 0) {
 		kctx.state = -1;
 		errno = saved;

@@ -5,14 +5,18 @@
  * KAIO_BACKEND=auto (the default):
  *   1. a read or write the page cache serves completes in the caller
  *      (request.c, RWF_NOWAIT) - no backend at all;
- *   2. the kernel (backend-kaio.c) takes what it runs asynchronously:
- *      O_DIRECT reads and writes and fsync on every kernel, and buffered
- *      reads and writes too when the threaded-AIO series is running;
- *   3. the thread pool (pool.c) takes the rest, and anything the kernel
- *      refuses.
- * KAIO_BACKEND=kernel skips step 1 and also sends buffered reads to the
- *   kernel with RWF_NOWAIT (a read that would block goes on to the pool).
- * KAIO_BACKEND=threads uses steps 1 and 3 only.
+ *   2. on a kernel running the threaded-AIO series (fs.aio-auto-threads=1)
+ *      native AIO (backend-kaio.c) takes every read, write and fsync;
+ *   3. otherwise io_uring (backend-uring.c), where the kernel permits it,
+ *      takes every read, write and fsync;
+ *   4. otherwise native AIO takes what a stock kernel runs asynchronously:
+ *      O_DIRECT reads and writes, and fsync;
+ *   5. the thread pool (pool.c) takes the rest, and anything refused.
+ * KAIO_BACKEND=uring: steps 3 and 5 (no caller-side completion).
+ * KAIO_BACKEND=kernel: steps 2, 4 and 5, no caller-side completion, and
+ *   buffered reads go to native AIO with RWF_NOWAIT (a read that would
+ *   block moves on to the pool).
+ * KAIO_BACKEND=threads: steps 1 and 5.
  */
 #include "config.h"
 
@@ -44,8 +48,34 @@ static int kernel_wants(struct kaio_req *req)
 	return 0;
 }
 
+/* Should io_uring take it (after native AIO declined)? */
+static int uring_wants(const struct kaio_req *req)
+{
+	if (kaio__cfg.backend != KAIO_BACKEND_AUTO &&
+	    kaio__cfg.backend != KAIO_BACKEND_URING)
+		return 0;
+	if (kaio__cfg.backend == KAIO_BACKEND_AUTO && kaio__kernel_threaded())
+		return 0;
+	/* io_uring reads offset -1 as "the file position": the pool fails
+	 * a negative offset with EINVAL, as pread does. */
+	if (!(req->flags & KAIO_RQ_NOSEEK) && req->off < 0 &&
+	    (req->op == KAIO_OP_READ || req->op == KAIO_OP_WRITE))
+		return 0;
+	return kaio__uring_probe() == 0;
+}
+
 int kaio__backend_submit(struct kaio_req *req)
 {
+	int threaded = 0;
+
+	/* The threaded kernel first; io_uring before plain native AIO. */
+	if (kaio__cfg.backend != KAIO_BACKEND_URING &&
+	    kaio__cfg.backend != KAIO_BACKEND_THREADS &&
+	    kaio__kernel_probe(&threaded) == 0 && threaded &&
+	    kernel_wants(req) && kaio__kernel_submit(&req, 1) == 1)
+		return 0;
+	if (uring_wants(req) && kaio__uring_submit(&req, 1) == 1)
+		return 0;
 	if (kernel_wants(req)) {
 		if (kaio__kernel_submit(&req, 1) == 1)
 			return 0;
@@ -62,10 +92,13 @@ void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed)
 {
 	struct kaio_req *kern[64];
-	int i, nk = 0, taken;
+	int i, nk = 0, taken, uring = n && !kaio__kernel_threaded() &&
+				       kaio__cfg.backend != KAIO_BACKEND_KERNEL &&
+				       kaio__uring_probe() == 0;
 
 	for (i = 0; i < n; i++) {
-		if (nk < 64 && kernel_wants(reqs[i]))
+		if (nk < 64 && (uring ? uring_wants(reqs[i])
+				      : kernel_wants(reqs[i])))
 			kern[nk++] = reqs[i];
 		else if (kaio__pool_enqueue(reqs[i]))
 			goto fail;
@@ -74,7 +107,8 @@ fail:
 		reqs[i]->next = *failed;
 		*failed = reqs[i];
 	}
-	taken = nk ? kaio__kernel_submit(kern, nk) : 0;
+	taken = !nk ? 0 : uring ? kaio__uring_submit(kern, nk)
+				: kaio__kernel_submit(kern, nk);
 	for (i = taken < 0 ? 0 : taken; i < nk; i++) {
 		kern[i]->flags &= ~KAIO_RQ_KNOWAIT;
 		if (kaio__pool_enqueue(kern[i])) {
@@ -89,4 +123,14 @@ void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 {
 	*n += kaio__pool_cancel(fd, cb, out, running);
 	kaio__kernel_cancel(fd, cb, running);
+}
+
+/*
+ * Cancel in the backends that cancel asynchronously (io_uring): returns
+ * how many were cancelled, their aiocbs on out[] (the completions follow).
+ */
+int kaio__backend_cancel_async(int fd, struct aiocb *cb, int *running,
+			       struct aiocb **out, int max)
+{
+	return kaio__uring_cancel(fd, cb, running, out, max);
 }

@@ -11,13 +11,34 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <time.h>
 
 #include "kaio-int.h"
+
+/* Wait until an asynchronously cancelled request has its result. */
+static void await(struct aiocb *cb)
+{
+	struct timespec dl;
+	int seq;
+
+	kaio__deadline(&dl, NULL);
+	atomic_fetch_add(&kaio__done_waiters, 1);
+	for (;;) {
+		seq = atomic_load(&kaio__done_seq);
+		if (atomic_load_explicit((atomic_int *)&cb->__error_code,
+					 memory_order_acquire) != EINPROGRESS)
+			break;
+		if (kaio__wait_seq(seq, &dl) == -ETIMEDOUT)
+			kaio__deadline(&dl, NULL);
+	}
+	atomic_fetch_sub(&kaio__done_waiters, 1);
+}
 
 int kaio__aio_cancel(int fd, struct aiocb *cb)
 {
 	struct kaio_req *out = NULL, *r;
-	int running = 0, n;
+	struct aiocb *async[64];
+	int running = 0, n, na, i;
 
 	if (fcntl(fd, F_GETFD) < 0)
 		return kaio__fail(EBADF);
@@ -29,6 +50,13 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 		kaio__complete(r, -ECANCELED);
 		kaio__req_free(r);
 	}
+	/* io_uring interrupts what waits (pipes, sockets); then its result
+	 * (ECANCELED) comes through the ring: wait for it, so that
+	 * aio_error() already says so when this returns. */
+	na = kaio__backend_cancel_async(fd, cb, &running, async, 64);
+	for (i = 0; i < na; i++)
+		await(async[i]);
+	n += na;
 	if (running)
 		return AIO_NOTCANCELED;
 	return n ? AIO_CANCELED : AIO_ALLDONE;

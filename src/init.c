@@ -4,6 +4,7 @@
  * and process life: fork and exit.
  *
  * Environment:
+ *   KAIO_BACKEND=auto|uring|kernel|threads   the policy (backend.c)
  *   KAIO_THREADS=N   the pool's maximum number of workers (default 64)
  *   KAIO_IDLE=S      seconds an idle worker lingers (default 1)
  *   KAIO_NOWAIT=0    never complete a request in the caller
@@ -56,6 +57,7 @@ static const char *const stat_names[KAIO_STAT_MAX] = {
 	[KAIO_STAT_NOTIFY_FAILED] = "notify_failed",
 	[KAIO_STAT_THREADS_CREATED] = "threads_created",
 	[KAIO_STAT_LISTIO] = "listio",
+	[KAIO_STAT_URING] = "uring",
 };
 
 int kaio__block_signals(sigset_t *old)
@@ -87,6 +89,8 @@ static int backend_mode(const char *s)
 		return KAIO_BACKEND_KERNEL;
 	if (s && (!strcmp(s, "threads") || !strcmp(s, "pool")))
 		return KAIO_BACKEND_THREADS;
+	if (s && (!strcmp(s, "uring") || !strcmp(s, "io_uring")))
+		return KAIO_BACKEND_URING;
 	return KAIO_BACKEND_AUTO;
 }
 
@@ -94,6 +98,7 @@ static const char *const mode_names[] = {
 	[KAIO_BACKEND_AUTO] = "auto",
 	[KAIO_BACKEND_KERNEL] = "kernel",
 	[KAIO_BACKEND_THREADS] = "threads",
+	[KAIO_BACKEND_URING] = "uring",
 };
 
 static void atfork_child(void)
@@ -106,6 +111,7 @@ static void atfork_child(void)
 	kaio__notify_reset();
 	kaio__fd_reset();
 	kaio__kernel_reset();
+	kaio__uring_reset();
 }
 
 static void setup(void)
@@ -138,9 +144,10 @@ __attribute__((destructor)) static void kaio_dtor(void)
 
 	if (!kaio__cfg.stats)
 		return;
-	n = snprintf(line, sizeof(line), "kaio_posix: pid=%d backend=%s kaio=%s",
+	n = snprintf(line, sizeof(line),
+		     "kaio_posix: pid=%d backend=%s kaio=%s io_uring=%s",
 		     (int)getpid(), mode_names[kaio__cfg.backend],
-		     kaio__kernel_mode());
+		     kaio__kernel_mode(), kaio__uring_mode());
 	for (i = 0; i < KAIO_STAT_MAX && n < (int)sizeof(line); i++)
 		n += snprintf(line + n, sizeof(line) - n, " %s=%lu",
 			      stat_names[i], atomic_load(&kaio__stats.v[i]));

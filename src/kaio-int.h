@@ -70,6 +70,7 @@ enum kaio_backend_mode {
 	KAIO_BACKEND_AUTO,
 	KAIO_BACKEND_KERNEL,
 	KAIO_BACKEND_THREADS,
+	KAIO_BACKEND_URING,
 };
 
 /* What a notification needs, copied out of the aiocb at submission. */
@@ -199,6 +200,8 @@ void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed) KAIO_HIDDEN;
 void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 			  int *running, int *n) KAIO_HIDDEN;
+int kaio__backend_cancel_async(int fd, struct aiocb *cb, int *running,
+			       struct aiocb **out, int max) KAIO_HIDDEN;
 
 /* reap.c: who reaps a kernel backend's completions (see there). */
 struct kaio_reaper {
@@ -232,6 +235,14 @@ int kaio__kernel_threaded(void) KAIO_HIDDEN;
 void kaio__kernel_cancel(int fd, struct aiocb *cb, int *running) KAIO_HIDDEN;
 const char *kaio__kernel_mode(void) KAIO_HIDDEN;
 void kaio__kernel_reset(void) KAIO_HIDDEN;
+
+/* backend-uring.c: io_uring. */
+int kaio__uring_probe(void) KAIO_HIDDEN;
+int kaio__uring_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
+int kaio__uring_cancel(int fd, struct aiocb *cb, int *running,
+		       struct aiocb **out, int max) KAIO_HIDDEN;
+const char *kaio__uring_mode(void) KAIO_HIDDEN;
+void kaio__uring_reset(void) KAIO_HIDDEN;
 
 /* pool.c: the user-space thread pool backend. */
 int kaio__pool_enqueue(struct kaio_req *req) KAIO_HIDDEN;

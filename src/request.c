@@ -372,7 +372,8 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	 * -1 as "the file position"). */
 	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && !(fl & O_APPEND))) &&
 	    !(fl & O_DIRECT) && cb->aio_offset >= 0 && kaio__cfg.nowait &&
-	    kaio__cfg.backend != KAIO_BACKEND_KERNEL && nowait_ok(cb->aio_fildes)) {
+	    kaio__cfg.backend != KAIO_BACKEND_KERNEL &&
+	    kaio__cfg.backend != KAIO_BACKEND_URING && nowait_ok(cb->aio_fildes)) {
 		n = try_nowait(cb, op, &done, &eof);
 		if (n == -EOPNOTSUPP)
 			nowait_refused(cb->aio_fildes);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/io_uring.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "test-common.h"
@@ -97,4 +99,26 @@ int t_direct_ok(void)
 		return 0;
 	close(dfd);
 	return 1;
+}
+
+int t_uring_ok(void)
+{
+	struct io_uring_params p;
+	int fd;
+
+	memset(&p, 0, sizeof(p));
+	fd = (int)syscall(__NR_io_uring_setup, 4, &p);
+	if (fd < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+int t_running_cancellable(void)
+{
+	const char *m = getenv("KAIO_BACKEND");
+
+	if (m && *m && strcmp(m, "auto") && strcmp(m, "uring"))
+		return 0;
+	return t_uring_ok();
 }

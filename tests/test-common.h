@@ -21,7 +21,10 @@ void t_prep(struct aiocb *cb, int fd, void *buf, size_t len, off_t off);
 int t_wait(struct aiocb *cb, int timeout_ms);	/* aio_error() when done */
 void t_pipe(int p[2]);
 TCase *t_tcase(const char *name);
-int t_direct_ok(void);	/* O_DIRECT works in the current directory */
+int t_direct_ok(void);
+int t_uring_ok(void);	/* io_uring is usable in this process */
+/* A request blocked in the kernel (a pipe read) can be cancelled. */
+int t_running_cancellable(void);	/* O_DIRECT works in the current directory */
 
 Suite *read_suite(void);
 Suite *write_suite(void);
