@@ -38,5 +38,6 @@ Suite *process_suite(void);
 Suite *abi_suite(void);
 Suite *stress_suite(void);
 Suite *routing_suite(void);
+Suite *creds_suite(void);
 
 #endif
