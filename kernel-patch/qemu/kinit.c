@@ -6,6 +6,7 @@
  * the KCHECK-* lines run-tests parses, then power the machine off.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +21,74 @@
 #include <sys/wait.h>
 
 #define TIMEOUT 60
+
+/* Print state and current system call of every thread of a hung test. */
+static void dump_tasks(const char *dir)
+{
+	char path[512], buf[512];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		const char *files[] = { "stat", "syscall", "wchan" };
+		unsigned i;
+
+		if (e->d_name[0] == '.')
+			continue;
+		for (i = 0; i < 3; i++) {
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s/%s/%s", dir, e->d_name,
+				 files[i]);
+			f = fopen(path, "r");
+			if (!f)
+				continue;
+			if (fgets(buf, sizeof(buf), f))
+				printf("kinit: %s: %s%s", path, buf,
+				       strchr(buf, '\n') ? "" : "\n");
+			fclose(f);
+		}
+	}
+	closedir(d);
+}
+
+static void dump(pid_t pid)
+{
+	char dir[64];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	printf("kinit: test %d timed out; its tasks:\n", (int)pid);
+	/* the test and any children it forked */
+	while (d && (e = readdir(d))) {
+		char path[300], buf[512];
+		FILE *f;
+		int p = atoi(e->d_name), ppid = 0;
+
+		if (p <= 1)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", p);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f)) {
+			char *c = strrchr(buf, ')');
+
+			if (c)
+				sscanf(c + 2, "%*c %d", &ppid);
+		}
+		fclose(f);
+		if (p == pid || ppid == pid) {
+			snprintf(dir, sizeof(dir), "/proc/%d/task", p);
+			dump_tasks(dir);
+		}
+	}
+	if (d)
+		closedir(d);
+	fflush(stdout);
+}
 
 static int run(const char *name)
 {
@@ -48,6 +117,7 @@ static int run(const char *name)
 			break;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 		if (t.tv_sec - t0.tv_sec > TIMEOUT) {
+			dump(pid);
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return 137;

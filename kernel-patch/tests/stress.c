@@ -144,8 +144,9 @@ static void cancel_race(void)
 		n = kt_getevents(ctx, 1, 2, ev, 0);
 		KT_CHECK(n == 0, "round %d: a second event", i);
 	}
-	printf("cancel race: %d of 300 reads were cancelled\n", odd);
+	fprintf(stderr, "cancel race: %d of 300 reads were cancelled\n", odd);
 	io_destroy(ctx);
+	fprintf(stderr, "cancel race: context destroyed\n");
 	close(p[0]);
 	close(p[1]);
 }
@@ -253,7 +254,9 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 		KT_CHECK(!thread_fail[i], "thread %ld failed", i);
 	}
+	fprintf(stderr, "stress: threads done\n");
 	io_destroy(shared_ctx);
+	fprintf(stderr, "stress: shared context destroyed\n");
 
 	cancel_race();
 	exit_race();
