@@ -8,7 +8,9 @@
 #ifndef KAIO_POSIX_H
 #define KAIO_POSIX_H
 
+#include <signal.h>
 #include <stddef.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -40,6 +42,8 @@ enum kaio_stat {
 	KAIO_STAT_NOTIFY_FAILED,	/* a signal could not be queued */
 	KAIO_STAT_THREADS_CREATED,	/* pool workers started */
 	KAIO_STAT_LISTIO,		/* lio_listio calls */
+	KAIO_STAT_URING,		/* served by io_uring */
+	KAIO_STAT_NOTIFY_QUEUE,		/* SIGEV_KAIO events queued */
 	KAIO_STAT_MAX
 };
 
@@ -57,6 +61,45 @@ int kaio_stats_get(struct kaio_stats *st, size_t size);
 
 /* kaio_stat_name - the counter's name (as in KAIO_STATS=1 output), or NULL. */
 const char *kaio_stat_name(int stat);
+
+/*
+ * Completion queues: completions on a file descriptor epoll can watch.
+ *
+ * A request opts in with aio_sigevent.sigev_notify = SIGEV_KAIO and the
+ * queue's fd in aio_sigevent.sigev_signo (as FreeBSD aliases
+ * sigev_notify_kqueue); sigev_value comes back in the event.  A
+ * lio_listio() list event may target a queue too (its aiocb is NULL).
+ */
+#define SIGEV_KAIO		0x4b41
+#define KAIO_QUEUE_CLOEXEC	1
+
+struct aiocb;
+
+struct kaio_event {
+	struct aiocb *aiocb;		/* the request, or NULL for a list */
+	union sigval value;		/* its sigev_value */
+	long res;			/* what aio_return() gives */
+	int error;			/* what aio_error() gives */
+	int reserved;
+};
+
+/*
+ * kaio_queue_create - a new queue; returns its fd (readable while events
+ * wait), or -1 with errno (EINVAL, EMFILE, ENFILE, ENOMEM).
+ */
+int kaio_queue_create(int flags);
+
+/*
+ * kaio_queue_reap - take up to max events, each exactly once whichever
+ * thread reaps.  timeout NULL waits for one; a zero timeout never blocks.
+ * Returns the number taken (0 on timeout), or -1 with errno: EBADF (not a
+ * queue of this process: a fork child must make its own), EINVAL, EINTR.
+ */
+int kaio_queue_reap(int q, struct kaio_event *events, int max,
+		    const struct timespec *timeout);
+
+/* kaio_queue_destroy - close q; events still to come are dropped. */
+int kaio_queue_destroy(int q);
 
 #ifdef __cplusplus
 }

@@ -58,6 +58,7 @@ static const char *const stat_names[KAIO_STAT_MAX] = {
 	[KAIO_STAT_THREADS_CREATED] = "threads_created",
 	[KAIO_STAT_LISTIO] = "listio",
 	[KAIO_STAT_URING] = "uring",
+	[KAIO_STAT_NOTIFY_QUEUE] = "notify_queue",
 };
 
 int kaio__block_signals(sigset_t *old)
@@ -112,6 +113,7 @@ static void atfork_child(void)
 	kaio__fd_reset();
 	kaio__kernel_reset();
 	kaio__uring_reset();
+	kaio__queue_reset();
 }
 
 static void setup(void)

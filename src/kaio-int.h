@@ -80,7 +80,8 @@ struct kaio_notify {
 	union sigval value;
 	void (*fn)(union sigval);
 	pthread_attr_t *attr;
-	pid_t tid;
+	pid_t tid;			/* SIGEV_THREAD_ID */
+	int queue;			/* SIGEV_KAIO */
 };
 
 struct kaio_fd;
@@ -252,7 +253,14 @@ void kaio__pool_reset(void) KAIO_HIDDEN;
 void kaio__pool_config_changed(void) KAIO_HIDDEN;
 
 /* notify.c */
-void kaio__notify(const struct kaio_notify *nt) KAIO_HIDDEN;
+void kaio__notify(const struct kaio_notify *nt, struct aiocb *cb,
+		  ssize_t res) KAIO_HIDDEN;
+
+/* queue.c */
+int kaio__queue_valid(int fd) KAIO_HIDDEN;
+int kaio__queue_post(int fd, struct aiocb *cb, union sigval value,
+		     ssize_t res) KAIO_HIDDEN;
+void kaio__queue_reset(void) KAIO_HIDDEN;
 void kaio__notify_reset(void) KAIO_HIDDEN;
 
 /* init.c */

@@ -197,9 +197,13 @@ static void run_callback(const struct kaio_notify *n)
 	run_inline(here);
 }
 
-void kaio__notify(const struct kaio_notify *n)
+void kaio__notify(const struct kaio_notify *n, struct aiocb *cb, ssize_t res)
 {
 	switch (n->notify) {
+	case SIGEV_KAIO:
+		kaio__count(kaio__queue_post(n->queue, cb, n->value, res)
+			    ? KAIO_STAT_NOTIFY_FAILED : KAIO_STAT_NOTIFY_QUEUE);
+		break;
 	case SIGEV_SIGNAL:
 	case SIGEV_THREAD_ID:
 		send_signal(n);

@@ -46,6 +46,8 @@ int kaio__sigevent_check(const struct sigevent *sev)
 		return 0;
 	case SIGEV_THREAD:
 		return sev->sigev_notify_function ? 0 : -EINVAL;
+	case SIGEV_KAIO:
+		return kaio__queue_valid(sev->sigev_signo) ? 0 : -EINVAL;
 	default:
 		return -EINVAL;
 	}
@@ -59,7 +61,8 @@ void kaio__sigevent_copy(struct kaio_notify *nt, const struct sigevent *sev)
 	nt->fn = sev->sigev_notify_function;
 	nt->attr = sev->sigev_notify_attributes;
 	nt->tid = sev->_sigev_un._tid;
-	if (nt->notify == SIGEV_THREAD_ID)
+	nt->queue = sev->sigev_signo;
+	if (nt->notify == SIGEV_THREAD_ID || nt->notify == SIGEV_KAIO)
 		nt->fn = NULL, nt->attr = NULL;
 }
 
@@ -115,7 +118,7 @@ void kaio__list_put(struct kaio_list *list)
 	nt = list->nt;
 	free(list);
 	if (!wait)
-		kaio__notify(&nt);
+		kaio__notify(&nt, NULL, 0);
 }
 
 static void finish(struct aiocb *cb, const struct kaio_notify *nt,
@@ -128,7 +131,7 @@ static void finish(struct aiocb *cb, const struct kaio_notify *nt,
 		kaio__list_put(list);
 	wake_waiters();
 	if (!quiet)
-		kaio__notify(nt);
+		kaio__notify(nt, cb, res);
 }
 
 void kaio__complete(struct kaio_req *req, ssize_t res)

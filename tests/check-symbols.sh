@@ -20,6 +20,9 @@ want=$(
 	echo "(GLIBC_2.4) lio_listio64"
 	echo "KAIO_1.0 kaio_stats_get"
 	echo "KAIO_1.0 kaio_stat_name"
+	echo "KAIO_1.0 kaio_queue_create"
+	echo "KAIO_1.0 kaio_queue_reap"
+	echo "KAIO_1.0 kaio_queue_destroy"
 )
 want=$(echo "$want" | sort)
 if [ "$got" = "$want" ]; then

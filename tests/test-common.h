@@ -39,5 +39,6 @@ Suite *abi_suite(void);
 Suite *stress_suite(void);
 Suite *routing_suite(void);
 Suite *creds_suite(void);
+Suite *queue_suite(void);
 
 #endif
