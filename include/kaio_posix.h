@@ -3,7 +3,8 @@
  * kaio_posix.h - libkaio_posix extensions to POSIX AIO.
  *
  * The POSIX calls themselves are declared by glibc's <aio.h>; this header
- * declares only what libkaio_posix adds.  It compiles as C89 and C++.
+ * declares only what libkaio_posix adds.  It compiles as C89 and C++,
+ * given POSIX.1b (union sigval, struct timespec), as <aio.h> needs too.
  */
 #ifndef KAIO_POSIX_H
 #define KAIO_POSIX_H
