@@ -45,6 +45,7 @@ enum kaio_stat {
 	KAIO_STAT_LISTIO,		/* lio_listio calls */
 	KAIO_STAT_URING,		/* served by io_uring */
 	KAIO_STAT_NOTIFY_QUEUE,		/* SIGEV_KAIO events queued */
+	KAIO_STAT_PATHOP,		/* path operations accepted */
 	KAIO_STAT_MAX
 };
 
@@ -101,6 +102,31 @@ int kaio_queue_reap(int q, struct kaio_event *events, int max,
 
 /* kaio_queue_destroy - close q; events still to come are dropped. */
 int kaio_queue_destroy(int q);
+
+/*
+ * Asynchronous path operations.  Submitted, waited for, cancelled and
+ * notified like aio_read(); aio_return() gives openat's new fd, or 0.
+ * The aiocb carries the arguments (the encoding of <kaio_aio_abi.h>):
+ *   kaio_openat:    aio_fildes = dirfd, aio_buf = path,
+ *                   aio_offset = flags | (off_t)mode << 32
+ *   kaio_unlinkat:  aio_fildes = dirfd, aio_buf = path,
+ *                   aio_offset = 0 or AT_REMOVEDIR
+ *   kaio_renameat:  aio_buf = struct kaio_renameat_info *,
+ *                   aio_nbytes = sizeof(struct kaio_renameat_info)
+ *   kaio_readahead: aio_fildes, aio_offset, aio_nbytes
+ * Paths are copied at submission.  Each runs with the submitting thread's
+ * fsuid, fsgid and supplementary groups.  In lio_listio(), the opcodes
+ * are LIO_KAIO_OPENAT and so on.
+ */
+#define LIO_KAIO_OPENAT		0x4b00
+#define LIO_KAIO_UNLINKAT	0x4b01
+#define LIO_KAIO_RENAMEAT	0x4b02
+#define LIO_KAIO_READAHEAD	0x4b03
+
+int kaio_openat(struct aiocb *cb);
+int kaio_unlinkat(struct aiocb *cb);
+int kaio_renameat(struct aiocb *cb);
+int kaio_readahead(struct aiocb *cb);
 
 #ifdef __cplusplus
 }

@@ -162,6 +162,8 @@ static void reap(struct io_event *ev, long n)
 			if (kaio__pool_enqueue(req) == 0)
 				continue;
 		}
+		if (req->op == KAIO_OP_READAHEAD && res > 0)
+			res = 0;	/* bytes resident: readahead(2) says 0 */
 		kaio__count(KAIO_STAT_KERNEL);
 		kaio__complete(req, res);
 		kaio__req_free(req);
@@ -211,6 +213,28 @@ static void prep(struct kaio_req *req)
 		break;
 	case KAIO_OP_FDSYNC:
 		cb->aio_lio_opcode = IOCB_CMD_FDSYNC;
+		break;
+	case KAIO_OP_OPENAT:
+	case KAIO_OP_UNLINKAT:
+		cb->aio_lio_opcode = req->op == KAIO_OP_OPENAT
+				     ? KAIO_IOCB_CMD_OPENAT : KAIO_IOCB_CMD_UNLINKAT;
+		cb->aio_buf = (uintptr_t)req->path;
+		cb->aio_offset = (__s64)req->pflags;
+		break;
+	case KAIO_OP_RENAMEAT:
+		req->rinfo.olddirfd = req->fd;
+		req->rinfo.oldpath = (uintptr_t)req->path;
+		req->rinfo.newdirfd = req->dirfd2;
+		req->rinfo.newpath = (uintptr_t)req->path2;
+		req->rinfo.flags = req->pflags;
+		cb->aio_lio_opcode = KAIO_IOCB_CMD_RENAMEAT;
+		cb->aio_buf = (uintptr_t)&req->rinfo;
+		cb->aio_nbytes = sizeof(req->rinfo);
+		break;
+	case KAIO_OP_READAHEAD:
+		cb->aio_lio_opcode = KAIO_IOCB_CMD_READAHEAD;
+		cb->aio_nbytes = req->nbytes;
+		cb->aio_offset = req->off;
 		break;
 	}
 }

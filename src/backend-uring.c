@@ -33,6 +33,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +101,8 @@ static void complete_one(struct kaio_req *req, long res)
 	kaio__q_del(&ur.inflight.head, &ur.inflight.tail, req);
 	pthread_mutex_unlock(&ur.lock);
 	kaio__reaper_done(&ureaper, req);
-	if (res > 0 && (size_t)res < req->nbytes - req->done &&
+	if (res > 0 && !kaio__is_pathop(req->op) &&
+	    (size_t)res < req->nbytes - req->done &&
 	    (req->op == KAIO_OP_WRITE ||
 	     (req->op == KAIO_OP_READ && !(req->flags & KAIO_RQ_NOSEEK)))) {
 		/*
@@ -178,6 +180,23 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 		break;
 	case KAIO_OP_FDSYNC:
 		io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case KAIO_OP_OPENAT:
+		io_uring_prep_openat(sqe, req->fd, req->path,
+				     (int)(uint32_t)req->pflags,
+				     (mode_t)((req->pflags >> 32) & 0xffff));
+		break;
+	case KAIO_OP_UNLINKAT:
+		io_uring_prep_unlinkat(sqe, req->fd, req->path,
+				       (int)req->pflags);
+		break;
+	case KAIO_OP_RENAMEAT:
+		io_uring_prep_renameat(sqe, req->fd, req->path, req->dirfd2,
+				       req->path2, (unsigned)req->pflags);
+		break;
+	case KAIO_OP_READAHEAD:
+		io_uring_prep_fadvise(sqe, req->fd, req->off, (off_t)req->nbytes,
+				      POSIX_FADV_WILLNEED);
 		break;
 	}
 	io_uring_sqe_set_data(sqe, req);

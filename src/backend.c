@@ -30,6 +30,8 @@ static int kernel_wants(struct kaio_req *req)
 	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
 	    kaio__kernel_probe(&threaded))
 		return 0;
+	if (kaio__is_pathop(req->op))
+		return threaded;	/* the series' IOCB_CMD_OPENAT and so on */
 	switch (req->op) {
 	case KAIO_OP_FSYNC:
 	case KAIO_OP_FDSYNC:

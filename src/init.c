@@ -59,6 +59,7 @@ static const char *const stat_names[KAIO_STAT_MAX] = {
 	[KAIO_STAT_LISTIO] = "listio",
 	[KAIO_STAT_URING] = "uring",
 	[KAIO_STAT_NOTIFY_QUEUE] = "notify_queue",
+	[KAIO_STAT_PATHOP] = "pathop",
 };
 
 int kaio__block_signals(sigset_t *old)

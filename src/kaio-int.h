@@ -32,6 +32,7 @@
 #include <sys/types.h>
 
 #include "kaio_posix.h"
+#include "kaio_aio_abi.h"
 
 #define KAIO_HIDDEN	__attribute__((visibility("hidden")))
 #define KAIO_EXPORT	__attribute__((visibility("default")))
@@ -51,7 +52,16 @@ enum kaio_op {
 	KAIO_OP_WRITE = LIO_WRITE,
 	KAIO_OP_FSYNC = 16,
 	KAIO_OP_FDSYNC,
+	KAIO_OP_OPENAT,		/* path operations (pathops.c) */
+	KAIO_OP_UNLINKAT,
+	KAIO_OP_RENAMEAT,
+	KAIO_OP_READAHEAD,
 };
+
+static inline int kaio__is_pathop(int op)
+{
+	return op >= KAIO_OP_OPENAT && op <= KAIO_OP_READAHEAD;
+}
 
 /* Request flags. */
 enum {
@@ -63,6 +73,7 @@ enum {
 	KAIO_RQ_DIRECT	= 1 << 5,	/* the fd has O_DIRECT */
 	KAIO_RQ_KNOWAIT	= 1 << 6,	/* in the kernel with RWF_NOWAIT */
 	KAIO_RQ_INKERNEL = 1 << 7,	/* owned by the kernel backend */
+	KAIO_RQ_CREDS	= 1 << 8,	/* fsuid, fsgid, groups captured */
 };
 
 /* KAIO_BACKEND */
@@ -108,6 +119,16 @@ struct kaio_req {
 	uint64_t wseq;			/* write sequence, or fsync ticket */
 	struct kaio_notify nt;
 	struct iocb iocb;		/* while in the kernel backend */
+	/* Path operations: arguments copied at submission, and the
+	 * submitting thread's credentials. */
+	char *path, *path2;
+	int dirfd2;
+	uint64_t pflags;
+	uid_t fsuid;
+	gid_t fsgid;
+	int ngroups;
+	gid_t *groups;
+	struct kaio_renameat_info rinfo;	/* for IOCB_CMD_RENAMEAT */
 };
 
 /* A lio_listio() list: freed by whoever drops the last reference. */
@@ -185,6 +206,11 @@ void kaio__sigevent_copy(struct kaio_notify *nt,
 void kaio__list_put(struct kaio_list *list) KAIO_HIDDEN;
 void kaio__wake_waiters(void) KAIO_HIDDEN;
 void kaio__defer_wake(int on) KAIO_HIDDEN;
+
+/* pathops.c */
+int kaio__path_capture(struct kaio_req *req, const struct aiocb *cb) KAIO_HIDDEN;
+void kaio__path_release(struct kaio_req *req) KAIO_HIDDEN;
+ssize_t kaio__path_execute(struct kaio_req *req) KAIO_HIDDEN;
 
 /* fdmap.c */
 struct kaio_fd *kaio__fd_get(int fd) KAIO_HIDDEN;

@@ -45,6 +45,26 @@ static int wait_list(struct kaio_list *list)
 	return ret;
 }
 
+/* The request's operation, from its aio_lio_opcode; -1 if none. */
+static int lio_op(int opcode)
+{
+	switch (opcode) {
+	case LIO_READ:
+		return KAIO_OP_READ;
+	case LIO_WRITE:
+		return KAIO_OP_WRITE;
+	case LIO_KAIO_OPENAT:
+		return KAIO_OP_OPENAT;
+	case LIO_KAIO_UNLINKAT:
+		return KAIO_OP_UNLINKAT;
+	case LIO_KAIO_RENAMEAT:
+		return KAIO_OP_RENAMEAT;
+	case LIO_KAIO_READAHEAD:
+		return KAIO_OP_READAHEAD;
+	}
+	return -1;
+}
+
 static int submit_all(struct aiocb *const list[], int nent,
 		      struct kaio_list *l, int quiet, int *nok)
 {
@@ -55,8 +75,8 @@ static int submit_all(struct aiocb *const list[], int nent,
 	for (i = 0; i < nent; i++) {
 		if (!list[i] || list[i]->aio_lio_opcode == LIO_NOP)
 			continue;
-		op = list[i]->aio_lio_opcode;
-		if (op != LIO_READ && op != LIO_WRITE)
+		op = lio_op(list[i]->aio_lio_opcode);
+		if (op < 0)
 			ret = -EINVAL;
 		else
 			ret = kaio__submit(list[i], op, l,

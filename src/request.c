@@ -182,7 +182,7 @@ ssize_t kaio__execute(struct kaio_req *req)
 		ret = fdatasync(req->fd);
 		return ret < 0 ? -errno : 0;
 	}
-	return -EINVAL;
+	return kaio__path_execute(req);
 }
 
 /*
@@ -293,6 +293,9 @@ static int validate(struct aiocb *cb, int op, int *fl)
 	ret = kaio__sigevent_check(&cb->aio_sigevent);
 	if (ret)
 		return ret;
+	*fl = 0;
+	if (kaio__is_pathop(op) && op != KAIO_OP_READAHEAD)
+		return 0;	/* a dirfd: the operation itself checks it */
 	*fl = fcntl(cb->aio_fildes, F_GETFL);
 	if (*fl < 0)
 		return -errno;
@@ -340,6 +343,8 @@ static struct kaio_req *build(struct aiocb *cb, int op,
 
 void kaio__req_free(struct kaio_req *req)
 {
+	if (kaio__is_pathop(req->op))
+		kaio__path_release(req);
 	free(req);
 }
 
@@ -348,6 +353,10 @@ static const int op_stat[] = {
 	[KAIO_OP_WRITE] = KAIO_STAT_WRITE,
 	[KAIO_OP_FSYNC] = KAIO_STAT_FSYNC,
 	[KAIO_OP_FDSYNC] = KAIO_STAT_FDSYNC,
+	[KAIO_OP_OPENAT] = KAIO_STAT_PATHOP,
+	[KAIO_OP_UNLINKAT] = KAIO_STAT_PATHOP,
+	[KAIO_OP_RENAMEAT] = KAIO_STAT_PATHOP,
+	[KAIO_OP_READAHEAD] = KAIO_STAT_PATHOP,
 };
 
 /*
@@ -397,6 +406,13 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	req = build(cb, op, list, flags);
 	if (!req)
 		goto nomem;
+	if (kaio__is_pathop(op)) {
+		ret = kaio__path_capture(req, cb);
+		if (ret) {
+			kaio__req_free(req);
+			goto fail;
+		}
+	}
 	req->done = done;
 	classify(req, fl);
 	atomic_fetch_add(&kaio__user_pending, 1);

@@ -23,6 +23,9 @@ want=$(
 	echo "KAIO_1.0 kaio_queue_create"
 	echo "KAIO_1.0 kaio_queue_reap"
 	echo "KAIO_1.0 kaio_queue_destroy"
+	for n in openat unlinkat renameat readahead; do
+		echo "KAIO_1.0 kaio_$n"
+	done
 )
 want=$(echo "$want" | sort)
 if [ "$got" = "$want" ]; then

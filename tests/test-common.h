@@ -40,5 +40,6 @@ Suite *stress_suite(void);
 Suite *routing_suite(void);
 Suite *creds_suite(void);
 Suite *queue_suite(void);
+Suite *pathops_suite(void);
 
 #endif
