@@ -62,9 +62,9 @@ static struct kaio_reaper kreaper = {
 static struct {
 	pthread_mutex_t lock;
 	aio_context_t ctx;
-	int state;		/* 0 untried, 1 usable, -1 unusable */
-	int threaded;		/* patched kernel, sysctl on */
-	int fsync_ok;		/* IOCB_CMD_FSYNC accepted */
+	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
+	atomic_int threaded;	/* patched kernel, sysctl on */
+	atomic_int fsync_ok;	/* IOCB_CMD_FSYNC accepted */
 	struct kaio_q inflight;
 } kctx = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,

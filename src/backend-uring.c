@@ -56,7 +56,7 @@ static struct kaio_reaper ureaper = {
 static struct {
 	pthread_mutex_t lock;
 	struct io_uring ring;
-	int state;		/* 0 untried, 1 usable, -1 unusable */
+	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
 	int setup_err;		/* why not, for the stats line */
 	struct kaio_q inflight;
 } ur = {
@@ -137,11 +137,9 @@ static long reap_batch(const struct timespec *rel)
 		ts.tv_nsec = rel->tv_nsec;
 		tp = &ts;
 	}
-	if (io_uring_sq_ready(&ur.ring)) {
-		pthread_mutex_lock(&ur.lock);
-		flush_locked();
-		pthread_mutex_unlock(&ur.lock);
-	}
+	pthread_mutex_lock(&ur.lock);	/* the SQ is the submitters' */
+	flush_locked();
+	pthread_mutex_unlock(&ur.lock);
 	do
 		ret = io_uring_wait_cqes(&ur.ring, &cqe, 1, tp, NULL);
 	while (ret == -EINTR && !tp);

@@ -109,13 +109,42 @@ void kaio__fd_reset(void)
 	pthread_mutex_init(&top_lock, NULL);
 }
 
-/* Queue a request on the fd's lists and, if its turn has come, a backend. */
+static void track(struct kaio_fd *f, struct kaio_req *req)
+{
+	req->wseq = f->wseq_next++;
+	req->wnext = NULL;
+	req->wprev = f->wtail;
+	if (f->wtail)
+		f->wtail->wnext = req;
+	else
+		f->whead = req;
+	f->wtail = req;
+}
+
+static void untrack(struct kaio_fd *f, struct kaio_req *r)
+{
+	if (r->wprev)
+		r->wprev->wnext = r->wnext;
+	else
+		f->whead = r->wnext;
+	if (r->wnext)
+		r->wnext->wprev = r->wprev;
+	else
+		f->wtail = r->wprev;
+	r->wnext = r->wprev = NULL;
+}
+
+/*
+ * Queue a request on the fd's lists and, if its turn has come, a backend.
+ * Everything is recorded before the request is handed on: once a backend
+ * has it, another thread may be completing it.
+ */
 int kaio__fd_dispatch(struct kaio_req *req)
 {
 	struct kaio_fd *f;
-	int ret = 0;
+	int flags = req->flags, ret = 0;
 
-	if (!(req->flags & (KAIO_RQ_SERIAL | KAIO_RQ_TRACKED)) &&
+	if (!(flags & (KAIO_RQ_SERIAL | KAIO_RQ_TRACKED)) &&
 	    req->op != KAIO_OP_FSYNC && req->op != KAIO_OP_FDSYNC)
 		return kaio__backend_submit(req);
 
@@ -130,46 +159,28 @@ int kaio__fd_dispatch(struct kaio_req *req)
 			kaio__q_push(&f->fshead, &f->fstail, req);
 			goto out;
 		}
-	} else if (req->flags & KAIO_RQ_SERIAL) {
+	} else if (flags & KAIO_RQ_SERIAL) {
 		if (f->serial_busy) {
 			kaio__q_push(&f->sqhead, &f->sqtail, req);
-			goto track;
+			if (flags & KAIO_RQ_TRACKED)
+				track(f, req);
+			goto out;
 		}
 		f->serial_busy = 1;
 	}
+	if (flags & KAIO_RQ_TRACKED)
+		track(f, req);
 	ret = kaio__backend_submit(req);
 	if (ret) {
-		if (req->flags & KAIO_RQ_SERIAL)
+		/* Not accepted: nobody else can see it. */
+		if (flags & KAIO_RQ_SERIAL)
 			f->serial_busy = 0;
-		goto out;
-	}
-track:
-	if (req->flags & KAIO_RQ_TRACKED) {
-		req->wseq = f->wseq_next++;
-		req->wnext = NULL;
-		req->wprev = f->wtail;
-		if (f->wtail)
-			f->wtail->wnext = req;
-		else
-			f->whead = req;
-		f->wtail = req;
+		if (flags & KAIO_RQ_TRACKED)
+			untrack(f, req);
 	}
 out:
 	pthread_mutex_unlock(&f->lock);
 	return ret;
-}
-
-static void untrack(struct kaio_fd *f, struct kaio_req *r)
-{
-	if (r->wprev)
-		r->wprev->wnext = r->wnext;
-	else
-		f->whead = r->wnext;
-	if (r->wnext)
-		r->wnext->wprev = r->wprev;
-	else
-		f->wtail = r->wprev;
-	r->wnext = r->wprev = NULL;
 }
 
 /*

@@ -35,7 +35,7 @@
 
 enum { WHO_NONE, WHO_REAPER, WHO_APP };
 
-static struct kaio_reaper *reapers[2];
+static _Atomic(struct kaio_reaper *) reapers[2];
 
 static long long now_ns(void)
 {
@@ -131,7 +131,7 @@ int kaio__reaper_start(struct kaio_reaper *r)
 	pthread_attr_destroy(&attr);
 	if (!ret) {
 		r->started = 1;
-		reapers[r->slot] = r;
+		atomic_store(&reapers[r->slot], r);
 	}
 out:
 	pthread_mutex_unlock(&r->lock);
@@ -235,16 +235,22 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline)
 	struct kaio_reaper *r = NULL;
 	int i, busy = 0, ret;
 
-	for (i = 0; i < 2; i++)
-		if (reapers[i] && atomic_load(&reapers[i]->inflight_n)) {
-			r = reapers[i];
+	struct kaio_reaper *ri;
+
+	for (i = 0; i < 2; i++) {
+		ri = atomic_load(&reapers[i]);
+		if (ri && atomic_load(&ri->inflight_n)) {
+			r = ri;
 			busy++;
 		}
+	}
 	if (busy == 1 && !atomic_load(&kaio__user_pending))
 		return reap_here(r, seq, deadline);
-	for (i = 0; i < 2; i++)
-		if (reapers[i])
-			kick(reapers[i]);
+	for (i = 0; i < 2; i++) {
+		ri = atomic_load(&reapers[i]);
+		if (ri)
+			kick(ri);
+	}
 	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
 	return ret == -EAGAIN ? 0 : ret;
 }
@@ -259,5 +265,5 @@ void kaio__reaper_reset(struct kaio_reaper *r)
 	pthread_cond_init(&r->rcond, NULL);
 	r->reap_batch = fn;
 	r->slot = slot;
-	reapers[slot] = NULL;
+	atomic_store(&reapers[slot], NULL);
 }
