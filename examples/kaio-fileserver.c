@@ -881,6 +881,7 @@ static void fork_server(int lfd)
 		struct sockaddr_in sa;
 		socklen_t sl = sizeof(sa);
 		int fd = accept4(lfd, (struct sockaddr *)&sa, &sl, SOCK_CLOEXEC);
+		int err = errno;
 		pid_t pid;
 
 		while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
@@ -888,8 +889,9 @@ static void fork_server(int lfd)
 				if (kids[i] == pid)
 					kids[i] = kids[--nkids];
 		if (fd < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (err == EINTR || err == EAGAIN)
 				continue;
+			errno = err;
 			die("accept");
 		}
 		cnt.conns++;
