@@ -46,6 +46,7 @@ enum kaio_stat {
 	KAIO_STAT_URING,		/* served by io_uring */
 	KAIO_STAT_NOTIFY_QUEUE,		/* SIGEV_KAIO events queued */
 	KAIO_STAT_PATHOP,		/* path operations accepted */
+	KAIO_STAT_POLL,			/* kaio_poll requests accepted */
 	KAIO_STAT_MAX
 };
 
@@ -127,6 +128,16 @@ int kaio_openat(struct aiocb *cb);
 int kaio_unlinkat(struct aiocb *cb);
 int kaio_renameat(struct aiocb *cb);
 int kaio_readahead(struct aiocb *cb);
+
+/*
+ * kaio_poll - wait asynchronously until aio_fildes has any of the poll(2)
+ * events in aio_nbytes (POLLIN, POLLOUT, ...); aio_return() gives the
+ * events that are ready.  aio_cancel() cancels a waiting poll.  In
+ * lio_listio() the opcode is LIO_KAIO_POLL.
+ */
+#define LIO_KAIO_POLL		0x4b04
+
+int kaio_poll(struct aiocb *cb);
 
 #ifdef __cplusplus
 }

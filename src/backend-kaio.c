@@ -231,6 +231,10 @@ static void prep(struct kaio_req *req)
 		cb->aio_buf = (uintptr_t)&req->rinfo;
 		cb->aio_nbytes = sizeof(req->rinfo);
 		break;
+	case KAIO_OP_POLL:
+		cb->aio_lio_opcode = IOCB_CMD_POLL;
+		cb->aio_buf = req->nbytes;	/* the event mask */
+		break;
 	case KAIO_OP_READAHEAD:
 		cb->aio_lio_opcode = KAIO_IOCB_CMD_READAHEAD;
 		cb->aio_nbytes = req->nbytes;

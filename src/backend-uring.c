@@ -101,7 +101,7 @@ static void complete_one(struct kaio_req *req, long res)
 	kaio__q_del(&ur.inflight.head, &ur.inflight.tail, req);
 	pthread_mutex_unlock(&ur.lock);
 	kaio__reaper_done(&ureaper, req);
-	if (res > 0 && !kaio__is_pathop(req->op) &&
+	if (res > 0 && !kaio__is_pathop(req->op) && req->op != KAIO_OP_POLL &&
 	    (size_t)res < req->nbytes - req->done &&
 	    (req->op == KAIO_OP_WRITE ||
 	     (req->op == KAIO_OP_READ && !(req->flags & KAIO_RQ_NOSEEK)))) {
@@ -195,6 +195,9 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 	case KAIO_OP_READAHEAD:
 		io_uring_prep_fadvise(sqe, req->fd, req->off, (off_t)req->nbytes,
 				      POSIX_FADV_WILLNEED);
+		break;
+	case KAIO_OP_POLL:
+		io_uring_prep_poll_add(sqe, req->fd, (unsigned)req->nbytes);
 		break;
 	}
 	io_uring_sqe_set_data(sqe, req);

@@ -32,6 +32,8 @@ static int kernel_wants(struct kaio_req *req)
 		return 0;
 	if (kaio__is_pathop(req->op))
 		return threaded;	/* the series' IOCB_CMD_OPENAT and so on */
+	if (req->op == KAIO_OP_POLL)
+		return 1;		/* IOCB_CMD_POLL: mainline since 4.18 */
 	switch (req->op) {
 	case KAIO_OP_FSYNC:
 	case KAIO_OP_FDSYNC:

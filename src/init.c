@@ -60,6 +60,7 @@ static const char *const stat_names[KAIO_STAT_MAX] = {
 	[KAIO_STAT_URING] = "uring",
 	[KAIO_STAT_NOTIFY_QUEUE] = "notify_queue",
 	[KAIO_STAT_PATHOP] = "pathop",
+	[KAIO_STAT_POLL] = "poll",
 };
 
 int kaio__block_signals(sigset_t *old)

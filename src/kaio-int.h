@@ -56,6 +56,7 @@ enum kaio_op {
 	KAIO_OP_UNLINKAT,
 	KAIO_OP_RENAMEAT,
 	KAIO_OP_READAHEAD,
+	KAIO_OP_POLL,		/* kaio_poll(): wait for poll(2) events */
 };
 
 static inline int kaio__is_pathop(int op)

@@ -61,6 +61,8 @@ static int lio_op(int opcode)
 		return KAIO_OP_RENAMEAT;
 	case LIO_KAIO_READAHEAD:
 		return KAIO_OP_READAHEAD;
+	case LIO_KAIO_POLL:
+		return KAIO_OP_POLL;
 	}
 	return -1;
 }

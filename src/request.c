@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -167,6 +168,22 @@ static ssize_t rw(struct kaio_req *req)
 	return n < 0 ? -errno : n;
 }
 
+/* A pool worker's poll: blocks until ready (signals are blocked here). */
+static ssize_t poll_wait(struct kaio_req *req)
+{
+	struct pollfd p = { req->fd, (short)req->nbytes, 0 };
+	int n;
+
+	do
+		n = poll(&p, 1, -1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (p.revents & POLLNVAL)
+		return -EBADF;
+	return p.revents;
+}
+
 ssize_t kaio__execute(struct kaio_req *req)
 {
 	int ret;
@@ -181,6 +198,8 @@ ssize_t kaio__execute(struct kaio_req *req)
 	case KAIO_OP_FDSYNC:
 		ret = fdatasync(req->fd);
 		return ret < 0 ? -errno : 0;
+	case KAIO_OP_POLL:
+		return poll_wait(req);
 	}
 	return kaio__path_execute(req);
 }
@@ -357,6 +376,7 @@ static const int op_stat[] = {
 	[KAIO_OP_UNLINKAT] = KAIO_STAT_PATHOP,
 	[KAIO_OP_RENAMEAT] = KAIO_STAT_PATHOP,
 	[KAIO_OP_READAHEAD] = KAIO_STAT_PATHOP,
+	[KAIO_OP_POLL] = KAIO_STAT_POLL,
 };
 
 /*
@@ -461,6 +481,16 @@ void kaio__batch_flush(struct kaio_batch *batch)
 		kaio__complete(r, -EAGAIN);
 		kaio__req_free(r);
 	}
+}
+
+KAIO_EXPORT int kaio_poll(struct aiocb *cb)
+{
+	int ret;
+
+	if (cb->aio_nbytes > 0xffff)
+		return kaio__fail(EINVAL);
+	ret = kaio__submit(cb, KAIO_OP_POLL, NULL, 0, NULL);
+	return ret ? kaio__fail(-ret) : 0;
 }
 
 static int submit_public(struct aiocb *cb, int op)

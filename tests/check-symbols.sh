@@ -23,7 +23,7 @@ want=$(
 	echo "KAIO_1.0 kaio_queue_create"
 	echo "KAIO_1.0 kaio_queue_reap"
 	echo "KAIO_1.0 kaio_queue_destroy"
-	for n in openat unlinkat renameat readahead; do
+	for n in openat unlinkat renameat readahead poll; do
 		echo "KAIO_1.0 kaio_$n"
 	done
 )

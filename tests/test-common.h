@@ -41,5 +41,6 @@ Suite *routing_suite(void);
 Suite *creds_suite(void);
 Suite *queue_suite(void);
 Suite *pathops_suite(void);
+Suite *poll_suite(void);
 
 #endif

@@ -33,6 +33,7 @@ int main(void)
 	srunner_add_suite(sr, creds_suite());
 	srunner_add_suite(sr, queue_suite());
 	srunner_add_suite(sr, pathops_suite());
+	srunner_add_suite(sr, poll_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +225,47 @@ Suite *pathops_suite(void)
 		tcase_add_test(tc, path_thread_creds);
 	else
 		printf("SKIP: path_thread_creds: needs root to switch fsuid\n");
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+START_TEST(poll_pipe)
+{
+	struct aiocb cb;
+	int p[2], r;
+
+	t_pipe(p);
+	t_prep(&cb, p[0], NULL, POLLIN, 0);
+	ck_assert_int_eq(kaio_poll(&cb), 0);
+	usleep(20000);
+	ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_ne(aio_return(&cb) & POLLIN, 0);
+	/* A waiting poll can be cancelled, or else completes once ready. */
+	t_prep(&cb, p[1], NULL, POLLPRI, 0);
+	ck_assert_int_eq(kaio_poll(&cb), 0);
+	usleep(20000);
+	r = aio_cancel(p[1], &cb);
+	ck_assert(r == AIO_CANCELED || r == AIO_NOTCANCELED);
+	if (r == AIO_CANCELED)
+		ck_assert_int_eq(aio_error(&cb), ECANCELED);
+	close(p[0]);	/* POLLERR ends a poll that was not cancelled */
+	ck_assert_int_ne(t_wait(&cb, 5000), EINPROGRESS);
+	aio_return(&cb);
+	t_prep(&cb, p[1], NULL, 0x10000, 0);
+	ck_assert_int_eq(kaio_poll(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	close(p[1]);
+}
+END_TEST
+
+Suite *poll_suite(void)
+{
+	Suite *s = suite_create("kaio_poll");
+	TCase *tc = t_tcase("normal");
+
+	tcase_add_test(tc, poll_pipe);
 	suite_add_tcase(s, tc);
 	return s;
 }
