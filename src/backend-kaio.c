@@ -164,7 +164,7 @@ static void reap(struct io_event *ev, long n)
 		}
 		if (req->op == KAIO_OP_READAHEAD && res > 0)
 			res = 0;	/* bytes resident: readahead(2) says 0 */
-		kaio__count(KAIO_STAT_KERNEL);
+		kaio__served(req, KAIO_SERVED_KERNEL, KAIO_STAT_KERNEL);
 		kaio__complete(req, res);
 		kaio__req_free(req);
 	}
@@ -267,6 +267,7 @@ int kaio__kernel_submit(struct kaio_req **reqs, int n)
 			iocbs[i] = &reqs[done + i]->iocb;
 			kaio__q_push(&kctx.inflight.head, &kctx.inflight.tail,
 				     reqs[done + i]);
+			kaio__debug_route(reqs[done + i], KAIO_SERVED_KERNEL);
 		}
 		ret = sys_io_submit(kctx.ctx, m, iocbs);
 		if (ret < 0)

@@ -118,7 +118,7 @@ static void complete_one(struct kaio_req *req, long res)
 			return;
 		res = 0;
 	}
-	kaio__count(KAIO_STAT_URING);
+	kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
 	kaio__complete(req, res);
 	kaio__req_free(req);
 }
@@ -241,6 +241,7 @@ int kaio__uring_submit(struct kaio_req **reqs, int n)
 			break;
 		prep(sqe, reqs[i]);
 		kaio__q_push(&ur.inflight.head, &ur.inflight.tail, reqs[i]);
+		kaio__debug_route(reqs[i], KAIO_SERVED_URING);
 		reqs[i]->flags |= KAIO_RQ_INKERNEL;
 		urgent += reqs[i]->list || reqs[i]->nt.notify != SIGEV_NONE;
 		m++;

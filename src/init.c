@@ -8,7 +8,9 @@
  *   KAIO_THREADS=N   the pool's maximum number of workers (default 64)
  *   KAIO_IDLE=S      seconds an idle worker lingers (default 1)
  *   KAIO_NOWAIT=0    never complete a request in the caller
- *   KAIO_STATS=1     print one summary line to stderr at exit
+ *   KAIO_STATS=1     print one summary line to stderr at exit, with
+ *                    latency percentiles per backend
+ *   KAIO_DEBUG=1     log each backend decision once per fd (observe.c)
  *
  * Fork: the child gets a new epoch, an empty pool, no notifier threads and
  * an empty fd map.  Requests the parent had in flight belong to the
@@ -116,6 +118,8 @@ static void atfork_child(void)
 	kaio__kernel_reset();
 	kaio__uring_reset();
 	kaio__queue_reset();
+	kaio__req_reset();
+	kaio__latency_reset();
 }
 
 static void setup(void)
@@ -127,6 +131,7 @@ static void setup(void)
 		     (int)env_long("KAIO_IDLE", KAIO_DEFAULT_IDLE, 1, 86400));
 	kaio__cfg.nowait = (int)env_long("KAIO_NOWAIT", 1, 0, 1);
 	kaio__cfg.stats = (int)env_long("KAIO_STATS", 0, 0, 1);
+	kaio__cfg.debug = (int)env_long("KAIO_DEBUG", 0, 0, 1);
 	kaio__cfg.backend = backend_mode(getenv("KAIO_BACKEND"));
 	pthread_atfork(NULL, NULL, atfork_child);
 }
@@ -155,6 +160,8 @@ __attribute__((destructor)) static void kaio_dtor(void)
 	for (i = 0; i < KAIO_STAT_MAX && n < (int)sizeof(line); i++)
 		n += snprintf(line + n, sizeof(line) - n, " %s=%lu",
 			      stat_names[i], atomic_load(&kaio__stats.v[i]));
+	if (n < (int)sizeof(line))
+		n += kaio__latency_format(line + n, sizeof(line) - n);
 	if (n >= (int)sizeof(line) - 1)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
@@ -170,7 +177,7 @@ void kaio__aio_init(const struct aioinit *init)
 	if (init->aio_threads > 0)
 		atomic_store(&kaio__cfg.max_threads, init->aio_threads);
 	if (init->aio_num > 0)
-		kaio__cfg.num = init->aio_num;
+		atomic_store(&kaio__cfg.num, init->aio_num);	/* kept for reuse */
 	if (init->aio_idle_time > 0)
 		atomic_store(&kaio__cfg.idle_secs, init->aio_idle_time);
 	kaio__pool_config_changed();

@@ -112,6 +112,7 @@ struct kaio_req {
 	int fd;
 	int flags;
 	atomic_int finished;		/* result published: not "running" */
+	long long t0;			/* submission time (KAIO_STATS) */
 	int prio;			/* 0 (first) .. AIO_PRIO_DELTA_MAX */
 	void *buf;
 	size_t nbytes;
@@ -152,15 +153,18 @@ struct kaio_fd {
 	struct kaio_req *fshead, *fstail;	/* fsyncs waiting on writes */
 	struct kaio_req *sqhead, *sqtail;	/* serial requests not yet run */
 	int serial_busy;		/* a serial request is dispatched */
-	atomic_int nowait_bad;		/* RWF_NOWAIT refused here: skip it */
+	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
+					 * [0] or writes [1]: skip it */
+	atomic_int logged;		/* KAIO_DEBUG: decisions shown */
 };
 
 /* Global configuration, set from aio_init() and the environment. */
 struct kaio_config {
 	atomic_int max_threads;
 	atomic_int idle_secs;
-	int num;
+	atomic_int num;
 	int stats;			/* KAIO_STATS=1: print at exit */
+	int debug;			/* KAIO_DEBUG=1: log decisions */
 	int nowait;			/* try RWF_NOWAIT in the caller */
 	int backend;			/* enum kaio_backend_mode */
 };
@@ -193,6 +197,28 @@ struct kaio_batch {
 	struct kaio_req *reqs[KAIO_BATCH_MAX];
 };
 
+/* observe.c: latency histograms and decision logging. */
+enum {
+	KAIO_SERVED_INLINE,
+	KAIO_SERVED_POOL,
+	KAIO_SERVED_KERNEL,
+	KAIO_SERVED_URING,
+	KAIO_SERVED_MAX
+};
+long long kaio__now_ns(void) KAIO_HIDDEN;
+void kaio__latency(int served, long long t0) KAIO_HIDDEN;
+int kaio__latency_format(char *buf, size_t len) KAIO_HIDDEN;
+void kaio__latency_reset(void) KAIO_HIDDEN;
+void kaio__debug_route(const struct kaio_req *req, int served) KAIO_HIDDEN;
+
+/* A backend is about to complete req: count and time it. */
+static inline void kaio__served(struct kaio_req *req, int served, int stat)
+{
+	kaio__count(stat);
+	if (kaio_unlikely(req->t0))
+		kaio__latency(served, req->t0);
+}
+
 /* request.c */
 int kaio__fail(int err) KAIO_HIDDEN;
 int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list,
@@ -200,6 +226,7 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list,
 void kaio__batch_flush(struct kaio_batch *batch) KAIO_HIDDEN;
 void kaio__complete(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 void kaio__req_free(struct kaio_req *req) KAIO_HIDDEN;
+void kaio__req_reset(void) KAIO_HIDDEN;
 ssize_t kaio__execute(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__sigevent_check(const struct sigevent *sev) KAIO_HIDDEN;
 void kaio__sigevent_copy(struct kaio_notify *nt,

@@ -140,7 +140,7 @@ static void *worker(void *arg)
 		if (!r)
 			return NULL;
 		res = kaio__execute(r);
-		kaio__count(KAIO_STAT_POOL);
+		kaio__served(r, KAIO_SERVED_POOL, KAIO_STAT_POOL);
 		kaio__complete(r, res);
 		prev = r;
 		pthread_mutex_lock(&pool.lock);
@@ -189,6 +189,7 @@ int kaio__pool_enqueue(struct kaio_req *req)
 	struct worker *w = NULL;
 	int p = req->prio, ret = 0;
 
+	kaio__debug_route(req, KAIO_SERVED_POOL);
 	pthread_mutex_lock(&pool.lock);
 	kaio__q_push(&pool.q[p].head, &pool.q[p].tail, req);
 	pool.qmask |= 1u << p;

@@ -253,23 +253,27 @@ static ssize_t try_nowait(struct aiocb *cb, int op, size_t *done, int *eof)
  */
 #define KAIO_NOWAIT_SKIP	4096
 
-static int nowait_ok(int fd)
+static int nowait_ok(int fd, int op)
 {
 	struct kaio_fd *f = kaio__fd_peek(fd);
+	atomic_int *bad;
 
-	if (!f || atomic_load_explicit(&f->nowait_bad, memory_order_relaxed) <= 0)
+	if (!f)
 		return 1;
-	atomic_fetch_sub_explicit(&f->nowait_bad, 1, memory_order_relaxed);
+	bad = &f->nowait_bad[op == KAIO_OP_WRITE];
+	if (atomic_load_explicit(bad, memory_order_relaxed) <= 0)
+		return 1;
+	atomic_fetch_sub_explicit(bad, 1, memory_order_relaxed);
 	return 0;
 }
 
-static void nowait_refused(int fd)
+static void nowait_refused(int fd, int op)
 {
 	struct kaio_fd *f = kaio__fd_get(fd);
 
 	if (f)
-		atomic_store_explicit(&f->nowait_bad, KAIO_NOWAIT_SKIP,
-				      memory_order_relaxed);
+		atomic_store_explicit(&f->nowait_bad[op == KAIO_OP_WRITE],
+				      KAIO_NOWAIT_SKIP, memory_order_relaxed);
 }
 
 static int access_ok(int op, int fl)
@@ -340,10 +344,43 @@ static int classify(struct kaio_req *req, int fl)
 	return 0;
 }
 
+/*
+ * Request structures are recycled through a free list of at most aio_num
+ * (aio_init(), default 64) entries: glibc's "number of expected
+ * simultaneous requests".  Beyond that they come from malloc.
+ */
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct kaio_req *free_head;
+static int free_n;
+
+static struct kaio_req *req_alloc(void)
+{
+	struct kaio_req *req;
+
+	pthread_mutex_lock(&free_lock);
+	req = free_head;
+	if (req) {
+		free_head = req->next;
+		free_n--;
+	}
+	pthread_mutex_unlock(&free_lock);
+	if (!req)
+		return calloc(1, sizeof(*req));
+	memset(req, 0, sizeof(*req));
+	return req;
+}
+
+void kaio__req_reset(void)
+{
+	free_head = NULL;	/* the parent's, leaked in the child */
+	free_n = 0;
+	pthread_mutex_init(&free_lock, NULL);
+}
+
 static struct kaio_req *build(struct aiocb *cb, int op,
 			      struct kaio_list *list, int flags)
 {
-	struct kaio_req *req = calloc(1, sizeof(*req));
+	struct kaio_req *req = req_alloc();
 
 	if (!req)
 		return NULL;
@@ -364,6 +401,15 @@ void kaio__req_free(struct kaio_req *req)
 {
 	if (kaio__is_pathop(req->op))
 		kaio__path_release(req);
+	pthread_mutex_lock(&free_lock);
+	if (free_n < atomic_load_explicit(&kaio__cfg.num,
+					  memory_order_relaxed)) {
+		req->next = free_head;
+		free_head = req;
+		free_n++;
+		req = NULL;
+	}
+	pthread_mutex_unlock(&free_lock);
 	free(req);
 }
 
@@ -391,9 +437,12 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	struct kaio_req *req;
 	size_t done = 0;
 	ssize_t n = -EAGAIN;
+	long long t0 = 0;
 	int fl, eof, ret, saved = errno;
 
 	kaio__init();
+	if (kaio_unlikely(kaio__cfg.stats))
+		t0 = kaio__now_ns();
 	ret = validate(cb, op, &fl);
 	if (ret)
 		return ret;
@@ -405,14 +454,16 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && !(fl & O_APPEND))) &&
 	    !(fl & O_DIRECT) && cb->aio_offset >= 0 && kaio__cfg.nowait &&
 	    kaio__cfg.backend != KAIO_BACKEND_KERNEL &&
-	    kaio__cfg.backend != KAIO_BACKEND_URING && nowait_ok(cb->aio_fildes)) {
+	    kaio__cfg.backend != KAIO_BACKEND_URING && nowait_ok(cb->aio_fildes, op)) {
 		n = try_nowait(cb, op, &done, &eof);
 		if (n == -EOPNOTSUPP)
-			nowait_refused(cb->aio_fildes);
+			nowait_refused(cb->aio_fildes, op);
 		if (n == -ESPIPE || n == -EAGAIN || n == -EOPNOTSUPP)
 			done = 0;
 		else if (n < 0 || done == cb->aio_nbytes || eof) {
 			kaio__count(KAIO_STAT_INLINE);
+			if (t0)
+				kaio__latency(KAIO_SERVED_INLINE, t0);
 			if (list)
 				atomic_fetch_add(&list->refs, 1);
 			kaio__sigevent_copy(&nt, &cb->aio_sigevent);
@@ -434,6 +485,7 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 		}
 	}
 	req->done = done;
+	req->t0 = t0;
 	classify(req, fl);
 	atomic_fetch_add(&kaio__user_pending, 1);
 	if (list)
