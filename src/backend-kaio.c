@@ -116,8 +116,13 @@ static void setup_locked(void)
 /* Is the backend usable, and does the kernel run buffered I/O threaded? */
 int kaio__kernel_probe(int *threaded)
 {
-	int state;
+	int state = atomic_load(&kctx.state);
 
+	if (kaio_likely(state)) {	/* decided: no lock on the hot path */
+		if (threaded)
+			*threaded = atomic_load(&kctx.threaded);
+		return state > 0 ? 0 : -ENOSYS;
+	}
 	pthread_mutex_lock(&kctx.lock);
 	setup_locked();
 	state = kctx.state;

@@ -86,8 +86,10 @@ static void setup_locked(void)
 
 int kaio__uring_probe(void)
 {
-	int state;
+	int state = atomic_load(&ur.state);
 
+	if (kaio_likely(state))		/* decided: no lock on the hot path */
+		return state > 0 ? 0 : -ENOSYS;
 	pthread_mutex_lock(&ur.lock);
 	setup_locked();
 	state = ur.state;
