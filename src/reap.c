@@ -171,12 +171,15 @@ static void hand_back(struct kaio_reaper *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* This thread will sleep on the futex: no reaper may wait on it. */
+/*
+ * This thread will sleep on the futex, not reap: a reaper that was
+ * leaving completions to the application must not wait any longer.
+ */
 static void kick(struct kaio_reaper *r)
 {
-	if (!atomic_load(&r->inflight_n) || !app_active(r))
+	if (!atomic_exchange(&r->app_reaped, 0) ||
+	    !atomic_load(&r->inflight_n))
 		return;
-	atomic_store(&r->app_reaped, 0);
 	pthread_mutex_lock(&r->lock);
 	pthread_cond_signal(&r->rcond);
 	pthread_mutex_unlock(&r->lock);
