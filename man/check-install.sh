@@ -74,10 +74,13 @@ fi
 # --- what is installed ---------------------------------------------------------
 libdir=$prefix/lib
 for f in lib/libkaio_posix.so.1 lib/libkaio_posix.so include/kaio_posix.h \
-	include/kaio_aio_abi.h lib/pkgconfig/kaio_posix.pc bin/kaio-run \
-	share/man/man1/kaio-run.1 share/man/man3/kaio_stats_get.3 \
-	share/man/man3/kaio_stat_name.3 share/man/man7/kaio_posix.7 \
-	share/man/man7/kaio_backends.7; do
+	include/kaio_aio_abi.h lib/pkgconfig/kaio_posix.pc bin/kaio-run; do
+	if [ -e "$prefix/$f" ]; then ok "installed: $f"; else ko "installed: $f"; fi
+done
+# Every page in man/ (so a page missing from dist_man_MANS fails here).
+for page in "$srcdir"/man/*.[1-8]; do
+	name=${page##*/}
+	f=share/man/man${name##*.}/$name
 	if [ -e "$prefix/$f" ]; then ok "installed: $f"; else ko "installed: $f"; fi
 done
 [ -x "$prefix/bin/kaio-run" ] && ok "kaio-run is executable" || ko "kaio-run is executable"
@@ -89,6 +92,11 @@ if command -v man >/dev/null 2>&1; then
 	out=$(MANPAGER=cat MANWIDTH=80 man -M "$prefix/share/man" 3 kaio_stat_name 2>&1)
 	echo "$out" | grep -q 'kaio_stats_get' && ok "man kaio_stat_name shows kaio_stats_get(3)" ||
 		ko "man kaio_stat_name" "$out"
+	for link in kaio_queue_reap:kaio_queue_create kaio_renameat:kaio_openat; do
+		out=$(MANPAGER=cat MANWIDTH=80 man -M "$prefix/share/man" 3 "${link%%:*}" 2>&1)
+		echo "$out" | grep -q "${link#*:}" && ok "man ${link%%:*} shows ${link#*:}(3)" ||
+			ko "man ${link%%:*}" "$out"
+	done
 fi
 
 # --- a program built with pkg-config alone ---------------------------------

@@ -65,5 +65,17 @@ for page in "$src"/*.[1-8]; do
 	fi
 done
 [ "$npages" -gt 0 ] || ko "no pages found in $src"
+
+# Every function <kaio_posix.h> declares has a section 3 page (or link).
+hdr=${top_srcdir:-.}/include/kaio_posix.h
+if [ -f "$hdr" ]; then
+	for fn in $(sed -n 's/^[a-z].*[ *]\(kaio_[a-z_]*\)(.*/\1/p' "$hdr"); do
+		if [ -f "$src/$fn.3" ]; then
+			ok "$fn: has a page"
+		else
+			ko "$fn: declared in kaio_posix.h but has no page $fn.3"
+		fi
+	done
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

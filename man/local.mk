@@ -2,10 +2,15 @@
 # Paths are relative to the top directory.
 
 # --- man pages ---------------------------------------------------------------
-# kaio_stat_name.3 is a .so link to kaio_stats_get.3.
+# The pages of section 3 after the first of each line are .so links to it.
+# check-install.sh fails if a page in man/ is not installed.
 dist_man_MANS = \
 	man/kaio-run.1 \
 	man/kaio_stats_get.3 man/kaio_stat_name.3 \
+	man/kaio_queue_create.3 man/kaio_queue_reap.3 man/kaio_queue_destroy.3 \
+	man/kaio_openat.3 man/kaio_unlinkat.3 man/kaio_renameat.3 \
+	man/kaio_readahead.3 \
+	man/kaio_poll.3 \
 	man/kaio_posix.7 man/kaio_backends.7
 
 # --- kaio-run -----------------------------------------------------------------
