@@ -11,10 +11,11 @@
  *   other requests and queues it on a backend.  Whoever runs it calls
  *   kaio__complete() exactly once, with the result or -ECANCELED.
  *
- * kaio__complete() does, in this order: the fd's ordering bookkeeping;
- * __return_value, then a release store of __error_code (after which the
- * aiocb is never touched again); the wake-up of aio_suspend() waiters; the
- * request's notification; the list's reference.
+ * kaio__complete() does, in this order: __return_value, then a release
+ * store of __error_code (after which the aiocb is never touched again);
+ * the fd's ordering bookkeeping (which may start an fsync that waited for
+ * this write); the list's reference; the wake-up of aio_suspend()
+ * waiters; the request's notification.
  */
 #include "config.h"
 
@@ -122,12 +123,18 @@ void kaio__list_put(struct kaio_list *list)
 		kaio__notify(&nt, NULL, 0);
 }
 
-static void finish(struct aiocb *cb, const struct kaio_notify *nt,
-		   struct kaio_list *list, int quiet, ssize_t res)
+/* The result, in the aiocb and the list; the aiocb is not touched after. */
+static void publish(struct aiocb *cb, struct kaio_list *list, ssize_t res)
 {
 	if (list && res < 0)
 		atomic_fetch_add(&list->failed, 1);
 	store_result(cb, res);
+}
+
+/* Tell whoever waits: the list, aio_suspend() sleepers, the sigevent. */
+static void announce(struct aiocb *cb, const struct kaio_notify *nt,
+		     struct kaio_list *list, int quiet, ssize_t res)
+{
 	if (list)
 		kaio__list_put(list);
 	wake_waiters();
@@ -135,18 +142,36 @@ static void finish(struct aiocb *cb, const struct kaio_notify *nt,
 		kaio__notify(nt, cb, res);
 }
 
+static void finish(struct aiocb *cb, const struct kaio_notify *nt,
+		   struct kaio_list *list, int quiet, ssize_t res)
+{
+	publish(cb, list, res);
+	announce(cb, nt, list, quiet, res);
+}
+
+/*
+ * The one completion path of every backend.  The order matters:
+ * - the result is published before the fd's bookkeeping releases what
+ *   waited for this request (an fsync must never be seen complete before
+ *   the writes it covers);
+ * - kaio__user_pending drops only after the result is published, so a
+ *   waiter that then sleeps in a kernel backend (reap.c) never waits for
+ *   this request there.
+ */
 void kaio__complete(struct kaio_req *req, ssize_t res)
 {
-	if (!(req->flags & KAIO_RQ_INKERNEL))
-		atomic_fetch_sub(&kaio__user_pending, 1);
 	if (res >= 0)
 		res += (ssize_t)req->done;
 	else if (res == -ECANCELED)
 		kaio__count(KAIO_STAT_CANCELED);
+	atomic_store_explicit(&req->finished, 1, memory_order_relaxed);
+	publish(req->cb, req->list, res);
 	if (req->f)
 		kaio__fd_done(req);
-	atomic_store_explicit(&req->finished, 1, memory_order_relaxed);
-	finish(req->cb, &req->nt, req->list, req->flags & KAIO_RQ_QUIET, res);
+	if (!(req->flags & KAIO_RQ_INKERNEL))
+		atomic_fetch_sub(&kaio__user_pending, 1);
+	announce(req->cb, &req->nt, req->list, req->flags & KAIO_RQ_QUIET,
+		 res);
 }
 
 /* Move data for a request on a worker; returns bytes or -errno. */
