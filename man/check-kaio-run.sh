@@ -43,6 +43,7 @@ esac
 expect 125 "no program" "$run"
 expect 125 "unknown option" "$run" --frobnicate true
 expect 125 "bad backend" "$run" --backend=fast true
+expect 0 "--backend=uring" "$run" --backend=uring true
 expect 125 "missing option value" "$run" --backend
 expect 125 "threads=0" "$run" --threads=0 true
 expect 125 "threads=4097" "$run" --threads=4097 true
