@@ -17,6 +17,11 @@ SCRATCH=${KCHECK_SCRATCH:?}
 mount -t tmpfs -o size=256m,mode=0755 tmpfs "$SCRATCH" || echo "KCHECK-ERROR no tmpfs"
 echo "kcheck: kernel $(uname -r), fs.aio-auto-threads=$(cat /proc/sys/fs/aio-auto-threads 2>&1)"
 if [ -n "${KCHECK_LIB:-}" ]; then
+	# The build may live under the host's /tmp, which the tmpfs below
+	# hides: reach it through a bind mount made first.
+	mkdir -p "$SCRATCH/lib" &&
+		mount --bind "$KCHECK_LIB" "$SCRATCH/lib" &&
+		KCHECK_LIB=$SCRATCH/lib || echo "KCHECK-ERROR no bind mount"
 	# Check's tmpfile() wants a writable /tmp (this tmpfs hides the
 	# host's /tmp from UML only)
 	mount -t tmpfs -o size=64m tmpfs /tmp || echo "KCHECK-ERROR no /tmp"
