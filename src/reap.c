@@ -172,6 +172,35 @@ static void hand_back(struct kaio_reaper *r)
 }
 
 /*
+ * Sleep on the completion futex, in slices of at most SLICE_NS: a waiter
+ * that depends on another thread handing it the reaping role re-checks
+ * at least that often, so no lost hand-off can stall it for long.
+ * Returns 0 (woken, or a slice ended), -EINTR or -ETIMEDOUT.
+ */
+#define SLICE_NS	50000000LL
+
+static int futex_sleep(int seq, const struct timespec *deadline)
+{
+	struct timespec now, dl = *deadline;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	now.tv_nsec += SLICE_NS;
+	if (now.tv_nsec >= 1000000000) {
+		now.tv_sec++;
+		now.tv_nsec -= 1000000000;
+	}
+	if (now.tv_sec < dl.tv_sec ||
+	    (now.tv_sec == dl.tv_sec && now.tv_nsec < dl.tv_nsec))
+		dl = now;	/* a slice, not the caller's deadline */
+	ret = sys_futex_wait(&kaio__done_seq, seq, &dl);
+	if (ret == -EAGAIN || (ret == -ETIMEDOUT && dl.tv_sec == now.tv_sec &&
+			       dl.tv_nsec == now.tv_nsec))
+		return 0;
+	return ret;
+}
+
+/*
  * This thread will sleep on the futex, not reap: a reaper that was
  * leaving completions to the application must not wait any longer.
  */
@@ -195,10 +224,10 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	atomic_fetch_add(&r->app_wants, 1);
 	if (!atomic_compare_exchange_strong(&r->who, &none, WHO_APP)) {
 		/* The reaper holds the role: it yields after a batch. */
-		ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
+		ret = futex_sleep(seq, deadline);
 		atomic_fetch_sub(&r->app_wants, 1);
 		hand_back(r);
-		return ret == -EAGAIN ? 0 : ret;
+		return ret;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rel.tv_sec = deadline->tv_sec - now.tv_sec;
@@ -236,7 +265,7 @@ static int reap_here(struct kaio_reaper *r, int seq,
 int kaio__reaper_wait(int seq, const struct timespec *deadline)
 {
 	struct kaio_reaper *r = NULL;
-	int i, busy = 0, ret;
+	int i, busy = 0;
 
 	struct kaio_reaper *ri;
 
@@ -254,8 +283,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline)
 		if (ri)
 			kick(ri);
 	}
-	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
-	return ret == -EAGAIN ? 0 : ret;
+	return futex_sleep(seq, deadline);
 }
 
 void kaio__reaper_reset(struct kaio_reaper *r)
