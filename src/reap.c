@@ -32,6 +32,7 @@
 #include "sys.h"
 
 #define APP_GRACE_NS	10000000LL
+#define SLICE_NS	50000000LL	/* longest sleep before a re-check */
 
 enum { WHO_NONE, WHO_REAPER, WHO_APP };
 
@@ -87,6 +88,9 @@ static void reaper_wait_locked(struct kaio_reaper *r)
 	}
 }
 
+/* The reaper, too, wakes at least this often while requests are out. */
+static const struct timespec reaper_slice = { 1, 0 };
+
 static void *reaper(void *arg)
 {
 	struct kaio_reaper *r = arg;
@@ -100,7 +104,7 @@ static void *reaper(void *arg)
 		none = WHO_NONE;
 		if (!atomic_compare_exchange_strong(&r->who, &none, WHO_REAPER))
 			continue;	/* an application thread reaps */
-		n = r->reap_batch(NULL);
+		n = r->reap_batch(&reaper_slice);
 		atomic_store(&r->who, WHO_NONE);
 		/* Sleepers that want the role must wake up to take it. */
 		if (atomic_load(&r->app_wants))
@@ -177,8 +181,6 @@ static void hand_back(struct kaio_reaper *r)
  * at least that often, so no lost hand-off can stall it for long.
  * Returns 0 (woken, or a slice ended), -EINTR or -ETIMEDOUT.
  */
-#define SLICE_NS	50000000LL
-
 static int futex_sleep(int seq, const struct timespec *deadline)
 {
 	struct timespec now, dl = *deadline;
@@ -238,6 +240,12 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	}
 	if (rel.tv_sec < 0)
 		rel.tv_sec = rel.tv_nsec = 0;
+	/* In slices too: each batch first sends what the submission queue
+	 * still holds, so nothing waits there behind this sleep. */
+	if (rel.tv_sec > 0 || rel.tv_nsec > SLICE_NS) {
+		rel.tv_sec = 0;
+		rel.tv_nsec = SLICE_NS;
+	}
 	n = r->reap_batch(&rel);
 	if (n > 0)
 		atomic_store(&r->app_reaped, now_ns());
