@@ -32,7 +32,6 @@
 #include "sys.h"
 
 #define APP_GRACE_NS	10000000LL
-#define SLICE_NS	50000000LL	/* longest sleep before a re-check */
 
 enum { WHO_NONE, WHO_REAPER, WHO_APP };
 
@@ -176,30 +175,16 @@ static void hand_back(struct kaio_reaper *r)
 }
 
 /*
- * Sleep on the completion futex, in slices of at most SLICE_NS: a waiter
- * that depends on another thread handing it the reaping role re-checks
- * at least that often, so no lost hand-off can stall it for long.
- * Returns 0 (woken, or a slice ended), -EINTR or -ETIMEDOUT.
+ * Sleep on the completion futex until the caller's deadline: one system
+ * call, so a signal handler that runs meanwhile always ends it with EINTR
+ * (sleeping in slices would leave windows where a handler runs between
+ * them unnoticed).  Returns 0 (woken), -EINTR or -ETIMEDOUT.
  */
 static int futex_sleep(int seq, const struct timespec *deadline)
 {
-	struct timespec now, dl = *deadline;
-	int ret;
+	int ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	now.tv_nsec += SLICE_NS;
-	if (now.tv_nsec >= 1000000000) {
-		now.tv_sec++;
-		now.tv_nsec -= 1000000000;
-	}
-	if (now.tv_sec < dl.tv_sec ||
-	    (now.tv_sec == dl.tv_sec && now.tv_nsec < dl.tv_nsec))
-		dl = now;	/* a slice, not the caller's deadline */
-	ret = sys_futex_wait(&kaio__done_seq, seq, &dl);
-	if (ret == -EAGAIN || (ret == -ETIMEDOUT && dl.tv_sec == now.tv_sec &&
-			       dl.tv_nsec == now.tv_nsec))
-		return 0;
-	return ret;
+	return ret == -EAGAIN ? 0 : ret;
 }
 
 /*
@@ -240,12 +225,6 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	}
 	if (rel.tv_sec < 0)
 		rel.tv_sec = rel.tv_nsec = 0;
-	/* In slices too: each batch first sends what the submission queue
-	 * still holds, so nothing waits there behind this sleep. */
-	if (rel.tv_sec > 0 || rel.tv_nsec > SLICE_NS) {
-		rel.tv_sec = 0;
-		rel.tv_nsec = SLICE_NS;
-	}
 	n = r->reap_batch(&rel);
 	if (n > 0)
 		atomic_store(&r->app_reaped, now_ns());
