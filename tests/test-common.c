@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -59,6 +61,73 @@ void t_prep(struct aiocb *cb, int fd, void *buf, size_t len, off_t off)
 	cb->aio_sigevent.sigev_notify = SIGEV_NONE;
 }
 
+static void cat(const char *path, const char *prefix)
+{
+	char line[512];
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		fprintf(stderr, "%s%s", prefix, line);
+	fclose(f);
+}
+
+/*
+ * What the process is doing, on stderr: every thread's system call and
+ * wait channel, and the state of every io_uring instance (SQ/CQ heads and
+ * tails, requests in flight).  Called when a wait times out, so that a
+ * stall leaves evidence behind.
+ */
+void t_dump_state(const char *why)
+{
+	char path[300], link[128], pre[64];
+	struct dirent *d;
+	DIR *dir;
+	ssize_t n;
+
+	fprintf(stderr, "=== %s: pid %d\n", why, (int)getpid());
+	if ((dir = opendir("/proc/self/task"))) {
+		while ((d = readdir(dir))) {
+			if (d->d_name[0] == '.')
+				continue;
+			snprintf(pre, sizeof(pre), "task %s comm ", d->d_name);
+			snprintf(path, sizeof(path), "/proc/self/task/%s/comm", d->d_name);
+			cat(path, pre);
+			snprintf(pre, sizeof(pre), "task %s syscall ", d->d_name);
+			snprintf(path, sizeof(path), "/proc/self/task/%s/syscall", d->d_name);
+			cat(path, pre);
+			snprintf(pre, sizeof(pre), "task %s wchan ", d->d_name);
+			snprintf(path, sizeof(path), "/proc/self/task/%s/wchan", d->d_name);
+			cat(path, pre);
+			fputc('\n', stderr);
+		}
+		closedir(dir);
+	}
+	if ((dir = opendir("/proc/self/fd"))) {
+		while ((d = readdir(dir))) {
+			snprintf(path, sizeof(path), "/proc/self/fd/%s", d->d_name);
+			n = readlink(path, link, sizeof(link) - 1);
+			if (n < 0)
+				continue;
+			link[n] = 0;
+			if (!strstr(link, "io_uring"))
+				continue;
+			snprintf(pre, sizeof(pre), "fd %s: ", d->d_name);
+			snprintf(path, sizeof(path), "/proc/self/fdinfo/%s", d->d_name);
+			cat(path, pre);
+		}
+		closedir(dir);
+	}
+	if (getenv("KAIO_TEST_GDB")) {
+		snprintf(path, sizeof(path),
+			 "gdb -q -batch -p %d -ex 'thread apply all bt' >&2 </dev/null",
+			 (int)getpid());
+		if (system(path) < 0)
+			perror("gdb");
+	}
+}
+
 int t_wait(struct aiocb *cb, int timeout_ms)
 {
 	const struct aiocb *l[1] = { cb };
@@ -66,8 +135,10 @@ int t_wait(struct aiocb *cb, int timeout_ms)
 	int err;
 
 	while ((err = aio_error(cb)) == EINPROGRESS) {
-		if (aio_suspend(l, 1, &ts) < 0 && errno == EAGAIN)
+		if (aio_suspend(l, 1, &ts) < 0 && errno == EAGAIN) {
+			t_dump_state("t_wait timed out");
 			return EINPROGRESS;
+		}
 	}
 	return err;
 }
