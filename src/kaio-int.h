@@ -156,6 +156,9 @@ struct kaio_fd {
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
 	atomic_int logged;		/* KAIO_DEBUG: decisions shown */
+	atomic_int rd_flags;		/* F_GETFL + 1 of a readable, buffered
+					 * fd; 0: unknown (request.c) */
+	atomic_int rd_left;		/* reads left before it is re-checked */
 };
 
 /* Global configuration, set from aio_init() and the environment. */

@@ -11,7 +11,9 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,6 +45,22 @@ static inline int sys_futex_wake(atomic_int *addr, int n)
 	return (int)sys_ret(syscall(SYS_futex, addr,
 				    FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n,
 				    NULL, NULL, 0), saved);
+}
+
+/*
+ * preadv2()/pwritev2() of one buffer: bytes or -errno.  glibc's wrappers
+ * are cancellation points, which aio_read() and aio_write() must not be.
+ */
+static inline ssize_t sys_rwv2(int write, int fd, void *buf, size_t len,
+			       off_t off, int flags)
+{
+	struct iovec iov = { buf, len };
+	int saved = errno;
+
+	return (ssize_t)sys_ret(syscall(write ? SYS_pwritev2 : SYS_preadv2,
+					fd, &iov, 1, (unsigned long)off,
+					(unsigned long)((uint64_t)off >> 32),
+					flags), saved);
 }
 
 static inline int sys_sigqueueinfo(pid_t pid, int sig, siginfo_t *si)

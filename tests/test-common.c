@@ -81,7 +81,8 @@ static void cat(const char *path, const char *prefix)
  */
 void t_dump_state(const char *why)
 {
-	char path[300], link[128], pre[64];
+	char path[600], link[128], pre[64];
+	const char *gdb;
 	struct dirent *d;
 	DIR *dir;
 	ssize_t n;
@@ -119,10 +120,12 @@ void t_dump_state(const char *why)
 		}
 		closedir(dir);
 	}
-	if (getenv("KAIO_TEST_GDB")) {
+	/* KAIO_TEST_GDB=1: every thread's stack; =FILE: also FILE's commands. */
+	if ((gdb = getenv("KAIO_TEST_GDB"))) {
 		snprintf(path, sizeof(path),
-			 "gdb -q -batch -p %d -ex 'thread apply all bt' >&2 </dev/null",
-			 (int)getpid());
+			 "gdb -q -batch -p %d -ex 'thread apply all bt' %s%s >&2 </dev/null",
+			 (int)getpid(), strcmp(gdb, "1") ? "-x " : "",
+			 strcmp(gdb, "1") ? gdb : "");
 		if (system(path) < 0)
 			perror("gdb");
 	}

@@ -201,6 +201,47 @@ START_TEST(read_many_one_fd)
 }
 END_TEST
 
+/*
+ * An fd number that was read from, then closed or reused for another
+ * open file: every aio_read() acts on the fd as it is now.
+ */
+START_TEST(read_fd_reused)
+{
+	char buf[4096], path[64];
+	struct aiocb cb;
+	int fd = t_tmpfile(1 << 16, 0), other = t_tmpfile(1 << 17, 0), wfd, i;
+
+	for (i = 0; i < 8; i++) {
+		t_prep(&cb, fd, buf, sizeof(buf), (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+	}
+	/* Closed: refused at once. */
+	ck_assert_int_eq(close(fd), 0);
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* The number now names a write-only fd: refused at once. */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", other);
+	wfd = open(path, O_WRONLY);
+	ck_assert_int_ge(wfd, 0);
+	ck_assert_int_eq(dup2(wfd, fd), fd);
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* A readable file again, a larger one: its bytes, past the old EOF. */
+	ck_assert_int_eq(dup2(other, fd), fd);
+	t_prep(&cb, fd, buf, sizeof(buf), 1 << 16);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 4096);
+	ck_assert(t_check_bytes(buf, 1 << 16, 4096));
+	close(wfd);
+	close(other);
+	close(fd);
+}
+END_TEST
+
 Suite *read_suite(void)
 {
 	Suite *s = suite_create("aio_read");
@@ -218,6 +259,7 @@ Suite *read_suite(void)
 	tc = t_tcase("errors");
 	tcase_add_test(tc, read_errors);
 	tcase_add_test(tc, read_in_progress_twice);
+	tcase_add_test(tc, read_fd_reused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -101,6 +101,46 @@ START_TEST(route_direct_read)
 }
 END_TEST
 
+/*
+ * An fd number reused for an O_DIRECT file: after at most 32 reads served
+ * in the caller (the library re-checks cached open flags that often),
+ * reads go where O_DIRECT reads go, and every byte is right throughout.
+ */
+START_TEST(route_direct_after_reuse)
+{
+	enum { N = 48, STALE_MAX = 32 };
+	struct aiocb cb;
+	void *buf;
+	int fd = t_tmpfile(1 << 16, 0), dfd = t_tmpfile(1 << 20, O_DIRECT), i;
+	unsigned long inl;
+
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	for (i = 0; i < 4; i++) {
+		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+	}
+	/* Written back: an O_DIRECT read need not wait for the page cache. */
+	ck_assert_int_eq(fsync(dfd), 0);
+	inl = stat(KAIO_STAT_INLINE);
+	ck_assert_int_eq(dup2(dfd, fd), fd);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb, fd, buf, 4096, (off_t)i * 8192);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+		ck_assert(t_check_bytes(buf, (off_t)i * 8192, 4096));
+	}
+	ck_assert_uint_le(stat(KAIO_STAT_INLINE) - inl, STALE_MAX);
+	ck_assert_uint_ge(stat(kernel_stat(0)), N - STALE_MAX);
+	free(buf);
+	close(dfd);
+	close(fd);
+}
+END_TEST
+
 /* A cached buffered read never touches the pool. */
 START_TEST(route_cached_read)
 {
@@ -217,6 +257,7 @@ Suite *routing_suite(void)
 		tcase_add_test(tc, route_direct_read);
 		tcase_add_test(tc, route_direct_write_fsync);
 		tcase_add_test(tc, route_listio_direct);
+		tcase_add_test(tc, route_direct_after_reuse);
 	} else {
 		printf("SKIP: routing: O_DIRECT not supported here\n");
 	}
