@@ -216,6 +216,20 @@ static int reap_here(struct kaio_reaper *r, int seq,
 		hand_back(r);
 		return ret;
 	}
+	/*
+	 * The role was free, but its last holder may have completed what
+	 * this thread waits for after the caller looked (it bumps the
+	 * sequence before it lets go), or moved a request to the pool: then
+	 * nothing in the ring would wake this thread.  Look again.
+	 */
+	if (atomic_load(&kaio__done_seq) != seq ||
+	    !atomic_load(&r->inflight_n) || atomic_load(&kaio__user_pending)) {
+		atomic_store(&r->who, WHO_NONE);
+		if (atomic_fetch_sub(&r->app_wants, 1) > 1)
+			kaio__wake_waiters();
+		hand_back(r);
+		return 0;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rel.tv_sec = deadline->tv_sec - now.tv_sec;
 	rel.tv_nsec = deadline->tv_nsec - now.tv_nsec;

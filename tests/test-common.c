@@ -81,7 +81,7 @@ static void cat(const char *path, const char *prefix)
  */
 void t_dump_state(const char *why)
 {
-	char path[600], link[128], pre[64];
+	char path[600], link[128], pre[300];
 	const char *gdb;
 	struct dirent *d;
 	DIR *dir;
@@ -139,7 +139,10 @@ int t_wait(struct aiocb *cb, int timeout_ms)
 
 	while ((err = aio_error(cb)) == EINPROGRESS) {
 		if (aio_suspend(l, 1, &ts) < 0 && errno == EAGAIN) {
-			t_dump_state("t_wait timed out");
+			t_dump_state(aio_error(cb) == EINPROGRESS
+				     ? "t_wait timed out"
+				     : "t_wait timed out on a finished request"
+				       " (a lost wake-up)");
 			return EINPROGRESS;
 		}
 	}
