@@ -50,7 +50,7 @@ struct kring {
 	unsigned magic, compat_features, incompat_features, header_length;
 };
 
-static long reap_batch(const struct timespec *rel);
+static long reap_batch(const struct timespec *rel, int cancel);
 
 static struct kaio_reaper kreaper = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -176,13 +176,17 @@ static void reap(struct io_event *ev, long n)
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
 }
 
-/* Wait for events (rel NULL: forever) and complete them. */
-static long reap_batch(const struct timespec *rel)
+/*
+ * Wait for events (rel NULL: forever) and complete them.  Never a
+ * cancellation point: io_getevents() consumes what it returns.
+ */
+static long reap_batch(const struct timespec *rel, int cancel)
 {
 	struct io_event ev[REAP_BATCH];
 	struct timespec ts, *tp = NULL;
 	long n;
 
+	(void)cancel;
 	if (rel) {
 		ts = *rel;
 		tp = &ts;

@@ -43,13 +43,14 @@
 #define UR_ENTRIES	256
 #define UR_BATCH	128
 
-static long reap_batch(const struct timespec *rel);
+static long reap_batch(const struct timespec *rel, int cancel);
 static void flush_locked(void);
 
 static struct kaio_reaper ureaper = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.rcond = PTHREAD_COND_INITIALIZER,
 	.slot = 1,
+	.cancel_safe = 1,	/* waiting consumes no completion */
 	.reap_batch = reap_batch,
 };
 
@@ -125,14 +126,19 @@ static void complete_one(struct kaio_req *req, long res)
 	kaio__req_free(req);
 }
 
-/* Wait for completions (rel NULL: forever) and complete a batch. */
-static long reap_batch(const struct timespec *rel)
+/*
+ * Wait for completions (rel NULL: forever) and complete a batch.  With
+ * cancel, the wait runs in async cancellation mode: io_uring_wait_cqes()
+ * only looks at the ring, so a thread cancelled there leaves every
+ * completion in it.
+ */
+static long reap_batch(const struct timespec *rel, int cancel)
 {
 	struct io_uring_cqe *cqe, *batch[UR_BATCH];
 	struct __kernel_timespec ts, *tp = NULL;
 	long res[UR_BATCH];
 	unsigned head, n = 0, i;
-	int ret;
+	int ret, old = 0;
 
 	if (rel) {
 		ts.tv_sec = rel->tv_sec;
@@ -142,9 +148,13 @@ static long reap_batch(const struct timespec *rel)
 	pthread_mutex_lock(&ur.lock);	/* the SQ is the submitters' */
 	flush_locked();
 	pthread_mutex_unlock(&ur.lock);
+	if (cancel)
+		old = kaio__cancel_async_begin();
 	do
 		ret = io_uring_wait_cqes(&ur.ring, &cqe, 1, tp, NULL);
 	while (ret == -EINTR && !tp);
+	if (cancel)
+		kaio__cancel_async_end(old);
 	if (ret < 0)
 		return ret == -ETIME ? -ETIMEDOUT : ret;
 	io_uring_for_each_cqe(&ur.ring, head, cqe) {

@@ -192,6 +192,8 @@ extern atomic_int kaio__done_waiters KAIO_HIDDEN;
 /* Accepted requests not yet complete and not in the kernel. */
 extern atomic_int kaio__user_pending KAIO_HIDDEN;
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
+int kaio__cancel_async_begin(void) KAIO_HIDDEN;
+void kaio__cancel_async_end(int old) KAIO_HIDDEN;
 
 /* Reads of one lio_listio() call, gathered for one io_submit(). */
 #define KAIO_BATCH_MAX	64
@@ -273,8 +275,13 @@ struct kaio_reaper {
 	int bg_sleep;			/* reaper asleep: 1 timed, 2 untimed */
 	int started;
 	int slot;			/* 0 native AIO, 1 io_uring */
-	/* Wait (rel NULL: forever) for completions and complete a batch. */
-	long (*reap_batch)(const struct timespec *rel);
+	int cancel_safe;		/* its wait consumes nothing: it may
+					 * run in async cancellation mode */
+	/*
+	 * Wait (rel NULL: forever) for completions and complete a batch;
+	 * with cancel, the wait itself is a cancellation point.
+	 */
+	long (*reap_batch)(const struct timespec *rel, int cancel);
 };
 
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
@@ -282,7 +289,8 @@ void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 			    int urgent) KAIO_HIDDEN;
 void kaio__reaper_done(struct kaio_reaper *r,
 		       const struct kaio_req *req) KAIO_HIDDEN;
-int kaio__reaper_wait(int seq, const struct timespec *deadline) KAIO_HIDDEN;
+int kaio__reaper_wait(int seq, const struct timespec *deadline,
+		      int cancel) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
 
 /* backend-kaio.c: native kernel AIO. */

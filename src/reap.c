@@ -103,7 +103,7 @@ static void *reaper(void *arg)
 		none = WHO_NONE;
 		if (!atomic_compare_exchange_strong(&r->who, &none, WHO_REAPER))
 			continue;	/* an application thread reaps */
-		n = r->reap_batch(&reaper_slice);
+		n = r->reap_batch(&reaper_slice, 0);
 		atomic_store(&r->who, WHO_NONE);
 		/* Sleepers that want the role must wake up to take it. */
 		if (atomic_load(&r->app_wants))
@@ -178,13 +178,42 @@ static void hand_back(struct kaio_reaper *r)
  * Sleep on the completion futex until the caller's deadline: one system
  * call, so a signal handler that runs meanwhile always ends it with EINTR
  * (sleeping in slices would leave windows where a handler runs between
- * them unnoticed).  Returns 0 (woken), -EINTR or -ETIMEDOUT.
+ * them unnoticed).  With cancel, the sleep is a cancellation point.
+ * Returns 0 (woken), -EINTR or -ETIMEDOUT.
  */
-static int futex_sleep(int seq, const struct timespec *deadline)
+static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 {
-	int ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
+	int ret, old = 0;
 
+	if (cancel)
+		old = kaio__cancel_async_begin();
+	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
+	if (cancel)
+		kaio__cancel_async_end(old);
 	return ret == -EAGAIN ? 0 : ret;
+}
+
+/*
+ * A waiter cancelled in its sleep gives back what it held: its claim on
+ * the role and, if it had it, the role itself.
+ */
+struct role_hold {
+	struct kaio_reaper *r;
+	volatile int held;	/* set after the cleanup's setjmp */
+};
+
+static void role_release(void *arg)
+{
+	struct role_hold *h = arg;
+	int others;
+
+	if (h->held)
+		atomic_store(&h->r->who, WHO_NONE);
+	others = atomic_fetch_sub(&h->r->app_wants, 1) > 1;
+	/* Others who wanted the role sleep on the futex: let them retry. */
+	if (h->held && others)
+		kaio__wake_waiters();
+	hand_back(h->r);
 }
 
 /*
@@ -201,21 +230,20 @@ static void kick(struct kaio_reaper *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
-static int reap_here(struct kaio_reaper *r, int seq,
-		     const struct timespec *deadline)
+/* reap_here() with the role's claim made: see there. */
+static int reap_claimed(struct kaio_reaper *r, int seq,
+			const struct timespec *deadline, int cancel,
+			struct role_hold *hold)
 {
 	struct timespec now, rel;
-	int none = WHO_NONE, ret;
+	int none = WHO_NONE;
 	long n;
 
-	atomic_fetch_add(&r->app_wants, 1);
 	if (!atomic_compare_exchange_strong(&r->who, &none, WHO_APP)) {
 		/* The reaper holds the role: it yields after a batch. */
-		ret = futex_sleep(seq, deadline);
-		atomic_fetch_sub(&r->app_wants, 1);
-		hand_back(r);
-		return ret;
+		return futex_sleep(seq, deadline, cancel);
 	}
+	hold->held = 1;
 	/*
 	 * The role was free, but its last holder may have completed what
 	 * this thread waits for after the caller looked (it bumps the
@@ -223,13 +251,8 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	 * nothing in the ring would wake this thread.  Look again.
 	 */
 	if (atomic_load(&kaio__done_seq) != seq ||
-	    !atomic_load(&r->inflight_n) || atomic_load(&kaio__user_pending)) {
-		atomic_store(&r->who, WHO_NONE);
-		if (atomic_fetch_sub(&r->app_wants, 1) > 1)
-			kaio__wake_waiters();
-		hand_back(r);
+	    !atomic_load(&r->inflight_n) || atomic_load(&kaio__user_pending))
 		return 0;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rel.tv_sec = deadline->tv_sec - now.tv_sec;
 	rel.tv_nsec = deadline->tv_nsec - now.tv_nsec;
@@ -239,14 +262,9 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	}
 	if (rel.tv_sec < 0)
 		rel.tv_sec = rel.tv_nsec = 0;
-	n = r->reap_batch(&rel);
+	n = r->reap_batch(&rel, cancel);
 	if (n > 0)
 		atomic_store(&r->app_reaped, now_ns());
-	atomic_store(&r->who, WHO_NONE);
-	/* Others who wanted the role sleep on the futex: let them retry. */
-	if (atomic_fetch_sub(&r->app_wants, 1) > 1)
-		kaio__wake_waiters();
-	hand_back(r);
 	if (n == -EINTR)
 		return -EINTR;
 	if (n <= 0) {
@@ -260,10 +278,29 @@ static int reap_here(struct kaio_reaper *r, int seq,
 }
 
 /*
- * Sleep until something completes: 0, -EINTR or -ETIMEDOUT.  Reaps in
- * this thread when exactly one backend can finish what is outstanding.
+ * Reap the one busy backend in this thread, if the role is free; else
+ * sleep on the futex until its holder hands over.  0, -EINTR or
+ * -ETIMEDOUT; the role is given back in every case, cancellation too.
  */
-int kaio__reaper_wait(int seq, const struct timespec *deadline)
+static int reap_here(struct kaio_reaper *r, int seq,
+		     const struct timespec *deadline, int cancel)
+{
+	struct role_hold hold = { r, 0 };
+	volatile int ret = 0;
+
+	atomic_fetch_add(&r->app_wants, 1);
+	pthread_cleanup_push(role_release, &hold);
+	ret = reap_claimed(r, seq, deadline, cancel, &hold);
+	pthread_cleanup_pop(1);
+	return ret;
+}
+
+/*
+ * Sleep until something completes: 0, -EINTR or -ETIMEDOUT.  Reaps in
+ * this thread when exactly one backend can finish what is outstanding
+ * (and, for a cancellation point, if that backend's wait can be one).
+ */
+int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 {
 	struct kaio_reaper *r = NULL;
 	int i, busy = 0;
@@ -277,25 +314,27 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline)
 			busy++;
 		}
 	}
-	if (busy == 1 && !atomic_load(&kaio__user_pending))
-		return reap_here(r, seq, deadline);
+	if (busy == 1 && !atomic_load(&kaio__user_pending) &&
+	    (!cancel || r->cancel_safe))
+		return reap_here(r, seq, deadline, cancel);
 	for (i = 0; i < 2; i++) {
 		ri = atomic_load(&reapers[i]);
 		if (ri)
 			kick(ri);
 	}
-	return futex_sleep(seq, deadline);
+	return futex_sleep(seq, deadline, cancel);
 }
 
 void kaio__reaper_reset(struct kaio_reaper *r)
 {
-	long (*fn)(const struct timespec *) = r->reap_batch;
-	int slot = r->slot;
+	long (*fn)(const struct timespec *, int) = r->reap_batch;
+	int slot = r->slot, cancel_safe = r->cancel_safe;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->rcond, NULL);
 	r->reap_batch = fn;
 	r->slot = slot;
+	r->cancel_safe = cancel_safe;
 	atomic_store(&reapers[slot], NULL);
 }

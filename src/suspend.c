@@ -8,6 +8,14 @@
  * and sleeps only if the sequence has not moved: with both sides using
  * sequentially consistent operations, either the completer sees the waiter
  * or the waiter sees the result.  aio_suspend() is async-signal-safe.
+ *
+ * aio_suspend() is a cancellation point, as in glibc: its sleep (a futex
+ * wait, or io_uring's wait when this thread reaps the ring itself) runs
+ * in async cancellation mode, and a cancelled waiter gives back what it
+ * held.  glibc 2.36 sends SIGCANCEL only to a thread in async mode, so a
+ * raw system call in deferred mode would never be interrupted.  Native
+ * AIO's io_getevents() consumes events, so it never runs in that mode: a
+ * cancellable waiter sleeps on the futex and lets the reaper reap.
  */
 #include "config.h"
 
@@ -48,7 +56,36 @@ void kaio__deadline(struct timespec *abs, const struct timespec *rel)
  */
 int kaio__wait_seq(int seq, const struct timespec *deadline)
 {
-	return kaio__reaper_wait(seq, deadline);
+	return kaio__reaper_wait(seq, deadline, 0);
+}
+
+/* Enter async cancellation mode if cancellation is enabled; for _end(). */
+int kaio__cancel_async_begin(void)
+{
+	int old = PTHREAD_CANCEL_DEFERRED;
+
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+	return old;
+}
+
+void kaio__cancel_async_end(int old)
+{
+	pthread_setcanceltype(old, NULL);
+}
+
+static int cancel_enabled(void)
+{
+	int state;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+	pthread_setcancelstate(state, NULL);
+	return state == PTHREAD_CANCEL_ENABLE;
+}
+
+static void stop_waiting(void *arg)
+{
+	(void)arg;
+	atomic_fetch_sub(&kaio__done_waiters, 1);
 }
 
 static int done(const struct aiocb *cb)
@@ -75,7 +112,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		      const struct timespec *timeout)
 {
 	struct timespec dl;
-	int seq, ret = 0;
+	int seq, cancel, ret = 0;
 
 	if (nent < 0 || (nent > 0 && !list))
 		return kaio__fail(EINVAL);
@@ -85,18 +122,20 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	if (any_done(list, nent))
 		return 0;
 	kaio__deadline(&dl, timeout);
+	cancel = cancel_enabled();
 	atomic_fetch_add(&kaio__done_waiters, 1);
+	pthread_cleanup_push(stop_waiting, NULL);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (any_done(list, nent)) {
 			ret = 0;
 			break;
 		}
-		ret = kaio__wait_seq(seq, &dl);
+		ret = kaio__reaper_wait(seq, &dl, cancel);
 		if (ret)
 			break;
 	}
-	atomic_fetch_sub(&kaio__done_waiters, 1);
+	pthread_cleanup_pop(1);
 	if (ret == -ETIMEDOUT)
 		return kaio__fail(EAGAIN);
 	return ret ? kaio__fail(-ret) : 0;
