@@ -43,6 +43,7 @@
 
 #define KCTX_EVENTS	4096
 #define REAP_BATCH	128
+#define REAP_CANCEL_BATCH 32	/* a cancellable wait clears this many */
 
 /* The ring header the kernel maps at the context's address. */
 struct kring {
@@ -177,21 +178,47 @@ static void reap(struct io_event *ev, long n)
 }
 
 /*
- * Wait for events (rel NULL: forever) and complete them.  Never a
- * cancellation point: io_getevents() consumes what it returns.
+ * A thread cancelled in io_getevents() may have been handed events (the
+ * kernel copies them out before the system call returns): complete them,
+ * they are no longer in the ring.  They are the leading entries with a
+ * request pointer; the array was cleared before the call.
+ */
+static void reap_abandoned(void *arg)
+{
+	struct io_event *ev = arg;
+	long n = 0;
+
+	while (n < REAP_CANCEL_BATCH && ev[n].data)
+		n++;
+	if (n)
+		reap(ev, n);
+}
+
+/*
+ * Wait for events (rel NULL: forever) and complete them.  With cancel,
+ * the wait is a cancellation point (see reap_abandoned()).
  */
 static long reap_batch(const struct timespec *rel, int cancel)
 {
 	struct io_event ev[REAP_BATCH];
 	struct timespec ts, *tp = NULL;
 	long n;
+	int old;
 
-	(void)cancel;
 	if (rel) {
 		ts = *rel;
 		tp = &ts;
 	}
-	n = sys_io_getevents(kctx.ctx, 1, REAP_BATCH, ev, tp);
+	if (!cancel) {
+		n = sys_io_getevents(kctx.ctx, 1, REAP_BATCH, ev, tp);
+	} else {
+		memset(ev, 0, REAP_CANCEL_BATCH * sizeof(ev[0]));
+		pthread_cleanup_push(reap_abandoned, ev);
+		old = kaio__cancel_async_begin();
+		n = sys_io_getevents(kctx.ctx, 1, REAP_CANCEL_BATCH, ev, tp);
+		kaio__cancel_async_end(old);
+		pthread_cleanup_pop(0);
+	}
 	if (n < 0)
 		return -errno;
 	reap(ev, n);

@@ -50,7 +50,6 @@ static struct kaio_reaper ureaper = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.rcond = PTHREAD_COND_INITIALIZER,
 	.slot = 1,
-	.cancel_safe = 1,	/* waiting consumes no completion */
 	.reap_batch = reap_batch,
 };
 

@@ -275,11 +275,10 @@ struct kaio_reaper {
 	int bg_sleep;			/* reaper asleep: 1 timed, 2 untimed */
 	int started;
 	int slot;			/* 0 native AIO, 1 io_uring */
-	int cancel_safe;		/* its wait consumes nothing: it may
-					 * run in async cancellation mode */
 	/*
 	 * Wait (rel NULL: forever) for completions and complete a batch;
-	 * with cancel, the wait itself is a cancellation point.
+	 * with cancel, the wait itself is a cancellation point, and a
+	 * thread cancelled there loses no completion.
 	 */
 	long (*reap_batch)(const struct timespec *rel, int cancel);
 };

@@ -297,8 +297,8 @@ static int reap_here(struct kaio_reaper *r, int seq,
 
 /*
  * Sleep until something completes: 0, -EINTR or -ETIMEDOUT.  Reaps in
- * this thread when exactly one backend can finish what is outstanding
- * (and, for a cancellation point, if that backend's wait can be one).
+ * this thread when exactly one backend can finish what is outstanding.
+ * With cancel, the sleep is a cancellation point.
  */
 int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 {
@@ -314,8 +314,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 			busy++;
 		}
 	}
-	if (busy == 1 && !atomic_load(&kaio__user_pending) &&
-	    (!cancel || r->cancel_safe))
+	if (busy == 1 && !atomic_load(&kaio__user_pending))
 		return reap_here(r, seq, deadline, cancel);
 	for (i = 0; i < 2; i++) {
 		ri = atomic_load(&reapers[i]);
@@ -328,13 +327,12 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 void kaio__reaper_reset(struct kaio_reaper *r)
 {
 	long (*fn)(const struct timespec *, int) = r->reap_batch;
-	int slot = r->slot, cancel_safe = r->cancel_safe;
+	int slot = r->slot;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->rcond, NULL);
 	r->reap_batch = fn;
 	r->slot = slot;
-	r->cancel_safe = cancel_safe;
 	atomic_store(&reapers[slot], NULL);
 }

@@ -14,8 +14,8 @@
  * in async cancellation mode, and a cancelled waiter gives back what it
  * held.  glibc 2.36 sends SIGCANCEL only to a thread in async mode, so a
  * raw system call in deferred mode would never be interrupted.  Native
- * AIO's io_getevents() consumes events, so it never runs in that mode: a
- * cancellable waiter sleeps on the futex and lets the reaper reap.
+ * AIO's io_getevents() consumes events: a waiter cancelled there completes
+ * what it was handed (backend-kaio.c).
  */
 #include "config.h"
 
