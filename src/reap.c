@@ -199,7 +199,7 @@ static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
  */
 struct role_hold {
 	struct kaio_reaper *r;
-	volatile int held;	/* set after the cleanup's setjmp */
+	volatile int held;	/* read by the cleanup of a cancelled thread */
 };
 
 static void role_release(void *arg)
