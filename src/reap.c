@@ -240,7 +240,14 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	long n;
 
 	if (!atomic_compare_exchange_strong(&r->who, &none, WHO_APP)) {
-		/* The reaper holds the role: it yields after a batch. */
+		/*
+		 * The reaper holds the role: it yields after a batch.  This
+		 * thread counts as reaping, so that the reaper then stands
+		 * back and the next submission does not wake it to take the
+		 * role again: else the application would never reap, and
+		 * every completion would cost a hop through the reaper.
+		 */
+		atomic_store(&r->app_reaped, now_ns());
 		return futex_sleep(seq, deadline, cancel);
 	}
 	hold->held = 1;
