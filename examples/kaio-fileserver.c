@@ -181,22 +181,8 @@ static void conn_reply(struct conn *c, uint64_t id, int32_t status,
 
 	if (c->closed)
 		return;
-	if (c->outoff && c->outoff == c->outlen)
-		c->outoff = c->outlen = 0;
-	if (c->outlen + need > c->outcap) {
-		if (c->outoff) {
-			memmove(c->out, c->out + c->outoff,
-				c->outlen - c->outoff);
-			c->outlen -= c->outoff;
-			c->outoff = 0;
-		}
-		if (c->outlen + need > c->outcap) {
-			c->outcap = (c->outlen + need) * 2;
-			c->out = realloc(c->out, c->outcap);
-			if (!c->out)
-				die("realloc");
-		}
-	}
+	if (kp_reserve(&c->out, &c->outoff, &c->outlen, &c->outcap, need))
+		die("realloc");
 	memcpy(c->out + c->outlen, &r, sizeof(r));
 	if (len)
 		memcpy(c->out + c->outlen + sizeof(r), data, len);
@@ -682,24 +668,16 @@ static void conn_read(struct conn *c)
 {
 	c->refs++;
 	for (;;) {
-		ssize_t n;
+		ssize_t n = kp_recv(c->fd, &c->in, &c->incap, &c->inlen);
 
-		if (c->incap - c->inlen < 65536) {
-			c->incap = c->incap * 2;
-			c->in = realloc(c->in, c->incap);
-			if (!c->in)
-				die("realloc");
-		}
-		n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
+		if (n < 0 && errno == ENOMEM)
+			die("realloc");
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
 			conn_close(c);
 			break;
 		}
-		c->inlen += n;
 		conn_input(c);
 		if (c->closed)
 			break;

@@ -182,21 +182,8 @@ static long long server_ticks(void)
 
 static void out_reserve(struct lconn *c, size_t need)
 {
-	if (c->outoff && c->outoff == c->outlen)
-		c->outoff = c->outlen = 0;
-	if (c->outlen + need <= c->outcap)
-		return;
-	if (c->outoff) {
-		memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-		c->outlen -= c->outoff;
-		c->outoff = 0;
-	}
-	if (c->outlen + need > c->outcap) {
-		c->outcap = (c->outlen + need) * 2;
-		c->out = realloc(c->out, c->outcap);
-		if (!c->out)
-			die("realloc");
-	}
+	if (kp_reserve(&c->out, &c->outoff, &c->outlen, &c->outcap, need))
+		die("realloc");
 }
 
 static int pick_op(void)
@@ -350,17 +337,8 @@ static int conn_in(struct lconn *c)
 	double t;
 
 	for (;;) {
-		ssize_t n;
+		ssize_t n = kp_recv(c->fd, &c->in, &c->incap, &c->inlen);
 
-		if (c->incap - c->inlen < 65536) {
-			c->incap *= 2;
-			c->in = realloc(c->in, c->incap);
-			if (!c->in)
-				die("realloc");
-		}
-		n = recv(c->fd, c->in + c->inlen, c->incap - c->inlen, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n < 0)
@@ -370,7 +348,6 @@ static int conn_in(struct lconn *c)
 			cnt.errors++;
 			return -1;
 		}
-		c->inlen += n;
 		if ((size_t)n < 65536)
 			break;
 	}

@@ -15,9 +15,12 @@
 #ifndef KAIO_PROTO_H
 #define KAIO_PROTO_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 enum { KP_READ = 1, KP_WRITE = 2, KP_FSYNC = 3, KP_PING = 4, KP_INFO = 5 };
 
@@ -114,6 +117,62 @@ static inline size_t kp_check(const void *buf, uint32_t file, uint64_t off,
 		off += n;
 	}
 	return len;
+}
+
+/*
+ * kp_reserve - make room for need more bytes at *len in an output buffer
+ * whose bytes before *off are sent: reuse them first, then grow.  0, or
+ * -1 if the buffer could not grow.
+ */
+static inline int kp_reserve(char **buf, size_t *off, size_t *len,
+			     size_t *cap, size_t need)
+{
+	char *p;
+
+	if (*off && *off == *len)
+		*off = *len = 0;
+	if (*len + need <= *cap)
+		return 0;
+	if (*off) {
+		memmove(*buf, *buf + *off, *len - *off);
+		*len -= *off;
+		*off = 0;
+	}
+	if (*len + need > *cap) {
+		p = realloc(*buf, (*len + need) * 2);
+		if (!p)
+			return -1;
+		*buf = p;
+		*cap = (*len + need) * 2;
+	}
+	return 0;
+}
+
+/*
+ * kp_recv - receive what fd has into *buf, grown so that 64 KiB always
+ * fit.  Returns the bytes added to *len, 0 at EOF, or -1 with errno
+ * (EAGAIN: nothing more for now; ENOMEM: the buffer could not grow).
+ */
+static inline ssize_t kp_recv(int fd, char **buf, size_t *cap, size_t *len)
+{
+	ssize_t n;
+	char *p;
+
+	if (*cap - *len < 65536) {
+		p = realloc(*buf, *cap * 2);
+		if (!p) {
+			errno = ENOMEM;
+			return -1;
+		}
+		*buf = p;
+		*cap *= 2;
+	}
+	do
+		n = recv(fd, *buf + *len, *cap - *len, 0);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		*len += (size_t)n;
+	return n;
 }
 
 #endif /* KAIO_PROTO_H */
