@@ -29,7 +29,12 @@ src/kaio-run: $(srcdir)/src/kaio-run.in Makefile
 # check-man.sh lints every page; check-kaio-run.sh tests the wrapper from the
 # build tree; check-install.sh installs a fresh build into a temporary prefix
 # and builds and runs programs against it with pkg-config alone.
-TESTS += man/check-man.sh man/check-kaio-run.sh man/check-install.sh
+# check-stats.sh runs tests/stats-fork (children that end with _exit())
+# under kaio-run --stats and KAIO_STATS=1, and fio's default mode.
+TESTS += man/check-man.sh man/check-kaio-run.sh man/check-install.sh \
+	man/check-stats.sh
 check_SCRIPTS = src/kaio-run
+check_PROGRAMS += tests/stats-fork
+tests_stats_fork_SOURCES = tests/stats-fork.c
 EXTRA_DIST += src/kaio-run.in man/check-man.sh man/check-kaio-run.sh \
-	man/check-install.sh
+	man/check-install.sh man/check-stats.sh

@@ -9,7 +9,9 @@
  *   KAIO_IDLE=S      seconds an idle worker lingers (default 1)
  *   KAIO_NOWAIT=0    never complete a request in the caller
  *   KAIO_STATS=1     print one summary line to stderr at exit, with
- *                    latency percentiles per backend
+ *                    latency percentiles per backend (observe.c)
+ *   KAIO_STATS_SHM=PATH  with KAIO_STATS=1: count in kaio-run's shared
+ *                    file instead of printing (observe.c)
  *   KAIO_DEBUG=1     log each backend decision once per fd (observe.c)
  *
  * Fork: the child gets a new epoch, an empty pool, no notifier threads and
@@ -110,7 +112,7 @@ static void atfork_child(void)
 {
 	atomic_fetch_add(&kaio__epoch, 1);
 	kaio__pid = getpid();
-	memset(&kaio__stats, 0, sizeof(kaio__stats));
+	kaio__stats_fork();
 	atomic_store(&kaio__done_waiters, 0);
 	kaio__pool_reset();
 	kaio__notify_reset();
@@ -133,6 +135,8 @@ static void setup(void)
 	kaio__cfg.stats = (int)env_long("KAIO_STATS", 0, 0, 1);
 	kaio__cfg.debug = (int)env_long("KAIO_DEBUG", 0, 0, 1);
 	kaio__cfg.backend = backend_mode(getenv("KAIO_BACKEND"));
+	if (kaio__cfg.stats)
+		kaio__stats_attach(mode_names[kaio__cfg.backend]);
 	pthread_atfork(NULL, NULL, atfork_child);
 }
 
@@ -148,25 +152,14 @@ __attribute__((constructor)) static void kaio_ctor(void)
 
 __attribute__((destructor)) static void kaio_dtor(void)
 {
-	char line[1024];
-	int i, n;
+	char head[128];
 
 	if (!kaio__cfg.stats)
 		return;
-	n = snprintf(line, sizeof(line),
-		     "kaio_posix: pid=%d backend=%s kaio=%s io_uring=%s",
-		     (int)getpid(), mode_names[kaio__cfg.backend],
-		     kaio__kernel_mode(), kaio__uring_mode());
-	for (i = 0; i < KAIO_STAT_MAX && n < (int)sizeof(line); i++)
-		n += snprintf(line + n, sizeof(line) - n, " %s=%lu",
-			      stat_names[i], atomic_load(&kaio__stats.v[i]));
-	if (n < (int)sizeof(line))
-		n += kaio__latency_format(line + n, sizeof(line) - n);
-	if (n >= (int)sizeof(line) - 1)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, n) < 0)
-		return;
+	snprintf(head, sizeof(head), "backend=%s kaio=%s io_uring=%s",
+		 mode_names[kaio__cfg.backend], kaio__kernel_mode(),
+		 kaio__uring_mode());
+	kaio__stats_exit(head);	/* observe.c: the line, or kaio-run's slot */
 }
 
 void kaio__aio_init(const struct aioinit *init)
@@ -191,7 +184,7 @@ KAIO_EXPORT int kaio_stats_get(struct kaio_stats *st, size_t size)
 		return -EINVAL;
 	memset(st, 0, size);
 	for (i = 0; i < n && i < KAIO_STAT_MAX; i++)
-		st->v[i] = atomic_load_explicit(&kaio__stats.v[i],
+		st->v[i] = atomic_load_explicit(&kaio__statp->v[i],
 						memory_order_relaxed);
 	return 0;
 }

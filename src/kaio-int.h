@@ -180,10 +180,12 @@ extern pid_t kaio__pid KAIO_HIDDEN;
 extern struct kaio_stats_int {
 	atomic_ulong v[KAIO_STAT_MAX];
 } kaio__stats KAIO_HIDDEN;
+/* Where kaio__count() adds: kaio__stats, or a shared slot (observe.c). */
+extern struct kaio_stats_int *kaio__statp KAIO_HIDDEN;
 
 static inline void kaio__count(int what)
 {
-	atomic_fetch_add_explicit(&kaio__stats.v[what], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&kaio__statp->v[what], 1, memory_order_relaxed);
 }
 
 /* Completion wait: a global sequence bumped by every completion. */
@@ -215,6 +217,9 @@ void kaio__latency(int served, long long t0) KAIO_HIDDEN;
 int kaio__latency_format(char *buf, size_t len) KAIO_HIDDEN;
 void kaio__latency_reset(void) KAIO_HIDDEN;
 void kaio__debug_route(const struct kaio_req *req, int served) KAIO_HIDDEN;
+void kaio__stats_attach(const char *backend) KAIO_HIDDEN;
+void kaio__stats_fork(void) KAIO_HIDDEN;
+void kaio__stats_exit(const char *head) KAIO_HIDDEN;
 
 /* A backend is about to complete req: count and time it. */
 static inline void kaio__served(struct kaio_req *req, int served, int stat)
