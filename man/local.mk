@@ -2,8 +2,10 @@
 # Paths are relative to the top directory.
 
 # --- man pages ---------------------------------------------------------------
-# The pages of section 3 after the first of each line are .so links to it.
-# check-install.sh fails if a page in man/ is not installed.
+# The pages of section 3 after the first of each line are aliases: copies of
+# it that man/gen-aliases.sh writes (a .so link cannot be read in place with
+# man -l).  make rewrites an alias whose target changed; check-man.sh fails
+# if one differs.  check-install.sh fails if a page in man/ is not installed.
 dist_man_MANS = \
 	man/kaio-run.1 \
 	man/kaio_stats_get.3 man/kaio_stat_name.3 \
@@ -12,6 +14,11 @@ dist_man_MANS = \
 	man/kaio_readahead.3 \
 	man/kaio_poll.3 \
 	man/kaio_posix.7 man/kaio_backends.7
+
+all-local: man-aliases
+man-aliases:
+	@$(SHELL) $(srcdir)/man/gen-aliases.sh $(srcdir)/man
+.PHONY: man-aliases
 
 # --- kaio-run -----------------------------------------------------------------
 # Generated at make time (not by configure) so that it names the installed
@@ -37,4 +44,4 @@ check_SCRIPTS = src/kaio-run
 check_PROGRAMS += tests/stats-fork
 tests_stats_fork_SOURCES = tests/stats-fork.c
 EXTRA_DIST += src/kaio-run.in man/check-man.sh man/check-kaio-run.sh \
-	man/check-install.sh man/check-stats.sh
+	man/check-install.sh man/check-stats.sh man/gen-aliases.sh
