@@ -1,4 +1,5 @@
-# man/local.mk: man pages, kaio-run and their checks (included by Makefile.am).
+# man/local.mk: man pages, kaio-run, their checks and the lints of the
+# project's text (included by Makefile.am).
 # Paths are relative to the top directory.
 
 # --- man pages ---------------------------------------------------------------
@@ -41,6 +42,10 @@ src/kaio-run: $(srcdir)/src/kaio-run.in Makefile
 TESTS += man/check-man.sh man/check-kaio-run.sh man/check-install.sh \
 	man/check-stats.sh
 check_SCRIPTS = src/kaio-run
+
+# Lints of the project's own text: every apt-get waits for the dpkg lock.
+TESTS += tests/check-apt-lock.sh
+EXTRA_DIST += tests/check-apt-lock.sh
 check_PROGRAMS += tests/stats-fork
 tests_stats_fork_SOURCES = tests/stats-fork.c
 EXTRA_DIST += src/kaio-run.in man/check-man.sh man/check-kaio-run.sh \
