@@ -9,7 +9,12 @@
 #    but "pkg-config --cflags --libs kaio_posix", run it, and check it ran on
 #    the installed library;
 #  - run a program built against glibc alone under the installed kaio-run
-#    and check the library served it (its kaio_posix: line).
+#    and check the library served it (its kaio_posix: line);
+#  - ldconfig, as README's install route says: the linked program does not
+#    load without it (or LD_LIBRARY_PATH) and ldconfig lists the installed
+#    library under its soname (into a private cache: the system's is not
+#    touched);
+#  - "make uninstall" leaves no file behind.
 # Takes about a minute.  KEEP_INSTALL_TMP=1 keeps the directory.
 srcdir=${top_srcdir:-.}
 if [ -n "$SANITIZED" ]; then
@@ -161,6 +166,32 @@ else
 	ko "cc linked.c \$(pkg-config --cflags --libs kaio_posix)" "$out"
 fi
 
+# --- ldconfig ------------------------------------------------------------------
+# A library outside the loader's cache does not load, hence README's
+# "ldconfig" after "make install".  (If a copy is in the system's cache
+# already, from an earlier install or the Debian package, it loads that.)
+if [ -x "$tmp/linked" ]; then
+	out=$(env -u LD_LIBRARY_PATH "$tmp/linked" "$tmp/data" 2>&1)
+	case $out in
+	*"libkaio_posix.so.1: cannot open shared object file"*)
+		ok "linked: without ldconfig or LD_LIBRARY_PATH, libkaio_posix.so.1 is not found" ;;
+	read=1)
+		echo "NOTE: linked: runs without LD_LIBRARY_PATH: a libkaio_posix.so.1 is in the system's loader cache already" ;;
+	*)	ko "linked: without LD_LIBRARY_PATH" "$out" ;;
+	esac
+fi
+ldconfig=$(command -v ldconfig 2>/dev/null || echo /sbin/ldconfig)
+if [ -x "$ldconfig" ]; then
+	# -X: leave the links in the prefix alone (uninstall is checked below).
+	out=$("$ldconfig" -X -f /dev/null -C "$tmp/ld.so.cache" "$libdir" 2>&1 &&
+		"$ldconfig" -C "$tmp/ld.so.cache" -p 2>&1)
+	echo "$out" | grep -q "libkaio_posix\.so\.1 (.*) => $libdir/libkaio_posix\.so\.1\$" &&
+		ok "ldconfig lists libkaio_posix.so.1 => $libdir/libkaio_posix.so.1" ||
+		ko "ldconfig $libdir" "$(echo "$out" | grep -i kaio)"
+else
+	echo "SKIP: ldconfig not found"
+fi
+
 # --- a glibc-only program under the installed kaio-run ------------------------
 cat > "$tmp/plain.c" <<'EOF'
 /* POSIX AIO on glibc alone: never built against libkaio_posix. */
@@ -214,6 +245,16 @@ if out=$("$CC" -pthread -o "$tmp/plain" "$tmp/plain.c" 2>&1); then
 		ok "kaio-run --backend=threads" || ko "kaio-run --backend=threads" "$out"
 else
 	ko "cc plain.c" "$out"
+fi
+
+# --- make uninstall ------------------------------------------------------------
+if (cd "$tmp/build" && make uninstall >"$tmp/uninstall.log" 2>&1); then
+	ok "make uninstall"
+	left=$(cd "$prefix" && find . ! -type d | sort)
+	[ -z "$left" ] && ok "make uninstall: no file left in the prefix" ||
+		ko "make uninstall left files" "$left"
+else
+	ko "make uninstall" "$(cat "$tmp/uninstall.log")"
 fi
 
 finish
