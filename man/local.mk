@@ -43,9 +43,10 @@ TESTS += man/check-man.sh man/check-kaio-run.sh man/check-install.sh \
 	man/check-stats.sh
 check_SCRIPTS = src/kaio-run
 
-# Lints of the project's own text: every apt-get waits for the dpkg lock.
-TESTS += tests/check-apt-lock.sh
-EXTRA_DIST += tests/check-apt-lock.sh
+# Lints of the project's own text: every apt-get waits for the dpkg lock;
+# README.md's extensions, environment and layout match the code.
+TESTS += tests/check-apt-lock.sh tests/check-readme.sh
+EXTRA_DIST += tests/check-apt-lock.sh tests/check-readme.sh
 check_PROGRAMS += tests/stats-fork
 tests_stats_fork_SOURCES = tests/stats-fork.c
 EXTRA_DIST += src/kaio-run.in man/check-man.sh man/check-kaio-run.sh \
