@@ -11,11 +11,15 @@
  *   renameat:  aio_buf struct kaio_renameat_info *, aio_nbytes its size
  *   readahead: aio_fildes fd, aio_offset, aio_nbytes
  * The strings are copied at submission: the caller may reuse them at once.
+ * They are copied as the kernel would copy them, never read blindly: a
+ * NULL or unmapped path (or struct kaio_renameat_info) fails the
+ * submission with EFAULT, one with no NUL in its first PATH_MAX bytes
+ * with ENAMETOOLONG, as the system calls themselves would fail.
  *
- * Credentials: a request runs with the submitting thread's fsuid, fsgid
- * and supplementary groups, as the kernel backends do (Samba switches
- * identities per thread).  A pool worker takes them on with the per-thread
- * system calls for the request's duration, then returns to its own.
+ * Identity: on a pool worker, a path operation runs, as every request
+ * does, with the submitting thread's fsuid, fsgid, supplementary groups
+ * and effective capabilities (creds.c); io_uring and the threaded-AIO
+ * kernel take the submitter's credentials themselves.
  */
 #include "config.h"
 
@@ -26,56 +30,130 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "kaio-int.h"
 #include "kaio_aio_abi.h"
 
-/* Copy the arguments and the submitting thread's credentials into req. */
+#define CHUNK	4096	/* never crosses a page: all of it is mapped or none */
+
+/* Read len bytes (within one page) at addr of this process: 0 or -errno. */
+static int peek_pipe(uintptr_t addr, void *buf, size_t len)
+{
+	ssize_t n;
+	int p[2], ret = 0;
+
+	/* The kernel copies what write() is given: EFAULT if unmapped. */
+	if (pipe2(p, O_CLOEXEC))
+		return -EAGAIN;
+	n = write(p[1], (const void *)addr, len);
+	if (n < 0)
+		ret = errno == EFAULT ? -EFAULT : -EAGAIN;
+	else if (n != (ssize_t)len || read(p[0], buf, len) != (ssize_t)len)
+		ret = -EAGAIN;
+	close(p[0]);
+	close(p[1]);
+	return ret;
+}
+
+static int peek(uintptr_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)addr, len };
+	ssize_t n;
+
+	if (!addr)
+		return -EFAULT;
+	n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0 || errno == EFAULT)
+		return -EFAULT;
+	return peek_pipe(addr, buf, len);	/* filtered out, say */
+}
+
+/* Copy len bytes at addr, which may cross pages: 0 or -errno. */
+static int copy_in(uintptr_t addr, void *buf, size_t len)
+{
+	size_t done = 0, n;
+	int ret;
+
+	while (done < len) {
+		n = CHUNK - ((addr + done) & (CHUNK - 1));
+		if (n > len - done)
+			n = len - done;
+		ret = peek(addr + done, (char *)buf + done, n);
+		if (ret)
+			return ret;
+		done += n;
+	}
+	return 0;
+}
+
+/* A copy of the path at addr, as getname() would take it: 0 or -errno. */
+static int copy_path(uintptr_t addr, char **out)
+{
+	char *buf = malloc(PATH_MAX), *nul;
+	size_t len = 0, n;
+	int ret, saved = errno;
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		if (len == PATH_MAX) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		n = CHUNK - ((addr + len) & (CHUNK - 1));
+		if (n > PATH_MAX - len)
+			n = PATH_MAX - len;
+		ret = peek(addr + len, buf + len, n);
+		if (ret)
+			break;
+		nul = memchr(buf + len, 0, n);
+		len += n;
+		if (nul) {
+			*out = realloc(buf, (size_t)(nul - buf) + 1);
+			if (!*out)
+				*out = buf;
+			errno = saved;
+			return 0;
+		}
+	}
+	free(buf);
+	errno = saved;
+	return ret;
+}
+
+/* Copy the arguments into req (the identity is captured elsewhere). */
 int kaio__path_capture(struct kaio_req *req, const struct aiocb *cb)
 {
-	const struct kaio_renameat_info *ri;
-	int n;
+	struct kaio_renameat_info ri;
+	int ret, saved = errno;
 
 	switch (req->op) {
 	case KAIO_OP_RENAMEAT:
-		ri = (const void *)cb->aio_buf;
-		if (!ri || cb->aio_nbytes != sizeof(*ri) || cb->aio_offset)
+		if (!cb->aio_buf || cb->aio_nbytes != sizeof(ri) ||
+		    cb->aio_offset)
 			return -EINVAL;
-		req->dirfd2 = (int)ri->newdirfd;
-		req->fd = (int)ri->olddirfd;
-		req->pflags = ri->flags;
-		req->path = strdup((const char *)(uintptr_t)ri->oldpath);
-		req->path2 = strdup((const char *)(uintptr_t)ri->newpath);
-		if (!req->path || !req->path2)
-			return -ENOMEM;
-		break;
+		ret = copy_in((uintptr_t)cb->aio_buf, &ri, sizeof(ri));
+		errno = saved;
+		if (ret)
+			return ret;
+		req->dirfd2 = (int)ri.newdirfd;
+		req->fd = (int)ri.olddirfd;
+		req->pflags = ri.flags;
+		ret = copy_path((uintptr_t)ri.oldpath, &req->path);
+		if (!ret)
+			ret = copy_path((uintptr_t)ri.newpath, &req->path2);
+		return ret;
 	case KAIO_OP_OPENAT:
 	case KAIO_OP_UNLINKAT:
-		if (!cb->aio_buf)
-			return -EFAULT;
 		req->pflags = (uint64_t)cb->aio_offset;
 		if (req->op == KAIO_OP_UNLINKAT && (req->pflags & ~AT_REMOVEDIR))
 			return -EINVAL;
-		req->path = strdup((const char *)cb->aio_buf);
-		if (!req->path)
-			return -ENOMEM;
-		break;
-	case KAIO_OP_READAHEAD:
-		return 0;
+		return copy_path((uintptr_t)cb->aio_buf, &req->path);
 	}
-	req->fsuid = (uid_t)syscall(SYS_setfsuid, -1);
-	req->fsgid = (gid_t)syscall(SYS_setfsgid, -1);
-	n = (int)syscall(SYS_getgroups, 0, NULL);
-	if (n > 0) {
-		req->groups = malloc(n * sizeof(gid_t));
-		if (!req->groups)
-			return -ENOMEM;
-		req->ngroups = (int)syscall(SYS_getgroups, n, req->groups);
-		if (req->ngroups < 0)
-			req->ngroups = 0;
-	}
-	req->flags |= KAIO_RQ_CREDS;
 	return 0;
 }
 
@@ -83,43 +161,13 @@ void kaio__path_release(struct kaio_req *req)
 {
 	free(req->path);
 	free(req->path2);
-	free(req->groups);
-}
-
-struct saved_creds {
-	uid_t fsuid;
-	gid_t fsgid;
-	int ngroups;
-	gid_t groups[NGROUPS_MAX > 256 ? 256 : NGROUPS_MAX];
-};
-
-/* This thread only: glibc's wrappers would change every thread. */
-static void become(const struct kaio_req *req, struct saved_creds *s)
-{
-	s->fsuid = (uid_t)syscall(SYS_setfsuid, -1);
-	s->fsgid = (gid_t)syscall(SYS_setfsgid, -1);
-	s->ngroups = (int)syscall(SYS_getgroups, 256, s->groups);
-	syscall(SYS_setgroups, req->ngroups, req->groups);
-	syscall(SYS_setfsgid, req->fsgid);
-	syscall(SYS_setfsuid, req->fsuid);
-}
-
-static void unbecome(const struct saved_creds *s)
-{
-	syscall(SYS_setfsuid, s->fsuid);
-	syscall(SYS_setfsgid, s->fsgid);
-	if (s->ngroups >= 0)
-		syscall(SYS_setgroups, s->ngroups, s->groups);
 }
 
 /* Run a path operation on a pool worker; returns the result or -errno. */
 ssize_t kaio__path_execute(struct kaio_req *req)
 {
-	struct saved_creds s;
 	long ret;
 
-	if (req->flags & KAIO_RQ_CREDS)
-		become(req, &s);
 	switch (req->op) {
 	case KAIO_OP_OPENAT:
 		ret = openat(req->fd, req->path, (int)(uint32_t)req->pflags,
@@ -139,11 +187,7 @@ ssize_t kaio__path_execute(struct kaio_req *req)
 		ret = -1;
 		errno = EINVAL;
 	}
-	if (ret < 0)
-		ret = -errno;
-	if (req->flags & KAIO_RQ_CREDS)
-		unbecome(&s);
-	return ret;
+	return ret < 0 ? -errno : ret;
 }
 
 static int submit_path(struct aiocb *cb, int op)

@@ -16,6 +16,16 @@
  *   futex; whoever takes it off the idle stack (under pool.lock) owns its
  *   wake-up.  A fork child starts with an empty
  *   pool (kaio__pool_reset()).
+ * - Identity: every request runs with the fsuid, fsgid, supplementary
+ *   groups and effective capabilities of the thread that submitted it,
+ *   captured in that thread; a request that has none is refused, one whose
+ *   identity the worker cannot take completes with EPERM unrun (creds.c).
+ * - Workers are started by one spawner thread, which is started by the
+ *   first thread that needs the pool, or by aio_init(), and lives as long
+ *   as the process: a thread inherits the identity of the thread that
+ *   creates it, and what a worker can switch to is bounded by that, so the
+ *   pool's reach is that of the spawner, not of whichever thread happened
+ *   to need one more worker (a thread that dropped its own privileges).
  */
 #include "config.h"
 
@@ -48,6 +58,9 @@ static struct pool {
 	struct worker *idle;		/* idle workers, most recent first */
 	struct worker *free;		/* unused worker slots */
 	int nthreads;
+	int want;			/* workers the spawner should start */
+	int spawner;			/* the spawner is running */
+	atomic_int spawner_word;	/* its futex: 1 when woken */
 } pool = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -125,8 +138,10 @@ static void *worker(void *arg)
 {
 	struct worker *w = arg;
 	struct kaio_req *r, *prev = NULL;
+	struct kaio_wcreds me;
 	ssize_t res;
 
+	kaio__creds_worker_init(&me);
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
 		if (prev) {
@@ -137,9 +152,16 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&pool.lock);
 		if (prev)
 			kaio__req_free(prev);
-		if (!r)
+		if (!r) {
+			kaio__creds_worker_fini(&me);
 			return NULL;
-		res = kaio__execute(r);
+		}
+		/* As its submitter, or not at all. */
+		if (kaio_likely(r->flags & KAIO_RQ_CREDS) &&
+		    kaio__creds_apply(&me, &r->creds) == 0)
+			res = kaio__execute(r);
+		else
+			res = -EPERM;
 		kaio__served(r, KAIO_SERVED_POOL, KAIO_STAT_POOL);
 		kaio__complete(r, res);
 		prev = r;
@@ -147,13 +169,27 @@ static void *worker(void *arg)
 	}
 }
 
+static int start_thread(void *(*fn)(void *), void *arg)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t old;
+	int ret;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	kaio__block_signals(&old);
+	ret = pthread_create(&t, &attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return -ret;
+}
+
 /* Start a worker; called with pool.lock held. */
 static int spawn(void)
 {
-	pthread_attr_t attr;
 	struct worker *w = pool.free;
-	pthread_t t;
-	sigset_t old;
 	int ret;
 
 	if (w)
@@ -161,21 +197,78 @@ static int spawn(void)
 	else if (!(w = calloc(1, sizeof(*w))))
 		return -ENOMEM;
 	w->idle = 0;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	kaio__block_signals(&old);
-	ret = pthread_create(&t, &attr, worker, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
+	ret = start_thread(worker, w);
 	if (ret) {
 		w->next = pool.free;
 		pool.free = w;
-		return -ret;
+		return ret;
 	}
 	pool.nthreads++;
 	kaio__count(KAIO_STAT_THREADS_CREATED);
 	return 0;
+}
+
+/*
+ * Requests queued when no worker could be started and none runs: they
+ * were accepted, so they complete, with EAGAIN.  Called without the lock.
+ */
+static void fail_queued(struct kaio_req *r)
+{
+	struct kaio_req *next;
+
+	for (; r; r = next) {
+		next = r->next;
+		kaio__complete(r, -EAGAIN);
+		kaio__req_free(r);
+	}
+}
+
+/* The spawner: starts the workers enqueue asks for, forever. */
+static void *spawner(void *arg)
+{
+	struct kaio_req *stranded, *r;
+	int ret;
+
+	pthread_mutex_lock(&pool.lock);
+	for (;;) {
+		while (!pool.want) {
+			atomic_store(&pool.spawner_word, 0);
+			pthread_mutex_unlock(&pool.lock);
+			while (sys_futex_wait(&pool.spawner_word, 0, NULL) == -EINTR)
+				;
+			pthread_mutex_lock(&pool.lock);
+		}
+		pool.want--;
+		if (!pool.qmask)
+			continue;	/* a worker got to it first */
+		ret = spawn();
+		if (!ret || pool.nthreads > 0)
+			continue;	/* the running workers will get to it */
+		/* Nobody will ever run what is queued. */
+		stranded = NULL;
+		while ((r = dequeue())) {
+			r->next = stranded;
+			stranded = r;
+		}
+		pool.want = 0;
+		pthread_mutex_unlock(&pool.lock);
+		fail_queued(stranded);
+		pthread_mutex_lock(&pool.lock);
+	}
+	return arg;
+}
+
+/* Start the spawner if there is none; called with pool.lock held. */
+static int spawner_locked(void)
+{
+	int ret;
+
+	if (pool.spawner)
+		return 0;
+	ret = start_thread(spawner, NULL);
+	if (!ret)
+		pool.spawner = 1;
+	return ret;
 }
 
 static void wake(struct worker *w)
@@ -187,8 +280,11 @@ static void wake(struct worker *w)
 int kaio__pool_enqueue(struct kaio_req *req)
 {
 	struct worker *w = NULL;
-	int p = req->prio, ret = 0;
+	int p = req->prio, ret, ask = 0;
 
+	ret = kaio__creds_for_pool(req);
+	if (ret)
+		return ret;
 	kaio__debug_route(req, KAIO_SERVED_POOL);
 	pthread_mutex_lock(&pool.lock);
 	kaio__q_push(&pool.q[p].head, &pool.q[p].tail, req);
@@ -197,20 +293,32 @@ int kaio__pool_enqueue(struct kaio_req *req)
 		w = pool.idle;
 		pool.idle = w->next;
 		w->idle = 0;
-	} else if (pool.nthreads < atomic_load(&kaio__cfg.max_threads)) {
-		ret = spawn();
-		if (ret && pool.nthreads > 0)
-			ret = 0;	/* the running workers will get to it */
-		if (ret) {
-			kaio__q_del(&pool.q[p].head, &pool.q[p].tail, req);
-			if (!pool.q[p].head)
-				pool.qmask &= ~(1u << p);
-			ret = -EAGAIN;
+	} else if (pool.nthreads + pool.want <
+		   atomic_load(&kaio__cfg.max_threads)) {
+		if (spawner_locked() == 0) {
+			pool.want++;
+			ask = 1;
+		} else {
+			/* No spawner: start the worker here, as before. */
+			ret = spawn();
+			if (ret && pool.nthreads > 0)
+				ret = 0;  /* the running workers will get to it */
+			if (ret) {
+				kaio__q_del(&pool.q[p].head, &pool.q[p].tail,
+					    req);
+				if (!pool.q[p].head)
+					pool.qmask &= ~(1u << p);
+				ret = -EAGAIN;
+			}
 		}
 	}
 	pthread_mutex_unlock(&pool.lock);
 	if (w)
 		wake(w);
+	if (ask) {
+		atomic_store(&pool.spawner_word, 1);
+		sys_futex_wake(&pool.spawner_word, 1);
+	}
 	return ret;
 }
 
@@ -250,12 +358,17 @@ int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 	return n;
 }
 
-/* aio_init() changed the limits: wake every idle worker to re-check. */
+/*
+ * aio_init() changed the limits: wake every idle worker to re-check.  It
+ * also starts the spawner, so that the pool's workers get the identity of
+ * the thread that called aio_init() (see above).
+ */
 void kaio__pool_config_changed(void)
 {
 	struct worker *w;
 
 	pthread_mutex_lock(&pool.lock);	/* rare: wake under the lock */
+	spawner_locked();
 	while ((w = pool.idle)) {
 		pool.idle = w->next;
 		w->idle = 0;
