@@ -8,13 +8,37 @@
  * it never changes the request's result.
  *
  * SIGEV_THREAD with sigev_notify_attributes runs the callback on a new
- * thread made with those attributes, as glibc does.  Without attributes it
- * runs on a notifier thread: idle ones are reused, and a new one starts
- * whenever none is idle, so a callback that blocks (say, in aio_suspend())
- * never holds up another.  Notifier threads block every signal and exit
- * after the pool's idle time.
+ * thread made with those attributes, as glibc does (on a notifier thread
+ * if that one cannot be made).  Without attributes it runs on a notifier
+ * thread: idle ones are reused, and a new one starts whenever none is
+ * idle, so a callback that blocks (say, in aio_suspend()) never holds up
+ * another.  Notifier threads block every signal and exit after the pool's
+ * idle time.
  *
- * Concurrency contract: nt.lock protects the job queue and the counts; no
+ * Nothing is allocated and no thread is needed at completion time, so a
+ * notification is never lost there:
+ * - kaio__notify_reserve() (at submission, from kaio__sigevent_check())
+ *   makes sure the submitting thread holds a spare record, and for
+ *   SIGEV_THREAD that a notifier thread exists: failing either, the
+ *   submission fails with EAGAIN.
+ * - kaio__notify_bind() (kaio__sigevent_copy()) gives that record to the
+ *   request or list: a SIGEV_KAIO one is bound to its queue; a
+ *   SIGEV_THREAD one counts in nt.pending, and while any is pending the
+ *   last notifier thread does not exit.
+ * - kaio__notify() hands the record on: to the queue, or to the notifier
+ *   threads' job list; kaio__notify_release() frees one that will never
+ *   be used (a request refused after all, or a quiet one).
+ * A callback never runs in the completing thread (the submitter inside
+ * aio_read(), a pool worker, a reaper): if no notifier is idle and no new
+ * one can start, the job waits for a busy notifier to finish its callback,
+ * and every later submission, completion and callback retries starting
+ * one.  Each job is taken from the list once: exactly-once delivery.
+ *
+ * A callback may leave its thread with pthread_exit() (or be cancelled):
+ * a cleanup handler gives the notifier slot back and starts a successor
+ * if jobs wait.
+ *
+ * Concurrency contract: nt.lock protects the job list and the counts; no
  * lock is held while a callback runs.  A fork child starts with no
  * notifier threads (kaio__notify_reset()).
  */
@@ -29,17 +53,12 @@
 #include "kaio-int.h"
 #include "sys.h"
 
-struct job {
-	struct job *next;
-	void (*fn)(union sigval);
-	union sigval value;
-};
-
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct job *head, *tail;
+	struct kaio_note *head, *tail;
 	int nthreads, nidle, nqueued;
+	int pending;		/* SIGEV_THREAD records bound, not yet taken */
 } nt = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -54,6 +73,29 @@ static void nt_init(void)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&nt.cond, &ca);
 	pthread_condattr_destroy(&ca);
+}
+
+/*
+ * The submitting thread's spare record, freed when the thread exits.
+ * The key survives fork (a child keeps the forking thread's spare).
+ */
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static pthread_key_t spare_key;
+static int spare_ok;
+
+static void spare_init(void)
+{
+	spare_ok = pthread_key_create(&spare_key, free) == 0;
+}
+
+static struct kaio_note *spare_take(void)
+{
+	struct kaio_note *s = NULL;
+
+	pthread_once(&spare_once, spare_init);
+	if (spare_ok && (s = pthread_getspecific(spare_key)))
+		pthread_setspecific(spare_key, NULL);
+	return s ? s : malloc(sizeof(*s));
 }
 
 static void send_signal(const struct kaio_notify *n)
@@ -79,46 +121,6 @@ static void send_signal(const struct kaio_notify *n)
 	}
 }
 
-static struct job *take_locked(void)
-{
-	struct job *j;
-	struct timespec dl;
-	int ret = 0;
-
-	while (!(j = nt.head)) {
-		if (ret == ETIMEDOUT)
-			return NULL;
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_sec += atomic_load(&kaio__cfg.idle_secs);
-		nt.nidle++;
-		ret = pthread_cond_timedwait(&nt.cond, &nt.lock, &dl);
-		nt.nidle--;
-	}
-	nt.head = j->next;
-	if (!nt.head)
-		nt.tail = NULL;
-	nt.nqueued--;
-	return j;
-}
-
-static void *notifier(void *arg)
-{
-	struct job *j;
-
-	(void)arg;
-	for (;;) {
-		pthread_mutex_lock(&nt.lock);
-		j = take_locked();
-		if (!j)
-			nt.nthreads--;
-		pthread_mutex_unlock(&nt.lock);
-		if (!j)
-			return NULL;
-		j->fn(j->value);
-		free(j);
-	}
-}
-
 static int start_thread(pthread_attr_t *user, void *(*fn)(void *), void *arg)
 {
 	pthread_attr_t attr, *a = user;
@@ -139,43 +141,101 @@ static int start_thread(pthread_attr_t *user, void *(*fn)(void *), void *arg)
 	return ret;
 }
 
-/* The thread glibc-style SIGEV_THREAD with attributes gets. */
-static void *one_shot(void *arg)
-{
-	struct job *j = arg;
+static void *notifier(void *arg);
 
-	j->fn(j->value);
-	free(j);
-	return NULL;
+/*
+ * Start a notifier if jobs wait with no idle one to take them, or if
+ * none exists and one is wanted (want); called with nt.lock.  Returns
+ * whether a notifier exists now.
+ */
+static int spawn_locked(int want)
+{
+	if ((nt.nqueued > nt.nidle || (want && nt.nthreads == 0)) &&
+	    start_thread(NULL, notifier, NULL) == 0)
+		nt.nthreads++;
+	return nt.nthreads > 0;
 }
 
-static void run_inline(struct job *j)
+static struct kaio_note *take_locked(void)
 {
-	struct job *next;
+	struct kaio_note *j;
+	struct timespec dl;
+	int ret = 0;
 
-	for (; j; j = next) {
-		next = j->next;
-		j->fn(j->value);
+	while (!(j = nt.head)) {
+		/* The last notifier stays while a SIGEV_THREAD request is
+		 * outstanding: its callback then needs no new thread. */
+		if (ret == ETIMEDOUT && (nt.nthreads > 1 || nt.pending == 0))
+			return NULL;
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_sec += atomic_load(&kaio__cfg.idle_secs);
+		nt.nidle++;
+		ret = pthread_cond_timedwait(&nt.cond, &nt.lock, &dl);
+		nt.nidle--;
+	}
+	nt.head = j->next;
+	if (!nt.head)
+		nt.tail = NULL;
+	nt.nqueued--;
+	nt.pending--;
+	return j;
+}
+
+/* A callback left its notifier thread (pthread_exit(), cancellation). */
+static void callback_exited(void *arg)
+{
+	free(arg);
+	pthread_mutex_lock(&nt.lock);
+	nt.nthreads--;
+	spawn_locked(nt.pending > 0);
+	pthread_mutex_unlock(&nt.lock);
+}
+
+static void *notifier(void *arg)
+{
+	struct kaio_note *j;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&nt.lock);
+		j = take_locked();
+		if (!j)
+			nt.nthreads--;
+		else
+			spawn_locked(0);	/* a retry, if jobs still wait */
+		pthread_mutex_unlock(&nt.lock);
+		if (!j)
+			return NULL;
+		pthread_cleanup_push(callback_exited, j);
+		j->fn(j->ev.value);
+		pthread_cleanup_pop(0);
 		free(j);
 	}
 }
 
-static void run_callback(const struct kaio_notify *n)
+/* The thread glibc-style SIGEV_THREAD with attributes gets. */
+static void *one_shot(void *arg)
 {
-	struct job *j = malloc(sizeof(*j)), *here = NULL;
+	struct kaio_note *j = arg;
 
-	if (!j) {
-		kaio__count(KAIO_STAT_NOTIFY_FAILED);
+	pthread_cleanup_push(free, j);
+	j->fn(j->ev.value);
+	pthread_cleanup_pop(1);
+	return NULL;
+}
+
+static void run_callback(const struct kaio_notify *n, struct kaio_note *j)
+{
+	kaio__count(KAIO_STAT_NOTIFY_THREAD);
+	if (n->attr && start_thread(n->attr, one_shot, j) == 0) {
+		pthread_mutex_lock(&nt.lock);
+		nt.pending--;
+		pthread_mutex_unlock(&nt.lock);
 		return;
 	}
-	j->next = NULL;
-	j->fn = n->fn;
-	j->value = n->value;
-	kaio__count(KAIO_STAT_NOTIFY_THREAD);
-	if (n->attr && start_thread(n->attr, one_shot, j) == 0)
-		return;
 	pthread_once(&nt_once, nt_init);
 	pthread_mutex_lock(&nt.lock);
+	j->next = NULL;
 	if (nt.tail)
 		nt.tail->next = j;
 	else
@@ -184,24 +244,96 @@ static void run_callback(const struct kaio_notify *n)
 	nt.nqueued++;
 	if (nt.nidle >= nt.nqueued)
 		pthread_cond_signal(&nt.cond);
-	else if (start_thread(NULL, notifier, NULL) == 0)
-		nt.nthreads++;
-	else if (nt.nthreads == 0) {
-		/* No thread at all can run it: run it here, never lose it. */
-		here = nt.head;
-		nt.head = nt.tail = NULL;
-		nt.nqueued = 0;
-	}
-	/* else: a busy notifier takes it when its callback returns. */
+	else
+		spawn_locked(1);
+	/*
+	 * If none could start, a notifier exists all the same (pending
+	 * kept it) and takes the job when its callback returns; never run
+	 * it here, in a thread that may hold locks or reap.
+	 */
 	pthread_mutex_unlock(&nt.lock);
-	run_inline(here);
+}
+
+int kaio__notify_reserve(const struct sigevent *sev)
+{
+	struct kaio_note *s;
+	int ok;
+
+	if (sev->sigev_notify != SIGEV_THREAD && sev->sigev_notify != SIGEV_KAIO)
+		return 0;
+	pthread_once(&spare_once, spare_init);
+	if (spare_ok && !pthread_getspecific(spare_key)) {
+		s = malloc(sizeof(*s));
+		if (!s)
+			return -EAGAIN;
+		if (pthread_setspecific(spare_key, s))
+			free(s);
+	}
+	if (sev->sigev_notify != SIGEV_THREAD)
+		return 0;
+	pthread_once(&nt_once, nt_init);
+	pthread_mutex_lock(&nt.lock);
+	ok = spawn_locked(1);
+	pthread_mutex_unlock(&nt.lock);
+	return ok ? 0 : -EAGAIN;
+}
+
+/* A record for n, bound to its queue or counted as pending; or NULL. */
+static struct kaio_note *note_make(const struct kaio_notify *n)
+{
+	struct kaio_note *j = spare_take();
+
+	if (!j)
+		return NULL;
+	memset(j, 0, sizeof(*j));
+	j->kind = n->notify;
+	j->fn = n->fn;
+	j->ev.value = n->value;
+	if (n->notify == SIGEV_KAIO) {
+		kaio__queue_bind(j, n->queue);	/* unbound: dropped later */
+	} else {
+		pthread_once(&nt_once, nt_init);
+		pthread_mutex_lock(&nt.lock);
+		nt.pending++;
+		spawn_locked(1);	/* the last one left since reserve */
+		pthread_mutex_unlock(&nt.lock);
+	}
+	return j;
+}
+
+void kaio__notify_bind(struct kaio_notify *n)
+{
+	n->note = NULL;
+	if (n->notify == SIGEV_THREAD || n->notify == SIGEV_KAIO)
+		n->note = note_make(n);
+}
+
+void kaio__notify_release(const struct kaio_notify *n)
+{
+	struct kaio_note *j = n->note;
+
+	if (!j)
+		return;
+	if (j->kind == SIGEV_THREAD) {
+		pthread_mutex_lock(&nt.lock);
+		nt.pending--;
+		pthread_mutex_unlock(&nt.lock);
+	}
+	free(j);
 }
 
 void kaio__notify(const struct kaio_notify *n, struct aiocb *cb, ssize_t res)
 {
+	struct kaio_note *j = n->note;
+
 	switch (n->notify) {
 	case SIGEV_KAIO:
-		kaio__count(kaio__queue_post(n->queue, cb, n->value, res)
+		/* No record only if none could be had when it was bound. */
+		if (!j && !(j = note_make(n))) {
+			kaio__count(KAIO_STAT_NOTIFY_FAILED);
+			break;
+		}
+		kaio__count(kaio__queue_post(j, cb, res)
 			    ? KAIO_STAT_NOTIFY_FAILED : KAIO_STAT_NOTIFY_QUEUE);
 		break;
 	case SIGEV_SIGNAL:
@@ -209,7 +341,11 @@ void kaio__notify(const struct kaio_notify *n, struct aiocb *cb, ssize_t res)
 		send_signal(n);
 		break;
 	case SIGEV_THREAD:
-		run_callback(n);
+		if (!j && !(j = note_make(n))) {
+			kaio__count(KAIO_STAT_NOTIFY_FAILED);
+			break;
+		}
+		run_callback(n, j);
 		break;
 	}
 }

@@ -5,19 +5,35 @@
  * illumos's SIGEV_PORT).
  *
  * A queue is an eventfd plus a list of events.  A request opts in with
- * sigev_notify = SIGEV_KAIO and the queue's fd in sigev_signo.  When it
- * completes, its result is published in the aiocb first (so aio_error()
- * and aio_return() work after a reap), then an event is appended; the
- * eventfd is written only when the list goes from empty to non-empty, so
- * a burst of completions costs one write(2).  kaio_queue_reap() takes each
- * event exactly once, whichever thread reaps; it drains the eventfd when
- * it empties the list, so the fd stays readable exactly while events wait.
+ * sigev_notify = SIGEV_KAIO and the queue's fd in sigev_signo.  At
+ * submission the request reserves its event record and binds it to the
+ * queue (kaio__queue_bind(): the queue and its identity), so a completion
+ * neither allocates nor looks anything up.  When it completes, its result
+ * is published in the aiocb first (so aio_error() and aio_return() work
+ * after a reap), then its event is appended; the eventfd is written only
+ * when the list goes from empty to non-empty, so a burst of completions
+ * costs one write(2).  kaio_queue_reap() takes each event exactly once,
+ * whichever thread reaps; it drains the eventfd when it empties the list,
+ * so the fd stays readable exactly while events wait.
  *
- * Concurrency contract: qtab_lock protects the table of queues (indexed
- * by fd); each queue's lock protects its list.  Lock order: qtab_lock,
+ * Destruction at any time: queue structures are never freed, only
+ * recycled (type-stable memory), and each queue has an identity (id,
+ * never reused; 0 once destroyed).  A completion that arrives for a
+ * destroyed queue finds the identity changed under the queue's lock and
+ * is dropped (counted as notify_failed), even if a new queue got the same
+ * descriptor number, or the same structure.  kaio_queue_destroy() wakes
+ * the reapers that wait in poll(2) (they return EBADF) and closes the fd
+ * only once none of them polls it, so no reaper ever polls a descriptor
+ * number that was closed or reused.
+ *
+ * Concurrency contract: qtab_lock serialises create and destroy (the
+ * table's writers) and the free list; readers load table entries without
+ * it and check them under the queue's lock.  Each queue's lock protects
+ * its list, its identity and its count of pollers.  Lock order: qtab_lock,
  * then a queue's lock.  No lock is held across a blocking poll(2).
- * Queues belong to the process that made them: in a fork child an
- * inherited queue answers EBADF, and the child can make its own.
+ * Queues belong to the process that made them: in a fork child every
+ * inherited queue is dead (kaio__queue_reset()), so it answers EBADF, and
+ * the child can make its own.
  */
 #include "config.h"
 
@@ -34,48 +50,77 @@
 
 #define QTAB_MAX	65536	/* queue fds must be below this */
 
-struct qev {
-	struct qev *next;
-	struct kaio_event ev;
-};
-
 struct kaio_queue {
 	pthread_mutex_t lock;
+	pthread_cond_t cond;		/* destroy waits for pollers */
 	int fd;
-	int epoch;
-	struct qev *head, *tail;
+	int pollers;			/* reapers in poll(2) on fd */
+	uint64_t id;			/* 0: destroyed, or free */
+	struct kaio_note *head, *tail;
 	unsigned long n;
+	struct kaio_queue *next_free;	/* on qfree */
+	struct kaio_queue *next_all;	/* on qall: every structure */
 };
 
 static pthread_mutex_t qtab_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct kaio_queue *qtab[QTAB_MAX];
+static _Atomic(struct kaio_queue *) qtab[QTAB_MAX];
+static struct kaio_queue *qfree;	/* under qtab_lock */
+static struct kaio_queue *_Atomic qall;
+static uint64_t qid_last;		/* under qtab_lock */
 
-/* The queue behind fd, if this process made it; called with qtab_lock. */
-static struct kaio_queue *lookup_locked(int fd)
+/*
+ * The queue behind fd and its identity, if this process made it and it
+ * is alive; 0 otherwise.  Lock-free on the table: the structure is never
+ * freed, and its lock confirms the entry.
+ */
+static uint64_t lookup(int fd, struct kaio_queue **qp)
 {
 	struct kaio_queue *q;
+	uint64_t id = 0;
 
 	if (fd < 0 || fd >= QTAB_MAX)
-		return NULL;
-	q = qtab[fd];
-	if (!q || q->epoch != atomic_load(&kaio__epoch))
-		return NULL;
-	return q;
+		return 0;
+	q = atomic_load_explicit(&qtab[fd], memory_order_acquire);
+	if (!q)
+		return 0;
+	pthread_mutex_lock(&q->lock);
+	if (q->fd == fd)
+		id = q->id;
+	pthread_mutex_unlock(&q->lock);
+	*qp = q;
+	return id;
 }
 
 int kaio__queue_valid(int fd)
 {
-	int ok;
+	struct kaio_queue *q;
 
-	pthread_mutex_lock(&qtab_lock);
-	ok = lookup_locked(fd) != NULL;
-	pthread_mutex_unlock(&qtab_lock);
-	return ok;
+	return lookup(fd, &q) != 0;
+}
+
+int kaio__queue_bind(struct kaio_note *n, int fd)
+{
+	struct kaio_queue *q = NULL;
+
+	n->qid = lookup(fd, &q);
+	n->q = n->qid ? q : NULL;
+	return n->q ? 0 : -EINVAL;
+}
+
+static void free_notes(struct kaio_note *e)
+{
+	struct kaio_note *next;
+
+	for (; e; e = next) {
+		next = e->next;
+		free(e);
+	}
 }
 
 KAIO_EXPORT int kaio_queue_create(int flags)
 {
-	struct kaio_queue *q;
+	struct kaio_queue *q, *old;
+	struct kaio_note *stale = NULL;
 	int fd;
 
 	if (flags & ~KAIO_QUEUE_CLOEXEC)
@@ -89,68 +134,119 @@ KAIO_EXPORT int kaio_queue_create(int flags)
 		close(fd);
 		return kaio__fail(EMFILE);
 	}
-	q = calloc(1, sizeof(*q));
-	if (!q) {
+	pthread_mutex_lock(&qtab_lock);
+	q = qfree;
+	if (q) {
+		qfree = q->next_free;
+	} else if ((q = calloc(1, sizeof(*q)))) {
+		pthread_mutex_init(&q->lock, NULL);
+		pthread_cond_init(&q->cond, NULL);
+		q->next_all = atomic_load(&qall);
+		atomic_store(&qall, q);
+	} else {
+		pthread_mutex_unlock(&qtab_lock);
 		close(fd);
 		return kaio__fail(ENOMEM);
 	}
-	pthread_mutex_init(&q->lock, NULL);
+	/*
+	 * A queue still in the table under this number was closed with
+	 * close(2), not destroyed: it dies now (its structure is left
+	 * alone, since a reaper may still poll its old descriptor).
+	 */
+	old = atomic_load(&qtab[fd]);
+	if (old) {
+		pthread_mutex_lock(&old->lock);
+		old->id = 0;
+		stale = old->head;
+		old->head = old->tail = NULL;
+		old->n = 0;
+		pthread_mutex_unlock(&old->lock);
+	}
+	pthread_mutex_lock(&q->lock);
 	q->fd = fd;
-	q->epoch = atomic_load(&kaio__epoch);
-	pthread_mutex_lock(&qtab_lock);
-	free(qtab[fd]);		/* a parent's, inherited and closed */
-	qtab[fd] = q;
+	q->id = ++qid_last;
+	q->pollers = 0;
+	q->head = q->tail = NULL;
+	q->n = 0;
+	pthread_mutex_unlock(&q->lock);
+	atomic_store_explicit(&qtab[fd], q, memory_order_release);
 	pthread_mutex_unlock(&qtab_lock);
+	free_notes(stale);
 	return fd;
 }
 
 KAIO_EXPORT int kaio_queue_destroy(int fd)
 {
-	struct kaio_queue *q;
-	struct qev *e;
+	struct kaio_queue *q = NULL;
+	struct kaio_note *e;
+	uint64_t one = 1;
+	int saved = errno;
 
 	pthread_mutex_lock(&qtab_lock);
-	q = lookup_locked(fd);
-	if (q)
-		qtab[fd] = NULL;
-	pthread_mutex_unlock(&qtab_lock);
-	if (!q)
-		return kaio__fail(EBADF);
-	while ((e = q->head)) {
-		q->head = e->next;
-		free(e);
+	if (fd >= 0 && fd < QTAB_MAX)
+		q = atomic_load(&qtab[fd]);
+	if (q) {
+		pthread_mutex_lock(&q->lock);
+		if (q->fd != fd || !q->id) {
+			pthread_mutex_unlock(&q->lock);
+			q = NULL;
+		}
 	}
-	close(q->fd);
-	pthread_mutex_destroy(&q->lock);
-	free(q);
+	if (!q) {
+		pthread_mutex_unlock(&qtab_lock);
+		return kaio__fail(EBADF);
+	}
+	atomic_store_explicit(&qtab[fd], NULL, memory_order_release);
+	pthread_mutex_unlock(&qtab_lock);
+	/* From here every completion bound to this queue is dropped. */
+	q->id = 0;
+	e = q->head;
+	q->head = q->tail = NULL;
+	q->n = 0;
+	if (q->pollers) {
+		/* Wake the reapers in poll(2); they see the queue gone. */
+		if (write(fd, &one, sizeof(one)) < 0)
+			errno = saved;
+		while (q->pollers)
+			pthread_cond_wait(&q->cond, &q->lock);
+	}
+	pthread_mutex_unlock(&q->lock);
+	free_notes(e);
+	close(fd);
+	pthread_mutex_lock(&qtab_lock);
+	q->next_free = qfree;
+	qfree = q;
+	pthread_mutex_unlock(&qtab_lock);
+	errno = saved;
 	return 0;
 }
 
-/* Deliver an event; returns 0, or -errno if the queue is gone. */
-int kaio__queue_post(int fd, struct aiocb *cb, union sigval value,
-		     ssize_t res)
+/*
+ * Deliver a reserved event (kaio__queue_bind() at submission); the event
+ * is the queue's, or freed.  Returns 0, or -EBADF if the queue is gone.
+ * No allocation, no lookup: the queue's lock only.
+ */
+int kaio__queue_post(struct kaio_note *e, struct aiocb *cb, ssize_t res)
 {
-	struct kaio_queue *q;
-	struct qev *e = malloc(sizeof(*e));
+	struct kaio_queue *q = e->q;
 	uint64_t one = 1;
 	int was_empty, saved = errno;
 
-	if (!e)
-		return -ENOMEM;
 	e->next = NULL;
 	e->ev.aiocb = cb;
-	e->ev.value = value;
 	e->ev.res = res < 0 ? -1 : res;
 	e->ev.error = res < 0 ? (int)-res : 0;
-	pthread_mutex_lock(&qtab_lock);
-	q = lookup_locked(fd);
+	e->ev.reserved = 0;
 	if (!q) {
-		pthread_mutex_unlock(&qtab_lock);
 		free(e);
 		return -EBADF;
 	}
 	pthread_mutex_lock(&q->lock);
-	pthread_mutex_unlock(&qtab_lock);
+	if (q->id != e->qid) {
+		pthread_mutex_unlock(&q->lock);
+		free(e);
+		return -EBADF;
+	}
 	was_empty = !q->head;
 	if (q->tail)
 		q->tail->next = e;
@@ -165,33 +261,26 @@ int kaio__queue_post(int fd, struct aiocb *cb, union sigval value,
 	return 0;
 }
 
-/* Take up to max events; drains the eventfd when the list empties. */
-static int take(int fd, struct kaio_event *ev, int max)
+/* Take up to max events, with q->lock; drains the eventfd when the list
+ * empties.  The records are freed after the lock is dropped. */
+static int take_locked(struct kaio_queue *q, struct kaio_event *ev, int max,
+		       struct kaio_note **done)
 {
-	struct kaio_queue *q;
-	struct qev *e;
+	struct kaio_note *e;
 	uint64_t cnt;
 	int n = 0, saved = errno;
 
-	pthread_mutex_lock(&qtab_lock);
-	q = lookup_locked(fd);
-	if (!q) {
-		pthread_mutex_unlock(&qtab_lock);
-		return -EBADF;
-	}
-	pthread_mutex_lock(&q->lock);
-	pthread_mutex_unlock(&qtab_lock);
 	while (n < max && (e = q->head)) {
 		q->head = e->next;
 		if (!q->head)
 			q->tail = NULL;
 		q->n--;
 		ev[n++] = e->ev;
-		free(e);
+		e->next = *done;
+		*done = e;
 	}
 	if (!q->head && n && read(q->fd, &cnt, sizeof(cnt)) < 0)
 		errno = saved;
-	pthread_mutex_unlock(&q->lock);
 	return n;
 }
 
@@ -208,12 +297,31 @@ static int remaining_ms(const struct timespec *deadline)
 	return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+struct poller {
+	struct kaio_queue *q;
+	uint64_t id;
+};
+
+/* A reaper leaves poll(2) (also when cancelled there). */
+static void poll_done(void *arg)
+{
+	struct poller *p = arg;
+	struct kaio_queue *q = p->q;
+
+	pthread_mutex_lock(&q->lock);
+	if (--q->pollers == 0 && q->id != p->id)
+		pthread_cond_broadcast(&q->cond);	/* destroy waits */
+	pthread_mutex_unlock(&q->lock);
+}
+
 KAIO_EXPORT int kaio_queue_reap(int fd, struct kaio_event *events, int max,
 				const struct timespec *timeout)
 {
+	struct kaio_note *done;
 	struct timespec dl;
 	struct pollfd p;
-	int n, ms;
+	struct poller pl;
+	int n, ms, ret, err;
 
 	if (!events || max <= 0)
 		return kaio__fail(EINVAL);
@@ -222,22 +330,61 @@ KAIO_EXPORT int kaio_queue_reap(int fd, struct kaio_event *events, int max,
 		return kaio__fail(EINVAL);
 	if (timeout)
 		kaio__deadline(&dl, timeout);
+	pl.id = lookup(fd, &pl.q);
+	if (!pl.id)
+		return kaio__fail(EBADF);
 	for (;;) {
-		n = take(fd, events, max);
-		if (n)
-			return n < 0 ? kaio__fail(-n) : n;
-		ms = remaining_ms(timeout ? &dl : NULL);
-		if (ms == 0)
-			return 0;
+		done = NULL;
+		pthread_mutex_lock(&pl.q->lock);
+		if (pl.q->id != pl.id) {
+			pthread_mutex_unlock(&pl.q->lock);
+			return kaio__fail(EBADF);	/* destroyed meanwhile */
+		}
+		n = take_locked(pl.q, events, max, &done);
+		ms = n ? 0 : remaining_ms(timeout ? &dl : NULL);
+		if (n || ms == 0) {
+			pthread_mutex_unlock(&pl.q->lock);
+			free_notes(done);
+			return n;
+		}
+		/* Counted under the lock: destroy closes fd only once no
+		 * reaper polls it. */
+		pl.q->pollers++;
+		pthread_mutex_unlock(&pl.q->lock);
 		p.fd = fd;
 		p.events = POLLIN;
-		if (poll(&p, 1, ms) < 0 && errno == EINTR)
-			return -1;
+		pthread_cleanup_push(poll_done, &pl);
+		ret = poll(&p, 1, ms);
+		err = errno;
+		pthread_cleanup_pop(1);
+		if (ret < 0 && err == EINTR)
+			return kaio__fail(EINTR);
 	}
 }
 
 void kaio__queue_reset(void)
 {
-	/* The parent's queues stay in the table, refused by their epoch. */
+	struct kaio_queue *q;
+
+	/*
+	 * A fork child: the parent's queues are dead here (the child may
+	 * close their descriptors and make its own).  Their structures are
+	 * reused; their events, and any lock a parent thread held, are
+	 * dropped.
+	 */
 	pthread_mutex_init(&qtab_lock, NULL);
+	qfree = NULL;
+	for (q = atomic_load(&qall); q; q = q->next_all) {
+		pthread_mutex_init(&q->lock, NULL);
+		pthread_cond_init(&q->cond, NULL);
+		if (q->fd >= 0 && q->fd < QTAB_MAX &&
+		    atomic_load(&qtab[q->fd]) == q)
+			atomic_store(&qtab[q->fd], NULL);
+		q->id = 0;
+		q->pollers = 0;
+		q->head = q->tail = NULL;
+		q->n = 0;
+		q->next_free = qfree;
+		qfree = q;
+	}
 }

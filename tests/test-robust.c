@@ -1,0 +1,585 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Robustness of notifications (issue 12): a queue destroyed while its
+ * completions arrive, SIGEV_THREAD with no thread to be had, allocation
+ * failures at completion time, a callback that ends its thread.
+ *
+ * Faults are injected by interposition in this test program: while
+ * t_fail_thread_create is set, pthread_create() fails with EAGAIN (as
+ * under RLIMIT_NPROC); while t_fail_alloc is set, malloc() and calloc()
+ * fail (not in sanitizer builds, whose runtimes own the allocator).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kaio_posix.h"
+#include "test-common.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define T_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define T_SANITIZED 1
+#endif
+#endif
+
+/* Visible to the library: the tests are built with -fvisibility=hidden. */
+#define T_EXPORT __attribute__((visibility("default")))
+
+static atomic_int t_fail_thread_create;
+
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *,
+			 void *(*)(void *), void *);
+
+T_EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *a,
+			    void *(*fn)(void *), void *arg)
+{
+	static _Atomic(create_fn) real;
+	create_fn f = atomic_load(&real);
+
+	if (atomic_load(&t_fail_thread_create))
+		return EAGAIN;
+	if (!f) {
+		f = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+		atomic_store(&real, f);
+	}
+	return f(t, a, fn, arg);
+}
+
+#ifndef T_SANITIZED
+static atomic_int t_fail_alloc;
+
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+
+T_EXPORT void *malloc(size_t n)
+{
+	if (atomic_load_explicit(&t_fail_alloc, memory_order_relaxed)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_malloc(n);
+}
+
+T_EXPORT void *calloc(size_t n, size_t size)
+{
+	if (atomic_load_explicit(&t_fail_alloc, memory_order_relaxed)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(n, size);
+}
+#endif
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+static unsigned long stat_of(int which)
+{
+	struct kaio_stats st;
+
+	kaio_stats_get(&st, sizeof(st));
+	return st.v[which];
+}
+
+static void prep_q(struct aiocb *cb, int fd, void *buf, size_t len,
+		   off_t off, int q, int val)
+{
+	t_prep(cb, fd, buf, len, off);
+	cb->aio_sigevent.sigev_notify = SIGEV_KAIO;
+	cb->aio_sigevent.sigev_signo = q;
+	cb->aio_sigevent.sigev_value.sival_int = val;
+}
+
+static void prep_thread(struct aiocb *cb, int fd, void *buf, size_t len,
+			void (*fn)(union sigval), void *arg)
+{
+	t_prep(cb, fd, buf, len, 0);
+	cb->aio_sigevent.sigev_notify = SIGEV_THREAD;
+	cb->aio_sigevent.sigev_notify_function = fn;
+	cb->aio_sigevent.sigev_value.sival_ptr = arg;
+}
+
+/* Backend threads up: a pipe read that goes to a backend, then completes. */
+static void warm_up(void)
+{
+	struct aiocb cb;
+	char c;
+	int p[2];
+
+	t_pipe(p);
+	t_prep(&cb, p[0], &c, 1, 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(write(p[1], "w", 1), 1);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 1);
+	close(p[0]);
+	close(p[1]);
+}
+
+/* --- finding 3: kaio_queue_destroy() while completions arrive ---------- */
+
+/* A completion for a destroyed queue never reaches a new queue that
+ * happens to get the same descriptor number: it is dropped, and counted. */
+START_TEST(robust_queue_destroy_stale)
+{
+	struct aiocb cb;
+	struct kaio_event ev[4];
+	struct timespec zero = { 0, 0 };
+	char c;
+	int p[2], q, q2, i;
+	unsigned long failed0;
+
+	t_pipe(p);
+	q = kaio_queue_create(0);
+	ck_assert_int_ge(q, 0);
+	prep_q(&cb, p[0], &c, 1, 0, q, 1);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	failed0 = stat_of(KAIO_STAT_NOTIFY_FAILED);
+	ck_assert_int_eq(kaio_queue_destroy(q), 0);
+	q2 = kaio_queue_create(0);
+	ck_assert_int_ge(q2, 0);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 1);
+	/* The notification follows the result: wait for its verdict. */
+	for (i = 0; i < 5000; i++) {
+		if (stat_of(KAIO_STAT_NOTIFY_FAILED) != failed0 ||
+		    stat_of(KAIO_STAT_NOTIFY_QUEUE) != 0)
+			break;
+		usleep(1000);
+	}
+	ck_assert_int_eq(kaio_queue_reap(q2, ev, 4, &zero), 0);
+	ck_assert_uint_eq(stat_of(KAIO_STAT_NOTIFY_FAILED), failed0 + 1);
+	ck_assert_uint_eq(stat_of(KAIO_STAT_NOTIFY_QUEUE), 0);
+	ck_assert_int_eq(kaio_queue_destroy(q2), 0);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+struct qreaper {
+	int q;
+	long timeout_ns;		/* 0: block */
+	atomic_int ret, err, done, events;
+	atomic_int *seen;
+	int nseen;
+};
+
+/* Reap until the queue is destroyed: then -1 with EBADF. */
+static void *qreaper(void *arg)
+{
+	struct qreaper *r = arg;
+	struct kaio_event ev[16];
+	struct timespec ts = { 0, r->timeout_ns };
+	int n, i;
+
+	for (;;) {
+		n = kaio_queue_reap(r->q, ev, 16, r->timeout_ns ? &ts : NULL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			atomic_store(&r->err, errno);
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			int k = ev[i].value.sival_int;
+
+			if (r->seen && k >= 0 && k < r->nseen)
+				atomic_fetch_add(&r->seen[k], 1);
+		}
+		atomic_fetch_add(&r->events, n);
+	}
+	atomic_store(&r->ret, n);
+	atomic_store(&r->done, 1);
+	return NULL;
+}
+
+static int join_within(pthread_t t, int ms)
+{
+	struct timespec dl;
+
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (ms % 1000) * 1000000L;
+	if (dl.tv_nsec >= 1000000000L) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000L;
+	}
+	return pthread_timedjoin_np(t, NULL, &dl);
+}
+
+/* A reaper blocked on a queue that is destroyed returns EBADF. */
+START_TEST(robust_queue_destroy_reaper)
+{
+	struct qreaper r;
+	pthread_t t;
+
+	memset(&r, 0, sizeof(r));
+	r.q = kaio_queue_create(0);
+	ck_assert_int_ge(r.q, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, qreaper, &r), 0);
+	usleep(50000);		/* in poll(2), most likely */
+	ck_assert_int_eq(kaio_queue_destroy(r.q), 0);
+	if (join_within(t, 5000)) {
+		t_dump_state("reaper of a destroyed queue still blocked");
+		ck_abort_msg("kaio_queue_reap() blocked on a destroyed queue");
+	}
+	ck_assert_int_eq(atomic_load(&r.ret), -1);
+	ck_assert_int_eq(atomic_load(&r.err), EBADF);
+}
+END_TEST
+
+/* Destroy while completions arrive and reapers wait: no use after free,
+ * every request completes, no event is seen twice. */
+START_TEST(robust_queue_destroy_race)
+{
+	enum { ROUNDS = 40, N = 96, R = 2 };
+	struct aiocb *cb = calloc(N, sizeof(*cb));
+	char *buf = malloc(N * 512);
+	atomic_int *seen = calloc(N, sizeof(*seen));
+	int fd = t_tmpfile(N * 512, 0), round, i, k, ok[N];
+
+	ck_assert_ptr_nonnull(cb);
+	for (round = 0; round < ROUNDS; round++) {
+		struct qreaper r;
+		pthread_t t[R];
+
+		memset(&r, 0, sizeof(r));
+		r.q = kaio_queue_create(0);
+		ck_assert_int_ge(r.q, 0);
+		r.seen = seen;
+		r.nseen = N;
+		/* Timed reaps first (the race), then blocked ones. */
+		r.timeout_ns = round < ROUNDS / 2 ? 2000000 : 0;
+		for (i = 0; i < N; i++)
+			atomic_store(&seen[i], 0);
+		for (k = 0; k < R; k++)
+			ck_assert_int_eq(pthread_create(&t[k], NULL, qreaper,
+							&r), 0);
+		for (i = 0; i < N; i++) {
+			prep_q(&cb[i], fd, buf + i * 512, 512,
+			       (off_t)i * 512, r.q, i);
+			if (i == N / 2 + round % (N / 2))
+				ck_assert_int_eq(kaio_queue_destroy(r.q), 0);
+			ok[i] = (i % 3 ? aio_read(&cb[i])
+				       : aio_write(&cb[i])) == 0;
+			if (!ok[i])
+				ck_assert_int_eq(errno, EINVAL);
+		}
+		for (i = 0; i < N; i++)
+			if (ok[i]) {
+				ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+				ck_assert_int_eq(aio_return(&cb[i]), 512);
+			}
+		for (k = 0; k < R; k++)
+			if (join_within(t[k], 5000)) {
+				t_dump_state("reaper of a destroyed queue");
+				ck_abort_msg("reaper blocked after destroy");
+			}
+		ck_assert_int_eq(atomic_load(&r.err), EBADF);
+		for (i = 0; i < N; i++)
+			ck_assert_int_le(atomic_load(&seen[i]), 1);
+	}
+	free(cb);
+	free(buf);
+	free(seen);
+	close(fd);
+}
+END_TEST
+
+/* --- finding 7: SIGEV_THREAD when no thread can be created -------------- */
+
+static atomic_int in_submit;		/* the test thread is in aio_read() */
+static atomic_long submit_tid;
+
+struct nested {
+	atomic_int ran, bad;
+	int np[2];			/* the pipe of the nested request */
+};
+
+static long gettid_(void)
+{
+	return (long)syscall(SYS_gettid);
+}
+
+/*
+ * Runs where a callback may run: not inside the submitting call, and on a
+ * thread that is free to wait for another request (a reaper or a pool
+ * worker running it could not complete that one).
+ */
+static void nested_cb(union sigval v)
+{
+	struct nested *c = v.sival_ptr;
+	struct aiocb n;
+	const struct aiocb *l[1] = { &n };
+	struct timespec ts = { 0, 100000000 };
+	char ch;
+	long t0 = now_ms();
+
+	if (atomic_load(&in_submit) && atomic_load(&submit_tid) == gettid_())
+		atomic_fetch_or(&c->bad, 1);
+	t_prep(&n, c->np[0], &ch, 1, 0);
+	if (aio_read(&n)) {
+		atomic_fetch_or(&c->bad, 2);
+		atomic_fetch_add(&c->ran, 1);
+		return;
+	}
+	if (write(c->np[1], "n", 1) != 1)
+		atomic_fetch_or(&c->bad, 2);
+	while (aio_error(&n) == EINPROGRESS && now_ms() - t0 < 4000)
+		aio_suspend(l, 1, &ts);
+	if (aio_error(&n) != 0)
+		atomic_fetch_or(&c->bad, 4);	/* stuck: left behind */
+	else
+		aio_return(&n);
+	atomic_fetch_add(&c->ran, 1);
+}
+
+static int submit_marked(struct aiocb *cb)
+{
+	int ret;
+
+	atomic_store(&submit_tid, gettid_());
+	atomic_store(&in_submit, 1);
+	ret = aio_read(cb);
+	atomic_store(&in_submit, 0);
+	return ret;
+}
+
+static int wait_ran(atomic_int *ran, int want, int ms)
+{
+	long t0 = now_ms();
+
+	while (atomic_load(ran) < want && now_ms() - t0 < ms)
+		usleep(1000);
+	return atomic_load(ran);
+}
+
+/*
+ * No notifier thread can be created: the callback never runs inside
+ * aio_read() nor on a thread that reaps or serves requests; the request
+ * is either refused (EAGAIN) or notified exactly once, later.
+ */
+START_TEST(robust_sigev_thread_no_thread)
+{
+	static struct nested c1, c2;
+	struct aiocb a, b;
+	char buf[64], ch;
+	int fd = t_tmpfile(64, 0), p[2], ret, ran, bad;
+
+	t_pipe(c1.np);
+	t_pipe(c2.np);
+	t_pipe(p);
+	warm_up();
+
+	/* 1. No notifier exists and none can start. */
+	atomic_store(&t_fail_thread_create, 1);
+	prep_thread(&a, fd, buf, sizeof(buf), nested_cb, &c1);
+	ret = submit_marked(&a);
+	if (ret == 0) {
+		ck_assert_int_eq(t_wait(&a, 5000), 0);
+		ran = wait_ran(&c1.ran, 1, 6000);
+		atomic_store(&t_fail_thread_create, 0);
+		bad = atomic_load(&c1.bad);
+		ck_assert_msg(ran == 1 && bad == 0,
+			      "callback ran %d times, where it must not (%d)",
+			      ran, bad);
+		aio_return(&a);
+	} else {
+		atomic_store(&t_fail_thread_create, 0);
+		ck_assert_int_eq(errno, EAGAIN);
+		ran = atomic_load(&c1.ran);
+		ck_assert_int_eq(ran, 0);
+	}
+
+	/*
+	 * 2. Accepted while threads could be made; by completion, past the
+	 * idle time, none can be.  The notification still comes, once, on
+	 * a notifier.
+	 */
+	prep_thread(&b, p[0], &ch, 1, nested_cb, &c2);
+	ck_assert_int_eq(submit_marked(&b), 0);
+	usleep(1600000);	/* KAIO_IDLE is 1 s: idle threads are gone */
+	atomic_store(&t_fail_thread_create, 1);
+	ck_assert_int_eq(write(p[1], "b", 1), 1);
+	ret = t_wait(&b, 5000);
+	wait_ran(&c2.ran, 1, 8000);
+	usleep(50000);
+	atomic_store(&t_fail_thread_create, 0);
+	ck_assert_int_eq(ret, 0);
+	ck_assert_int_eq(aio_return(&b), 1);
+	ran = atomic_load(&c2.ran);
+	bad = atomic_load(&c2.bad);
+	ck_assert_msg(ran == 1 && bad == 0,
+		      "callback ran %d times, bad %d (1: in aio_read(), "
+		      "4: could not wait for another request)", ran, bad);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* --- finding 11: a callback that ends its thread ---------------------- */
+
+static atomic_int exit_ran, count_ran;
+
+static void exit_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&exit_ran, 1);
+	pthread_exit(NULL);
+}
+
+static void count_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&count_ran, 1);
+}
+
+/*
+ * pthread_exit() in a callback gives its notifier slot back: with no
+ * thread to be had afterwards, a new request is either refused (EAGAIN)
+ * or notified, never left waiting for a notifier that is gone.
+ */
+START_TEST(robust_sigev_thread_exit)
+{
+	struct aiocb a, b, c;
+	char buf[3][64];
+	int fd = t_tmpfile(64, 0), ret, n, want;
+
+	prep_thread(&a, fd, buf[0], 64, exit_cb, NULL);
+	ck_assert_int_eq(aio_read(&a), 0);
+	ck_assert_int_eq(wait_ran(&exit_ran, 1, 5000), 1);
+	ck_assert_int_eq(t_wait(&a, 5000), 0);
+	aio_return(&a);
+	usleep(100000);		/* the thread is gone */
+
+	atomic_store(&t_fail_thread_create, 1);
+	prep_thread(&b, fd, buf[1], 64, count_cb, NULL);
+	ret = aio_read(&b);
+	if (ret == 0) {
+		ck_assert_int_eq(t_wait(&b, 5000), 0);
+		wait_ran(&count_ran, 1, 3000);
+	}
+	atomic_store(&t_fail_thread_create, 0);
+	if (ret == 0) {
+		n = atomic_load(&count_ran);
+		ck_assert_msg(n == 1, "accepted, never notified (%d)", n);
+		aio_return(&b);
+	} else {
+		ck_assert_int_eq(errno, EAGAIN);
+	}
+
+	/* Threads can be made again: notified exactly once. */
+	prep_thread(&c, fd, buf[2], 64, count_cb, NULL);
+	ck_assert_int_eq(aio_read(&c), 0);
+	ck_assert_int_eq(t_wait(&c, 5000), 0);
+	want = ret == 0 ? 2 : 1;
+	wait_ran(&count_ran, want, 5000);
+	usleep(100000);
+	n = atomic_load(&count_ran);
+	ck_assert_int_eq(n, want);
+	n = atomic_load(&exit_ran);
+	ck_assert_int_eq(n, 1);
+	aio_return(&c);
+	close(fd);
+}
+END_TEST
+
+/* --- finding 8: no allocation at completion time ------------------------ */
+
+/*
+ * Requests accepted, then every malloc() fails while they complete: the
+ * queue event, the SIGEV_THREAD callback and the list event all arrive.
+ */
+START_TEST(robust_alloc_fail_completion)
+{
+#ifdef T_SANITIZED
+	/* The sanitizer owns malloc: nothing to interpose. */
+	return;
+#else
+	struct aiocb a, b, c, *list[1] = { &c };
+	struct sigevent sev;
+	struct kaio_event ev[4];
+	struct timespec zero = { 0, 0 };
+	char ca, cbb, cc;
+	int pa[2], pb[2], pc[2], q, got = 0, reqs = 0, lists = 0, n, i;
+	long t0;
+
+	t_pipe(pa);
+	t_pipe(pb);
+	t_pipe(pc);
+	q = kaio_queue_create(0);
+	ck_assert_int_ge(q, 0);
+	prep_q(&a, pa[0], &ca, 1, 0, q, 1);
+	ck_assert_int_eq(aio_read(&a), 0);
+	prep_thread(&b, pb[0], &cbb, 1, count_cb, NULL);
+	ck_assert_int_eq(aio_read(&b), 0);
+	t_prep(&c, pc[0], &cc, 1, 0);
+	c.aio_lio_opcode = LIO_READ;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_KAIO;
+	sev.sigev_signo = q;
+	sev.sigev_value.sival_int = 777;
+	ck_assert_int_eq(lio_listio(LIO_NOWAIT, list, 1, &sev), 0);
+	usleep(100000);		/* all three wait in a backend */
+
+	atomic_store(&t_fail_alloc, 1);
+	if (write(pa[1], "a", 1) != 1 || write(pb[1], "b", 1) != 1 ||
+	    write(pc[1], "c", 1) != 1)
+		got = -100;
+	t0 = now_ms();
+	while ((got < 2 || atomic_load(&count_ran) < 1) &&
+	       now_ms() - t0 < 5000) {
+		n = kaio_queue_reap(q, ev, 4, &zero);
+		for (i = 0; i < n; i++) {
+			if (ev[i].aiocb == &a && ev[i].res == 1)
+				reqs++;
+			if (!ev[i].aiocb && ev[i].value.sival_int == 777)
+				lists++;
+		}
+		got += n > 0 ? n : 0;
+		usleep(1000);
+	}
+	atomic_store(&t_fail_alloc, 0);
+	n = atomic_load(&count_ran);
+	ck_assert_msg(got == 2 && reqs == 1 && lists == 1 && n == 1,
+		      "lost: %d events (request %d, list %d), %d callbacks",
+		      got, reqs, lists, n);
+	ck_assert_int_eq(aio_return(&a), 1);
+	ck_assert_int_eq(aio_return(&b), 1);
+	ck_assert_int_eq(aio_return(&c), 1);
+	ck_assert_int_eq(kaio_queue_destroy(q), 0);
+#endif
+}
+END_TEST
+
+Suite *robust_suite(void)
+{
+	Suite *s = suite_create("robust");
+	TCase *tc = t_tcase("robust");
+
+	tcase_add_test(tc, robust_queue_destroy_stale);
+	tcase_add_test(tc, robust_queue_destroy_reaper);
+	tcase_add_test(tc, robust_queue_destroy_race);
+	tcase_add_test(tc, robust_sigev_thread_no_thread);
+	tcase_add_test(tc, robust_sigev_thread_exit);
+	tcase_add_test(tc, robust_alloc_fail_completion);
+	suite_add_tcase(s, tc);
+	return s;
+}
