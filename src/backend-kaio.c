@@ -51,7 +51,8 @@ struct kring {
 	unsigned magic, compat_features, incompat_features, header_length;
 };
 
-static long reap_batch(const struct timespec *rel, int cancel);
+static long reap_batch(const struct timespec *rel, int cancel,
+		       const sigset_t *sigmask);
 
 static struct kaio_reaper kreaper = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -86,6 +87,36 @@ static long sys_io_getevents(aio_context_t ctx, long min, long max,
 			     struct io_event *ev, struct timespec *ts)
 {
 	return syscall(SYS_io_getevents, ctx, min, max, ev, ts);
+}
+
+/*
+ * io_getevents() with sigmask for the wait alone (io_pgetevents, 4.18):
+ * a handler then runs only when the wait ends with EINTR, having taken
+ * no event.  Without it, the signals are let in around the wait.
+ */
+static long getevents_sig(aio_context_t ctx, long min, long max,
+			  struct io_event *ev, struct timespec *ts,
+			  const sigset_t *sigmask)
+{
+	static atomic_int no_pget;
+	struct { const sigset_t *mask; size_t size; } usig = { sigmask, 8 };
+	sigset_t blocked;
+	long n;
+
+	if (!sigmask)
+		return sys_io_getevents(ctx, min, max, ev, ts);
+#ifdef SYS_io_pgetevents
+	if (!atomic_load_explicit(&no_pget, memory_order_relaxed)) {
+		n = syscall(SYS_io_pgetevents, ctx, min, max, ev, ts, &usig);
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		atomic_store(&no_pget, 1);
+	}
+#endif
+	pthread_sigmask(SIG_SETMASK, sigmask, &blocked);
+	n = sys_io_getevents(ctx, min, max, ev, ts);
+	pthread_sigmask(SIG_SETMASK, &blocked, NULL);
+	return n;
 }
 
 static int threaded_kernel(aio_context_t ctx)
@@ -133,19 +164,36 @@ int kaio__kernel_probe(int *threaded)
 	return state > 0 ? 0 : -ENOSYS;
 }
 
+/* Off the in-flight list; returns the canceller waiting for it, if any. */
+static struct kaio_cancel *unlist_locked(struct kaio_req *req)
+{
+	struct kaio_cancel *cw = req->cw;
+
+	kaio__q_del(&kctx.inflight.head, &kctx.inflight.tail, req);
+	req->cw = NULL;
+	return cw;
+}
+
+/*
+ * Complete a batch of events.  A completed request stays on the in-flight
+ * list until its result is published (aio_cancel() looks there), then is
+ * taken off and freed; one handed on to the pool is taken off first.
+ */
 static void reap(struct io_event *ev, long n)
 {
 	struct kaio_req *req;
+	struct kaio_cancel *cw;
 	long i, res;
+	int settle = 0;
 
 	kaio__defer_wake(1);
 	for (i = 0; i < n; i++) {
 		req = (struct kaio_req *)(uintptr_t)ev[i].data;
 		res = (long)ev[i].res;
-		pthread_mutex_lock(&kctx.lock);
-		kaio__q_del(&kctx.inflight.head, &kctx.inflight.tail, req);
-		pthread_mutex_unlock(&kctx.lock);
 		kaio__reaper_done(&kreaper, req);
+		if (atomic_load(&req->cancel_asked) &&
+		    (res == -EINTR || (res == 0 && req->op == KAIO_OP_POLL)))
+			res = -ECANCELED;	/* io_cancel() stopped it */
 		if (res > 0 && (req->flags & KAIO_RQ_KNOWAIT) &&
 		    (size_t)res < req->nbytes - req->done) {
 			/* Part was cached: a worker reads the rest. */
@@ -163,18 +211,49 @@ static void reap(struct io_event *ev, long n)
 				kctx.fsync_ok = 0;
 			else
 				kaio__count(KAIO_STAT_NOWAIT_FALLBACK);
+			pthread_mutex_lock(&kctx.lock);
+			cw = unlist_locked(req);
+			pthread_mutex_unlock(&kctx.lock);
 			req->flags &= ~(KAIO_RQ_KNOWAIT | KAIO_RQ_INKERNEL);
 			atomic_fetch_add(&kaio__user_pending, 1);
-			if (kaio__pool_enqueue(req) == 0)
+			ev[i].data = 0;		/* off the list already */
+			if (kaio__pool_enqueue(req) == 0) {
+				if (cw)
+					kaio__cancel_settle(cw, -EINPROGRESS);
 				continue;
+			}
+			kaio__served(req, KAIO_SERVED_KERNEL, KAIO_STAT_KERNEL);
+			kaio__complete(req, res);
+			kaio__req_free(req);
+			if (cw)
+				kaio__cancel_settle(cw, res);
+			continue;
 		}
 		if (req->op == KAIO_OP_READAHEAD && res > 0)
 			res = 0;	/* bytes resident: readahead(2) says 0 */
 		kaio__served(req, KAIO_SERVED_KERNEL, KAIO_STAT_KERNEL);
 		kaio__complete(req, res);
-		kaio__req_free(req);
+		ev[i].res = res;
 	}
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
+	pthread_mutex_lock(&kctx.lock);
+	for (i = 0; i < n; i++)
+		if (ev[i].data)
+			ev[i].obj = (uintptr_t)unlist_locked(
+				(struct kaio_req *)(uintptr_t)ev[i].data);
+	pthread_mutex_unlock(&kctx.lock);
+	for (i = 0; i < n; i++) {
+		if (!ev[i].data)
+			continue;
+		if (ev[i].obj) {
+			kaio__cancel_settle((struct kaio_cancel *)(uintptr_t)
+					    ev[i].obj, (long)ev[i].res);
+			settle = 1;
+		}
+		kaio__req_free((struct kaio_req *)(uintptr_t)ev[i].data);
+	}
+	if (settle)
+		kaio__wake_waiters();	/* the cancellers */
 }
 
 /*
@@ -198,7 +277,8 @@ static void reap_abandoned(void *arg)
  * Wait for events (rel NULL: forever) and complete them.  With cancel,
  * the wait is a cancellation point (see reap_abandoned()).
  */
-static long reap_batch(const struct timespec *rel, int cancel)
+static long reap_batch(const struct timespec *rel, int cancel,
+		       const sigset_t *sigmask)
 {
 	struct io_event ev[REAP_BATCH];
 	struct timespec ts, *tp = NULL;
@@ -210,12 +290,13 @@ static long reap_batch(const struct timespec *rel, int cancel)
 		tp = &ts;
 	}
 	if (!cancel) {
-		n = sys_io_getevents(kctx.ctx, 1, REAP_BATCH, ev, tp);
+		n = getevents_sig(kctx.ctx, 1, REAP_BATCH, ev, tp, sigmask);
 	} else {
 		memset(ev, 0, REAP_CANCEL_BATCH * sizeof(ev[0]));
 		pthread_cleanup_push(reap_abandoned, ev);
 		old = kaio__cancel_async_begin();
-		n = sys_io_getevents(kctx.ctx, 1, REAP_CANCEL_BATCH, ev, tp);
+		n = getevents_sig(kctx.ctx, 1, REAP_CANCEL_BATCH, ev, tp,
+				  sigmask);
 		kaio__cancel_async_end(old);
 		pthread_cleanup_pop(0);
 	}
@@ -338,19 +419,66 @@ int kaio__kernel_threaded(void)
 	return kctx.state > 0 && kctx.threaded;
 }
 
-/*
- * Requests in the kernel are running: the mainline kernel cancels no read,
- * write or fsync, so aio_cancel() answers AIO_NOTCANCELED for them.
- */
-void kaio__kernel_cancel(int fd, struct aiocb *cb, int *running)
+static long sys_io_cancel(aio_context_t ctx, struct iocb *iocb,
+			  struct io_event *ev)
 {
-	struct kaio_req *r;
+	return syscall(SYS_io_cancel, ctx, iocb, ev);
+}
 
+/* Is req's event in the completion ring, not yet reaped?  kctx.lock held. */
+static int in_ring(const struct kaio_req *req)
+{
+	const struct kring *r = (const struct kring *)(uintptr_t)kctx.ctx;
+	const struct io_event *ev = (const struct io_event *)(r + 1);
+	unsigned head, tail, nr = r->nr;
+
+	head = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+	tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	if (head >= nr || tail >= nr)
+		return 0;
+	for (; head != tail; head = (head + 1) % nr)
+		if (ev[head].data == (uintptr_t)req)
+			return 1;
+	return 0;
+}
+
+/*
+ * Cancel the matching requests in the kernel.  io_cancel() stops a poll
+ * (and, on the threaded series, any threaded request); such a request,
+ * and one whose event is already in the ring or being reaped, goes on the
+ * ticket t, which its completion settles.  What the kernel cannot cancel
+ * (a mainline read, write or fsync) runs on: t->running.
+ */
+void kaio__kernel_cancel(int fd, struct aiocb *cb, struct kaio_cancel *t)
+{
+	struct io_event ev;
+	struct kaio_req *r;
+	int saved = errno;
+	long ret;
+
+	if (atomic_load(&kctx.state) <= 0)
+		return;
 	pthread_mutex_lock(&kctx.lock);
-	for (r = kctx.inflight.head; r; r = r->next)
-		if (r->fd == fd && (!cb || r->cb == cb))
-			*running = 1;
+	for (r = kctx.inflight.head; r; r = r->next) {
+		if (r->fd != fd || (cb && r->cb != cb))
+			continue;
+		if (r->cw || !(r->flags & KAIO_RQ_INKERNEL)) {
+			atomic_store(&t->running, 1);
+			continue;
+		}
+		atomic_store(&r->cancel_asked, 1);
+		ret = sys_io_cancel(kctx.ctx, &r->iocb, &ev);
+		if ((ret < 0 && errno == EINPROGRESS) ||
+		    r->op == KAIO_OP_POLL || in_ring(r) ||
+		    atomic_load(&r->finished)) {
+			r->cw = t;
+			atomic_fetch_add(&t->pending, 1);
+		} else {
+			atomic_store(&t->running, 1);
+		}
+	}
 	pthread_mutex_unlock(&kctx.lock);
+	errno = saved;
 }
 
 const char *kaio__kernel_mode(void)

@@ -43,7 +43,8 @@
 #define UR_ENTRIES	256
 #define UR_BATCH	128
 
-static long reap_batch(const struct timespec *rel, int cancel);
+static long reap_batch(const struct timespec *rel, int cancel,
+		       const sigset_t *sigmask);
 static void flush_locked(void);
 
 static struct kaio_reaper ureaper = {
@@ -97,12 +98,30 @@ int kaio__uring_probe(void)
 	return state > 0 ? 0 : -ENOSYS;
 }
 
-static void complete_one(struct kaio_req *req, long res)
+/* Off the in-flight list; returns the canceller waiting for it, if any. */
+static struct kaio_cancel *unlist_locked(struct kaio_req *req)
 {
-	pthread_mutex_lock(&ur.lock);
+	struct kaio_cancel *cw = req->cw;
+
 	kaio__q_del(&ur.inflight.head, &ur.inflight.tail, req);
-	pthread_mutex_unlock(&ur.lock);
+	req->cw = NULL;
+	return cw;
+}
+
+/*
+ * Complete req with res.  Returns 1 if it stays on the in-flight list, for
+ * the caller to take off after the whole batch (then to free): aio_cancel()
+ * must find a request there until its result is published, or it would
+ * answer AIO_ALLDONE for a request whose aiocb is still to be written.
+ */
+static int complete_one(struct kaio_req *req, long *resp)
+{
+	struct kaio_cancel *cw;
+	long res = *resp;
+
 	kaio__reaper_done(&ureaper, req);
+	if (res == -EINTR && atomic_load(&req->cancel_asked))
+		res = -ECANCELED;	/* io-wq's worker interrupted by it */
 	if (res > 0 && !kaio__is_pathop(req->op) && req->op != KAIO_OP_POLL &&
 	    (size_t)res < req->nbytes - req->done &&
 	    (req->op == KAIO_OP_WRITE ||
@@ -111,18 +130,31 @@ static void complete_one(struct kaio_req *req, long res)
 		 * A short read of a regular file, or a short write (a pipe
 		 * takes what fits), where a blocking pread()/write() would
 		 * have gone on: a worker does the rest (a read of 0 there is
-		 * EOF).
+		 * EOF).  A canceller waiting for it is told it runs on.
 		 */
+		pthread_mutex_lock(&ur.lock);
+		cw = unlist_locked(req);
+		pthread_mutex_unlock(&ur.lock);
 		req->done += (size_t)res;
 		req->flags &= ~KAIO_RQ_INKERNEL;
 		atomic_fetch_add(&kaio__user_pending, 1);
-		if (kaio__pool_enqueue(req) == 0)
-			return;
+		if (kaio__pool_enqueue(req) == 0) {
+			if (cw)
+				kaio__cancel_settle(cw, -EINPROGRESS);
+			return 0;
+		}
 		res = 0;
+		kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
+		kaio__complete(req, res);
+		kaio__req_free(req);
+		if (cw)
+			kaio__cancel_settle(cw, res);
+		return 0;
 	}
 	kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
 	kaio__complete(req, res);
-	kaio__req_free(req);
+	*resp = res;
+	return 1;
 }
 
 /*
@@ -131,13 +163,16 @@ static void complete_one(struct kaio_req *req, long res)
  * only looks at the ring, so a thread cancelled there leaves every
  * completion in it.
  */
-static long reap_batch(const struct timespec *rel, int cancel)
+static long reap_batch(const struct timespec *rel, int cancel,
+		       const sigset_t *sigmask)
 {
-	struct io_uring_cqe *cqe, *batch[UR_BATCH];
+	struct io_uring_cqe *cqe;
+	struct kaio_req *batch[UR_BATCH];
+	struct kaio_cancel *cw[UR_BATCH];
 	struct __kernel_timespec ts, *tp = NULL;
 	long res[UR_BATCH];
 	unsigned head, n = 0, i;
-	int ret, old = 0;
+	int ret, old = 0, keep[UR_BATCH], settle = 0;
 
 	if (rel) {
 		ts.tv_sec = rel->tv_sec;
@@ -150,7 +185,8 @@ static long reap_batch(const struct timespec *rel, int cancel)
 	if (cancel)
 		old = kaio__cancel_async_begin();
 	do
-		ret = io_uring_wait_cqes(&ur.ring, &cqe, 1, tp, NULL);
+		ret = io_uring_wait_cqes(&ur.ring, &cqe, 1, tp,
+					 (sigset_t *)sigmask);
 	while (ret == -EINTR && !tp);
 	if (cancel)
 		kaio__cancel_async_end(old);
@@ -165,8 +201,24 @@ static long reap_batch(const struct timespec *rel, int cancel)
 	io_uring_cq_advance(&ur.ring, n);
 	kaio__defer_wake(1);
 	for (i = 0; i < n; i++)
-		complete_one((struct kaio_req *)batch[i], res[i]);
+		keep[i] = complete_one(batch[i], &res[i]);
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
+	pthread_mutex_lock(&ur.lock);
+	for (i = 0; i < n; i++)
+		if (keep[i])
+			cw[i] = unlist_locked(batch[i]);
+	pthread_mutex_unlock(&ur.lock);
+	for (i = 0; i < n; i++) {
+		if (!keep[i])
+			continue;
+		if (cw[i]) {
+			kaio__cancel_settle(cw[i], res[i]);
+			settle = 1;
+		}
+		kaio__req_free(batch[i]);
+	}
+	if (settle)
+		kaio__wake_waiters();	/* the cancellers */
 	return (long)n;
 }
 
@@ -211,6 +263,9 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 		io_uring_prep_poll_add(sqe, req->fd, (unsigned)req->nbytes);
 		break;
 	}
+	/* Past the caller's copy budget: io-wq copies it, not the submitter. */
+	if (req->flags & KAIO_RQ_OFFLOAD)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, req);
 }
 
@@ -266,37 +321,83 @@ int kaio__uring_submit(struct kaio_req **reqs, int n)
 }
 
 /*
- * Cancel what io_uring can interrupt (a read waiting on a pipe or socket,
- * say); running file I/O stays running.  Returns how many were cancelled,
- * their aiocbs on out[]: their completions (-ECANCELED) arrive through the
- * ring.  *running is set for matching requests that could not be.
+ * Ask io_uring to cancel req, without waiting for a running request: 0
+ * (cancelled, or it finished meanwhile), -ENOENT (not found: finished, its
+ * completion not yet reaped), -EALREADY or -ETIME (it runs in io-wq, which
+ * was told to stop it), or another error (no synchronous cancel here).
+ * Called with ur.lock held.
  */
-int kaio__uring_cancel(int fd, struct aiocb *cb, int *running,
-		       struct aiocb **out, int max)
+static int cancel_one(struct kaio_req *req)
 {
 	struct io_uring_sync_cancel_reg reg;
-	struct kaio_req *r, *hit[64];
-	int i, n = 0, cancelled = 0, ret;
 
-	if (ur.state <= 0)
-		return 0;
+	memset(&reg, 0, sizeof(reg));
+	reg.addr = (__u64)(uintptr_t)req;
+	reg.fd = -1;
+	reg.timeout.tv_sec = 0;		/* do not wait for what runs */
+	reg.timeout.tv_nsec = 0;
+	atomic_store(&req->cancel_asked, 1);
+	return io_uring_register_sync_cancel(&ur.ring, &reg);
+}
+
+/*
+ * Cancel the matching requests in flight.  One that was cancelled, or that
+ * the kernel finished (its completion not reaped yet), goes on the ticket
+ * t: its completion settles it, by the result it really had.  One that
+ * runs on (file I/O in io-wq) sets t->running.  ur.lock is held only for
+ * the scan, never across a wait, so submitters do not stall.
+ */
+void kaio__uring_cancel(int fd, struct aiocb *cb, struct kaio_cancel *t)
+{
+	struct kaio_req *r;
+	int ret;
+
+	if (atomic_load(&ur.state) <= 0)
+		return;
 	pthread_mutex_lock(&ur.lock);
-	for (r = ur.inflight.head; r && n < 64; r = r->next)
-		if (r->fd == fd && (!cb || r->cb == cb))
-			hit[n++] = r;
-	for (i = 0; i < n; i++) {
-		memset(&reg, 0, sizeof(reg));
-		reg.addr = (__u64)(uintptr_t)hit[i];
-		reg.timeout.tv_sec = -1;
-		reg.timeout.tv_nsec = -1;
-		ret = io_uring_register_sync_cancel(&ur.ring, &reg);
-		if (ret == 0 && cancelled < max)
-			out[cancelled++] = hit[i]->cb;
-		else if (ret != -ENOENT)
-			*running = 1;
+	flush_locked();		/* the kernel knows every request */
+	for (r = ur.inflight.head; r; r = r->next) {
+		if (r->fd != fd || (cb && r->cb != cb))
+			continue;
+		if (r->cw) {		/* another aio_cancel() waits for it */
+			atomic_store(&t->running, 1);
+			continue;
+		}
+		ret = cancel_one(r);
+		if (ret == 0 || ret == -ENOENT) {
+			r->cw = t;
+			atomic_fetch_add(&t->pending, 1);
+		} else {
+			atomic_store(&t->running, 1);
+		}
 	}
 	pthread_mutex_unlock(&ur.lock);
-	return cancelled;
+}
+
+/*
+ * The ticket still waits: ask again for each of its requests.  One the
+ * kernel did not find may have been between a wake-up and its next wait;
+ * one found running is left to run (AIO_NOTCANCELED).
+ */
+void kaio__uring_cancel_retry(struct kaio_cancel *t)
+{
+	struct kaio_req *r;
+	int ret;
+
+	if (atomic_load(&ur.state) <= 0)
+		return;
+	pthread_mutex_lock(&ur.lock);
+	flush_locked();
+	for (r = ur.inflight.head; r; r = r->next) {
+		if (r->cw != t)
+			continue;
+		ret = cancel_one(r);
+		if (ret != 0 && ret != -ENOENT) {
+			r->cw = NULL;
+			kaio__cancel_settle(t, -EINPROGRESS);
+		}
+	}
+	pthread_mutex_unlock(&ur.lock);
 }
 
 const char *kaio__uring_mode(void)

@@ -42,8 +42,11 @@ static int kernel_wants(struct kaio_req *req)
 	case KAIO_OP_WRITE:
 		if (req->flags & KAIO_RQ_DIRECT || threaded)
 			return 1;
+		/* io_submit() copies a cached RWF_NOWAIT read in the
+		 * caller: not past the caller's budget. */
 		if (kaio__cfg.backend == KAIO_BACKEND_KERNEL &&
-		    req->op == KAIO_OP_READ && !(req->flags & KAIO_RQ_NOSEEK)) {
+		    req->op == KAIO_OP_READ &&
+		    !(req->flags & (KAIO_RQ_NOSEEK | KAIO_RQ_OFFLOAD))) {
 			req->flags |= KAIO_RQ_KNOWAIT;
 			return 1;
 		}
@@ -122,19 +125,26 @@ fail:
 	}
 }
 
+/*
+ * Cancel in every backend, kernel ones first: a request a kernel backend
+ * hands on to the pool (the rest of a short read) is then found there.
+ * Queued requests come back on *out, counted in *n; kernel-backend
+ * requests are settled through the ticket t (cancel.c).
+ */
 void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
-			  int *running, int *n)
+			  struct kaio_cancel *t, int *n)
 {
-	*n += kaio__pool_cancel(fd, cb, out, running);
-	kaio__kernel_cancel(fd, cb, running);
+	int running = 0;
+
+	kaio__uring_cancel(fd, cb, t);
+	kaio__kernel_cancel(fd, cb, t);
+	*n += kaio__pool_cancel(fd, cb, out, &running);
+	if (running)
+		atomic_store(&t->running, 1);
 }
 
-/*
- * Cancel in the backends that cancel asynchronously (io_uring): returns
- * how many were cancelled, their aiocbs on out[] (the completions follow).
- */
-int kaio__backend_cancel_async(int fd, struct aiocb *cb, int *running,
-			       struct aiocb **out, int max)
+/* Ask again for what the ticket still waits for (see cancel.c). */
+void kaio__backend_cancel_retry(struct kaio_cancel *t)
 {
-	return kaio__uring_cancel(fd, cb, running, out, max);
+	kaio__uring_cancel_retry(t);
 }

@@ -2,10 +2,26 @@
 /*
  * cancel.c - aio_cancel().
  *
- * Queued requests are taken off their queues under the locks that guard
- * them (kaio__fd_cancel()), so a worker can no longer start them, and are
- * then completed with ECANCELED through the usual completion path, with
- * their notification.  A running request is left alone: AIO_NOTCANCELED.
+ * What it answers is true when it returns, on every backend:
+ * - AIO_CANCELED: every request it counts as cancelled already reports
+ *   ECANCELED (and its notification has been sent); the others that
+ *   matched were already complete;
+ * - AIO_NOTCANCELED: a matching request is still running;
+ * - AIO_ALLDONE: no matching request is in progress.
+ * After AIO_CANCELED or AIO_ALLDONE the library does not touch those
+ * aiocbs again, so the caller may free them.
+ *
+ * Queued requests (an fd's serial or fsync queue, the pool's queues) are
+ * taken off under the locks that guard them, so nothing can start them,
+ * and completed with ECANCELED here, as glibc does.  A request in a kernel
+ * backend is asked to cancel (io_uring's synchronous cancel, native AIO's
+ * io_cancel()) without waiting; what the kernel cancelled, or had already
+ * finished but nobody had reaped yet, is waited for through a ticket its
+ * completion settles (struct kaio_cancel), and counted by the result it
+ * really ended with: an fsync that ran to the end counts as done, not as
+ * cancelled.  What runs on (a pool worker, file I/O in io_uring's io-wq or
+ * native AIO) makes the answer AIO_NOTCANCELED, as in glibc.  No lock is
+ * held while this waits, and there is no limit on how many it handles.
  */
 #include "config.h"
 
@@ -15,49 +31,87 @@
 
 #include "kaio-int.h"
 
-/* Wait until an asynchronously cancelled request has its result. */
-static void await(struct aiocb *cb)
+/* A settled request's part of the ticket; the ticket is not touched after. */
+void kaio__cancel_settle(struct kaio_cancel *t, long res)
 {
+	if (res == -ECANCELED)
+		atomic_fetch_add(&t->canceled, 1);
+	else if (res == -EINPROGRESS)
+		atomic_store(&t->running, 1);	/* moved on, still running */
+	atomic_fetch_sub_explicit(&t->pending, 1, memory_order_release);
+}
+
+/*
+ * Wait until every request on the ticket is settled.  Now and then the
+ * kernel is asked again: a request io_uring did not know of at first (its
+ * wake-up was being processed) may be waiting again.
+ */
+static void await(struct kaio_cancel *t)
+{
+	static const struct timespec retry = { 0, 100 * 1000000 };
 	struct timespec dl;
 	int seq;
 
-	kaio__deadline(&dl, NULL);
 	atomic_fetch_add(&kaio__done_waiters, 1);
+	kaio__deadline(&dl, &retry);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
-		if (atomic_load_explicit((atomic_int *)&cb->__error_code,
-					 memory_order_acquire) != EINPROGRESS)
+		if (!atomic_load_explicit(&t->pending, memory_order_acquire))
 			break;
-		if (kaio__wait_seq(seq, &dl) == -ETIMEDOUT)
-			kaio__deadline(&dl, NULL);
+		if (kaio__wait_seq(seq, &dl) == -ETIMEDOUT) {
+			kaio__backend_cancel_retry(t);
+			kaio__deadline(&dl, &retry);
+		}
 	}
 	atomic_fetch_sub(&kaio__done_waiters, 1);
 }
 
+/* Is cb a request of this process still in progress? */
+static int in_progress(const struct aiocb *cb)
+{
+	return cb->__policy == KAIO_MAGIC &&
+	       cb->__abs_prio == atomic_load_explicit(&kaio__epoch,
+						      memory_order_relaxed) &&
+	       atomic_load_explicit((atomic_int *)&cb->__error_code,
+				    memory_order_acquire) == EINPROGRESS;
+}
+
 int kaio__aio_cancel(int fd, struct aiocb *cb)
 {
+	struct kaio_cancel t = { 0 };
 	struct kaio_req *out = NULL, *r;
-	struct aiocb *async[64];
-	int running = 0, n, na, i;
+	int n;
 
-	if (fcntl(fd, F_GETFD) < 0)
+	if (fcntl(fd, F_GETFL) < 0)
 		return kaio__fail(EBADF);
 	if (cb && cb->aio_fildes != fd)
 		return kaio__fail(EINVAL);
-	n = kaio__fd_cancel(fd, cb, &out, &running);
+	/* As glibc: an aiocb not in progress (never submitted, finished,
+	 * already returned) is all done; one that says EINPROGRESS but is
+	 * no request of this process is not found (EINVAL). */
+	if (cb && !in_progress(cb)) {
+		if (cb->__error_code == EINPROGRESS &&
+		    (cb->__policy != KAIO_MAGIC ||
+		     cb->__abs_prio != atomic_load(&kaio__epoch)))
+			return kaio__fail(EINVAL);
+		return AIO_ALLDONE;
+	}
+	n = kaio__fd_cancel(fd, cb, &out, &t);
 	while ((r = out)) {
 		out = r->next;
 		kaio__complete(r, -ECANCELED);
 		kaio__req_free(r);
 	}
-	/* io_uring interrupts what waits (pipes, sockets); then its result
-	 * (ECANCELED) comes through the ring: wait for it, so that
-	 * aio_error() already says so when this returns. */
-	na = kaio__backend_cancel_async(fd, cb, &running, async, 64);
-	for (i = 0; i < na; i++)
-		await(async[i]);
-	n += na;
-	if (running)
+	if (atomic_load(&t.pending))
+		await(&t);
+	if (atomic_load(&t.running))
 		return AIO_NOTCANCELED;
-	return n ? AIO_CANCELED : AIO_ALLDONE;
+	n += atomic_load(&t.canceled);
+	if (n)
+		return AIO_CANCELED;
+	/* Found nowhere but not finished: between the caller and a backend
+	 * (being submitted, or completing in the submitter).  It runs. */
+	if (cb && in_progress(cb))
+		return AIO_NOTCANCELED;
+	return AIO_ALLDONE;
 }

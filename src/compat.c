@@ -42,19 +42,44 @@
 	ALIAS(entry, kaio_v225_##name##64); \
 	SYMVER(kaio_v225_##name##64, name##64, GLIBC_2.2.5)
 
-ENTRY(int, aio_read, (struct aiocb *cb), (cb))
-ENTRY(int, aio_write, (struct aiocb *cb), (cb))
-ENTRY(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
+/*
+ * The same, counting the call in kaio__tls_depth: aio_suspend() called
+ * from a signal handler that interrupted one of these (which may hold a
+ * lock) then takes no lock (reap.c).  aio_error() and aio_return() take
+ * none and are not counted.
+ */
+#define ENTRY_DEPTH(ret, name, params, args) \
+	__attribute__((visibility("default"))) ret kaio_entry_##name params; \
+	ret kaio_entry_##name params \
+	{ \
+		ret r; \
+		kaio__tls_depth++; \
+		r = kaio__##name args; \
+		kaio__tls_depth--; \
+		return r; \
+	}
+
+ENTRY_DEPTH(int, aio_read, (struct aiocb *cb), (cb))
+ENTRY_DEPTH(int, aio_write, (struct aiocb *cb), (cb))
+ENTRY_DEPTH(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
 ENTRY(int, aio_error, (const struct aiocb *cb), (cb))
 ENTRY(ssize_t, aio_return, (struct aiocb *cb), (cb))
-ENTRY(int, aio_suspend, (const struct aiocb *const l[], int n,
-			 const struct timespec *t), (l, n, t))
-ENTRY(int, aio_cancel, (int fd, struct aiocb *cb), (fd, cb))
-ENTRY(void, aio_init, (const struct aioinit *init), (init))
-ENTRY(int, lio_listio, (int mode, struct aiocb *const l[], int n,
-			struct sigevent *sig), (mode, l, n, sig))
-ENTRY(int, lio_listio_old, (int mode, struct aiocb *const l[], int n,
-			    struct sigevent *sig), (mode, l, n, sig))
+ENTRY_DEPTH(int, aio_suspend, (const struct aiocb *const l[], int n,
+			       const struct timespec *t), (l, n, t))
+ENTRY_DEPTH(int, aio_cancel, (int fd, struct aiocb *cb), (fd, cb))
+ENTRY_DEPTH(int, lio_listio, (int mode, struct aiocb *const l[], int n,
+			      struct sigevent *sig), (mode, l, n, sig))
+ENTRY_DEPTH(int, lio_listio_old, (int mode, struct aiocb *const l[], int n,
+				  struct sigevent *sig), (mode, l, n, sig))
+
+__attribute__((visibility("default")))
+void kaio_entry_aio_init(const struct aioinit *init);
+void kaio_entry_aio_init(const struct aioinit *init)
+{
+	kaio__tls_depth++;
+	kaio__aio_init(init);
+	kaio__tls_depth--;
+}
 
 EXPORT4(kaio_entry_aio_read, aio_read);
 EXPORT4(kaio_entry_aio_write, aio_write);

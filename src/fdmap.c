@@ -272,11 +272,13 @@ static int steal(struct kaio_fd *f, struct kaio_req **head,
 
 /*
  * Cancel what is queued for fd (only cb, if not NULL), in the fd's queues
- * and in the backend.  The cancelled requests are returned on *out, not
- * yet completed; *running is set if a matching request is running.
+ * and in the backends.  The cancelled requests are returned on *out, not
+ * yet completed; kernel-backend requests are put on the ticket t.  The fd
+ * lock is held throughout, so no request moves from an fd queue to a
+ * backend between the two looks (one would be missed).
  */
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
-		    int *running)
+		    struct kaio_cancel *t)
 {
 	struct kaio_fd *f = kaio__fd_get(fd);
 	struct kaio_req *pooled = NULL, *failed = NULL, *r;
@@ -284,13 +286,13 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 
 	if (!f) {
 		n = 0;
-		kaio__backend_cancel(fd, cb, out, running, &n);
+		kaio__backend_cancel(fd, cb, out, t, &n);
 		return n;
 	}
 	pthread_mutex_lock(&f->lock);
 	n = steal(f, &f->sqhead, &f->sqtail, fd, cb, out);
 	n += steal(f, &f->fshead, &f->fstail, fd, cb, out);
-	kaio__backend_cancel(fd, cb, &pooled, running, &n);
+	kaio__backend_cancel(fd, cb, &pooled, t, &n);
 	/* Requests taken from the backend still hold their fd bookkeeping. */
 	while ((r = pooled)) {
 		pooled = r->next;

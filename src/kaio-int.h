@@ -12,7 +12,10 @@
  *                   the result (0 on success); written last, with release
  *                   order, by kaio__complete().
  *   __return_value  the result, written before __error_code.
- *   __policy        KAIO_MAGIC from submission until aio_return().
+ *   __policy        KAIO_MAGIC from submission until aio_return(), then
+ *                   KAIO_MAGIC_RETURNED: aio_error() still reports the
+ *                   final status (glibc's does), a second aio_return()
+ *                   fails with EINVAL.
  *   __abs_prio      the process epoch at submission (bumped in a fork
  *                   child, so inherited requests are recognised as foreign).
  *   __next_prio     untouched.
@@ -33,6 +36,7 @@
 
 #include "kaio_posix.h"
 #include "kaio_aio_abi.h"
+#include "creds.h"
 
 #define KAIO_HIDDEN	__attribute__((visibility("hidden")))
 #define KAIO_EXPORT	__attribute__((visibility("default")))
@@ -40,7 +44,8 @@
 #define kaio_unlikely(x)	__builtin_expect(!!(x), 0)
 #define __cold		__attribute__((cold))
 
-#define KAIO_MAGIC		0x4b41494f	/* "KAIO" */
+#define KAIO_MAGIC		0x4b41494f	/* "KAIO": submitted, not returned */
+#define KAIO_MAGIC_RETURNED	0x4b41494e	/* aio_return() took the result */
 #define KAIO_NPRIO		(AIO_PRIO_DELTA_MAX + 1)
 #define KAIO_DEFAULT_THREADS	64
 #define KAIO_DEFAULT_NUM	64
@@ -74,7 +79,9 @@ enum {
 	KAIO_RQ_DIRECT	= 1 << 5,	/* the fd has O_DIRECT */
 	KAIO_RQ_KNOWAIT	= 1 << 6,	/* in the kernel with RWF_NOWAIT */
 	KAIO_RQ_INKERNEL = 1 << 7,	/* owned by the kernel backend */
-	KAIO_RQ_CREDS	= 1 << 8,	/* fsuid, fsgid, groups captured */
+	KAIO_RQ_CREDS	= 1 << 8,	/* creds: the submitter's identity */
+	KAIO_RQ_OFFLOAD	= 1 << 9,	/* the caller's budget is spent: no
+					 * backend may copy it in the caller */
 };
 
 /* KAIO_BACKEND */
@@ -94,10 +101,30 @@ struct kaio_notify {
 	pthread_attr_t *attr;
 	pid_t tid;			/* SIGEV_THREAD_ID */
 	int queue;			/* SIGEV_KAIO */
+	struct kaio_note *note;		/* SIGEV_THREAD, SIGEV_KAIO: the record
+					 * reserved at submission (notify.c) */
+};
+
+/*
+ * A notification's record, reserved at submission so that a completion
+ * never allocates: a SIGEV_KAIO event (bound to its queue) or a
+ * SIGEV_THREAD job.  kaio__notify() consumes it; kaio__notify_release()
+ * frees one that will not be used.
+ */
+struct kaio_queue;
+struct kaio_note {
+	struct kaio_note *next;
+	int kind;			/* SIGEV_THREAD or SIGEV_KAIO */
+	void (*fn)(union sigval);	/* SIGEV_THREAD */
+	struct kaio_queue *q;		/* SIGEV_KAIO: the queue, or NULL */
+	uint64_t qid;			/* ... and its identity at submission */
+	struct kaio_event ev;		/* ev.value for both kinds */
 };
 
 struct kaio_fd;
 struct kaio_list;
+struct kaio_cancel;
+struct kaio_cancel;
 
 struct kaio_req {
 	/* Links: the pool's queues and running list, or an fd's queues. */
@@ -121,17 +148,30 @@ struct kaio_req {
 	uint64_t wseq;			/* write sequence, or fsync ticket */
 	struct kaio_notify nt;
 	struct iocb iocb;		/* while in the kernel backend */
-	/* Path operations: arguments copied at submission, and the
-	 * submitting thread's credentials. */
+	struct kaio_creds creds;	/* the submitter's, if KAIO_RQ_CREDS */
+	/* Path operations: arguments copied at submission. */
 	char *path, *path2;
 	int dirfd2;
 	uint64_t pflags;
-	uid_t fsuid;
-	gid_t fsgid;
-	int ngroups;
-	gid_t *groups;
 	struct kaio_renameat_info rinfo;	/* for IOCB_CMD_RENAMEAT */
+	/* aio_cancel(): the canceller waiting for this request (under the
+	 * kernel backend's lock), and whether a cancel was asked of it. */
+	struct kaio_cancel *cw;
+	atomic_int cancel_asked;
 };
+
+/*
+ * One aio_cancel() call's ticket (cancel.c): kernel-backend requests it
+ * waits for (pending), how they ended, and whether a matching request is
+ * still running.  The completer settles its part after the request's
+ * result and notification are out, then touches the ticket no more.
+ */
+struct kaio_cancel {
+	atomic_int pending;		/* requests still to be settled */
+	atomic_int canceled;		/* ... that ended with ECANCELED */
+	atomic_int running;		/* a matching request runs on */
+};
+void kaio__cancel_settle(struct kaio_cancel *t, long res) KAIO_HIDDEN;
 
 /* A lio_listio() list: freed by whoever drops the last reference. */
 struct kaio_list {
@@ -197,10 +237,20 @@ int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;
 void kaio__cancel_async_end(int old) KAIO_HIDDEN;
 
+/*
+ * How many bytes one call may copy in the calling thread (request.c).  A
+ * cached read copies 4-8 GB/s on the reference machine (2 vCPU EPYC), so
+ * 512 KiB holds a caller 0.07-0.13 ms, about what glibc's submission
+ * costs with its thread start; the rest goes to a backend, which must not
+ * copy it in the caller either (KAIO_RQ_OFFLOAD).
+ */
+#define KAIO_CALLER_BYTES	(512 * 1024)
+
 /* Reads of one lio_listio() call, gathered for one io_submit(). */
 #define KAIO_BATCH_MAX	64
 struct kaio_batch {
 	int n;
+	size_t caller_left;		/* of KAIO_CALLER_BYTES, this call */
 	struct kaio_req *reqs[KAIO_BATCH_MAX];
 };
 
@@ -233,6 +283,8 @@ static inline void kaio__served(struct kaio_req *req, int served, int stat)
 int kaio__fail(int err) KAIO_HIDDEN;
 int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list,
 		 int flags, struct kaio_batch *batch) KAIO_HIDDEN;
+int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
+			int flags) KAIO_HIDDEN;
 void kaio__batch_flush(struct kaio_batch *batch) KAIO_HIDDEN;
 void kaio__complete(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 void kaio__req_free(struct kaio_req *req) KAIO_HIDDEN;
@@ -256,7 +308,7 @@ struct kaio_fd *kaio__fd_peek(int fd) KAIO_HIDDEN;
 int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__fd_done(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
-		    int *running) KAIO_HIDDEN;
+		    struct kaio_cancel *t) KAIO_HIDDEN;
 void kaio__fd_reset(void) KAIO_HIDDEN;
 
 /* backend.c: routing between the backends. */
@@ -264,9 +316,8 @@ int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed) KAIO_HIDDEN;
 void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
-			  int *running, int *n) KAIO_HIDDEN;
-int kaio__backend_cancel_async(int fd, struct aiocb *cb, int *running,
-			       struct aiocb **out, int max) KAIO_HIDDEN;
+			  struct kaio_cancel *t, int *n) KAIO_HIDDEN;
+void kaio__backend_cancel_retry(struct kaio_cancel *t) KAIO_HIDDEN;
 
 /* reap.c: who reaps a kernel backend's completions (see there). */
 struct kaio_reaper {
@@ -283,10 +334,21 @@ struct kaio_reaper {
 	/*
 	 * Wait (rel NULL: forever) for completions and complete a batch;
 	 * with cancel, the wait itself is a cancellation point, and a
-	 * thread cancelled there loses no completion.
+	 * thread cancelled there loses no completion.  With sigmask, the
+	 * caller blocks every signal and the wait alone runs with sigmask
+	 * (a handler then runs only when the wait ends with EINTR).
 	 */
-	long (*reap_batch)(const struct timespec *rel, int cancel);
+	long (*reap_batch)(const struct timespec *rel, int cancel,
+			   const sigset_t *sigmask);
 };
+
+/*
+ * How deep this thread is in the library's entry points (compat.c):
+ * aio_suspend() called from a signal handler that interrupted the library
+ * (depth > 1) takes no lock and reaps nothing (reap.c).
+ */
+extern __thread int kaio__tls_depth
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_submitted(struct kaio_reaper *r, int n,
@@ -302,15 +364,17 @@ int kaio__kernel_probe(int *threaded) KAIO_HIDDEN;
 int kaio__kernel_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
 int kaio__kernel_fsync_ok(void) KAIO_HIDDEN;
 int kaio__kernel_threaded(void) KAIO_HIDDEN;
-void kaio__kernel_cancel(int fd, struct aiocb *cb, int *running) KAIO_HIDDEN;
+void kaio__kernel_cancel(int fd, struct aiocb *cb,
+			struct kaio_cancel *t) KAIO_HIDDEN;
 const char *kaio__kernel_mode(void) KAIO_HIDDEN;
 void kaio__kernel_reset(void) KAIO_HIDDEN;
 
 /* backend-uring.c: io_uring. */
 int kaio__uring_probe(void) KAIO_HIDDEN;
 int kaio__uring_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
-int kaio__uring_cancel(int fd, struct aiocb *cb, int *running,
-		       struct aiocb **out, int max) KAIO_HIDDEN;
+void kaio__uring_cancel(int fd, struct aiocb *cb,
+			struct kaio_cancel *t) KAIO_HIDDEN;
+void kaio__uring_cancel_retry(struct kaio_cancel *t) KAIO_HIDDEN;
 const char *kaio__uring_mode(void) KAIO_HIDDEN;
 void kaio__uring_reset(void) KAIO_HIDDEN;
 
@@ -322,12 +386,16 @@ void kaio__pool_reset(void) KAIO_HIDDEN;
 void kaio__pool_config_changed(void) KAIO_HIDDEN;
 
 /* notify.c */
+int kaio__notify_reserve(const struct sigevent *sev) KAIO_HIDDEN;
+void kaio__notify_bind(struct kaio_notify *nt) KAIO_HIDDEN;
+void kaio__notify_release(const struct kaio_notify *nt) KAIO_HIDDEN;
 void kaio__notify(const struct kaio_notify *nt, struct aiocb *cb,
 		  ssize_t res) KAIO_HIDDEN;
 
 /* queue.c */
 int kaio__queue_valid(int fd) KAIO_HIDDEN;
-int kaio__queue_post(int fd, struct aiocb *cb, union sigval value,
+int kaio__queue_bind(struct kaio_note *n, int fd) KAIO_HIDDEN;
+int kaio__queue_post(struct kaio_note *n, struct aiocb *cb,
 		     ssize_t res) KAIO_HIDDEN;
 void kaio__queue_reset(void) KAIO_HIDDEN;
 void kaio__notify_reset(void) KAIO_HIDDEN;

@@ -67,31 +67,35 @@ static int lio_op(int opcode)
 	return -1;
 }
 
-static int submit_all(struct aiocb *const list[], int nent,
-		      struct kaio_list *l, int quiet, int *nok)
+/*
+ * Submit every entry.  An entry refused at once (no resources, a bad
+ * aio_reqprio, an aiocb still in progress) counts in *failed and *again;
+ * one whose operation fails (a bad fd or opcode) is accepted and
+ * completes with its error, as in glibc.  An aiocb still in progress is
+ * never written into: its first request owns it.
+ */
+static void submit_all(struct aiocb *const list[], int nent,
+		       struct kaio_list *l, int quiet, int *nok,
+		       int *failed, int *again)
 {
 	struct kaio_batch batch;
-	int i, op, ret, failed = 0, again = 0;
+	int flags = quiet ? KAIO_RQ_QUIET : 0;
+	int i, op, ret;
 
 	batch.n = 0;
+	batch.caller_left = KAIO_CALLER_BYTES;
 	for (i = 0; i < nent; i++) {
 		if (!list[i] || list[i]->aio_lio_opcode == LIO_NOP)
 			continue;
 		op = lio_op(list[i]->aio_lio_opcode);
 		if (op < 0)
-			ret = -EINVAL;
+			ret = kaio__submit_failed(list[i], EINVAL, l, flags);
 		else
-			ret = kaio__submit(list[i], op, l,
-					   quiet ? KAIO_RQ_QUIET : 0, &batch);
+			ret = kaio__submit(list[i], op, l, flags, &batch);
 		if (ret) {
 			if (ret == -EAGAIN)
-				again++;
-			failed++;
-			/* aio_error() reports why this one never ran. */
-			list[i]->__return_value = -1;
-			list[i]->__abs_prio = atomic_load(&kaio__epoch);
-			list[i]->__policy = KAIO_MAGIC;
-			atomic_store((atomic_int *)&list[i]->__error_code, -ret);
+				(*again)++;
+			(*failed)++;
 		} else {
 			(*nok)++;
 		}
@@ -99,23 +103,26 @@ static int submit_all(struct aiocb *const list[], int nent,
 			kaio__batch_flush(&batch);
 	}
 	kaio__batch_flush(&batch);
-	if (failed && *nok == 0 && again == failed)
-		return -EAGAIN;
-	return failed ? -EIO : 0;
 }
 
+/*
+ * The call's result, as glibc's: refusals make it fail (EAGAIN if any was
+ * for lack of resources, else EIO); with LIO_WAIT, so does any request
+ * that failed.  Errors a request reports itself leave LIO_NOWAIT's 0.
+ */
 static int lio(int mode, struct aiocb *const list[], int nent,
 	       struct sigevent *sig)
 {
 	struct kaio_list *l;
-	int quiet = mode & KAIO_LIO_QUIET, nok = 0, ret, wret;
+	int quiet = mode & KAIO_LIO_QUIET, nok = 0, failed = 0, again = 0;
+	int ret = 0, wret;
 
 	mode &= ~KAIO_LIO_QUIET;
 	if ((mode != LIO_WAIT && mode != LIO_NOWAIT) || nent < 0 ||
 	    nent > KAIO_LISTIO_MAX || (nent > 0 && !list))
 		return kaio__fail(EINVAL);
-	if (mode == LIO_NOWAIT && sig && kaio__sigevent_check(sig))
-		return kaio__fail(EINVAL);
+	if (mode == LIO_NOWAIT && sig && (ret = kaio__sigevent_check(sig)))
+		return kaio__fail(-ret);	/* EINVAL, or EAGAIN */
 	kaio__init();
 	kaio__count(KAIO_STAT_LISTIO);
 	l = calloc(1, sizeof(*l));
@@ -128,7 +135,9 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 	else
 		l->nt.notify = SIGEV_NONE;
 
-	ret = submit_all(list, nent, l, quiet, &nok);
+	submit_all(list, nent, l, quiet, &nok, &failed, &again);
+	if (failed)
+		ret = again && (mode == LIO_NOWAIT || !nok) ? -EAGAIN : -EIO;
 	if (mode == LIO_NOWAIT) {
 		kaio__list_put(l);	/* may notify now, if all are done */
 		return ret ? kaio__fail(-ret) : 0;

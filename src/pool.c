@@ -350,9 +350,11 @@ int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		if (!pool.q[p].head)
 			pool.qmask &= ~(1u << p);
 	}
+	/* Running until its result is in the aiocb (finished is set after
+	 * that): AIO_ALLDONE lets the caller free the aiocb. */
 	for (r = pool.running.head; r; r = r->next)
 		if (r->fd == fd && (!cb || r->cb == cb) &&
-		    !atomic_load_explicit(&r->finished, memory_order_relaxed))
+		    !atomic_load_explicit(&r->finished, memory_order_acquire))
 			*running = 1;
 	pthread_mutex_unlock(&pool.lock);
 	return n;

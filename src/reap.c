@@ -21,6 +21,20 @@
  *   reaper sleeps with a timeout, so a submission need not wake it, and it
  *   reaps anything left unreaped for that long.  Requests with a
  *   notification or in a list (r->urgent) are reaped at once.
+ *
+ * Signal handlers (aio_suspend() is async-signal-safe):
+ * - An application thread blocks every signal while it wants or holds the
+ *   role, except during its waits: the ring's wait gets the caller's mask
+ *   (io_uring_enter's and io_pgetevents' sigmask), so a handler runs there
+ *   only when the wait ends with EINTR, with nothing consumed; the futex
+ *   sleep runs with the caller's mask.  Such a wait is a "park": no lock
+ *   is held and the state is whole (tls_park).
+ * - aio_suspend() from a handler that interrupted a park does what any
+ *   waiter does; if its thread holds the role, it reaps with it.
+ * - aio_suspend() from a handler that interrupted the library anywhere
+ *   else (kaio__tls_depth > 1: a lock may be held) takes no lock and
+ *   reaps nothing: it sleeps on the completion futex while the reaper
+ *   works.  Its thread neither holds nor wants the role there.
  */
 #include "config.h"
 
@@ -36,6 +50,12 @@
 enum { WHO_NONE, WHO_REAPER, WHO_APP };
 
 static _Atomic(struct kaio_reaper *) reapers[2];
+
+__thread int kaio__tls_depth __attribute__((tls_model("initial-exec")));
+/* This thread waits at a park (see above), and the role it holds. */
+static __thread int tls_park __attribute__((tls_model("initial-exec")));
+static __thread struct kaio_reaper *tls_role
+	__attribute__((tls_model("initial-exec")));
 
 static long long now_ns(void)
 {
@@ -103,7 +123,7 @@ static void *reaper(void *arg)
 		none = WHO_NONE;
 		if (!atomic_compare_exchange_strong(&r->who, &none, WHO_REAPER))
 			continue;	/* an application thread reaps */
-		n = r->reap_batch(&reaper_slice, 0);
+		n = r->reap_batch(&reaper_slice, 0, NULL);
 		atomic_store(&r->who, WHO_NONE);
 		/* Sleepers that want the role must wake up to take it. */
 		if (atomic_load(&r->app_wants))
@@ -200,6 +220,7 @@ static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 struct role_hold {
 	struct kaio_reaper *r;
 	volatile int held;	/* read by the cleanup of a cancelled thread */
+	sigset_t old;		/* the caller's signal mask */
 };
 
 static void role_release(void *arg)
@@ -207,13 +228,16 @@ static void role_release(void *arg)
 	struct role_hold *h = arg;
 	int others;
 
-	if (h->held)
+	if (h->held) {
+		tls_role = NULL;
 		atomic_store(&h->r->who, WHO_NONE);
+	}
 	others = atomic_fetch_sub(&h->r->app_wants, 1) > 1;
 	/* Others who wanted the role sleep on the futex: let them retry. */
 	if (h->held && others)
 		kaio__wake_waiters();
 	hand_back(h->r);
+	pthread_sigmask(SIG_SETMASK, &h->old, NULL);
 }
 
 /*
@@ -239,18 +263,33 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	int none = WHO_NONE;
 	long n;
 
-	if (!atomic_compare_exchange_strong(&r->who, &none, WHO_APP)) {
+	if (tls_role == r) {
+		/* A handler interrupted this thread's own wait with the
+		 * role: the state is whole, reap with it. */
+	} else if (!atomic_compare_exchange_strong(&r->who, &none, WHO_APP)) {
 		/*
 		 * The reaper holds the role: it yields after a batch.  This
 		 * thread counts as reaping, so that the reaper then stands
 		 * back and the next submission does not wake it to take the
 		 * role again: else the application would never reap, and
 		 * every completion would cost a hop through the reaper.
+		 * The sleep is a park: the caller's signals come in.
 		 */
+		sigset_t all;
+		int ret;
+
 		atomic_store(&r->app_reaped, now_ns());
-		return futex_sleep(seq, deadline, cancel);
+		pthread_sigmask(SIG_SETMASK, &hold->old, NULL);
+		tls_park = 1;
+		ret = futex_sleep(seq, deadline, cancel);
+		tls_park = 0;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, NULL);
+		return ret;
+	} else {
+		hold->held = 1;
+		tls_role = r;
 	}
-	hold->held = 1;
 	/*
 	 * The role was free, but its last holder may have completed what
 	 * this thread waits for after the caller looked (it bumps the
@@ -269,7 +308,9 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	}
 	if (rel.tv_sec < 0)
 		rel.tv_sec = rel.tv_nsec = 0;
-	n = r->reap_batch(&rel, cancel);
+	tls_park = 1;		/* a handler runs only if the wait ends in EINTR */
+	n = r->reap_batch(&rel, cancel, &hold->old);
+	tls_park = 0;
 	if (n > 0)
 		atomic_store(&r->app_reaped, now_ns());
 	if (n == -EINTR)
@@ -292,12 +333,27 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 static int reap_here(struct kaio_reaper *r, int seq,
 		     const struct timespec *deadline, int cancel)
 {
-	struct role_hold hold = { r, 0 };
+	struct role_hold hold = { .r = r };
 	volatile int ret = 0;
+	sigset_t all, pend;
+	int i;
 
+	/* Every signal waits while this thread wants or holds the role,
+	 * but in its waits (see the top of the file). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &hold.old);
 	atomic_fetch_add(&r->app_wants, 1);
 	pthread_cleanup_push(role_release, &hold);
 	ret = reap_claimed(r, seq, deadline, cancel, &hold);
+	/* A signal held back meanwhile is handled as this returns: EINTR,
+	 * as if it had come during the wait. */
+	if (!ret && sigpending(&pend) == 0)
+		for (i = 1; i < NSIG; i++)
+			if (sigismember(&pend, i) == 1 &&
+			    sigismember(&hold.old, i) == 0) {
+				ret = -EINTR;
+				break;
+			}
 	pthread_cleanup_pop(1);
 	return ret;
 }
@@ -309,10 +365,13 @@ static int reap_here(struct kaio_reaper *r, int seq,
  */
 int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 {
-	struct kaio_reaper *r = NULL;
-	int i, busy = 0;
+	struct kaio_reaper *r = NULL, *ri;
+	int i, busy = 0, park = tls_park, ret;
 
-	struct kaio_reaper *ri;
+	/* From a handler that interrupted the library: no lock, no reaping. */
+	if (kaio__tls_depth > 1 && !park)
+		return futex_sleep(seq, deadline, cancel);
+	tls_park = 0;
 
 	for (i = 0; i < 2; i++) {
 		ri = atomic_load(&reapers[i]);
@@ -321,19 +380,27 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 			busy++;
 		}
 	}
-	if (busy == 1 && !atomic_load(&kaio__user_pending))
-		return reap_here(r, seq, deadline, cancel);
+	if (busy == 1 && !atomic_load(&kaio__user_pending)) {
+		ret = reap_here(r, seq, deadline, cancel);
+		tls_park = park;
+		return ret;
+	}
+	tls_park = 0;
 	for (i = 0; i < 2; i++) {
 		ri = atomic_load(&reapers[i]);
 		if (ri)
 			kick(ri);
 	}
-	return futex_sleep(seq, deadline, cancel);
+	tls_park = 1;
+	ret = futex_sleep(seq, deadline, cancel);
+	tls_park = park;
+	return ret;
 }
 
 void kaio__reaper_reset(struct kaio_reaper *r)
 {
-	long (*fn)(const struct timespec *, int) = r->reap_batch;
+	long (*fn)(const struct timespec *, int, const sigset_t *) =
+		r->reap_batch;
 	int slot = r->slot;
 
 	memset(r, 0, sizeof(*r));

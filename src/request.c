@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -46,10 +47,14 @@ int kaio__sigevent_check(const struct sigevent *sev)
 		if (sev->sigev_signo < 0 || sev->sigev_signo > SIGRTMAX)
 			return -EINVAL;
 		return 0;
-	case SIGEV_THREAD:
-		return sev->sigev_notify_function ? 0 : -EINVAL;
+	case SIGEV_THREAD:	/* -EAGAIN: no record or no notifier */
+		if (!sev->sigev_notify_function)
+			return -EINVAL;
+		return kaio__notify_reserve(sev);
 	case SIGEV_KAIO:
-		return kaio__queue_valid(sev->sigev_signo) ? 0 : -EINVAL;
+		if (!kaio__queue_valid(sev->sigev_signo))
+			return -EINVAL;
+		return kaio__notify_reserve(sev);
 	default:
 		return -EINVAL;
 	}
@@ -66,6 +71,7 @@ void kaio__sigevent_copy(struct kaio_notify *nt, const struct sigevent *sev)
 	nt->queue = sev->sigev_signo;
 	if (nt->notify == SIGEV_THREAD_ID || nt->notify == SIGEV_KAIO)
 		nt->fn = NULL, nt->attr = NULL;
+	kaio__notify_bind(nt);	/* takes the record reserved by the check */
 }
 
 /* Publish a result in the aiocb: the last store that touches it. */
@@ -112,11 +118,13 @@ static void wake_waiters(void)
 void kaio__list_put(struct kaio_list *list)
 {
 	struct kaio_notify nt;
-	int wait;
+	int wait = list->wait, old;
 
-	if (atomic_fetch_sub(&list->refs, 1) != 1)
+	old = atomic_fetch_sub(&list->refs, 1);
+	if (old == 2 && wait)
+		wake_waiters();		/* only the LIO_WAIT submitter is left */
+	if (old != 1)
 		return;
-	wait = list->wait;
 	nt = list->nt;
 	free(list);
 	if (!wait)
@@ -132,14 +140,21 @@ static void publish(struct aiocb *cb, struct kaio_list *list, ssize_t res)
 }
 
 /* Tell whoever waits: the list, aio_suspend() sleepers, the sigevent. */
+/*
+ * The request's own notification goes out before its list's reference is
+ * dropped: a list's notification follows every notification of its
+ * requests, as in glibc.
+ */
 static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 		     struct kaio_list *list, int quiet, ssize_t res)
 {
-	if (list)
-		kaio__list_put(list);
 	wake_waiters();
 	if (!quiet)
 		kaio__notify(nt, cb, res);
+	else
+		kaio__notify_release(nt);
+	if (list)
+		kaio__list_put(list);
 }
 
 static void finish(struct aiocb *cb, const struct kaio_notify *nt,
@@ -164,8 +179,10 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 		res += (ssize_t)req->done;
 	else if (res == -ECANCELED)
 		kaio__count(KAIO_STAT_CANCELED);
-	atomic_store_explicit(&req->finished, 1, memory_order_relaxed);
 	publish(req->cb, req->list, res);
+	/* After the result: aio_cancel() then never answers AIO_ALLDONE
+	 * while the aiocb is still to be written (pool.c). */
+	atomic_store_explicit(&req->finished, 1, memory_order_release);
 	if (req->f)
 		kaio__fd_done(req);
 	if (!(req->flags & KAIO_RQ_INKERNEL))
@@ -350,6 +367,28 @@ static int read_flags_cached(int fd, int *fl)
 	return 1;
 }
 
+/*
+ * Set in an fd's flags (a bit no O_* flag uses) when reads and writes on it
+ * are a stream, whatever lseek() says: pipes, sockets, terminals, and the
+ * anonymous-inode fds (eventfd, timerfd, signalfd, inotify) that accept
+ * lseek() and then ignore the offset.  Only regular files, block devices
+ * and seekable character devices are read and written at aio_offset.
+ */
+#define KAIO_FL_STREAM	0x40000000
+
+static int is_stream(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return 0;	/* the operation reports the error */
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+		return 0;
+	if (S_ISCHR(st.st_mode))
+		return lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE;
+	return 1;
+}
+
 /* The fd's flags from the kernel, checked for op; 0 or -errno. */
 static int fetch_flags(int fd, int op, int *fl)
 {
@@ -360,29 +399,48 @@ static int fetch_flags(int fd, int op, int *fl)
 		return -errno;
 	if (!access_ok(op, *fl))
 		return -EBADF;
+	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) && is_stream(fd))
+		*fl |= KAIO_FL_STREAM;
 	if (op == KAIO_OP_READ && (f = kaio__fd_get(fd))) {
 		atomic_store_explicit(&f->rd_left, KAIO_FLAGS_REUSE,
 				      memory_order_relaxed);
 		atomic_store_explicit(&f->rd_flags,
-				      *fl & O_DIRECT ? 0 : *fl + 1,
+				      *fl & (O_DIRECT | KAIO_FL_STREAM) ? 0
+									: *fl + 1,
 				      memory_order_relaxed);
 	}
 	return 0;
 }
 
-/* *cached: *fl came from read_flags_cached(), not from the kernel. */
-static int validate(struct aiocb *cb, int op, int *fl, int *cached)
+/*
+ * What is refused at once, as in glibc, without touching the aiocb: an
+ * aiocb still in progress here (glibc does not check; a second request
+ * on it would have two results written into one aiocb), a bad aio_reqprio
+ * (ignored by aio_fsync(), as glibc's), and a sigevent no notification
+ * could be sent for (glibc accepts it and sends nothing, or crashes on a
+ * SIGEV_THREAD without a function).  Everything else is the operation's
+ * own result, reported through aio_error().
+ */
+static int validate_sync(const struct aiocb *cb, int op, int flags)
 {
-	int ret;
-
-	*cached = 0;
 	if (kaio_unlikely(busy(cb)))
 		return -EINVAL;		/* already in progress */
-	if (cb->aio_reqprio < 0 || cb->aio_reqprio > AIO_PRIO_DELTA_MAX)
+	if (op != KAIO_OP_FSYNC && op != KAIO_OP_FDSYNC &&
+	    (cb->aio_reqprio < 0 || cb->aio_reqprio > AIO_PRIO_DELTA_MAX))
 		return -EINVAL;
-	ret = kaio__sigevent_check(&cb->aio_sigevent);
-	if (ret)
-		return ret;
+	if (flags & KAIO_RQ_QUIET)
+		return 0;	/* no notification: the sigevent is not read */
+	return kaio__sigevent_check(&cb->aio_sigevent);
+}
+
+/*
+ * The fd's open flags, checked for op: 0 or -errno, which glibc reports
+ * late (aio_error() says EBADF) for reads and writes, and at once for
+ * aio_fsync().  *cached: *fl came from read_flags_cached().
+ */
+static int validate_fd(const struct aiocb *cb, int op, int *fl, int *cached)
+{
+	*cached = 0;
 	*fl = 0;
 	if (kaio__is_pathop(op) && op != KAIO_OP_READAHEAD)
 		return 0;	/* a dirfd: the operation itself checks it */
@@ -400,7 +458,7 @@ static int classify(struct kaio_req *req, int fl)
 		return 0;
 	if (fl & O_DIRECT)
 		req->flags |= KAIO_RQ_DIRECT;
-	if (lseek(req->fd, 0, SEEK_CUR) < 0 && errno == ESPIPE)
+	if (fl & KAIO_FL_STREAM)
 		req->flags |= KAIO_RQ_NOSEEK | KAIO_RQ_SERIAL;
 	if (req->op == KAIO_OP_WRITE) {
 		req->flags |= KAIO_RQ_TRACKED;
@@ -456,7 +514,8 @@ static struct kaio_req *build(struct aiocb *cb, int op,
 	req->fd = cb->aio_fildes;
 	req->flags = flags;
 	req->list = list;
-	req->prio = cb->aio_reqprio;
+	req->prio = op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC ? 0
+							       : cb->aio_reqprio;
 	req->buf = (void *)cb->aio_buf;
 	req->nbytes = cb->aio_nbytes;
 	req->off = cb->aio_offset;
@@ -466,8 +525,13 @@ static struct kaio_req *build(struct aiocb *cb, int op,
 
 void kaio__req_free(struct kaio_req *req)
 {
+	/* Refused after it was built: its notification record is unused. */
+	if (!atomic_load_explicit(&req->finished, memory_order_relaxed))
+		kaio__notify_release(&req->nt);
 	if (kaio__is_pathop(req->op))
 		kaio__path_release(req);
+	if (req->flags & KAIO_RQ_CREDS)
+		kaio__creds_release(&req->creds);
 	pthread_mutex_lock(&free_lock);
 	if (free_n < atomic_load_explicit(&kaio__cfg.num,
 					  memory_order_relaxed)) {
@@ -493,16 +557,61 @@ static const int op_stat[] = {
 };
 
 /*
+ * Accept cb and complete it at once with -err, in the caller: an error
+ * glibc reports through aio_error() rather than from the call (a bad fd,
+ * an fd not open for the operation, a bad lio_listio opcode).  The
+ * request's notification and its list's reference work as for any other
+ * completion.  Returns 0, or -errno if cb is refused outright.
+ */
+int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
+			int flags)
+{
+	struct kaio_notify nt;
+	int ret;
+
+	kaio__init();
+	ret = validate_sync(cb, -1, flags);
+	if (ret)
+		return ret;
+	mark(cb);
+	if (list)
+		atomic_fetch_add(&list->refs, 1);
+	kaio__sigevent_copy(&nt, &cb->aio_sigevent);
+	finish(cb, &nt, list, flags & KAIO_RQ_QUIET, -(ssize_t)err);
+	return 0;
+}
+
+/* May a read or write of cb be tried in the caller, within the budget? */
+static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
+{
+	if (op != KAIO_OP_READ && (op != KAIO_OP_WRITE || (fl & O_APPEND)))
+		return 0;
+	/* A stream is never read in the caller: a short read of it must
+	 * not be finished with a second one. */
+	if ((fl & (O_DIRECT | KAIO_FL_STREAM)) || cb->aio_offset < 0 ||
+	    !kaio__cfg.nowait ||
+	    kaio__cfg.backend == KAIO_BACKEND_KERNEL ||
+	    kaio__cfg.backend == KAIO_BACKEND_URING)
+		return 0;
+	if (cb->aio_nbytes > *left)
+		return 0;
+	return nowait_ok(cb->aio_fildes, op);
+}
+
+/*
  * Submit cb.  Returns 0 when the request was accepted (it may already be
  * complete) or -errno when it was not; then nothing was queued, no
  * notification will follow, and the list (if any) holds no reference.
+ * The aiocb is not touched when it is refused because it is still in
+ * progress; otherwise a refusal is also written into it, as glibc does.
  */
 int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 		 struct kaio_batch *batch)
 {
 	struct kaio_notify nt;
 	struct kaio_req *req;
-	size_t done = 0;
+	size_t done = 0, budget = KAIO_CALLER_BYTES;
+	size_t *left = batch ? &batch->caller_left : &budget;
 	ssize_t n = -EAGAIN;
 	long long t0 = 0;
 	int fl, eof, ret, cached, saved = errno;
@@ -510,28 +619,38 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	kaio__init();
 	if (kaio_unlikely(kaio__cfg.stats))
 		t0 = kaio__now_ns();
-	ret = validate(cb, op, &fl, &cached);
-	if (ret)
+	ret = validate_sync(cb, op, flags);
+	if (ret) {
+		if (!busy(cb))
+			goto fail;
 		return ret;
+	}
+	ret = validate_fd(cb, op, &fl, &cached);
+	if (kaio_unlikely(ret)) {
+		if (op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC)
+			goto fail;
+		kaio__count(op_stat[op]);
+		ret = kaio__submit_failed(cb, -ret, list, flags);
+		errno = saved;
+		return ret;
+	}
 	mark(cb);
 	kaio__count(op_stat[op]);
 
 	/* A negative offset is left to the backend's EINVAL (preadv2 reads
 	 * -1 as "the file position"). */
-	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && !(fl & O_APPEND))) &&
-	    !(fl & O_DIRECT) && cb->aio_offset >= 0 && kaio__cfg.nowait &&
-	    kaio__cfg.backend != KAIO_BACKEND_KERNEL &&
-	    kaio__cfg.backend != KAIO_BACKEND_URING && nowait_ok(cb->aio_fildes, op)) {
+	if (caller_may(cb, op, fl, left)) {
 		n = try_nowait(cb, op, &done, &eof);
+		*left -= done;
 		if (n == -EOPNOTSUPP)
 			nowait_refused(cb->aio_fildes, op);
 		if (n == -ESPIPE || n == -EAGAIN || n == -EOPNOTSUPP)
 			done = 0;
 		else if (n == -EBADF && cached) {
-			cached = 0;	/* fails now, as without the cache */
+			cached = 0;	/* the fd changed: look again */
 			ret = fetch_flags(cb->aio_fildes, op, &fl);
 			if (ret)
-				goto fail;
+				n = ret;
 		}
 		if (n != -ESPIPE && n != -EAGAIN && n != -EOPNOTSUPP &&
 		    (n < 0 || done == cb->aio_nbytes || eof)) {
@@ -550,8 +669,14 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	/* A backend gets the request: route it on the fd's flags as they are. */
 	if (cached) {
 		ret = fetch_flags(cb->aio_fildes, op, &fl);
-		if (ret)
-			goto fail;
+		if (ret) {
+			if (list)
+				atomic_fetch_add(&list->refs, 1);
+			kaio__sigevent_copy(&nt, &cb->aio_sigevent);
+			finish(cb, &nt, list, flags & KAIO_RQ_QUIET, ret);
+			errno = saved;
+			return 0;
+		}
 	}
 
 	req = build(cb, op, list, flags);
@@ -566,7 +691,17 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	}
 	req->done = done;
 	req->t0 = t0;
+	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) &&
+	    cb->aio_nbytes - done > *left)
+		req->flags |= KAIO_RQ_OFFLOAD;
+	else if (op == KAIO_OP_READ || op == KAIO_OP_WRITE)
+		*left -= cb->aio_nbytes - done;
 	classify(req, fl);
+	ret = kaio__creds_prepare(req);	/* what may reach the pool later */
+	if (ret) {
+		kaio__req_free(req);
+		goto fail;
+	}
 	atomic_fetch_add(&kaio__user_pending, 1);
 	if (list)
 		atomic_fetch_add(&list->refs, 1);
@@ -577,7 +712,9 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 		errno = saved;
 		return 0;
 	}
+	kaio__creds_window(req, NULL);	/* the pool may capture it now */
 	ret = kaio__fd_dispatch(req);
+	kaio__creds_window(NULL, NULL);
 	if (ret) {
 		atomic_fetch_sub(&kaio__user_pending, 1);
 		if (list)
@@ -606,7 +743,9 @@ void kaio__batch_flush(struct kaio_batch *batch)
 
 	if (!batch->n)
 		return;
+	kaio__creds_window(NULL, batch);
 	kaio__backend_submit_batch(batch->reqs, batch->n, &failed);
+	kaio__creds_window(NULL, NULL);
 	batch->n = 0;
 	while ((r = failed)) {
 		failed = r->next;
@@ -649,15 +788,19 @@ int kaio__aio_fsync(int op, struct aiocb *cb)
 	return submit_public(cb, op == O_SYNC ? KAIO_OP_FSYNC : KAIO_OP_FDSYNC);
 }
 
-/* Is cb a request of this process whose result has not been taken? */
+/* Is cb a request of this process (its result taken or not)? */
 static int ours(const struct aiocb *cb)
 {
-	return cb->__policy == KAIO_MAGIC &&
+	return (cb->__policy == KAIO_MAGIC ||
+		cb->__policy == KAIO_MAGIC_RETURNED) &&
 	       cb->__abs_prio == atomic_load_explicit(&kaio__epoch,
 						      memory_order_relaxed);
 }
 
-/* Lock-free and async-signal-safe. */
+/*
+ * Lock-free and async-signal-safe.  After aio_return() it still gives
+ * the request's final status, as glibc's does.
+ */
 int kaio__aio_error(const struct aiocb *cb)
 {
 	if (!ours(cb))
@@ -677,7 +820,7 @@ ssize_t kaio__aio_return(struct aiocb *cb)
 				 memory_order_acquire) == EINPROGRESS)
 		return kaio__fail(EINVAL);
 	if (!atomic_compare_exchange_strong((atomic_int *)&cb->__policy,
-					    &magic, 0))
+					    &magic, KAIO_MAGIC_RETURNED))
 		return kaio__fail(EINVAL);
 	return cb->__return_value;
 }

@@ -36,9 +36,19 @@ atomic_int kaio__user_pending;
  */
 void kaio__deadline(struct timespec *abs, const struct timespec *rel)
 {
+	const time_t year = 365 * 24 * 3600;
+	time_t now;
+
 	clock_gettime(CLOCK_MONOTONIC, abs);
-	if (!rel) {
-		abs->tv_sec += 365 * 24 * 3600;
+	now = abs->tv_sec;
+	if (!rel || rel->tv_sec >= year) {
+		/* Forever, or so far ahead that it is the same: sleeping a
+		 * year at a time never overflows, and is still woken. */
+		abs->tv_sec += year;
+		return;
+	}
+	if (rel->tv_sec < 0) {		/* already past: a poll */
+		abs->tv_sec = now > 0 ? now - 1 : 0;
 		return;
 	}
 	abs->tv_sec += rel->tv_sec;
@@ -98,30 +108,37 @@ static int done(const struct aiocb *cb)
 				    memory_order_acquire) != EINPROGRESS;
 }
 
+/* Is one of list[] done, or is there nothing to wait for (as glibc)? */
 static int any_done(const struct aiocb *const list[], int nent)
 {
-	int i;
+	int i, any = 0;
 
-	for (i = 0; i < nent; i++)
-		if (list[i] && done(list[i]))
+	for (i = 0; i < nent; i++) {
+		if (!list[i])
+			continue;
+		if (done(list[i]))
 			return 1;
-	return 0;
+		any = 1;
+	}
+	return !any;
 }
 
 int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		      const struct timespec *timeout)
 {
 	struct timespec dl;
-	int seq, cancel, ret = 0;
+	int seq, cancel, forever, ret = 0;
 
 	if (nent < 0 || (nent > 0 && !list))
 		return kaio__fail(EINVAL);
-	if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||
-			timeout->tv_nsec >= 1000000000))
-		return kaio__fail(EINVAL);
 	if (any_done(list, nent))
 		return 0;
+	/* As glibc: a bad tv_nsec fails only when there is a wait to time;
+	 * a negative tv_sec is a deadline already past (EAGAIN). */
+	if (timeout && (timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
+		return kaio__fail(EINVAL);
 	kaio__deadline(&dl, timeout);
+	forever = !timeout || timeout->tv_sec >= 365 * 24 * 3600;
 	cancel = cancel_enabled();
 	atomic_fetch_add(&kaio__done_waiters, 1);
 	pthread_cleanup_push(stop_waiting, NULL);
@@ -132,6 +149,10 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 			break;
 		}
 		ret = kaio__reaper_wait(seq, &dl, cancel);
+		if (ret == -ETIMEDOUT && forever) {
+			kaio__deadline(&dl, NULL);
+			continue;
+		}
 		if (ret)
 			break;
 	}

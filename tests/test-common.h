@@ -33,6 +33,7 @@ Suite *fsync_suite(void);
 Suite *error_return_suite(void);
 Suite *suspend_suite(void);
 Suite *cancel_suite(void);
+Suite *cancel2_suite(void);
 Suite *listio_suite(void);
 Suite *sigevent_suite(void);
 Suite *process_suite(void);
@@ -41,7 +42,10 @@ Suite *stress_suite(void);
 Suite *routing_suite(void);
 Suite *creds_suite(void);
 Suite *queue_suite(void);
+Suite *robust_suite(void);
 Suite *pathops_suite(void);
 Suite *poll_suite(void);
+Suite *identity_suite(void);
+Suite *fidelity_suite(void);
 
 #endif

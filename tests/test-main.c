@@ -24,6 +24,7 @@ int main(void)
 	srunner_add_suite(sr, error_return_suite());
 	srunner_add_suite(sr, suspend_suite());
 	srunner_add_suite(sr, cancel_suite());
+	srunner_add_suite(sr, cancel2_suite());
 	srunner_add_suite(sr, listio_suite());
 	srunner_add_suite(sr, sigevent_suite());
 	srunner_add_suite(sr, process_suite());
@@ -32,8 +33,11 @@ int main(void)
 	srunner_add_suite(sr, routing_suite());
 	srunner_add_suite(sr, creds_suite());
 	srunner_add_suite(sr, queue_suite());
+	srunner_add_suite(sr, robust_suite());
 	srunner_add_suite(sr, pathops_suite());
 	srunner_add_suite(sr, poll_suite());
+	srunner_add_suite(sr, identity_suite());
+	srunner_add_suite(sr, fidelity_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -47,10 +47,9 @@ START_TEST(suspend_timeout)
 	ts.tv_nsec = 0;
 	ck_assert_int_eq(aio_suspend(l, 3, &ts), -1);
 	ck_assert_int_eq(errno, EAGAIN);
-	/* Empty list with a timeout. */
+	/* Empty list: nothing to wait for, 0 at once (glibc). */
 	ts.tv_nsec = 1000000;
-	ck_assert_int_eq(aio_suspend(l, 0, &ts), -1);
-	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(aio_suspend(l, 0, &ts), 0);
 	/* Bad arguments. */
 	ck_assert_int_eq(aio_suspend(l, -1, &ts), -1);
 	ck_assert_int_eq(errno, EINVAL);

@@ -1,0 +1,359 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * aio_cancel() tells the truth on every backend: AIO_ALLDONE only when no
+ * matching request is in progress, AIO_CANCELED only when every request it
+ * cancelled already says ECANCELED, and after either answer the library
+ * never writes into those aiocbs again (the caller may free them).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kaio_posix.h"
+#include "test-common.h"
+
+static atomic_int notified;
+
+static void count_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&notified, 1);
+}
+
+/* Every cb settled as the answer says; returns how many were cancelled. */
+static int check_answer(int ret, struct aiocb **cb, int n)
+{
+	int i, e, canceled = 0, inprog = 0;
+
+	for (i = 0; i < n; i++) {
+		e = aio_error(cb[i]);
+		canceled += e == ECANCELED;
+		inprog += e == EINPROGRESS;
+	}
+	if (ret == AIO_ALLDONE) {
+		ck_assert_msg(inprog == 0, "AIO_ALLDONE with %d in progress", inprog);
+		ck_assert_msg(canceled == 0, "AIO_ALLDONE with %d cancelled", canceled);
+	} else if (ret == AIO_CANCELED) {
+		ck_assert_msg(inprog == 0, "AIO_CANCELED with %d in progress", inprog);
+		ck_assert_msg(canceled > 0, "AIO_CANCELED with none cancelled");
+	} else {
+		ck_assert_int_eq(ret, AIO_NOTCANCELED);
+	}
+	return canceled;
+}
+
+#define POISON 0x5a
+
+static int poisoned(const struct aiocb *cb)
+{
+	const unsigned char *p = (const unsigned char *)cb;
+	size_t i;
+
+	for (i = 0; i < sizeof(*cb); i++)
+		if (p[i] != POISON)
+			return 0;
+	return 1;
+}
+
+/*
+ * Reads and an fsync of a regular file, cancelled at once (by fd, then
+ * one by one): on io_uring most have completed in the kernel and are not
+ * reaped yet.  After AIO_ALLDONE or AIO_CANCELED the aiocbs are poisoned,
+ * as a program that frees them would reuse their memory: nothing may
+ * write into them afterwards.
+ */
+START_TEST(cancel_answer_is_true)
+{
+	enum { ROUNDS = 300, N = 16 };
+	struct aiocb **grave = calloc(ROUNDS * (N + 1), sizeof(*grave));
+	char *buf = malloc(N * 512);
+	int fd = t_tmpfile(N * 512, 0), r, i, ret, ng = 0;
+
+	for (r = 0; r < ROUNDS; r++) {
+		struct aiocb *cb[N + 1];
+		int by_fd = r % 2 == 0;
+
+		for (i = 0; i <= N; i++) {
+			cb[i] = calloc(1, sizeof(struct aiocb));
+			t_prep(cb[i], fd, buf + (i % N) * 512, 512,
+			       (off_t)(i % N) * 512);
+		}
+		for (i = 0; i < N; i++)
+			ck_assert_int_eq(aio_read(cb[i]), 0);
+		ck_assert_int_eq(aio_fsync(O_SYNC, cb[N]), 0);
+		if (by_fd) {
+			ret = aio_cancel(fd, NULL);
+			check_answer(ret, cb, N + 1);
+		} else {
+			ret = AIO_ALLDONE;
+			for (i = N; i >= 0; i--) {
+				int one = aio_cancel(fd, cb[i]);
+
+				check_answer(one, &cb[i], 1);
+				if (one == AIO_NOTCANCELED)
+					ret = one;
+				else
+					memset(cb[i], POISON, sizeof(*cb[i]));
+			}
+			if (ret != AIO_NOTCANCELED) {
+				for (i = 0; i <= N; i++)
+					grave[ng++] = cb[i];
+				continue;
+			}
+		}
+		if (ret == AIO_NOTCANCELED) {
+			for (i = 0; i <= N; i++) {
+				if (!poisoned(cb[i])) {
+					int e = t_wait(cb[i], 10000);
+
+					ck_assert(e == 0 || e == ECANCELED);
+					aio_return(cb[i]);
+				}
+				free(cb[i]);
+			}
+			continue;
+		}
+		for (i = 0; i <= N; i++) {
+			memset(cb[i], POISON, sizeof(*cb[i]));
+			grave[ng++] = cb[i];
+		}
+	}
+	/* A last request through every backend, then a moment for strays. */
+	{
+		struct aiocb last;
+
+		t_prep(&last, fd, buf, 512, 0);
+		ck_assert_int_eq(aio_read(&last), 0);
+		ck_assert_int_eq(t_wait(&last, 10000), 0);
+		ck_assert_int_eq(aio_return(&last), 512);
+	}
+	usleep(100000);
+	for (i = 0; i < ng; i++) {
+		ck_assert_msg(poisoned(grave[i]),
+			      "the library wrote into an aiocb after aio_cancel() answered");
+		free(grave[i]);
+	}
+	free(grave);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/*
+ * Many more waiting requests on one fd than any fixed batch: 200 polls of
+ * an empty pipe.  Where the backend can stop a waiting request (io_uring,
+ * native AIO's IOCB_CMD_POLL) every one is cancelled; on the pool the
+ * running ones are not.  Each is notified exactly once either way.
+ */
+START_TEST(cancel_many_waiting)
+{
+	enum { N = 200 };
+	struct aiocb *cb = calloc(N, sizeof(*cb)), *pcb[N];
+	const char *m = getenv("KAIO_BACKEND");
+	int p[2], i, ret, e, threads = m && !strcmp(m, "threads");
+
+	atomic_store(&notified, 0);
+	t_pipe(p);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], p[0], NULL, POLLIN, 0);
+		cb[i].aio_sigevent.sigev_notify = SIGEV_THREAD;
+		cb[i].aio_sigevent.sigev_notify_function = count_cb;
+		ck_assert_int_eq(kaio_poll(&cb[i]), 0);
+		pcb[i] = &cb[i];
+	}
+	usleep(20000);
+	ret = aio_cancel(p[0], NULL);
+	check_answer(ret, pcb, N);
+	if (!threads)
+		ck_assert_int_eq(ret, AIO_CANCELED);
+	if (ret == AIO_NOTCANCELED)
+		ck_assert_int_eq(write(p[1], "x", 1), 1);
+	for (i = 0; i < N; i++) {
+		e = t_wait(&cb[i], 10000);
+		ck_assert_msg(e == 0 || e == ECANCELED, "poll %d: %d", i, e);
+		if (e == 0)
+			ck_assert(aio_return(&cb[i]) & POLLIN);
+		else
+			ck_assert_int_eq(aio_return(&cb[i]), -1);
+	}
+	for (i = 0; i < 500 && atomic_load(&notified) < N; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&notified), N);
+	ck_assert_int_eq(aio_cancel(p[0], NULL), AIO_ALLDONE);
+	free(cb);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* An fsync that ran to the end reports its own result, not ECANCELED. */
+START_TEST(cancel_fsync_real_result)
+{
+	enum { ROUNDS = 100 };
+	struct aiocb w, fs, *one[1] = { &fs };
+	char data[4096];
+	int fd = t_tmpfile(0, 0), r, ret, e;
+
+	memset(data, 'f', sizeof(data));
+	for (r = 0; r < ROUNDS; r++) {
+		t_prep(&w, fd, data, sizeof(data), (off_t)r * 4096);
+		ck_assert_int_eq(aio_write(&w), 0);
+		ck_assert_int_eq(t_wait(&w, 10000), 0);
+		ck_assert_int_eq(aio_return(&w), (ssize_t)sizeof(data));
+		t_prep(&fs, fd, NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(r % 2 ? O_DSYNC : O_SYNC, &fs), 0);
+		ret = aio_cancel(fd, &fs);
+		check_answer(ret, one, 1);
+		e = t_wait(&fs, 10000);
+		if (ret == AIO_CANCELED)
+			ck_assert_int_eq(e, ECANCELED);
+		else if (ret == AIO_ALLDONE)
+			ck_assert_int_eq(e, 0);
+		ck_assert(e == 0 || e == ECANCELED);
+		aio_return(&fs);
+	}
+	close(fd);
+}
+END_TEST
+
+/* glibc's answers for aiocbs that are no request in progress. */
+START_TEST(cancel_not_in_progress)
+{
+	struct aiocb cb;
+	char buf[8];
+	int fd = t_tmpfile(8, 0);
+
+	t_prep(&cb, fd, buf, 8, 0);
+	ck_assert_int_eq(aio_cancel(fd, &cb), AIO_ALLDONE);	/* never submitted */
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 10000), 0);
+	ck_assert_int_eq(aio_cancel(fd, &cb), AIO_ALLDONE);	/* finished */
+	ck_assert_int_eq(aio_return(&cb), 8);
+	ck_assert_int_eq(aio_cancel(fd, &cb), AIO_ALLDONE);	/* returned */
+	t_prep(&cb, fd, buf, 8, 0);
+	cb.__error_code = EINPROGRESS;		/* says so, but is not ours */
+	errno = 0;
+	ck_assert_int_eq(aio_cancel(fd, &cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	close(fd);
+}
+END_TEST
+
+/* aio_suspend() from a signal handler, interrupting the library anywhere. */
+static struct aiocb *sig_cb;
+static atomic_int sig_calls, sig_bad;
+
+static void suspend_handler(int sig)
+{
+	const struct aiocb *l[1] = { sig_cb };
+	struct timespec ts = { 0, 1000000 };
+	int saved = errno, ret;
+
+	(void)sig;
+	ret = aio_suspend(l, 1, &ts);
+	if (ret != -1 || (errno != EAGAIN && errno != EINTR))
+		atomic_fetch_add(&sig_bad, 1);
+	if (aio_error(sig_cb) != EINPROGRESS)
+		atomic_fetch_add(&sig_bad, 1);
+	atomic_fetch_add(&sig_calls, 1);
+	errno = saved;
+}
+
+struct kicker {
+	pthread_t target;
+	atomic_int stop;
+};
+
+static void *kick_loop(void *arg)
+{
+	struct kicker *k = arg;
+
+	int seen;
+
+	while (!atomic_load(&k->stop)) {
+		seen = atomic_load(&sig_calls);
+		pthread_kill(k->target, SIGUSR1);
+		/* One at a time: the target must also get on with its work. */
+		while (atomic_load(&sig_calls) == seen && !atomic_load(&k->stop))
+			usleep(20);
+		usleep(50);
+	}
+	return NULL;
+}
+
+/*
+ * A thread submits and waits for reads while a handler calls aio_suspend()
+ * (for a pipe read that never completes) on it, again and again: the
+ * handler lands while the thread holds the library's locks, and must
+ * neither deadlock nor disturb anything.  A stall ends in the timeout.
+ */
+START_TEST(suspend_in_signal_handler)
+{
+	enum { N = 20000 };
+	struct sigaction sa, old;
+	struct aiocb pcb, cb;
+	struct kicker k;
+	pthread_t t;
+	char pbuf[8], buf[512];
+	int p[2], fd = t_tmpfile(4096, 0), i, e;
+
+	t_pipe(p);
+	t_prep(&pcb, p[0], pbuf, sizeof(pbuf), 0);
+	ck_assert_int_eq(aio_read(&pcb), 0);
+	sig_cb = &pcb;
+	atomic_store(&sig_calls, 0);
+	atomic_store(&sig_bad, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = suspend_handler;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	k.target = pthread_self();
+	atomic_store(&k.stop, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, kick_loop, &k), 0);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb, fd, buf, sizeof(buf), (off_t)(i % 8) * 512);
+		while (aio_read(&cb) != 0)
+			ck_assert_int_eq(errno, EAGAIN);
+		e = t_wait(&cb, 20000);
+		ck_assert_int_eq(e, 0);
+		ck_assert_int_eq(aio_return(&cb), (ssize_t)sizeof(buf));
+		ck_assert(t_check_bytes(buf, (off_t)(i % 8) * 512, sizeof(buf)));
+	}
+	atomic_store(&k.stop, 1);
+	pthread_join(t, NULL);
+	sigaction(SIGUSR1, &old, NULL);
+	ck_assert_int_gt(atomic_load(&sig_calls), 0);
+	ck_assert_int_eq(atomic_load(&sig_bad), 0);
+	ck_assert_int_eq(write(p[1], "12345678", 8), 8);
+	ck_assert_int_eq(t_wait(&pcb, 10000), 0);
+	ck_assert_int_eq(aio_return(&pcb), 8);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+}
+END_TEST
+
+Suite *cancel2_suite(void)
+{
+	Suite *s = suite_create("aio_cancel_truth");
+	TCase *tc = t_tcase("truth");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, cancel_answer_is_true);
+	tcase_add_test(tc, cancel_many_waiting);
+	tcase_add_test(tc, cancel_fsync_real_result);
+	tcase_add_test(tc, cancel_not_in_progress);
+	suite_add_tcase(s, tc);
+	tc = t_tcase("signal");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, suspend_in_signal_handler);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,626 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Drop-in fidelity: where POSIX allows two answers, the library gives
+ * glibc 2.36's.  Each test names the point of the fidelity issue it pins.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/timerfd.h>
+
+#include "kaio_posix.h"
+#include "test-common.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Signals that arrived, in order: their si_value. */
+#define ARRIVALS_MAX	8192
+static atomic_int n_arrived;
+static int arrived[ARRIVALS_MAX];
+
+static void on_signal(int sig, siginfo_t *si, void *uc)
+{
+	int i = atomic_fetch_add(&n_arrived, 1);
+
+	(void)sig;
+	(void)uc;
+	if (i < ARRIVALS_MAX)
+		arrived[i] = si->si_value.sival_int;
+}
+
+static int sig_a(void)
+{
+	return SIGRTMIN + 3;
+}
+
+static void catch(int signo)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_signal;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(signo, &sa, NULL), 0);
+	atomic_store(&n_arrived, 0);
+}
+
+/* Wait until n signals arrived (or 10 s). */
+static void await_signals(int n)
+{
+	double t0 = now();
+
+	while (atomic_load(&n_arrived) < n && now() - t0 < 10)
+		usleep(1000);
+	ck_assert_int_eq(atomic_load(&n_arrived), n);
+}
+
+static void notify_by(struct aiocb *cb, int signo, int value)
+{
+	cb->aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	cb->aio_sigevent.sigev_signo = signo;
+	cb->aio_sigevent.sigev_value.sival_int = value;
+}
+
+/*
+ * Point 1: errors POSIX lets an implementation report late are reported
+ * late, as glibc does: the call returns 0, aio_error() says EBADF, the
+ * notification is sent.  What "shall fail" stays synchronous.
+ */
+START_TEST(late_errors)
+{
+	char buf[16] = "x", path[64];
+	struct aiocb cb;
+	int fd = t_tmpfile(64, 0), rfd, wfd;
+
+	catch(sig_a());
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	rfd = open(path, O_RDONLY);
+	wfd = open(path, O_WRONLY);
+	ck_assert_int_ge(rfd, 0);
+	ck_assert_int_ge(wfd, 0);
+
+	t_prep(&cb, 1000000, buf, sizeof(buf), 0);
+	notify_by(&cb, sig_a(), 1);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
+	ck_assert_int_eq(aio_return(&cb), -1);
+	await_signals(1);
+	ck_assert_int_eq(arrived[0], 1);
+
+	t_prep(&cb, wfd, buf, sizeof(buf), 0);	/* not open for reading */
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
+	ck_assert_int_eq(aio_return(&cb), -1);
+
+	t_prep(&cb, rfd, buf, sizeof(buf), 0);	/* not open for writing */
+	ck_assert_int_eq(aio_write(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
+	ck_assert_int_eq(aio_return(&cb), -1);
+
+	t_prep(&cb, -1, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_write(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
+	ck_assert_int_eq(aio_return(&cb), -1);
+
+	/* aio_fsync(): a bad op and a bad fd "shall fail". */
+	t_prep(&cb, fd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(12345, &cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	t_prep(&cb, 1000000, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &cb), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* ... but an fd open read-only is fine for fsync, as in glibc. */
+	t_prep(&cb, rfd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 0);
+
+	/* A bad priority is refused at once (glibc: EINVAL, synchronous). */
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_reqprio = AIO_PRIO_DELTA_MAX + 1;
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	close(rfd);
+	close(wfd);
+	close(fd);
+}
+END_TEST
+
+/*
+ * An aiocb resubmitted while in progress is refused, and not touched: its
+ * first request still completes into it, with its own result.
+ */
+START_TEST(busy_untouched)
+{
+	char buf[8];
+	struct aiocb cb, *l[2];
+	int p[2];
+
+	t_pipe(p);
+	t_prep(&cb, p[0], buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(aio_read(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
+	cb.aio_lio_opcode = LIO_READ;
+	l[0] = &cb;
+	l[1] = &cb;
+	ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, 2, NULL), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
+	ck_assert_int_eq(aio_return(&cb), -1);	/* still running */
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(write(p[1], "abcde", 5), 5);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 5);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/*
+ * The same aiocb listed twice in one list, its first request still in
+ * progress: the second entry is refused and the aiocb is not touched, so
+ * the first request's result is the one it reports.
+ */
+START_TEST(list_twice)
+{
+	char buf[8];
+	struct aiocb cb, *l[2];
+	int p[2], round;
+
+	t_pipe(p);
+	for (round = 0; round < 20; round++) {
+		t_prep(&cb, p[0], buf, sizeof(buf), 0);
+		cb.aio_lio_opcode = LIO_READ;
+		l[0] = l[1] = &cb;
+		ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, 2, NULL), -1);
+		ck_assert_int_eq(errno, EIO);
+		ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
+		ck_assert_int_eq(aio_return(&cb), -1);
+		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_int_eq(write(p[1], "abc", 3), 3);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 3);
+		ck_assert_int_eq(memcmp(buf, "abc", 3), 0);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/* Point 2: aio_fsync() reads only aio_fildes and aio_sigevent. */
+START_TEST(fsync_ignores_other_fields)
+{
+	struct aiocb cb;
+	int fd = t_tmpfile(64, 0), prio[] = { -7, AIO_PRIO_DELTA_MAX + 1, INT_MAX };
+	unsigned i;
+
+	for (i = 0; i < sizeof(prio) / sizeof(prio[0]); i++) {
+		memset(&cb, 0x5a, sizeof(cb));	/* uninitialised, as on a stack */
+		cb.aio_fildes = fd;
+		cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+		cb.aio_reqprio = prio[i];
+		ck_assert_int_eq(aio_fsync(i & 1 ? O_DSYNC : O_SYNC, &cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 0);
+	}
+	close(fd);
+}
+END_TEST
+
+/* Point 3: aio_error() after aio_return() gives the final status. */
+START_TEST(error_after_return)
+{
+	char buf[16];
+	struct aiocb cb;
+	int fd = t_tmpfile(64, 0);
+
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 16);
+	ck_assert_int_eq(aio_error(&cb), 0);
+	ck_assert_int_eq(aio_error(&cb), 0);
+	ck_assert_int_eq(aio_return(&cb), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* A failed request keeps its error, too. */
+	t_prep(&cb, fd, buf, sizeof(buf), -4096);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EINVAL);
+	ck_assert_int_eq(aio_return(&cb), -1);
+	ck_assert_int_eq(aio_error(&cb), EINVAL);
+	/* The aiocb can be submitted again, and returned again. */
+	t_prep(&cb, fd, buf, sizeof(buf), 8);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 16);
+	close(fd);
+}
+END_TEST
+
+/*
+ * Point 4: lio_listio(LIO_NOWAIT) returns 0 when entries fail late; each
+ * failed entry reports through aio_error() and its own sigevent; the
+ * list's notification comes after every one of its requests'.
+ */
+START_TEST(listio_nowait_late)
+{
+	enum { N = 8, LIST = 1000 };
+	char buf[N][16];
+	struct aiocb cb[N], *l[N];
+	struct sigevent sev;
+	int fd = t_tmpfile(4096, 0), round, i, pos;
+
+	catch(sig_a());
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_SIGNAL;
+	sev.sigev_signo = sig_a();
+	sev.sigev_value.sival_int = LIST;
+	for (round = 0; round < 100; round++) {
+		atomic_store(&n_arrived, 0);
+		for (i = 0; i < N; i++) {
+			t_prep(&cb[i], fd, buf[i], 16, (off_t)i * 16);
+			cb[i].aio_lio_opcode = LIO_READ;
+			notify_by(&cb[i], sig_a(), i);
+			l[i] = &cb[i];
+		}
+		cb[2].aio_fildes = 1000000;		/* bad fd */
+		cb[5].aio_lio_opcode = 77;		/* bad opcode */
+		ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, N, &sev), 0);
+		await_signals(N + 1);
+		for (i = 0; i < N; i++) {
+			ck_assert_int_eq(t_wait(&cb[i], 5000),
+					 i == 2 ? EBADF : i == 5 ? EINVAL : 0);
+			ck_assert_int_eq(aio_return(&cb[i]),
+					 i == 2 || i == 5 ? -1 : 16);
+		}
+		for (pos = 0; pos < N + 1; pos++)
+			if (arrived[pos] == LIST)
+				break;
+		ck_assert_msg(pos == N, "round %d: the list's signal arrived "
+			      "%dth of %d", round, pos + 1, N + 1);
+	}
+	/* LIO_WAIT keeps EIO. */
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], fd, buf[i], 16, (off_t)i * 16);
+		cb[i].aio_lio_opcode = LIO_READ;
+	}
+	cb[3].aio_fildes = 1000000;
+	ck_assert_int_eq(lio_listio(LIO_WAIT, l, N, NULL), -1);
+	ck_assert_int_eq(errno, EIO);
+	ck_assert_int_eq(aio_error(&cb[3]), EBADF);
+	ck_assert_int_eq(aio_error(&cb[4]), 0);
+	close(fd);
+}
+END_TEST
+
+/*
+ * Point 5: submission does a bounded amount of work in the caller.  Large
+ * cached reads go to a backend: none completes in the caller, the caller
+ * returns long before the data could have been copied, and the requests
+ * are still in progress when it does.
+ */
+START_TEST(caller_bounded)
+{
+	enum { N = 8, SZ = 8 << 20 };
+	struct aiocb cb[N], *l[N];
+	struct kaio_stats st0, st1;
+	char *buf;
+	int fd = t_tmpfile((size_t)N * SZ, 0), i, inprog = 0;
+	double t_copy, t_submit, t0;
+
+	buf = malloc((size_t)N * SZ);
+	ck_assert_ptr_nonnull(buf);
+	/* Warm the page cache and time the copy the caller must not do. */
+	t0 = now();
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(pread(fd, buf + (size_t)i * SZ, SZ,
+				       (off_t)i * SZ), SZ);
+	t_copy = now() - t0;
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], fd, buf + (size_t)i * SZ, SZ, (off_t)i * SZ);
+		cb[i].aio_lio_opcode = LIO_READ;
+		l[i] = &cb[i];
+	}
+	ck_assert_int_eq(kaio_stats_get(&st0, sizeof(st0)), 0);
+	t0 = now();
+	ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, N, NULL), 0);
+	t_submit = now() - t0;
+	for (i = 0; i < N; i++)
+		inprog += aio_error(&cb[i]) == EINPROGRESS;
+	ck_assert_int_eq(kaio_stats_get(&st1, sizeof(st1)), 0);
+	ck_assert_uint_eq(st1.v[KAIO_STAT_INLINE], st0.v[KAIO_STAT_INLINE]);
+	ck_assert_msg(inprog > 0, "every large read completed inside "
+		      "lio_listio()");
+	ck_assert_msg(t_submit < t_copy / 2, "lio_listio() took %.2f ms; "
+		      "copying the data takes %.2f ms", t_submit * 1e3,
+		      t_copy * 1e3);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), SZ);
+	}
+	ck_assert(t_check_bytes(buf, 0, (size_t)N * SZ));
+	/* One large aio_read() alike. */
+	ck_assert_int_eq(kaio_stats_get(&st0, sizeof(st0)), 0);
+	t_prep(&cb[0], fd, buf, SZ, 0);
+	ck_assert_int_eq(aio_read(&cb[0]), 0);
+	ck_assert_int_eq(t_wait(&cb[0], 10000), 0);
+	ck_assert_int_eq(aio_return(&cb[0]), SZ);
+	ck_assert_int_eq(kaio_stats_get(&st1, sizeof(st1)), 0);
+	ck_assert_uint_eq(st1.v[KAIO_STAT_INLINE], st0.v[KAIO_STAT_INLINE]);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/* Point 7: aio_suspend() with nothing to wait for returns at once. */
+START_TEST(suspend_nothing)
+{
+	const struct aiocb *l[3] = { NULL, NULL, NULL };
+	struct timespec past = { -5, 0 };
+
+	ck_assert_int_eq(aio_suspend(l, 0, NULL), 0);
+	ck_assert_int_eq(aio_suspend(l, 3, NULL), 0);
+	ck_assert_int_eq(aio_suspend(l, 3, &past), 0);
+}
+END_TEST
+
+static void *write_later(void *arg)
+{
+	int fd = *(int *)arg;
+
+	usleep(100 * 1000);
+	if (write(fd, "z", 1) != 1)
+		abort();
+	return NULL;
+}
+
+/* A huge timeout waits; a timeout already past is a poll. */
+START_TEST(suspend_timeouts)
+{
+	char buf[4];
+	struct aiocb cb;
+	const struct aiocb *l[1] = { &cb };
+	struct timespec huge = { LONG_MAX, 0 }, past = { -1, 0 };
+	struct timespec big = { LONG_MAX, 999999999 };
+	pthread_t t;
+	int p[2];
+
+	t_pipe(p);
+	t_prep(&cb, p[0], buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(aio_suspend(l, 1, &past), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_int_eq(pthread_create(&t, NULL, write_later, &p[1]), 0);
+	ck_assert_int_eq(aio_suspend(l, 1, &huge), 0);
+	ck_assert_int_eq(aio_error(&cb), 0);
+	ck_assert_int_eq(aio_return(&cb), 1);
+	pthread_join(t, NULL);
+	t_prep(&cb, p[0], buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, write_later, &p[1]), 0);
+	ck_assert_int_eq(aio_suspend(l, 1, &big), 0);
+	ck_assert_int_eq(aio_return(&cb), 1);
+	pthread_join(t, NULL);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/*
+ * Point 8: every request's notification and every list's arrives exactly
+ * once, under a storm of other signals, from several submitting threads.
+ */
+enum { STORM_THREADS = 4, STORM_LISTS = 25, STORM_LIST_N = 8 };
+enum { STORM_REQS = STORM_THREADS * STORM_LISTS * STORM_LIST_N };
+static int storm_fd;
+static atomic_int storm_stop;
+
+static void on_usr(int sig)
+{
+	(void)sig;
+}
+
+static void *storm(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&storm_stop)) {
+		kill(getpid(), SIGUSR2);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void *storm_submit(void *arg)
+{
+	int t = (int)(long)arg, k, i, id;
+	struct aiocb *cb = calloc(STORM_LIST_N, sizeof(*cb)), *l[STORM_LIST_N];
+	char *buf = malloc(STORM_LIST_N * 512);
+	struct sigevent sev;
+
+	if (!cb || !buf)
+		abort();
+	for (k = 0; k < STORM_LISTS; k++) {
+		for (i = 0; i < STORM_LIST_N; i++) {
+			id = (t * STORM_LISTS + k) * STORM_LIST_N + i;
+			t_prep(&cb[i], storm_fd, buf + i * 512, 512,
+			       (off_t)(id % 64) * 512);
+			cb[i].aio_lio_opcode = i == 3 ? LIO_WRITE : LIO_READ;
+			if (i == 3)
+				cb[i].aio_offset = 65536 + (off_t)id * 512;
+			notify_by(&cb[i], sig_a(), id);
+			l[i] = &cb[i];
+		}
+		memset(&sev, 0, sizeof(sev));
+		sev.sigev_notify = SIGEV_SIGNAL;
+		sev.sigev_signo = sig_a();
+		sev.sigev_value.sival_int = STORM_REQS + t * STORM_LISTS + k;
+		/* LIO_WAIT ends in EINTR when a handler runs, as glibc's:
+		 * the requests go on, and t_wait() waits for them. */
+		if (lio_listio(k & 1 ? LIO_WAIT : LIO_NOWAIT, l,
+			       STORM_LIST_N, &sev) < 0 && errno != EINTR) {
+			fprintf(stderr, "lio_listio: %s\n", strerror(errno));
+			abort();
+		}
+		for (i = 0; i < STORM_LIST_N; i++) {
+			int err = t_wait(&cb[i], 10000);
+			ssize_t ret = aio_return(&cb[i]);
+
+			if (err || ret != 512) {
+				fprintf(stderr, "storm: thread %d list %d "
+					"entry %d: error %d, return %zd\n",
+					t, k, i, err, ret);
+				abort();
+			}
+		}
+	}
+	free(cb);
+	free(buf);
+	return NULL;
+}
+
+START_TEST(notify_exactly_once)
+{
+	/* Only LIO_NOWAIT lists (even k) send their sigevent, as in glibc. */
+	enum { TOTAL = STORM_REQS + STORM_THREADS * STORM_LISTS };
+	enum { SENT = STORM_REQS + STORM_THREADS * ((STORM_LISTS + 1) / 2) };
+	static int count[TOTAL];
+	pthread_t st, sub[STORM_THREADS];
+	struct sigaction sa;
+	int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	catch(sig_a());
+	storm_fd = t_tmpfile(65536 + STORM_REQS * 512, 0);
+	atomic_store(&storm_stop, 0);
+	ck_assert_int_eq(pthread_create(&st, NULL, storm, NULL), 0);
+	for (i = 0; i < STORM_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&sub[i], NULL, storm_submit,
+						(void *)(long)i), 0);
+	for (i = 0; i < STORM_THREADS; i++)
+		pthread_join(sub[i], NULL);
+	atomic_store(&storm_stop, 1);
+	pthread_join(st, NULL);
+	await_signals(SENT);
+	usleep(50 * 1000);	/* a duplicate would arrive by now */
+	ck_assert_int_eq(atomic_load(&n_arrived), SENT);
+	memset(count, 0, sizeof(count));
+	for (i = 0; i < SENT; i++) {
+		ck_assert(arrived[i] >= 0 && arrived[i] < TOTAL);
+		count[arrived[i]]++;
+	}
+	for (i = 0; i < TOTAL; i++) {
+		int want = i < STORM_REQS ||
+			   ((i - STORM_REQS) % STORM_LISTS) % 2 == 0;
+
+		ck_assert_msg(count[i] == want, "notification %d arrived %d "
+			      "times", i, count[i]);
+	}
+	close(storm_fd);
+}
+END_TEST
+
+/*
+ * Fds that accept lseek() but are streams (eventfd, timerfd, inotify): the
+ * data they hold is read, as glibc reads it, never lost to ESPIPE.
+ */
+START_TEST(stream_fds)
+{
+	char dir[] = "kaio-inotify-XXXXXX", path[64];
+	union { uint64_t u; char c[512]; } buf;
+	struct itimerspec its = { { 0, 0 }, { 0, 1000000 } };
+	struct aiocb cb;
+	int efd, tfd, ifd, i;
+
+	efd = eventfd(0, 0);
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_ge(lseek(efd, 0, SEEK_CUR), 0);	/* the trap */
+	for (i = 0; i < 4; i++) {
+		uint64_t v = 41 + (uint64_t)i;
+
+		t_prep(&cb, efd, &buf, 8, 4096);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(write(efd, &v, 8), 8);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 8);
+		ck_assert_uint_eq(buf.u, v);
+	}
+	/* A value already there is read too (in the caller or not). */
+	buf.u = 7;
+	ck_assert_int_eq(write(efd, &buf.u, 8), 8);
+	buf.u = 0;
+	t_prep(&cb, efd, &buf, 8, 100);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 8);
+	ck_assert_uint_eq(buf.u, 7);
+	close(efd);
+
+	tfd = timerfd_create(CLOCK_MONOTONIC, 0);
+	ck_assert_int_ge(tfd, 0);
+	t_prep(&cb, tfd, &buf, 8, 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(timerfd_settime(tfd, 0, &its, NULL), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 8);
+	ck_assert_uint_ge(buf.u, 1);
+	close(tfd);
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ifd = inotify_init();
+	ck_assert_int_ge(ifd, 0);
+	ck_assert_int_ge(inotify_add_watch(ifd, dir, IN_CREATE), 0);
+	t_prep(&cb, ifd, &buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	snprintf(path, sizeof(path), "%s/x", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0600));
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_ge(aio_return(&cb), (int)sizeof(struct inotify_event));
+	ck_assert_uint_eq(((struct inotify_event *)buf.c)->mask, IN_CREATE);
+	unlink(path);
+	rmdir(dir);
+	close(ifd);
+}
+END_TEST
+
+Suite *fidelity_suite(void)
+{
+	Suite *s = suite_create("fidelity");
+	TCase *tc = t_tcase("glibc");
+
+	tcase_add_test(tc, late_errors);
+	tcase_add_test(tc, busy_untouched);
+	tcase_add_test(tc, list_twice);
+	tcase_add_test(tc, fsync_ignores_other_fields);
+	tcase_add_test(tc, error_after_return);
+	tcase_add_test(tc, listio_nowait_late);
+	tcase_add_test(tc, caller_bounded);
+	tcase_add_test(tc, suspend_nothing);
+	tcase_add_test(tc, suspend_timeouts);
+	tcase_add_test(tc, notify_exactly_once);
+	tcase_add_test(tc, stream_fds);
+	suite_add_tcase(s, tc);
+	return s;
+}
