@@ -186,6 +186,10 @@ static void reap(struct io_event *ev, long n)
 	long i, res;
 	int settle = 0;
 
+	/* Their submitter may still be in kaio__kernel_submit(): let it
+	 * finish first, so its bookkeeping precedes the completions'. */
+	pthread_mutex_lock(&kctx.lock);
+	pthread_mutex_unlock(&kctx.lock);
 	kaio__defer_wake(1);
 	for (i = 0; i < n; i++) {
 		req = (struct kaio_req *)(uintptr_t)ev[i].data;

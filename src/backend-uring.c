@@ -199,6 +199,14 @@ static long reap_batch(const struct timespec *rel, int cancel,
 			break;
 	}
 	io_uring_cq_advance(&ur.ring, n);
+	/*
+	 * A completion can come while its submitter is still inside
+	 * kaio__uring_submit() (the kernel may finish it during the
+	 * enter): let that finish first, so its bookkeeping (the reaper's
+	 * counts) precedes the completion's.
+	 */
+	pthread_mutex_lock(&ur.lock);
+	pthread_mutex_unlock(&ur.lock);
 	kaio__defer_wake(1);
 	for (i = 0; i < n; i++)
 		keep[i] = complete_one(batch[i], &res[i]);
