@@ -550,7 +550,8 @@ static void retire(struct tstate *t, struct req *r)
 		unreserve(t, r);
 		r->slot = slot;
 	}
-	if ((r->nk == N_THREAD_ID || r->nk == N_QUEUE) && !atomic_load(&notes[r->id]))
+	if ((r->nk == N_THREAD_ID || r->nk == N_QUEUE) &&
+	    expect_notes[r->id] == 1 && !atomic_load(&notes[r->id]))
 		pend_add(t, r->id, r->nk);
 	switch (r->op) {
 	case OP_READ:
@@ -589,6 +590,8 @@ static void retire(struct tstate *t, struct req *r)
 	case OP_FSYNC:
 	case OP_DSYNC:
 	case OP_RAHEAD:
+		if (err == ECANCELED)
+			break;	/* checked above against aio_cancel() */
 		if (err || ret)
 			fail("#%d %s: error %s, aio_return %ld", r->id,
 			     opname[r->op], strerror(err), ret);
