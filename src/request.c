@@ -727,7 +727,12 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 nomem:
 	ret = -EAGAIN;
 fail:
+	/* aio_error() then says why it was refused (lio_listio's EIO and
+	 * EAGAIN send the program there), and aio_return() gives -1. */
 	cb->__return_value = -1;
+	cb->__abs_prio = atomic_load_explicit(&kaio__epoch,
+					      memory_order_relaxed);
+	cb->__policy = KAIO_MAGIC;
 	atomic_store_explicit((atomic_int *)&cb->__error_code, -ret,
 			      memory_order_release);
 	return ret;

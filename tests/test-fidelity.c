@@ -138,6 +138,23 @@ START_TEST(late_errors)
 	cb.aio_reqprio = AIO_PRIO_DELTA_MAX + 1;
 	ck_assert_int_eq(aio_read(&cb), -1);
 	ck_assert_int_eq(errno, EINVAL);
+	/* ... and aio_error() says why, as glibc's does (lio_listio's EIO
+	 * sends the program there to find the entry that failed). */
+	ck_assert_int_eq(aio_error(&cb), EINVAL);
+	ck_assert_int_eq(aio_return(&cb), -1);
+	{
+		struct aiocb ok, *l[2] = { &ok, &cb };
+
+		t_prep(&ok, fd, buf, sizeof(buf), 0);
+		ok.aio_lio_opcode = LIO_READ;
+		cb.aio_lio_opcode = LIO_READ;
+		ck_assert_int_eq(lio_listio(LIO_WAIT, l, 2, NULL), -1);
+		ck_assert_int_eq(errno, EIO);
+		ck_assert_int_eq(aio_error(&ok), 0);
+		ck_assert_int_eq(aio_return(&ok), 16);
+		ck_assert_int_eq(aio_error(&cb), EINVAL);
+		ck_assert_int_eq(aio_return(&cb), -1);
+	}
 	close(rfd);
 	close(wfd);
 	close(fd);
