@@ -47,6 +47,8 @@ enum kaio_stat {
 	KAIO_STAT_NOTIFY_QUEUE,		/* SIGEV_KAIO events queued */
 	KAIO_STAT_PATHOP,		/* path operations accepted */
 	KAIO_STAT_POLL,			/* kaio_poll requests accepted */
+	KAIO_STAT_AIO_EVENTS,		/* native AIO events reserved now
+					 * (counted in fs.aio-nr) */
 	KAIO_STAT_MAX
 };
 

@@ -14,8 +14,20 @@
  *   (AIO_RING_COMPAT_THREADED in the ring header), buffered reads and
  *   writes as well: the kernel's workers do the blocking.
  *
+ * The context, and what it costs the system (fs.aio-max-nr):
+ * - It is made only when a request is really sent to native AIO, never to
+ *   learn whether the kernel is the threaded kind (that is read from
+ *   /proc/sys/fs/aio-auto-threads, then confirmed by the ring header), so
+ *   a process that io_uring or the caller serves reserves no events.
+ * - It starts with KCTX_MIN events.  A request the full context refuses
+ *   goes to the pool (never a failure) and asks for a bigger one; the
+ *   context is made again, twice the size up to KCTX_MAX, at the next
+ *   submission that finds nothing in flight (a context is never destroyed
+ *   with requests in it, nor while its events are being reaped).
+ *   KAIO_STAT_AIO_EVENTS shows the events reserved.
+ *
  * Concurrency contract:
- * - One context per process, made on first use (kaio_once); a fork child
+ * - One context per process at a time, made on first use; a fork child
  *   makes its own, since contexts belong to the mm.
  * - kctx.lock protects the in-flight list (for aio_cancel()); it is taken
  *   around io_submit() so a completion can never be reaped before its
@@ -41,7 +53,8 @@
 #include "kaio_aio_abi.h"
 #include "sys.h"
 
-#define KCTX_EVENTS	4096
+#define KCTX_MIN	128	/* events of the first context */
+#define KCTX_MAX	4096	/* ... and of the biggest */
 #define REAP_BATCH	128
 #define REAP_CANCEL_BATCH 32	/* a cancellable wait clears this many */
 
@@ -63,10 +76,13 @@ static struct kaio_reaper kreaper = {
 
 static struct {
 	pthread_mutex_t lock;
-	aio_context_t ctx;
+	atomic_ulong ctx;	/* aio_context_t; changes only when idle */
 	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
 	atomic_int threaded;	/* patched kernel, sysctl on */
 	atomic_int fsync_ok;	/* IOCB_CMD_FSYNC accepted */
+	atomic_int sysctl;	/* fs.aio-auto-threads: 0 unread, 1 off, 2 on */
+	unsigned nr;		/* events the context was made with */
+	int grow;		/* it refused a request: make a bigger one */
 	struct kaio_q inflight;
 } kctx = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -76,6 +92,11 @@ static struct {
 static long sys_io_setup(unsigned nr, aio_context_t *ctx)
 {
 	return syscall(SYS_io_setup, nr, ctx);
+}
+
+static long sys_io_destroy(aio_context_t ctx)
+{
+	return syscall(SYS_io_destroy, ctx);
 }
 
 static long sys_io_submit(aio_context_t ctx, long n, struct iocb **iocbs)
@@ -126,42 +147,98 @@ static int threaded_kernel(aio_context_t ctx)
 	return (r->compat_features & KAIO_AIO_RING_COMPAT_THREADED) != 0;
 }
 
+/* Is fs.aio-auto-threads 1?  Read once; absent (a stock kernel): no. */
+static int sysctl_threaded(void)
+{
+	int v = atomic_load_explicit(&kctx.sysctl, memory_order_relaxed);
+	int saved = errno, fd;
+	char c = '0';
+
+	if (kaio_likely(v))
+		return v == 2;
+	fd = open("/proc/sys/fs/aio-auto-threads", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, &c, 1) != 1)
+			c = '0';
+		close(fd);
+	}
+	errno = saved;
+	v = c == '1' ? 2 : 1;
+	atomic_store_explicit(&kctx.sysctl, v, memory_order_relaxed);
+	return v == 2;
+}
+
+static void reserved(long nr)
+{
+	atomic_fetch_add_explicit(&kaio__statp->v[KAIO_STAT_AIO_EVENTS],
+				  (unsigned long)nr, memory_order_relaxed);
+}
+
+/*
+ * Make the context, or a bigger one in place of an idle one that was
+ * found too small.  Called with kctx.lock held.
+ */
 static void setup_locked(void)
 {
-	aio_context_t ctx = 0;
+	aio_context_t ctx = 0, old;
+	unsigned nr;
 	int saved = errno;
 
-	if (kctx.state)
+	if (kctx.state > 0 && !(kctx.grow && !kctx.inflight.head &&
+				kctx.nr < KCTX_MAX))
+		return;
+	if (kctx.state < 0)
 		return;
 	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
-	    kaio__cfg.backend == KAIO_BACKEND_URING ||
-	    sys_io_setup(KCTX_EVENTS, &ctx) < 0) {
+	    kaio__cfg.backend == KAIO_BACKEND_URING) {
 		kctx.state = -1;
+		return;
+	}
+	nr = kctx.state > 0 ? kctx.nr * 2 : KCTX_MIN;
+	kctx.grow = 0;
+	if (sys_io_setup(nr, &ctx) < 0) {
+		if (kctx.state == 0)
+			kctx.state = -1;
+		kctx.nr = KCTX_MAX;	/* keep the one there is */
 		errno = saved;
 		return;
 	}
-	kctx.ctx = ctx;
-	kctx.threaded = threaded_kernel(ctx);
+	reserved(nr);
+	if (kctx.state > 0) {
+		/*
+		 * Nothing is in flight, so nothing of ours is in the old
+		 * ring; a thread still waiting in it wakes with EINVAL
+		 * (reap_batch() sees the context changed).
+		 */
+		old = (aio_context_t)atomic_load(&kctx.ctx);
+		atomic_store(&kctx.ctx, (unsigned long)ctx);
+		sys_io_destroy(old);
+		reserved(-(long)kctx.nr);
+	} else {
+		atomic_store(&kctx.ctx, (unsigned long)ctx);
+	}
+	/* The ring says what the kernel really does. */
+	atomic_store(&kctx.threaded, threaded_kernel(ctx));
+	kctx.nr = nr;
 	kctx.state = 1;
+	errno = saved;
 }
 
-/* Is the backend usable, and does the kernel run buffered I/O threaded? */
+/*
+ * May native AIO be offered a request, and does the kernel run buffered
+ * I/O threaded?  Never makes the context (kaio__kernel_submit() does).
+ */
 int kaio__kernel_probe(int *threaded)
 {
 	int state = atomic_load(&kctx.state);
 
-	if (kaio_likely(state)) {	/* decided: no lock on the hot path */
-		if (threaded)
-			*threaded = atomic_load(&kctx.threaded);
-		return state > 0 ? 0 : -ENOSYS;
-	}
-	pthread_mutex_lock(&kctx.lock);
-	setup_locked();
-	state = kctx.state;
+	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
+	    kaio__cfg.backend == KAIO_BACKEND_URING || state < 0)
+		return -ENOSYS;
 	if (threaded)
-		*threaded = kctx.threaded;
-	pthread_mutex_unlock(&kctx.lock);
-	return state > 0 ? 0 : -ENOSYS;
+		*threaded = state > 0 ? atomic_load(&kctx.threaded)
+				      : sysctl_threaded();
+	return 0;
 }
 
 /* Off the in-flight list; returns the canceller waiting for it, if any. */
@@ -286,6 +363,7 @@ static long reap_batch(const struct timespec *rel, int cancel,
 {
 	struct io_event ev[REAP_BATCH];
 	struct timespec ts, *tp = NULL;
+	aio_context_t ctx = (aio_context_t)atomic_load(&kctx.ctx);
 	long n;
 	int old;
 
@@ -294,18 +372,21 @@ static long reap_batch(const struct timespec *rel, int cancel,
 		tp = &ts;
 	}
 	if (!cancel) {
-		n = getevents_sig(kctx.ctx, 1, REAP_BATCH, ev, tp, sigmask);
+		n = getevents_sig(ctx, 1, REAP_BATCH, ev, tp, sigmask);
 	} else {
 		memset(ev, 0, REAP_CANCEL_BATCH * sizeof(ev[0]));
 		pthread_cleanup_push(reap_abandoned, ev);
 		old = kaio__cancel_async_begin();
-		n = getevents_sig(kctx.ctx, 1, REAP_CANCEL_BATCH, ev, tp,
-				  sigmask);
+		n = getevents_sig(ctx, 1, REAP_CANCEL_BATCH, ev, tp, sigmask);
 		kaio__cancel_async_end(old);
 		pthread_cleanup_pop(0);
 	}
-	if (n < 0)
+	if (n < 0) {
+		/* The idle context was replaced by a bigger one meanwhile. */
+		if (errno == EINVAL && ctx != atomic_load(&kctx.ctx))
+			return 0;
 		return -errno;
+	}
 	reap(ev, n);
 	return n;
 }
@@ -390,7 +471,11 @@ int kaio__kernel_submit(struct kaio_req **reqs, int n)
 				     reqs[done + i]);
 			kaio__debug_route(reqs[done + i], KAIO_SERVED_KERNEL);
 		}
-		ret = sys_io_submit(kctx.ctx, m, iocbs);
+		ret = sys_io_submit((aio_context_t)atomic_load(&kctx.ctx), m,
+				    iocbs);
+		if (ret < m && (ret >= 0 || errno == EAGAIN) &&
+		    atomic_load(&kreaper.inflight_n) >= (int)kctx.nr / 2)
+			kctx.grow = 1;	/* full: a bigger one when idle */
 		if (ret < 0)
 			ret = 0;
 		for (i = 0, urgent = 0; i < (int)ret; i++) {
@@ -420,7 +505,9 @@ int kaio__kernel_fsync_ok(void)
 
 int kaio__kernel_threaded(void)
 {
-	return kctx.state > 0 && kctx.threaded;
+	int threaded = 0;
+
+	return kaio__kernel_probe(&threaded) == 0 && threaded;
 }
 
 static long sys_io_cancel(aio_context_t ctx, struct iocb *iocb,
@@ -432,7 +519,8 @@ static long sys_io_cancel(aio_context_t ctx, struct iocb *iocb,
 /* Is req's event in the completion ring, not yet reaped?  kctx.lock held. */
 static int in_ring(const struct kaio_req *req)
 {
-	const struct kring *r = (const struct kring *)(uintptr_t)kctx.ctx;
+	const struct kring *r = (const struct kring *)(uintptr_t)
+				atomic_load(&kctx.ctx);
 	const struct io_event *ev = (const struct io_event *)(r + 1);
 	unsigned head, tail, nr = r->nr;
 
@@ -471,7 +559,8 @@ void kaio__kernel_cancel(int fd, struct aiocb *cb, struct kaio_cancel *t)
 			continue;
 		}
 		atomic_store(&r->cancel_asked, 1);
-		ret = sys_io_cancel(kctx.ctx, &r->iocb, &ev);
+		ret = sys_io_cancel((aio_context_t)atomic_load(&kctx.ctx),
+				    &r->iocb, &ev);
 		if ((ret < 0 && errno == EINPROGRESS) ||
 		    r->op == KAIO_OP_POLL || in_ring(r) ||
 		    atomic_load(&r->finished)) {
@@ -498,5 +587,5 @@ void kaio__kernel_reset(void)
 	memset(&kctx, 0, sizeof(kctx));
 	pthread_mutex_init(&kctx.lock, NULL);
 	kaio__reaper_reset(&kreaper);
-	kctx.fsync_ok = 1;
+	kctx.fsync_ok = 1;	/* the sysctl is read again, if need be */
 }

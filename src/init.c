@@ -65,6 +65,7 @@ static const char *const stat_names[KAIO_STAT_MAX] = {
 	[KAIO_STAT_NOTIFY_QUEUE] = "notify_queue",
 	[KAIO_STAT_PATHOP] = "pathop",
 	[KAIO_STAT_POLL] = "poll",
+	[KAIO_STAT_AIO_EVENTS] = "aio_events",
 };
 
 int kaio__block_signals(sigset_t *old)
