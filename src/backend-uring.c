@@ -29,6 +29,26 @@
  * - A refusal (setup failing with EPERM/ENOSYS/EACCES under a seccomp
  *   profile or kernel.io_uring_disabled, a full ring, a failed submit)
  *   never fails a request: it goes to the next backend.
+ *
+ * A request outlives the thread that submitted it.  io_uring ties a
+ * request to the task that entered it: when that task exits, its requests
+ * waiting on a pipe, a socket or a poll end with ECANCELED, and so does
+ * its work not yet started in io-wq.  So:
+ * - a request that may wait without bound (a poll, a read or write of a
+ *   stream: a pipe, socket, terminal...) is entered by the library's own
+ *   submitter thread, which lives as long as the process (the hop costs
+ *   a wake-up, on requests that wait anyway).  It runs with its
+ *   submitter's identity through an io_uring personality registered by
+ *   the submitting thread (a poll needs none);
+ * - the rest (files, block devices: bounded waits) is entered by the
+ *   submitting thread itself, the fast path, and counted per thread: a
+ *   thread that exits waits (a pthread key's destructor) until the kernel
+ *   has finished what it entered.
+ * A request another thread hands on (released from its fd's queue) comes
+ * with the personality its submitter registered when it was queued
+ * (backend.c), or goes to the pool.  A request left in the
+ * submission queue by a failed enter (-EBUSY, the completion queue
+ * overflowing) is entered by the next thread that enters the ring.
  */
 #include "config.h"
 
@@ -37,8 +57,11 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kaio-int.h"
+#include "sys.h"
 
 #define UR_ENTRIES	256
 #define UR_BATCH	128
@@ -46,6 +69,7 @@
 static long reap_batch(const struct timespec *rel, int cancel,
 		       const sigset_t *sigmask);
 static void flush_locked(void);
+static int cancel_one(struct kaio_req *req);
 
 static struct kaio_reaper ureaper = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -60,9 +84,125 @@ static struct {
 	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
 	int setup_err;		/* why not, for the stats line */
 	struct kaio_q inflight;
+	/* Requests for the submitter thread (on inflight too), FIFO. */
+	struct kaio_req *ho_head, *ho_tail;
+	int ho_started;
+	atomic_int ho_word;	/* the submitter's futex: 1 when woken */
 } ur = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
+
+/* --- threads: ids, and what each has entered ---------------------------- */
+
+static __thread pid_t tls_tid __attribute__((tls_model("initial-exec")));
+
+pid_t kaio__tid(void)
+{
+	if (kaio_unlikely(!tls_tid))
+		tls_tid = (pid_t)syscall(SYS_gettid);
+	return tls_tid;
+}
+
+/*
+ * A thread's count of requests it entered that the kernel still has.
+ * Slots are recycled, never freed: a completer may wake one whose thread
+ * has just gone (a spurious wake-up for the next user).
+ */
+struct owner {
+	struct owner *next;	/* free list */
+	atomic_int n;		/* requests in the kernel */
+	atomic_int exiting;	/* its thread waits for n == 0 */
+};
+
+static __thread struct owner *tls_owner
+	__attribute__((tls_model("initial-exec")));
+static pthread_once_t owner_once = PTHREAD_ONCE_INIT;
+static pthread_key_t owner_key;
+static int owner_key_ok;
+static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct owner *owner_free;
+
+static void owner_put(struct owner *o)
+{
+	if (atomic_fetch_sub(&o->n, 1) == 1 && atomic_load(&o->exiting))
+		sys_futex_wake(&o->n, 1);
+}
+
+/* A thread that entered requests exits: not before the kernel is done. */
+static void owner_exit(void *arg)
+{
+	struct owner *o = arg;
+	struct timespec dl;
+	int n;
+
+	atomic_store(&o->exiting, 1);
+	while ((n = atomic_load(&o->n)) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_nsec += 50000000;		/* and look again */
+		if (dl.tv_nsec >= 1000000000) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000;
+		}
+		sys_futex_wait(&o->n, n, &dl);
+	}
+	atomic_store(&o->exiting, 0);
+	tls_owner = NULL;
+	pthread_mutex_lock(&owner_lock);
+	o->next = owner_free;
+	owner_free = o;
+	pthread_mutex_unlock(&owner_lock);
+}
+
+static void owner_init(void)
+{
+	owner_key_ok = pthread_key_create(&owner_key, owner_exit) == 0;
+}
+
+/* This thread's slot, made on its first request; NULL without memory. */
+static struct owner *owner_get(void)
+{
+	struct owner *o = tls_owner;
+
+	if (kaio_likely(o != NULL))
+		return o;
+	pthread_once(&owner_once, owner_init);
+	if (!owner_key_ok)
+		return NULL;
+	pthread_mutex_lock(&owner_lock);
+	o = owner_free;
+	if (o)
+		owner_free = o->next;
+	pthread_mutex_unlock(&owner_lock);
+	if (!o && !(o = calloc(1, sizeof(*o))))
+		return NULL;
+	if (pthread_setspecific(owner_key, o)) {
+		pthread_mutex_lock(&owner_lock);
+		o->next = owner_free;
+		owner_free = o;
+		pthread_mutex_unlock(&owner_lock);
+		return NULL;
+	}
+	tls_owner = o;
+	return o;
+}
+
+/*
+ * May req wait without bound?  Then the submitter thread enters it.  An
+ * O_APPEND write is a stream's only if its fd is not a file.
+ */
+static int unbounded(const struct kaio_req *req)
+{
+	struct stat st;
+
+	if (req->op == KAIO_OP_POLL)
+		return 1;
+	if (!(req->flags & KAIO_RQ_NOSEEK))
+		return 0;
+	if (!(req->flags & KAIO_RQ_APPEND))
+		return 1;
+	return fstat(req->fd, &st) < 0 ||
+	       !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+}
 
 static void setup_locked(void)
 {
@@ -119,6 +259,16 @@ static int complete_one(struct kaio_req *req, long *resp)
 	struct kaio_cancel *cw;
 	long res = *resp;
 
+	/* The kernel is done with it: its submitter may exit, its
+	 * personality goes. */
+	if (req->owner) {
+		owner_put(req->owner);
+		req->owner = NULL;
+	}
+	if (req->personality > 0) {
+		io_uring_unregister_personality(&ur.ring, req->personality);
+		req->personality = 0;
+	}
 	kaio__reaper_done(&ureaper, req);
 	if (res == -EINTR && atomic_load(&req->cancel_asked))
 		res = -ECANCELED;	/* io-wq's worker interrupted by it */
@@ -274,6 +424,8 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 	/* Past the caller's copy budget: io-wq copies it, not the submitter. */
 	if (req->flags & KAIO_RQ_OFFLOAD)
 		sqe->flags |= IOSQE_ASYNC;
+	if (req->personality > 0)
+		sqe->personality = (__u16)req->personality;
 	io_uring_sqe_set_data(sqe, req);
 }
 
@@ -290,16 +442,124 @@ static void flush_locked(void)
 }
 
 /*
- * Submit reqs[0..n) with one io_uring_enter().  Returns how many the ring
- * took (the rest are the caller's), or -errno if none.  A request in the
- * submission queue is the ring's: if the kernel could not take it at once
- * (-EBUSY while the completion queue overflows), the next enter, or the
- * reaper's, sends it.
+ * Register the calling thread's identity as req's personality: its
+ * submitter does, for a request another thread will hand on.  0 or -errno.
+ */
+int kaio__uring_personality(struct kaio_req *req)
+{
+	int id;
+
+	if (kaio__uring_probe())
+		return -ENOSYS;
+	id = io_uring_register_personality(&ur.ring);
+	if (id <= 0)
+		return id < 0 ? id : -EINVAL;
+	req->personality = id;
+	return 0;
+}
+
+/* req is freed with a personality no completion took back. */
+void kaio__uring_personality_put(struct kaio_req *req)
+{
+	if (atomic_load(&ur.state) > 0)
+		io_uring_unregister_personality(&ur.ring, req->personality);
+	req->personality = 0;
+}
+
+/*
+ * The submitter thread: enters the requests that may wait without bound,
+ * so that they belong to a task that lives as long as the process.  It
+ * blocks every signal; io_uring's task work for its requests (a pipe
+ * read retried when data comes) interrupts its sleep.
+ */
+static void *submitter(void *arg)
+{
+	struct kaio_req *r, *next, *cancel;
+	struct io_uring_sqe *sqe;
+	static const struct timespec tick = { 0, 1000000 };
+	struct timespec dl;
+
+	(void)arg;
+	for (;;) {
+		while (!atomic_exchange(&ur.ho_word, 0))
+			sys_futex_wait(&ur.ho_word, 0, NULL);
+		for (;;) {
+			cancel = NULL;
+			pthread_mutex_lock(&ur.lock);
+			for (r = ur.ho_head; r; r = next) {
+				next = r->hnext;
+				sqe = io_uring_get_sqe(&ur.ring);
+				if (!sqe) {
+					flush_locked();
+					sqe = io_uring_get_sqe(&ur.ring);
+				}
+				if (!sqe)
+					break;	/* the ring is full: soon */
+				prep(sqe, r);
+				r->hnext = NULL;
+				if (atomic_load(&r->cancel_asked)) {
+					r->hnext = cancel;
+					cancel = r;
+				}
+			}
+			ur.ho_head = r;
+			if (!r)
+				ur.ho_tail = NULL;
+			flush_locked();
+			/* An aio_cancel() came first: it waits on a ticket. */
+			for (r = cancel; r; r = next) {
+				next = r->hnext;
+				r->hnext = NULL;
+				cancel_one(r);
+			}
+			r = ur.ho_head;
+			pthread_mutex_unlock(&ur.lock);
+			if (!r)
+				break;
+			kaio__deadline(&dl, &tick);
+			sys_futex_wait(&ur.ho_word, 0, &dl);
+		}
+	}
+	return NULL;
+}
+
+/* Start the submitter thread; called with ur.lock held. */
+static int submitter_start_locked(void)
+{
+	pthread_attr_t attr;
+	pthread_t t;
+	sigset_t old;
+	int ret;
+
+	if (ur.ho_started)
+		return 0;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 128 * 1024);
+	kaio__block_signals(&old);
+	ret = pthread_create(&t, &attr, submitter, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (ret)
+		return -ret;
+	ur.ho_started = 1;
+	return 0;
+}
+
+/*
+ * Submit reqs[0..n), in the thread that submitted them (backend.c), with
+ * one io_uring_enter() for those this thread enters.  Returns how many
+ * the ring took (the rest are the caller's), or -errno if none.  A request
+ * in the submission queue is the ring's: if the kernel could not take it
+ * at once (-EBUSY while the completion queue overflows), the next enter,
+ * or the reaper's, sends it.
  */
 int kaio__uring_submit(struct kaio_req **reqs, int n)
 {
 	struct io_uring_sqe *sqe;
-	int i, m = 0, urgent = 0;
+	struct owner *o = NULL;
+	struct kaio_req *r;
+	int i, m = 0, direct = 0, handed = 0, urgent = 0;
 
 	pthread_mutex_lock(&ur.lock);
 	setup_locked();
@@ -308,23 +568,53 @@ int kaio__uring_submit(struct kaio_req **reqs, int n)
 		return -ENOSYS;
 	}
 	for (i = 0; i < n; i++) {
-		if (reqs[i]->nbytes - reqs[i]->done > 0x7ffff000)
+		r = reqs[i];
+		if (r->nbytes - r->done > 0x7ffff000)
 			break;	/* over the kernel's cap: the pool loops */
-		sqe = io_uring_get_sqe(&ur.ring);
-		if (!sqe)
-			break;
-		prep(sqe, reqs[i]);
-		kaio__q_push(&ur.inflight.head, &ur.inflight.tail, reqs[i]);
-		kaio__debug_route(reqs[i], KAIO_SERVED_URING);
-		reqs[i]->flags |= KAIO_RQ_INKERNEL;
-		urgent += reqs[i]->list || reqs[i]->nt.notify != SIGEV_NONE;
+		if (unbounded(r)) {
+			if (submitter_start_locked())
+				break;
+			/* Its identity, for the thread that enters it (one
+			 * released from its fd's queue has it already). */
+			if (r->op != KAIO_OP_POLL && r->personality <= 0) {
+				r->personality =
+					io_uring_register_personality(&ur.ring);
+				if (r->personality <= 0) {
+					r->personality = 0;
+					break;
+				}
+			}
+			r->hnext = NULL;
+			if (ur.ho_tail)
+				ur.ho_tail->hnext = r;
+			else
+				ur.ho_head = r;
+			ur.ho_tail = r;
+			handed++;
+		} else {
+			if (!o && !(o = owner_get()))
+				break;
+			sqe = io_uring_get_sqe(&ur.ring);
+			if (!sqe)
+				break;
+			prep(sqe, r);
+			r->owner = o;
+			atomic_fetch_add(&o->n, 1);
+			direct++;
+		}
+		kaio__q_push(&ur.inflight.head, &ur.inflight.tail, r);
+		kaio__debug_route(r, KAIO_SERVED_URING);
+		r->flags |= KAIO_RQ_INKERNEL;
+		urgent += r->list || r->nt.notify != SIGEV_NONE;
 		m++;
 	}
-	if (m) {
+	if (direct)
 		flush_locked();
+	if (m)
 		kaio__reaper_submitted(&ureaper, m, urgent);
-	}
 	pthread_mutex_unlock(&ur.lock);
+	if (handed && !atomic_exchange(&ur.ho_word, 1))
+		sys_futex_wake(&ur.ho_word, 1);
 	return m ? m : -EAGAIN;
 }
 
@@ -420,8 +710,13 @@ const char *kaio__uring_mode(void)
 
 void kaio__uring_reset(void)
 {
-	/* The parent's ring is not mapped here (MADV_DONTFORK). */
+	/* The parent's ring is not mapped here (MADV_DONTFORK), nor its
+	 * submitter thread; this thread is a new one, with nothing in it. */
 	memset(&ur, 0, sizeof(ur));
 	pthread_mutex_init(&ur.lock, NULL);
+	tls_tid = 0;
+	if (tls_owner)
+		atomic_store(&tls_owner->n, 0);
+	pthread_mutex_init(&owner_lock, NULL);
 	kaio__reaper_reset(&ureaper);
 }

@@ -17,6 +17,21 @@
  *   buffered reads go to native AIO with RWF_NOWAIT (a read that would
  *   block moves on to the pool).
  * KAIO_BACKEND=threads: steps 1 and 5.
+ *
+ * Identity: io_uring and native AIO run a request with the identity of the
+ * thread that gives it to the kernel.  A request dispatched later by
+ * another thread (a serial request or an fsync released from its fd's
+ * queue, fdmap.c) would run as that thread.  So when it is queued, its
+ * submitter registers an io_uring personality for it (kaio__backend_defer)
+ * and io_uring runs it as that; without one it goes to the pool, which
+ * runs it with its submitter's identity, captured at submission (creds.c).
+ * Native AIO has no personalities: it takes such a request only if it is
+ * an fsync (no permission check; a filesystem that sends the caller's IDs
+ * with a flush, FUSE, sees the releasing thread's).
+ *
+ * Native AIO's context is made only when native AIO takes a request
+ * (backend-kaio.c): whether the kernel is the threaded kind is read from
+ * fs.aio-auto-threads, not learnt by making one.
  */
 #include "config.h"
 
@@ -71,10 +86,39 @@ static int uring_wants(const struct kaio_req *req)
 	return kaio__uring_probe() == 0;
 }
 
+/* Is req in the thread that submitted it, handed on at its submission? */
+static int own_thread(const struct kaio_req *req)
+{
+	return req->tid && req->tid == kaio__tid();
+}
+
+/* req waits in its fd's queue: whoever releases it, not its submitter,
+ * will hand it on.  In the submitting thread. */
+void kaio__backend_defer(struct kaio_req *req)
+{
+	req->tid = 0;
+	if (req->op != KAIO_OP_FSYNC && req->op != KAIO_OP_FDSYNC &&
+	    uring_wants(req))
+		kaio__uring_personality(req);	/* 0 or -errno: the pool */
+}
+
+/* A serial request released by another thread: io_uring with its
+ * submitter's personality, else the pool. */
+static int submit_deferred(struct kaio_req *req)
+{
+	if (req->personality > 0 && uring_wants(req) &&
+	    kaio__uring_submit(&req, 1) == 1)
+		return 0;
+	return kaio__pool_enqueue(req);	/* its identity is captured */
+}
+
 int kaio__backend_submit(struct kaio_req *req)
 {
 	int threaded = 0;
 
+	if (!own_thread(req) && req->op != KAIO_OP_FSYNC &&
+	    req->op != KAIO_OP_FDSYNC)
+		return submit_deferred(req);
 	/* The threaded kernel first; io_uring before plain native AIO. */
 	if (kaio__cfg.backend != KAIO_BACKEND_URING &&
 	    kaio__cfg.backend != KAIO_BACKEND_THREADS &&
@@ -104,6 +148,7 @@ void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				       kaio__uring_probe() == 0;
 
 	for (i = 0; i < n; i++) {
+		reqs[i]->tid = kaio__tid();	/* the submitter, at submission */
 		if (nk < 64 && (uring ? uring_wants(reqs[i])
 				      : kernel_wants(reqs[i])))
 			kern[nk++] = reqs[i];

@@ -144,6 +144,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 	struct kaio_fd *f;
 	int flags = req->flags, ret = 0;
 
+	req->tid = kaio__tid();	/* its submitter hands it on (backend.c) */
 	if (!(flags & (KAIO_RQ_SERIAL | KAIO_RQ_TRACKED)) &&
 	    req->op != KAIO_OP_FSYNC && req->op != KAIO_OP_FDSYNC)
 		return kaio__backend_submit(req);
@@ -157,11 +158,13 @@ int kaio__fd_dispatch(struct kaio_req *req)
 		req->wseq = f->wseq_next;	/* ticket: writes before it */
 		if (f->whead) {
 			kaio__q_push(&f->fshead, &f->fstail, req);
+			kaio__backend_defer(req);	/* released by another */
 			goto out;
 		}
 	} else if (flags & KAIO_RQ_SERIAL) {
 		if (f->serial_busy) {
 			kaio__q_push(&f->sqhead, &f->sqtail, req);
+			kaio__backend_defer(req);	/* released by another */
 			if (flags & KAIO_RQ_TRACKED)
 				track(f, req);
 			goto out;

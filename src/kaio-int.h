@@ -158,6 +158,13 @@ struct kaio_req {
 	 * kernel backend's lock), and whether a cancel was asked of it. */
 	struct kaio_cancel *cw;
 	atomic_int cancel_asked;
+	/* The submitting thread, set where it hands req to a backend itself
+	 * (0: a thread dispatches it later, fdmap.c), and io_uring's
+	 * bookkeeping of who submitted it to the kernel (backend-uring.c). */
+	pid_t tid;
+	int personality;
+	void *owner;
+	struct kaio_req *hnext;
 };
 
 /*
@@ -312,6 +319,8 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 void kaio__fd_reset(void) KAIO_HIDDEN;
 
 /* backend.c: routing between the backends. */
+pid_t kaio__tid(void) KAIO_HIDDEN;	/* this thread's id, cached */
+void kaio__backend_defer(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed) KAIO_HIDDEN;
@@ -377,6 +386,8 @@ void kaio__uring_cancel(int fd, struct aiocb *cb,
 void kaio__uring_cancel_retry(struct kaio_cancel *t) KAIO_HIDDEN;
 const char *kaio__uring_mode(void) KAIO_HIDDEN;
 void kaio__uring_reset(void) KAIO_HIDDEN;
+int kaio__uring_personality(struct kaio_req *req) KAIO_HIDDEN;
+void kaio__uring_personality_put(struct kaio_req *req) KAIO_HIDDEN;
 
 /* pool.c: the user-space thread pool backend. */
 int kaio__pool_enqueue(struct kaio_req *req) KAIO_HIDDEN;

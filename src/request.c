@@ -532,6 +532,8 @@ void kaio__req_free(struct kaio_req *req)
 		kaio__path_release(req);
 	if (req->flags & KAIO_RQ_CREDS)
 		kaio__creds_release(&req->creds);
+	if (req->personality > 0)
+		kaio__uring_personality_put(req);
 	pthread_mutex_lock(&free_lock);
 	if (free_n < atomic_load_explicit(&kaio__cfg.num,
 					  memory_order_relaxed)) {

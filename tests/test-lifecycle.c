@@ -13,10 +13,18 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -201,6 +209,295 @@ out:
 }
 END_TEST
 
+/* --- requests outlive their submitting thread ------------------------- */
+
+enum { NP = 64 };
+
+struct exiting {
+	int (*p)[2];		/* NP pipes to read */
+	int (*q)[2];		/* NP pipes to poll */
+	char *buf;		/* NP bytes */
+	struct aiocb *rd, *pl;	/* NP reads, NP polls */
+	int fd;			/* a file, its pages dropped */
+	char *fbuf;		/* NP x 4096 */
+	struct aiocb *frd;	/* NP reads of it */
+};
+
+static void *submit_and_exit(void *arg)
+{
+	struct exiting *x = arg;
+	int i;
+
+	for (i = 0; i < NP; i++) {
+		t_prep(&x->rd[i], x->p[i][0], &x->buf[i], 1, 0);
+		ck_assert_int_eq(aio_read(&x->rd[i]), 0);
+		t_prep(&x->pl[i], x->q[i][0], NULL, POLLIN, 0);
+		ck_assert_int_eq(kaio_poll(&x->pl[i]), 0);
+		t_prep(&x->frd[i], x->fd, x->fbuf + i * 4096, 4096,
+		       (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&x->frd[i]), 0);
+	}
+	return NULL;	/* exits with all of them in progress */
+}
+
+/*
+ * Finding 4: io_uring cancels what a thread entered when it exits (the
+ * reads and polls of pipes ended with ECANCELED).  64 pipe reads, 64 polls
+ * and 64 reads of a file not in the page cache, from a thread that exits
+ * at once; data comes later: every one completes, with the data.
+ */
+START_TEST(requests_outlive_thread)
+{
+	struct exiting x;
+	pthread_t t;
+	int i, e;
+
+	x.p = calloc(NP, sizeof(*x.p));
+	x.q = calloc(NP, sizeof(*x.q));
+	x.buf = calloc(NP, 1);
+	x.rd = calloc(NP, sizeof(*x.rd));
+	x.pl = calloc(NP, sizeof(*x.pl));
+	x.fbuf = malloc(NP * 4096);
+	x.frd = calloc(NP, sizeof(*x.frd));
+	for (i = 0; i < NP; i++) {
+		t_pipe(x.p[i]);
+		t_pipe(x.q[i]);
+	}
+	x.fd = t_tmpfile(NP * 4096, 0);
+	ck_assert_int_eq(fdatasync(x.fd), 0);
+	ck_assert_int_eq(posix_fadvise(x.fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, submit_and_exit, &x), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	usleep(50000);		/* what the exit cancels ends meanwhile */
+	for (i = 0; i < NP; i++) {
+		ck_assert_int_eq(write(x.p[i][1], &"abcdefgh"[i % 8], 1), 1);
+		ck_assert_int_eq(write(x.q[i][1], "q", 1), 1);
+	}
+	for (i = 0; i < NP; i++) {
+		e = t_wait(&x.rd[i], 10000);
+		ck_assert_msg(e == 0, "pipe read %d: error %d", i, e);
+		ck_assert_int_eq(aio_return(&x.rd[i]), 1);
+		ck_assert_int_eq(x.buf[i], "abcdefgh"[i % 8]);
+		e = t_wait(&x.pl[i], 10000);
+		ck_assert_msg(e == 0, "poll %d: error %d", i, e);
+		ck_assert(aio_return(&x.pl[i]) & POLLIN);
+		e = t_wait(&x.frd[i], 10000);
+		ck_assert_msg(e == 0, "file read %d: error %d", i, e);
+		ck_assert_int_eq(aio_return(&x.frd[i]), 4096);
+		ck_assert(t_check_bytes(x.fbuf + i * 4096, (off_t)i * 4096, 4096));
+	}
+	for (i = 0; i < NP; i++) {
+		close(x.p[i][0]);
+		close(x.p[i][1]);
+		close(x.q[i][0]);
+		close(x.q[i][1]);
+	}
+	close(x.fd);
+	free(x.p);
+	free(x.q);
+	free(x.buf);
+	free(x.rd);
+	free(x.pl);
+	free(x.fbuf);
+	free(x.frd);
+}
+END_TEST
+
+/*
+ * SIGEV_THREAD callbacks that chain the next read of their pipe: NCH
+ * chains whose callbacks overlap, so that NCH notifier threads run them;
+ * all but one exit when idle (aio_idle_time 1 s) before the data comes,
+ * and the reads they submitted must not end with them.
+ */
+enum { NCH = 4, CHAIN = 3 };
+static int chain_fd[NCH];
+static char chain_buf[NCH][CHAIN];
+static struct aiocb chain_cb[NCH][CHAIN];
+static atomic_int chain_done[NCH];
+
+static void chain_read(int c, int i);
+
+static void chain_next(union sigval v)
+{
+	int c = v.sival_int / CHAIN, i = v.sival_int % CHAIN;
+
+	usleep(100000);		/* the others' callbacks run meanwhile */
+	atomic_fetch_add(&chain_done[c], 1);
+	if (i + 1 < CHAIN)
+		chain_read(c, i + 1);
+}
+
+static void chain_read(int c, int i)
+{
+	struct aiocb *cb = &chain_cb[c][i];
+
+	t_prep(cb, chain_fd[c], &chain_buf[c][i], 1, 0);
+	cb->aio_sigevent.sigev_notify = SIGEV_THREAD;
+	cb->aio_sigevent.sigev_notify_function = chain_next;
+	cb->aio_sigevent.sigev_value.sival_int = c * CHAIN + i;
+	if (aio_read(cb))
+		abort();
+}
+
+START_TEST(chained_reads_outlive_notifier)
+{
+	struct aioinit ai = { 0 };
+	int p[NCH][2], c, i, e, k, left;
+
+	ai.aio_idle_time = 1;
+	aio_init(&ai);
+	for (c = 0; c < NCH; c++) {
+		t_pipe(p[c]);
+		chain_fd[c] = p[c][0];
+		atomic_store(&chain_done[c], 0);
+		chain_read(c, 0);
+	}
+	for (i = 0; i < CHAIN; i++) {
+		if (i)
+			usleep(1800000);	/* notifiers idle, and exit */
+		for (c = 0; c < NCH; c++)
+			ck_assert_int_eq(write(p[c][1], &"xyz"[i], 1), 1);
+		/* Read i's callback ran (after read i was prepared and
+		 * submitted by read i-1's): only then is its aiocb ours. */
+		for (k = 0; k < 1000; k++) {
+			for (c = 0, left = 0; c < NCH; c++)
+				left += atomic_load(&chain_done[c]) <= i;
+			if (!left)
+				break;
+			usleep(10000);
+		}
+		for (c = 0; c < NCH; c++) {
+			e = aio_error(&chain_cb[c][i]);
+			ck_assert_msg(e == 0, "chain %d read %d: error %d", c, i, e);
+			ck_assert_int_eq(aio_return(&chain_cb[c][i]), 1);
+			ck_assert_int_eq(chain_buf[c][i], "xyz"[i]);
+		}
+	}
+	for (c = 0; c < NCH; c++) {
+		for (k = 0; k < 500 && atomic_load(&chain_done[c]) < CHAIN; k++)
+			usleep(10000);
+		ck_assert_int_eq(atomic_load(&chain_done[c]), CHAIN);
+		close(p[c][0]);
+		close(p[c][1]);
+	}
+}
+END_TEST
+
+/* --- a request released by another thread keeps its identity --------- */
+
+struct appender {
+	int fd;
+	struct aiocb *cb;
+	int ret;
+};
+
+/* This thread only becomes uid 1000, with no groups and no capability. */
+static void *append_as_user(void *arg)
+{
+	struct appender *a = arg;
+
+	if (syscall(SYS_setgroups, 0, NULL) ||
+	    syscall(SYS_setresgid, 1000, 1000, 1000) ||
+	    syscall(SYS_setresuid, 1000, 1000, 1000)) {
+		a->ret = -errno;
+		return NULL;
+	}
+	a->ret = aio_write(a->cb) ? -errno : 0;
+	return NULL;
+}
+
+/*
+ * Finding 1's hole: an O_APPEND write waits in its fd's queue behind one
+ * that blocks (its buffer is a userfaultfd page nobody has filled); the
+ * thread that then releases it is root's (the reaper, or this one), the
+ * write's submitter is uid 1000 without CAP_FSETID.  Written as its
+ * submitter, it clears the setuid bit of the 04777 file; written as root
+ * it would not.
+ */
+START_TEST(released_write_keeps_identity)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+	struct uffdio_copy copy;
+	struct aiocb first, second, sync;
+	struct appender a;
+	char path[] = "kaio-life-XXXXXX", *page, *src, data[8] = "later!\n";
+	struct stat st;
+	pthread_t t;
+	int fd, uffd, e;
+
+	if (geteuid() != 0) {
+		printf("SKIP: released_write_keeps_identity: needs root\n");
+		return;
+	}
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api)) {
+		printf("SKIP: released_write_keeps_identity: no userfaultfd\n");
+		if (uffd >= 0)
+			close(uffd);
+		return;
+	}
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(page, MAP_FAILED);
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (unsigned long)page;
+	reg.range.len = 4096;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	ck_assert_int_eq(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fchmod(fd, 04777), 0);
+	close(fd);
+	fd = open(path, O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	unlink(path);
+
+	/* Root starts the backend's threads (they are root's). */
+	t_prep(&sync, fd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &sync), 0);
+	ck_assert_int_eq(t_wait(&sync, 10000), 0);
+	aio_return(&sync);
+
+	t_prep(&first, fd, page, 16, 0);	/* blocks on the missing page */
+	ck_assert_int_eq(aio_write(&first), 0);
+	usleep(50000);
+	ck_assert_int_eq(aio_error(&first), EINPROGRESS);
+	t_prep(&second, fd, data, sizeof(data), 0);
+	a.fd = fd;
+	a.cb = &second;
+	ck_assert_int_eq(pthread_create(&t, NULL, append_as_user, &a), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(a.ret, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_msg(st.st_mode & S_ISUID, "the setuid bit went too early");
+
+	src = malloc(4096);
+	memset(src, 'a', 4096);
+	copy.dst = (unsigned long)page;
+	copy.src = (unsigned long)src;
+	copy.len = 4096;
+	copy.mode = 0;
+	copy.copy = 0;
+	ck_assert_int_eq(ioctl(uffd, UFFDIO_COPY, &copy), 0);
+	ck_assert_int_eq(t_wait(&first, 10000), 0);
+	ck_assert_int_eq(aio_return(&first), 16);
+	e = t_wait(&second, 10000);
+	ck_assert_msg(e == 0, "the released write: error %d", e);
+	ck_assert_int_eq(aio_return(&second), sizeof(data));
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_int_eq(st.st_size, 16 + sizeof(data));
+	ck_assert_msg(!(st.st_mode & S_ISUID),
+		      "mode %o: the write ran as the thread that released it,"
+		      " not as its submitter", st.st_mode & 07777);
+	free(src);
+	close(fd);
+	munmap(page, 4096);
+	close(uffd);
+}
+END_TEST
+
 Suite *lifecycle_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -209,6 +506,14 @@ Suite *lifecycle_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, aio_events_only_when_used);
 	tcase_add_test(tc, aio_events_grow_never_fail);
+	suite_add_tcase(s, tc);
+	tc = t_tcase("thread_exit");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, requests_outlive_thread);
+	tcase_add_test(tc, chained_reads_outlive_notifier);
+	suite_add_tcase(s, tc);
+	tc = t_tcase("identity");
+	tcase_add_test(tc, released_write_keeps_identity);
 	suite_add_tcase(s, tc);
 	return s;
 }
