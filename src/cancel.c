@@ -69,11 +69,8 @@ static void await(struct kaio_cancel *t)
 /* Is cb a request of this process still in progress? */
 static int in_progress(const struct aiocb *cb)
 {
-	return cb->__policy == KAIO_MAGIC &&
-	       cb->__abs_prio == atomic_load_explicit(&kaio__epoch,
-						      memory_order_relaxed) &&
-	       atomic_load_explicit((atomic_int *)&cb->__error_code,
-				    memory_order_acquire) == EINPROGRESS;
+	return kaio__cb_state(cb) == KAIO_CB_LIVE &&
+	       kaio__cb_error(cb) == EINPROGRESS;
 }
 
 int kaio__aio_cancel(int fd, struct aiocb *cb)
@@ -90,9 +87,8 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 	 * already returned) is all done; one that says EINPROGRESS but is
 	 * no request of this process is not found (EINVAL). */
 	if (cb && !in_progress(cb)) {
-		if (cb->__error_code == EINPROGRESS &&
-		    (cb->__policy != KAIO_MAGIC ||
-		     cb->__abs_prio != atomic_load(&kaio__epoch)))
+		if (kaio__cb_error(cb) == EINPROGRESS &&
+		    kaio__cb_state(cb) != KAIO_CB_LIVE)
 			return kaio__fail(EINVAL);
 		return AIO_ALLDONE;
 	}

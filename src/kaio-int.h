@@ -223,6 +223,44 @@ extern struct kaio_config kaio__cfg KAIO_HIDDEN;
 extern atomic_int kaio__epoch KAIO_HIDDEN;
 extern pid_t kaio__pid KAIO_HIDDEN;
 
+/*
+ * The aiocb's private fields are read by other threads (aio_cancel(),
+ * aio_suspend(), aio_error()) while a submission may write them; such a
+ * race is the program's, but the library's own accesses are atomic so it
+ * reads one value or the other.
+ */
+enum { KAIO_CB_FOREIGN, KAIO_CB_LIVE, KAIO_CB_RETURNED };
+
+static inline int kaio__cb_get(const int *field)
+{
+	return atomic_load_explicit((atomic_int *)field, memory_order_relaxed);
+}
+
+static inline void kaio__cb_set(int *field, int v)
+{
+	atomic_store_explicit((atomic_int *)field, v, memory_order_relaxed);
+}
+
+/* Whose is cb: KAIO_CB_LIVE (submitted here, result not taken), ... */
+static inline int kaio__cb_state(const struct aiocb *cb)
+{
+	int magic = kaio__cb_get(&cb->__policy);
+
+	if (kaio__cb_get(&cb->__abs_prio) !=
+	    atomic_load_explicit(&kaio__epoch, memory_order_relaxed))
+		return KAIO_CB_FOREIGN;
+	return magic == KAIO_MAGIC ? KAIO_CB_LIVE :
+	       magic == KAIO_MAGIC_RETURNED ? KAIO_CB_RETURNED :
+	       KAIO_CB_FOREIGN;
+}
+
+/* The aiocb's __error_code, with acquire: its result is then visible. */
+static inline int kaio__cb_error(const struct aiocb *cb)
+{
+	return atomic_load_explicit((atomic_int *)&cb->__error_code,
+				    memory_order_acquire);
+}
+
 /* Statistics: relaxed counters, one cache line apart from hot data. */
 extern struct kaio_stats_int {
 	atomic_ulong v[KAIO_STAT_MAX];

@@ -325,19 +325,17 @@ static int access_ok(int op, int fl)
 static void mark(struct aiocb *cb)
 {
 	cb->__return_value = 0;
-	cb->__abs_prio = atomic_load_explicit(&kaio__epoch, memory_order_relaxed);
-	cb->__policy = KAIO_MAGIC;
+	kaio__cb_set(&cb->__abs_prio,
+		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
+	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
 	atomic_store_explicit((atomic_int *)&cb->__error_code, EINPROGRESS,
 			      memory_order_relaxed);
 }
 
 static int busy(const struct aiocb *cb)
 {
-	return cb->__policy == KAIO_MAGIC &&
-	       cb->__abs_prio == atomic_load_explicit(&kaio__epoch,
-						      memory_order_relaxed) &&
-	       atomic_load_explicit((atomic_int *)&cb->__error_code,
-				    memory_order_acquire) == EINPROGRESS;
+	return kaio__cb_state(cb) == KAIO_CB_LIVE &&
+	       kaio__cb_error(cb) == EINPROGRESS;
 }
 
 /*
@@ -732,9 +730,9 @@ fail:
 	/* aio_error() then says why it was refused (lio_listio's EIO and
 	 * EAGAIN send the program there), and aio_return() gives -1. */
 	cb->__return_value = -1;
-	cb->__abs_prio = atomic_load_explicit(&kaio__epoch,
-					      memory_order_relaxed);
-	cb->__policy = KAIO_MAGIC;
+	kaio__cb_set(&cb->__abs_prio,
+		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
+	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
 	atomic_store_explicit((atomic_int *)&cb->__error_code, -ret,
 			      memory_order_release);
 	return ret;
@@ -798,10 +796,7 @@ int kaio__aio_fsync(int op, struct aiocb *cb)
 /* Is cb a request of this process (its result taken or not)? */
 static int ours(const struct aiocb *cb)
 {
-	return (cb->__policy == KAIO_MAGIC ||
-		cb->__policy == KAIO_MAGIC_RETURNED) &&
-	       cb->__abs_prio == atomic_load_explicit(&kaio__epoch,
-						      memory_order_relaxed);
+	return kaio__cb_state(cb) != KAIO_CB_FOREIGN;
 }
 
 /*

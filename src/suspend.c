@@ -100,12 +100,9 @@ static void stop_waiting(void *arg)
 
 static int done(const struct aiocb *cb)
 {
-	if (cb->__policy != KAIO_MAGIC ||
-	    cb->__abs_prio != atomic_load_explicit(&kaio__epoch,
-						   memory_order_relaxed))
-		return 1;	/* not an operation in progress here */
-	return atomic_load_explicit((atomic_int *)&cb->__error_code,
-				    memory_order_acquire) != EINPROGRESS;
+	/* Not an operation in progress here: nothing to wait for. */
+	return kaio__cb_state(cb) != KAIO_CB_LIVE ||
+	       kaio__cb_error(cb) != EINPROGRESS;
 }
 
 /* Is one of list[] done, or is there nothing to wait for (as glibc)? */
