@@ -3,11 +3,65 @@
  * cancel_exit: a threaded pipe read that will never complete can be
  * cancelled with io_cancel() (-EINPROGRESS, then an event with
  * -ECANCELED), io_destroy() returns, and a process that exits, is killed
- * or execs with such a read pending does not hang.
+ * or execs with such a read pending does not hang.  An OPENAT queued
+ * before exec never runs, in the old image or in the new one.
  */
 #include "kt.h"
 
 static const char *self;
+
+/*
+ * Exec with an OPENAT(O_CREAT) queued behind busy workers: exec must cancel
+ * it, so it never runs, neither before nor after the new image starts.
+ * The new image frees the old workers' pipes, runs a request of its own
+ * (so a worker exists again) and then checks that the file is not there.
+ */
+static void exec_with_queued(aio_context_t ctx)
+{
+	static struct kt_blocker b;
+	char fds[512] = "", *p = fds;
+	struct iocb cb;
+	int i;
+
+	kt_block(ctx, &b);
+	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("exec-marker"),
+		0, O_CREAT | O_WRONLY | ((long long)0644 << 32));
+	if (kt_submit1(ctx, &cb))
+		_exit(7);
+	for (i = 0; i < b.n; i++)
+		p += sprintf(p, "%d,", b.p[i][1]);
+	execl(self, self, "--exec-target", kt_path("exec-marker"), fds,
+	      (char *)NULL);
+	_exit(6);
+}
+
+/* The new image of exec_with_queued(). */
+static int exec_target(const char *marker, char *fds)
+{
+	static char buf[4];
+	aio_context_t ctx = 0;
+	char *tok, *save;
+	struct iocb cb;
+	int fd;
+
+	for (tok = strtok_r(fds, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save))
+		if (write(atoi(tok), "x", 1) != 1)
+			return 10;
+	fd = open("/proc/self/exe", O_RDONLY);
+	if (fd < 0 || io_setup(4, &ctx))
+		return 11;
+	kt_prep(&cb, IOCB_CMD_PREAD, fd, buf, 4, 0);
+	if (kt_run1(ctx, &cb, 5) != 4)
+		return 12;
+	kt_sleep_ms(100);
+	if (access(marker, F_OK) == 0) {
+		fprintf(stderr, "cancel_exit: FAIL: the OPENAT queued before "
+			"exec ran (%s exists)\n", marker);
+		return 13;
+	}
+	return 0;
+}
 
 /* Child: queue a pipe read nobody will satisfy, tell the parent, end. */
 static void child(int how, int ready)
@@ -30,8 +84,7 @@ static void child(int how, int ready)
 	if (how == 1)
 		for (;;)
 			pause();	/* the parent kills us */
-	execl(self, self, "--exec-target", (char *)NULL);
-	_exit(6);
+	exec_with_queued(ctx);
 }
 
 static void run_child(int how, const char *what)
@@ -69,6 +122,9 @@ static void run_child(int how, const char *what)
 	else
 		KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 			 "%s: status %#x", what, status);
+	if (how == 2)
+		KT_CHECK(access(kt_path("exec-marker"), F_OK) != 0,
+			 "%s: the OPENAT queued before exec ran", what);
 	printf("%s: reaped after %.3fs\n", what, kt_now() - t);
 }
 
@@ -82,8 +138,8 @@ int main(int argc, char **argv)
 	double t;
 	long r;
 
-	if (argc > 1 && !strcmp(argv[1], "--exec-target"))
-		return 0;
+	if (argc > 3 && !strcmp(argv[1], "--exec-target"))
+		return exec_target(argv[2], argv[3]);
 	self = "/proc/self/exe";
 	kt_init(argc, argv, "cancel_exit");
 	kt_sysctl_set(1);

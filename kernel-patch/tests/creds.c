@@ -4,9 +4,55 @@
  * worker created while the task was still root.  After setresuid(65534):
  * OPENAT of a root-only 0600 file gives -EACCES, UNLINKAT in a root-only
  * directory gives -EACCES, and a PWRITE to a 04777 file clears the setuid
- * bit (a root worker would keep it).
+ * bit (a root worker would keep it).  A request queued behind busy workers
+ * runs with the identity of its submission, not the one the submitting
+ * thread has when the request runs.
  */
 #include "kt.h"
+
+/* Only this thread changes its identity (raw syscalls); 0 stays saved. */
+static void set_euid(uid_t uid)
+{
+	KT_REQUIRE(syscall(SYS_setresuid, uid, uid, 0) == 0, "setresuid %u",
+		   (unsigned)uid);
+}
+
+/*
+ * Submit OPENAT of the root-only file as @submit_uid while every unbound
+ * worker is busy, become @run_uid, then let the request run; returns its
+ * result.
+ */
+static long long queued_openat(aio_context_t ctx, uid_t submit_uid,
+			       uid_t run_uid)
+{
+	static struct kt_blocker b;
+	struct io_event ev[64];
+	long long res = KT_NO_EVENT;
+	struct iocb cb;
+	int seen = 0, i;
+
+	kt_block(ctx, &b);
+	set_euid(submit_uid);
+	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("secret"), 0,
+		O_RDONLY);
+	KT_REQUIRE(kt_submit1(ctx, &cb) == 0, "OPENAT submit");
+	set_euid(run_uid);
+	kt_sleep_ms(20);
+	kt_unblock(&b);
+	while (seen < b.n + 1) {
+		long n = kt_getevents(ctx, 1, 64, ev, 5);
+
+		if (n <= 0)
+			break;
+		for (i = 0; i < n; i++)
+			if (ev[i].obj == (unsigned long)&cb)
+				res = ev[i].res;
+		seen += n;
+	}
+	set_euid(0);
+	kt_blocker_close(&b);
+	return res;
+}
 
 static int child(void)
 {
@@ -37,6 +83,23 @@ static int child(void)
 	}
 	KT_REQUIRE(kt_nthreads() >= 3, "want a bound and an unbound worker, "
 		   "have %d threads", kt_nthreads());
+	/*
+	 * The credentials are the submitter's at submission, not at
+	 * execution: a request queued behind busy workers runs with the
+	 * identity it was submitted with, whatever the thread has become
+	 * since then.
+	 */
+	r = queued_openat(ctx, 65534, 0);
+	KT_CHECK(r == -EACCES, "OPENAT submitted as uid 65534, run after a "
+		 "switch back to root: %lld", r);
+	if (r >= 0)
+		close((int)r);
+	r = queued_openat(ctx, 0, 65534);
+	KT_CHECK(r >= 0, "OPENAT submitted as root, run after a switch to "
+		 "uid 65534: %lld", r);
+	if (r >= 0)
+		close((int)r);
+
 	sfd = open(kt_path("suid"), O_WRONLY);
 	KT_REQUIRE(sfd >= 0, "open suid");
 

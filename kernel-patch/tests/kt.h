@@ -291,4 +291,82 @@ static inline int kt_worker_bound(void)
 	return n < 4 ? 4 : n > 64 ? 64 : n;
 }
 
+/* A field of /proc/meminfo in KiB, or -1. */
+static inline long kt_meminfo(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[256];
+	size_t n = strlen(key);
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && line[n] == ':') {
+			v = atol(line + n + 1);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/*
+ * Occupy every unbound worker of this task: @n pipe reads that block until
+ * kt_unblock() writes a byte to each pipe.  Unbound work (pipes, OPENAT,
+ * UNLINKAT, RENAMEAT) submitted after this stays queued until then.
+ */
+struct kt_blocker {
+	int n;
+	int p[64][2];
+	struct iocb cb[64];
+	char buf[64];
+};
+
+static inline void kt_block(aio_context_t ctx, struct kt_blocker *b)
+{
+	struct io_event ev[64];
+	int i;
+
+	b->n = kt_worker_bound();
+	for (i = 0; i < b->n; i++) {
+		KT_REQUIRE(pipe(b->p[i]) == 0, "pipe");
+		kt_prep(&b->cb[i], IOCB_CMD_PREAD, b->p[i][0], &b->buf[i], 1,
+			0);
+		KT_REQUIRE(kt_submit1(ctx, &b->cb[i]) == 0, "blocker submit");
+	}
+	/* let io-wq start as many workers as it may */
+	for (i = 0; i < 30; i++)
+		KT_REQUIRE(kt_getevents(ctx, 1, 64, ev, 0.01) == 0,
+			   "a blocking read completed");
+}
+
+/*
+ * Release the blockers; their events (res 1) come with the others, see
+ * kt_is_blocker().
+ */
+static inline void kt_unblock(struct kt_blocker *b)
+{
+	int i;
+
+	for (i = 0; i < b->n; i++)
+		KT_REQUIRE(write(b->p[i][1], "u", 1) == 1, "blocker write");
+}
+
+static inline int kt_is_blocker(const struct kt_blocker *b,
+				const struct io_event *ev)
+{
+	return ev->obj >= (unsigned long)&b->cb[0] &&
+	       ev->obj < (unsigned long)&b->cb[b->n];
+}
+
+static inline void kt_blocker_close(struct kt_blocker *b)
+{
+	int i;
+
+	for (i = 0; i < b->n; i++) {
+		close(b->p[i][0]);
+		close(b->p[i][1]);
+	}
+}
+
 #endif /* KT_H */

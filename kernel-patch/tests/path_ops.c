@@ -171,6 +171,58 @@ static void test_renameat(aio_context_t ctx)
 	KT_CHECK(kt_submit1(ctx, &cb) == -EINVAL, "64-bit dirfd accepted");
 }
 
+/*
+ * Fields the new commands do not use must be zero: RWF_* flags, an I/O
+ * priority (IOCB_FLAG_IOPRIO or aio_reqprio), and aio_nbytes for OPENAT
+ * and UNLINKAT.
+ */
+static void test_unused_fields(aio_context_t ctx)
+{
+	static const int cmds[] = { KAIO_IOCB_CMD_OPENAT,
+		KAIO_IOCB_CMD_UNLINKAT, KAIO_IOCB_CMD_RENAMEAT,
+		KAIO_IOCB_CMD_READAHEAD };
+	static const char *names[] = { "OPENAT", "UNLINKAT", "RENAMEAT",
+		"READAHEAD" };
+	struct kaio_renameat_info ri;
+	struct iocb cb;
+	int i, k, fd;
+
+	kt_write_file(kt_path("u"), "u", 1, 0644);
+	fd = open(kt_path("u"), O_RDONLY);
+	KT_REQUIRE(fd >= 0, "open");
+	memset(&ri, 0, sizeof(ri));
+	ri.olddirfd = ri.newdirfd = AT_FDCWD;
+	ri.oldpath = (unsigned long)kt_path("u");
+	ri.newpath = (unsigned long)kt_path("u2");
+	for (i = 0; i < 4; i++) {
+		for (k = 0; k < 4; k++) {
+			if (cmds[i] == KAIO_IOCB_CMD_RENAMEAT)
+				kt_prep(&cb, cmds[i], -1, &ri, sizeof(ri), 0);
+			else if (cmds[i] == KAIO_IOCB_CMD_READAHEAD)
+				kt_prep(&cb, cmds[i], fd, NULL, 1, 0);
+			else
+				kt_prep(&cb, cmds[i], AT_FDCWD,
+					kt_path("u-missing"), 0, 0);
+			if (k == 0)
+				cb.aio_rw_flags = 0x2;	/* RWF_DSYNC */
+			else if (k == 1)
+				cb.aio_reqprio = 1;
+			else if (k == 2)
+				cb.aio_flags = 2;	/* IOCB_FLAG_IOPRIO */
+			else if (cmds[i] == KAIO_IOCB_CMD_OPENAT ||
+				 cmds[i] == KAIO_IOCB_CMD_UNLINKAT)
+				cb.aio_nbytes = 1;
+			else
+				continue;
+			KT_CHECK(kt_submit1(ctx, &cb) == -EINVAL,
+				 "%s with unused field %d set was accepted",
+				 names[i], k);
+		}
+	}
+	close(fd);
+	KT_CHECK(access(kt_path("u"), F_OK) == 0, "a refused RENAMEAT ran");
+}
+
 int main(int argc, char **argv)
 {
 	aio_context_t ctx = 0;
@@ -181,6 +233,7 @@ int main(int argc, char **argv)
 	test_openat(ctx);
 	test_unlinkat(ctx);
 	test_renameat(ctx);
+	test_unused_fields(ctx);
 	io_destroy(ctx);
 	kt_sysctl_set(0);
 	return kt_done();

@@ -4,11 +4,46 @@
  * limit, a short write across it) and SIGXFSZ reaches the submitting
  * thread; a threaded pipe write that loses its reader gets -EPIPE and
  * SIGPIPE reaches the submitting thread.  Without forwarding, the signals
- * would stay pending, blocked, on the worker.  A real signal still
- * interrupts io_getevents() with EINTR.
+ * would stay pending, blocked, on the worker; sent to the whole process,
+ * they would run in another thread (one is waiting with them unblocked).
+ * A real signal still interrupts io_getevents() with EINTR.
  */
+#include <pthread.h>
 #include <sys/resource.h>
 #include "kt.h"
+
+/*
+ * A second thread with every signal unblocked, while the submitting thread
+ * blocks SIGXFSZ and SIGPIPE during the I/O: a signal sent to the process
+ * instead of the submitting thread would run its handler here at once.
+ */
+static volatile int stop_other;
+
+static void *other_thread(void *arg)
+{
+	sigset_t none;
+
+	(void)arg;
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	while (!stop_other)
+		kt_sleep_ms(5);
+	return NULL;
+}
+
+static sigset_t io_sigs;
+
+/* Unblock SIGXFSZ/SIGPIPE after checking that @sig waits on this thread. */
+static void deliver_here(int sig, const char *name)
+{
+	sigset_t pend;
+
+	kt_sleep_ms(100);	/* time for the other thread to take it */
+	KT_CHECK(sigpending(&pend) == 0 && sigismember(&pend, sig),
+		 "%s is not pending on the submitting thread", name);
+	pthread_sigmask(SIG_UNBLOCK, &io_sigs, NULL);
+	pthread_sigmask(SIG_BLOCK, &io_sigs, NULL);
+}
 
 static volatile sig_atomic_t got_xfsz, got_pipe;
 static volatile long xfsz_tid, pipe_tid;
@@ -38,6 +73,7 @@ int main(int argc, char **argv)
 	struct iocb cb;
 	long long r;
 	int fd, p[2], fl, i;
+	pthread_t other;
 
 	kt_init(argc, argv, "signals");
 	memset(&sa, 0, sizeof(sa));
@@ -46,6 +82,12 @@ int main(int argc, char **argv)
 	sigaction(SIGPIPE, &sa, NULL);
 	kt_sysctl_set(1);
 	KT_REQUIRE(io_setup(16, &ctx) == 0, "io_setup");
+	sigemptyset(&io_sigs);
+	sigaddset(&io_sigs, SIGXFSZ);
+	sigaddset(&io_sigs, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &io_sigs, NULL);
+	KT_REQUIRE(pthread_create(&other, NULL, other_thread, NULL) == 0,
+		   "pthread_create");
 
 	fd = open(kt_path("limited"), O_CREAT | O_RDWR | O_TRUNC, 0644);
 	KT_REQUIRE(fd >= 0, "open");
@@ -59,6 +101,7 @@ int main(int argc, char **argv)
 	kt_prep(&cb, IOCB_CMD_PWRITE, fd, big, 100, 4096);
 	r = kt_run1(ctx, &cb, 5);
 	KT_CHECK(r == -EFBIG, "write past the limit: %lld", r);
+	deliver_here(SIGXFSZ, "SIGXFSZ");
 	for (i = 0; i < 100 && !got_xfsz; i++)
 		kt_sleep_ms(10);
 	KT_CHECK(got_xfsz == 1, "SIGXFSZ delivered %d times", (int)got_xfsz);
@@ -83,6 +126,7 @@ int main(int argc, char **argv)
 	close(p[0]);
 	KT_REQUIRE(kt_getevents(ctx, 1, 1, &ev, 5) == 1, "no event");
 	KT_CHECK(ev.res == -EPIPE, "pipe write res %lld", (long long)ev.res);
+	deliver_here(SIGPIPE, "SIGPIPE");
 	for (i = 0; i < 100 && !got_pipe; i++)
 		kt_sleep_ms(10);
 	KT_CHECK(got_pipe == 1, "SIGPIPE delivered %d times", (int)got_pipe);
@@ -90,6 +134,9 @@ int main(int argc, char **argv)
 		 (long)pipe_tid);
 	close(p[1]);
 	(void)rbuf;
+	stop_other = 1;
+	pthread_join(other, NULL);
+	pthread_sigmask(SIG_UNBLOCK, &io_sigs, NULL);
 
 	/* a real signal still interrupts io_getevents() with EINTR */
 	{

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * sysctl_gate: fs.aio-auto-threads exists, is 0644, defaults to 0, takes
- * only 0/1, only root can change it, and with it at 0 the new commands fail
+ * only 0/1, only root with CAP_SYS_ADMIN can change it, and with it at 0 the new commands fail
  * io_submit() with -EINVAL (and work with it at 1).
  */
 #include "kt.h"
@@ -89,6 +89,29 @@ int main(int argc, char **argv)
 	KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		 "uid 65534 could write the sysctl (status %#x)", status);
 	KT_CHECK(kt_sysctl_get() == 0, "value changed by uid 65534");
+
+	/* nor can root without CAP_SYS_ADMIN */
+	pid = fork();
+	KT_REQUIRE(pid >= 0, "fork");
+	if (pid == 0) {
+		struct { unsigned int version; int pid; } hdr = {
+			0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+		struct { unsigned int eff, perm, inh; } data[2];
+
+		if (syscall(SYS_capget, &hdr, data))
+			_exit(2);
+		data[0].eff &= ~(1U << 21);	/* CAP_SYS_ADMIN */
+		data[0].perm &= ~(1U << 21);
+		data[0].inh &= ~(1U << 21);
+		if (syscall(SYS_capset, &hdr, data) || getuid() != 0)
+			_exit(3);
+		_exit(kt_sysctl_write("1") == -EPERM ? 0 : 1);
+	}
+	KT_REQUIRE(waitpid(pid, &status, 0) == pid, "waitpid");
+	KT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		 "uid 0 without CAP_SYS_ADMIN could write the sysctl "
+		 "(status %#x)", status);
+	KT_CHECK(kt_sysctl_get() == 0, "value changed without CAP_SYS_ADMIN");
 
 	kt_write_file(kt_path("gate-file"), "hello", 5, 0644);
 	KT_REQUIRE(io_setup(16, &ctx) == 0, "io_setup: %s", strerror(errno));
