@@ -4,7 +4,8 @@
  *
  * KAIO_BACKEND=auto (the default):
  *   1. a read or write the page cache serves completes in the caller
- *      (request.c, RWF_NOWAIT) - no backend at all;
+ *      (request.c: RWF_NOWAIT, or a timed plain write where the
+ *      filesystem refuses RWF_NOWAIT for buffered writes) - no backend;
  *   2. on a kernel running the threaded-AIO series (fs.aio-auto-threads=1)
  *      native AIO (backend-kaio.c) takes every read, write and fsync;
  *   3. otherwise io_uring (backend-uring.c), where the kernel permits it,

@@ -203,9 +203,18 @@ struct kaio_fd {
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
 	atomic_int logged;		/* KAIO_DEBUG: decisions shown */
-	atomic_int rd_flags;		/* F_GETFL + 1 of a readable, buffered
+	atomic_int rd_flags;		/* F_GETFL + 1 of a buffered, seekable
 					 * fd; 0: unknown (request.c) */
-	atomic_int rd_left;		/* reads left before it is re-checked */
+	atomic_int rd_left;		/* uses left before it is re-checked */
+	atomic_llong wr_hold;		/* no plain write in the caller before
+					 * this time (ns, request.c) */
+	atomic_llong wr_slow;		/* when the last slow one ended */
+	/* Group commit (fdmap.c): fsyncs whose writes are done, waiting for
+	 * the next fsync the kernel starts (the head leads it), the one in
+	 * the kernel, and the fsyncs riding on it. */
+	struct kaio_req *fghead, *fgtail;
+	struct kaio_req *fslead;
+	struct kaio_req *rdhead, *rdtail;
 };
 
 /* Global configuration, set from aio_init() and the environment. */
@@ -351,7 +360,7 @@ ssize_t kaio__path_execute(struct kaio_req *req) KAIO_HIDDEN;
 struct kaio_fd *kaio__fd_get(int fd) KAIO_HIDDEN;
 struct kaio_fd *kaio__fd_peek(int fd) KAIO_HIDDEN;
 int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
-void kaio__fd_done(struct kaio_req *req) KAIO_HIDDEN;
+void kaio__fd_done(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		    struct kaio_cancel *t) KAIO_HIDDEN;
 void kaio__fd_reset(void) KAIO_HIDDEN;

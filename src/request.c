@@ -6,7 +6,8 @@
  * Life of a request:
  *   kaio__submit() validates synchronously (EINVAL, EBADF, EAGAIN), marks
  *   the aiocb in progress and then either completes it in the caller (a
- *   read or write that RWF_NOWAIT serves in full) or builds a kaio_req and
+ *   read or write that RWF_NOWAIT serves in full, or a buffered write the
+ *   filesystem takes without blocking, try_write()) or builds a kaio_req and
  *   hands it to kaio__fd_dispatch(), which orders it against the fd's
  *   other requests and queues it on a backend.  Whoever runs it calls
  *   kaio__complete() exactly once, with the result or -ECANCELED.
@@ -14,8 +15,8 @@
  * kaio__complete() does, in this order: __return_value, then a release
  * store of __error_code (after which the aiocb is never touched again);
  * the fd's ordering bookkeeping (which may start an fsync that waited for
- * this write); the list's reference; the wake-up of aio_suspend()
- * waiters; the request's notification.
+ * this write); the request's notification; the wake-up of aio_suspend()
+ * waiters; the list's reference (its notification comes last).
  */
 #include "config.h"
 
@@ -148,11 +149,14 @@ static void publish(struct aiocb *cb, struct kaio_list *list, ssize_t res)
 static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 		     struct kaio_list *list, int quiet, ssize_t res)
 {
-	wake_waiters();
+	/* The signal is queued before aio_suspend() can return, as in
+	 * glibc: a program that waits, then looks at what its handler
+	 * recorded, finds the request there. */
 	if (!quiet)
 		kaio__notify(nt, cb, res);
 	else
 		kaio__notify_release(nt);
+	wake_waiters();
 	if (list)
 		kaio__list_put(list);
 }
@@ -184,7 +188,7 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 	 * while the aiocb is still to be written (pool.c). */
 	atomic_store_explicit(&req->finished, 1, memory_order_release);
 	if (req->f)
-		kaio__fd_done(req);
+		kaio__fd_done(req, res);
 	if (!(req->flags & KAIO_RQ_INKERNEL))
 		atomic_fetch_sub(&kaio__user_pending, 1);
 	announce(req->cb, &req->nt, req->list, req->flags & KAIO_RQ_QUIET,
@@ -281,6 +285,83 @@ static ssize_t try_nowait(struct aiocb *cb, int op, size_t *done, int *eof)
 }
 
 /*
+ * A buffered write the filesystem will not take with RWF_NOWAIT (ext4 and
+ * tmpfs refuse the flag for buffered writes; xfs takes it, but answers
+ * EAGAIN whenever the write must update the file's times): a plain
+ * pwritev2() in the caller, as psync and fio's libaio engine do.  Such a
+ * write costs a copy into the page cache, about 5 us for 4 KiB, against
+ * 20-30 us of CPU for a trip through io_uring's io-wq.  What can make it
+ * block: dirty throttling (balance_dirty_pages() pauses the writer for
+ * 4-200 ms), a partial page that must be read first, a stable page under
+ * writeback, the inode's lock held by an fsync.  So every such write is
+ * timed.  One that held the caller KAIO_WRITE_SLOW_NS or more, if another
+ * did within KAIO_WRITE_AGAIN_NS before it on the fd (or if it alone held
+ * it 10 ms), stops caller-side writes on that fd for KAIO_WRITE_HOLD times
+ * as long (10 ms to 2 s): they go to a backend, and the caller spends at
+ * most about 1/KAIO_WRITE_HOLD of its time held by writes that block.
+ * One slow write alone is not enough: on a busy machine a write is now
+ * and then preempted for a scheduler slice (1-4 ms, measured: involuntary
+ * switches only), while what blocks a write comes back at once (dirty
+ * throttling pauses a writer every few pages; every fsync takes the
+ * inode's lock).  Bounded per call by KAIO_CALLER_BYTES, like a read.
+ * Returns as try_nowait().
+ */
+#define KAIO_WRITE_SLOW_NS	1000000LL
+#define KAIO_WRITE_ONCE_NS	10000000LL
+#define KAIO_WRITE_AGAIN_NS	50000000LL
+#define KAIO_WRITE_HOLD		16
+#define KAIO_WRITE_HOLD_MIN	10000000LL
+#define KAIO_WRITE_HOLD_MAX	2000000000LL
+
+/* May a plain write be done in the caller on fd at time now? */
+static int write_fast(int fd, long long now)
+{
+	struct kaio_fd *f = kaio__fd_peek(fd);
+
+	return !f || atomic_load_explicit(&f->wr_hold,
+					  memory_order_relaxed) <= now;
+}
+
+static ssize_t try_write(struct aiocb *cb, size_t *done, long long t0)
+{
+	struct kaio_fd *f;
+	long long end, held, hold, prev;
+	ssize_t n = 0;
+
+	while (*done < cb->aio_nbytes) {
+		n = sys_rwv2(1, cb->aio_fildes, (char *)cb->aio_buf + *done,
+			     cb->aio_nbytes - *done,
+			     cb->aio_offset + (off_t)*done, 0);
+		if (n == -EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*done += (size_t)n;
+	}
+	end = kaio__now_ns();
+	held = end - t0;
+	if (held >= KAIO_WRITE_SLOW_NS && (f = kaio__fd_get(cb->aio_fildes))) {
+		prev = atomic_exchange_explicit(&f->wr_slow, end,
+						memory_order_relaxed);
+		if (held >= KAIO_WRITE_ONCE_NS ||
+		    (prev && t0 - prev < KAIO_WRITE_AGAIN_NS)) {
+			hold = held * KAIO_WRITE_HOLD;
+			hold = hold < KAIO_WRITE_HOLD_MIN ? KAIO_WRITE_HOLD_MIN :
+			       hold > KAIO_WRITE_HOLD_MAX ? KAIO_WRITE_HOLD_MAX :
+			       hold;
+			atomic_store_explicit(&f->wr_hold, end + hold,
+					      memory_order_relaxed);
+		}
+	}
+	/* A stream (ESPIPE) or anything that would block goes on. */
+	if (n == -EAGAIN || n == -EWOULDBLOCK || n == -ESPIPE || n == 0)
+		return *done ? (ssize_t)*done : (n ? n : -EAGAIN);
+	if (n < 0)
+		return *done ? (ssize_t)*done : n;
+	return (ssize_t)*done;
+}
+
+/*
  * A filesystem that refuses RWF_NOWAIT for an fd (ext4 does for buffered
  * writes) is not asked again for the next KAIO_NOWAIT_SKIP requests there:
  * a wasted system call per request otherwise.  Then it is asked once more,
@@ -339,14 +420,19 @@ static int busy(const struct aiocb *cb)
 }
 
 /*
- * The open flags of a readable, buffered fd, kept for the caller-side read:
- * a cached read then costs one system call, not two (fcntl() was a tenth
- * of its CPU).  They are re-checked every KAIO_FLAGS_REUSE reads, and
- * whenever the read does not complete in the caller (any request that
- * goes to a backend is routed on fresh flags).  What a stale entry can do:
- * an fd number reused for an O_DIRECT file, or switched to O_DIRECT with
- * F_SETFL, may serve up to KAIO_FLAGS_REUSE reads in the caller, at device
- * speed: the data and errors are those of the fd as it is.
+ * The open flags of a buffered, seekable fd, kept for the caller-side read
+ * or write: a cached read then costs one system call, not two (fcntl() was
+ * a tenth of its CPU), a write one, not three (fcntl() and fstat()).  They
+ * are re-checked every KAIO_FLAGS_REUSE uses, and whenever the request
+ * does not complete in the caller (any request that goes to a backend is
+ * routed on fresh flags); flags that do not allow the operation are
+ * fetched again.  What a stale entry can do: an fd number reused for an
+ * O_DIRECT file, or switched to O_DIRECT with F_SETFL, may serve up to
+ * KAIO_FLAGS_REUSE requests in the caller, at device speed; one that
+ * became O_APPEND appends (Linux's pwrite() does on such an fd), in
+ * submission order, since the caller writes before it returns; one that
+ * became a stream fails with ESPIPE and goes to a backend.  The data and
+ * errors are those of the fd as it is.
  */
 #define KAIO_FLAGS_REUSE	32
 
@@ -399,7 +485,8 @@ static int fetch_flags(int fd, int op, int *fl)
 		return -EBADF;
 	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) && is_stream(fd))
 		*fl |= KAIO_FL_STREAM;
-	if (op == KAIO_OP_READ && (f = kaio__fd_get(fd))) {
+	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) &&
+	    (f = kaio__fd_get(fd))) {
 		atomic_store_explicit(&f->rd_left, KAIO_FLAGS_REUSE,
 				      memory_order_relaxed);
 		atomic_store_explicit(&f->rd_flags,
@@ -442,8 +529,8 @@ static int validate_fd(const struct aiocb *cb, int op, int *fl, int *cached)
 	*fl = 0;
 	if (kaio__is_pathop(op) && op != KAIO_OP_READAHEAD)
 		return 0;	/* a dirfd: the operation itself checks it */
-	if (op == KAIO_OP_READ && kaio__cfg.nowait &&
-	    read_flags_cached(cb->aio_fildes, fl)) {
+	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) && kaio__cfg.nowait &&
+	    read_flags_cached(cb->aio_fildes, fl) && access_ok(op, *fl)) {
 		*cached = 1;
 		return 0;
 	}
@@ -581,7 +668,11 @@ int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
 	return 0;
 }
 
-/* May a read or write of cb be tried in the caller, within the budget? */
+/*
+ * May a read or write of cb be tried in the caller, within the budget?
+ * 0: no; 1: with RWF_NOWAIT; 2: a write, where RWF_NOWAIT is refused
+ * (try_write() alone).
+ */
 static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
 {
 	if (op != KAIO_OP_READ && (op != KAIO_OP_WRITE || (fl & O_APPEND)))
@@ -595,7 +686,9 @@ static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
 		return 0;
 	if (cb->aio_nbytes > *left)
 		return 0;
-	return nowait_ok(cb->aio_fildes, op);
+	if (nowait_ok(cb->aio_fildes, op))
+		return 1;
+	return op == KAIO_OP_WRITE ? 2 : 0;
 }
 
 /*
@@ -613,8 +706,8 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	size_t done = 0, budget = KAIO_CALLER_BYTES;
 	size_t *left = batch ? &batch->caller_left : &budget;
 	ssize_t n = -EAGAIN;
-	long long t0 = 0;
-	int fl, eof, ret, cached, saved = errno;
+	long long t0 = 0, now;
+	int fl, eof = 0, ret, cached, how, saved = errno;
 
 	kaio__init();
 	if (kaio_unlikely(kaio__cfg.stats))
@@ -639,11 +732,18 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 
 	/* A negative offset is left to the backend's EINVAL (preadv2 reads
 	 * -1 as "the file position"). */
-	if (caller_may(cb, op, fl, left)) {
-		n = try_nowait(cb, op, &done, &eof);
-		*left -= done;
-		if (n == -EOPNOTSUPP)
+	if ((how = caller_may(cb, op, fl, left))) {
+		n = how == 1 ? try_nowait(cb, op, &done, &eof) : -EOPNOTSUPP;
+		if (n == -EOPNOTSUPP && how == 1)
 			nowait_refused(cb->aio_fildes, op);
+		/* A buffered write RWF_NOWAIT did not finish: a plain one,
+		 * while the fd's writes do not block (try_write()). */
+		if (op == KAIO_OP_WRITE &&
+		    (n == -EOPNOTSUPP || n == -EAGAIN ||
+		     (n >= 0 && done < cb->aio_nbytes)) &&
+		    write_fast(cb->aio_fildes, now = kaio__now_ns()))
+			n = try_write(cb, &done, now);
+		*left -= done;
 		if (n == -ESPIPE || n == -EAGAIN || n == -EOPNOTSUPP)
 			done = 0;
 		else if (n == -EBADF && cached) {

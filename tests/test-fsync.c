@@ -2,10 +2,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "kaio_posix.h"
 #include "test-common.h"
 
 START_TEST(fsync_errors)
@@ -110,6 +112,126 @@ START_TEST(fsync_barrier_blocked)
 }
 END_TEST
 
+static unsigned long served(void)
+{
+	struct kaio_stats st;
+
+	kaio_stats_get(&st, sizeof(st));
+	return st.v[KAIO_STAT_POOL] + st.v[KAIO_STAT_KERNEL] +
+	       st.v[KAIO_STAT_URING];
+}
+
+/*
+ * Group commit: fsyncs that become runnable together (here all at once,
+ * when the write they wait for ends) cost one fsync(2), and each of them
+ * still completes after the write, with that fsync's result.  One that is
+ * cancelled while it waits ends with ECANCELED and the group goes on.
+ */
+START_TEST(fsync_group)
+{
+	enum { SZ = 1 << 20, N = 16 };
+	struct aiocb w, fs[N];
+	char *big = calloc(1, SZ), *sink = malloc(SZ);
+	int p[2], i;
+	ssize_t got = 0, n;
+	unsigned long s0;
+
+	t_pipe(p);
+	s0 = served();
+	t_prep(&w, p[1], big, SZ, 0);
+	ck_assert_int_eq(aio_write(&w), 0);
+	for (i = 0; i < N; i++) {
+		t_prep(&fs[i], p[1], NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(i & 1 ? O_DSYNC : O_SYNC, &fs[i]), 0);
+	}
+	ck_assert_int_eq(aio_cancel(p[1], &fs[5]), AIO_CANCELED);
+	ck_assert_int_eq(aio_error(&fs[5]), ECANCELED);
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(aio_error(&fs[i]), i == 5 ? ECANCELED
+							   : EINPROGRESS);
+	while (got < SZ) {
+		n = read(p[0], sink, SZ);
+		ck_assert_int_gt(n, 0);
+		got += n;
+	}
+	for (i = 0; i < N; i++) {
+		if (i == 5)
+			continue;
+		/* fsync(2) on a pipe: EINVAL, once the write is done. */
+		ck_assert_int_eq(t_wait(&fs[i], 20000), EINVAL);
+		ck_assert_int_ne(aio_error(&w), EINPROGRESS);
+		ck_assert_int_eq(aio_return(&fs[i]), -1);
+	}
+	ck_assert_int_eq(aio_return(&fs[5]), -1);
+	ck_assert_int_eq(t_wait(&w, 5000), 0);
+	ck_assert_int_eq(aio_return(&w), SZ);
+	/* The write (in up to two parts) and one fsync, not N - 1. */
+	ck_assert_uint_le(served() - s0, 3);
+	free(big);
+	free(sink);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/*
+ * Many threads fsync one file while others write it: every fsync
+ * succeeds, and each completes only after the writes its thread submitted
+ * before it.
+ */
+struct fsync_worker {
+	int fd, id;
+};
+
+static void *fsync_worker_run(void *arg)
+{
+	enum { ROUNDS = 20, W = 8, SZ = 4096 };
+	struct fsync_worker *a = arg;
+	struct aiocb cb[W], fs;
+	char *buf = malloc(SZ);
+	int r, i;
+
+	memset(buf, 'a' + a->id, SZ);
+	for (r = 0; r < ROUNDS; r++) {
+		for (i = 0; i < W; i++) {
+			t_prep(&cb[i], a->fd, buf, SZ,
+			       ((off_t)(a->id * ROUNDS + r) * W + i) * SZ);
+			ck_assert_int_eq(aio_write(&cb[i]), 0);
+		}
+		t_prep(&fs, a->fd, NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(r & 1 ? O_DSYNC : O_SYNC, &fs), 0);
+		ck_assert_int_eq(t_wait(&fs, 20000), 0);
+		for (i = 0; i < W; i++)
+			ck_assert_int_ne(aio_error(&cb[i]), EINPROGRESS);
+		ck_assert_int_eq(aio_return(&fs), 0);
+		for (i = 0; i < W; i++) {
+			ck_assert_int_eq(t_wait(&cb[i], 5000), 0);
+			ck_assert_int_eq(aio_return(&cb[i]), SZ);
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+START_TEST(fsync_group_threads)
+{
+	enum { T = 4 };
+	struct fsync_worker a[T];
+	pthread_t th[T];
+	int fd = t_tmpfile(0, 0), i;
+
+	for (i = 0; i < T; i++) {
+		a[i].fd = fd;
+		a[i].id = i;
+		ck_assert_int_eq(pthread_create(&th[i], NULL, fsync_worker_run,
+						&a[i]), 0);
+	}
+	for (i = 0; i < T; i++)
+		ck_assert_int_eq(pthread_join(th[i], NULL), 0);
+	close(fd);
+}
+END_TEST
+
 Suite *fsync_suite(void)
 {
 	Suite *s = suite_create("aio_fsync");
@@ -121,6 +243,8 @@ Suite *fsync_suite(void)
 	tc = t_tcase("ordering");
 	tcase_add_test(tc, fsync_barrier);
 	tcase_add_test(tc, fsync_barrier_blocked);
+	tcase_add_test(tc, fsync_group);
+	tcase_add_test(tc, fsync_group_threads);
 	suite_add_tcase(s, tc);
 	return s;
 }

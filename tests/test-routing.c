@@ -164,6 +164,47 @@ START_TEST(route_cached_read)
 }
 END_TEST
 
+/*
+ * A buffered write the page cache takes completes in the caller, RWF_NOWAIT
+ * or not (ext4 and tmpfs refuse it for buffered writes): the first one on
+ * a fresh fd always, the others unless one blocked (the library then sends
+ * the fd's writes to a backend for a while).  Nothing reaches the pool
+ * where a kernel backend takes writes.
+ */
+START_TEST(route_buffered_write)
+{
+	enum { N = 16 };
+	char buf[4096], back[4096];
+	struct aiocb cb;
+	int fd = t_tmpfile(0, 0), i, j;
+
+	for (i = 0; i < N; i++) {
+		for (j = 0; j < 4096; j++)
+			buf[j] = t_byte((off_t)i * 8192 + j);
+		t_prep(&cb, fd, buf, sizeof(buf), (off_t)i * 8192);
+		ck_assert_int_eq(aio_write(&cb), 0);
+		if (inline_on() && i == 0)	/* done before aio_write returned */
+			ck_assert_int_eq(aio_error(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(pread(fd, back, 4096, (off_t)i * 8192), 4096);
+		ck_assert(t_check_bytes(back, (off_t)i * 8192, 4096));
+	}
+	if (inline_on()) {
+		ck_assert_uint_ge(stat(KAIO_STAT_INLINE), 1);
+		ck_assert_uint_eq(stat(KAIO_STAT_INLINE) +
+				  stat(KAIO_STAT_NOWAIT_FALLBACK), N);
+	} else {
+		ck_assert_uint_eq(stat(KAIO_STAT_INLINE), 0);
+	}
+	if ((is("auto") || is("uring")) && t_uring_ok())
+		ck_assert_uint_eq(stat(KAIO_STAT_POOL), 0);
+	close(fd);
+}
+END_TEST
+
 /* An uncached buffered read falls back to the pool and is still right. */
 START_TEST(route_uncached_read)
 {
@@ -263,6 +304,7 @@ Suite *routing_suite(void)
 	}
 	tcase_add_test(tc, route_cached_read);
 	tcase_add_test(tc, route_uncached_read);
+	tcase_add_test(tc, route_buffered_write);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -77,6 +77,51 @@ START_TEST(write_append_order)
 }
 END_TEST
 
+/*
+ * An fd switched to O_APPEND with F_SETFL after the library has seen (and
+ * kept) its flags: every later write appends, in submission order, whether
+ * the caller writes it on the kept flags (Linux's pwrite() appends on an
+ * O_APPEND fd) or the fd's serial queue does.
+ */
+START_TEST(write_append_after_setfl)
+{
+	enum { N = 80, L = 16, HEAD = 4 * 4096 };
+	struct aiocb *cb = calloc(N, sizeof(*cb)), w;
+	char (*rec)[L] = calloc(N, L), *back = malloc(HEAD + N * L + 1);
+	char *blk = malloc(4096);
+	int fd = t_tmpfile(0, 0), i;
+
+	for (i = 0; i < HEAD / 4096; i++) {
+		memset(blk, 'a' + i, 4096);
+		t_prep(&w, fd, blk, 4096, (off_t)i * 4096);
+		ck_assert_int_eq(aio_write(&w), 0);
+		ck_assert_int_eq(t_wait(&w, 5000), 0);
+		ck_assert_int_eq(aio_return(&w), 4096);
+	}
+	ck_assert_int_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_APPEND), 0);
+	for (i = 0; i < N; i++) {
+		snprintf(rec[i], L, "record-%08d", i);
+		rec[i][L - 1] = '\n';
+		t_prep(&cb[i], fd, rec[i], L, 0);
+		ck_assert_int_eq(aio_write(&cb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), L);
+	}
+	ck_assert_int_eq(pread(fd, back, HEAD + N * L + 1, 0), HEAD + N * L);
+	for (i = 0; i < HEAD; i++)
+		ck_assert_int_eq(back[i], 'a' + i / 4096);
+	for (i = 0; i < N; i++)
+		ck_assert(memcmp(back + HEAD + i * L, rec[i], L) == 0);
+	free(cb);
+	free(rec);
+	free(back);
+	free(blk);
+	close(fd);
+}
+END_TEST
+
 /* A pipe: writes arrive in submission order. */
 START_TEST(write_pipe_order)
 {
@@ -113,6 +158,7 @@ Suite *write_suite(void)
 	suite_add_tcase(s, tc);
 	tc = t_tcase("ordering");
 	tcase_add_test(tc, write_append_order);
+	tcase_add_test(tc, write_append_after_setfl);
 	tcase_add_test(tc, write_pipe_order);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("errors");
