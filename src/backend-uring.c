@@ -249,6 +249,36 @@ static struct kaio_cancel *unlist_locked(struct kaio_req *req)
 }
 
 /*
+ * req left io_uring having moved done more bytes (or none): the pool does
+ * the rest.  If the pool refuses it, it completes with what it moved, or
+ * with fail if it moved nothing.  Returns 0 (req is no longer ours).
+ */
+static int reroute(struct kaio_req *req, size_t done, long fail)
+{
+	struct kaio_cancel *cw;
+	long res;
+
+	pthread_mutex_lock(&ur.lock);
+	cw = unlist_locked(req);
+	pthread_mutex_unlock(&ur.lock);
+	req->done += done;
+	req->flags &= ~KAIO_RQ_INKERNEL;
+	atomic_fetch_add(&kaio__user_pending, 1);
+	if (kaio__pool_enqueue(req) == 0) {
+		if (cw)
+			kaio__cancel_settle(cw, -EINPROGRESS);
+		return 0;
+	}
+	res = req->done ? 0 : fail;
+	kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
+	kaio__complete(req, res);
+	kaio__req_free(req);
+	if (cw)
+		kaio__cancel_settle(cw, res);
+	return 0;
+}
+
+/*
  * Complete req with res.  Returns 1 if it stays on the in-flight list, for
  * the caller to take off after the whole batch (then to free): aio_cancel()
  * must find a request there until its result is published, or it would
@@ -256,7 +286,6 @@ static struct kaio_cancel *unlist_locked(struct kaio_req *req)
  */
 static int complete_one(struct kaio_req *req, long *resp)
 {
-	struct kaio_cancel *cw;
 	long res = *resp;
 
 	/* The kernel is done with it: its submitter may exit, its
@@ -272,6 +301,13 @@ static int complete_one(struct kaio_req *req, long *resp)
 	kaio__reaper_done(&ureaper, req);
 	if (res == -EINTR && atomic_load(&req->cancel_asked))
 		res = -ECANCELED;	/* io-wq's worker interrupted by it */
+	/*
+	 * ECANCELED that nobody asked for: io-wq could not start a worker
+	 * for it (RLIMIT_NPROC) and dropped it.  It never ran: the pool
+	 * tries, or it fails with EAGAIN, as a refused submission would.
+	 */
+	if (res == -ECANCELED && !atomic_load(&req->cancel_asked))
+		return reroute(req, 0, -EAGAIN);
 	if (res > 0 && !kaio__is_pathop(req->op) && req->op != KAIO_OP_POLL &&
 	    (size_t)res < req->nbytes - req->done &&
 	    (req->op == KAIO_OP_WRITE ||
@@ -282,24 +318,7 @@ static int complete_one(struct kaio_req *req, long *resp)
 		 * have gone on: a worker does the rest (a read of 0 there is
 		 * EOF).  A canceller waiting for it is told it runs on.
 		 */
-		pthread_mutex_lock(&ur.lock);
-		cw = unlist_locked(req);
-		pthread_mutex_unlock(&ur.lock);
-		req->done += (size_t)res;
-		req->flags &= ~KAIO_RQ_INKERNEL;
-		atomic_fetch_add(&kaio__user_pending, 1);
-		if (kaio__pool_enqueue(req) == 0) {
-			if (cw)
-				kaio__cancel_settle(cw, -EINPROGRESS);
-			return 0;
-		}
-		res = 0;
-		kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
-		kaio__complete(req, res);
-		kaio__req_free(req);
-		if (cw)
-			kaio__cancel_settle(cw, res);
-		return 0;
+		return reroute(req, (size_t)res, 0);
 	}
 	kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
 	kaio__complete(req, res);
@@ -442,6 +461,54 @@ static void flush_locked(void)
 }
 
 /*
+ * Take back the entries io_uring_enter() would not consume (it keeps
+ * failing: no memory, a fault): without SQPOLL the kernel reads the
+ * submission queue only inside io_uring_enter() with to_submit, and every
+ * such call here runs under ur.lock, so those entries are ours again.
+ * Their requests go on *back (still on the in-flight list, where
+ * aio_cancel() finds them), for requeue_back() once the lock is dropped.
+ * Called with ur.lock held.
+ */
+static void take_back_locked(struct kaio_req **back)
+{
+	struct io_uring_sq *sq = &ur.ring.sq;
+	unsigned head = io_uring_smp_load_acquire(sq->khead);
+	unsigned tail = sq->sqe_tail, mask = *sq->kring_mask, i;
+	struct io_uring_sqe *sqe;
+	struct kaio_req *r;
+
+	for (i = head; i != tail; i++) {
+		sqe = &sq->sqes[sq->array[i & mask] & mask];
+		r = (struct kaio_req *)(uintptr_t)sqe->user_data;
+		if (!r)
+			continue;
+		r->hnext = *back;
+		*back = r;
+	}
+	sq->sqe_head = sq->sqe_tail = head;
+	io_uring_smp_store_release(sq->ktail, head);
+}
+
+/* Requests io_uring never took: on to the pool, or EAGAIN. */
+static void requeue_back(struct kaio_req *r)
+{
+	struct kaio_req *next;
+
+	for (; r; r = next) {
+		next = r->hnext;
+		r->hnext = NULL;
+		if (r->owner) {
+			owner_put(r->owner);
+			r->owner = NULL;
+		}
+		if (r->personality > 0)
+			kaio__uring_personality_put(r);
+		kaio__reaper_done(&ureaper, r);
+		reroute(r, 0, -EAGAIN);
+	}
+}
+
+/*
  * Register the calling thread's identity as req's personality: its
  * submitter does, for a request another thread will hand on.  0 or -errno.
  */
@@ -474,7 +541,7 @@ void kaio__uring_personality_put(struct kaio_req *req)
  */
 static void *submitter(void *arg)
 {
-	struct kaio_req *r, *next, *cancel;
+	struct kaio_req *r, *next, *cancel, *back;
 	struct io_uring_sqe *sqe;
 	static const struct timespec tick = { 0, 1000000 };
 	struct timespec dl;
@@ -512,8 +579,12 @@ static void *submitter(void *arg)
 				r->hnext = NULL;
 				cancel_one(r);
 			}
+			back = NULL;
+			if (io_uring_sq_ready(&ur.ring))
+				take_back_locked(&back);
 			r = ur.ho_head;
 			pthread_mutex_unlock(&ur.lock);
+			requeue_back(back);
 			if (!r)
 				break;
 			kaio__deadline(&dl, &tick);
@@ -558,7 +629,7 @@ int kaio__uring_submit(struct kaio_req **reqs, int n)
 {
 	struct io_uring_sqe *sqe;
 	struct owner *o = NULL;
-	struct kaio_req *r;
+	struct kaio_req *r, *back = NULL;
 	int i, m = 0, direct = 0, handed = 0, urgent = 0;
 
 	pthread_mutex_lock(&ur.lock);
@@ -612,9 +683,12 @@ int kaio__uring_submit(struct kaio_req **reqs, int n)
 		flush_locked();
 	if (m)
 		kaio__reaper_submitted(&ureaper, m, urgent);
+	if (io_uring_sq_ready(&ur.ring))
+		take_back_locked(&back);
 	pthread_mutex_unlock(&ur.lock);
 	if (handed && !atomic_exchange(&ur.ho_word, 1))
 		sys_futex_wake(&ur.ho_word, 1);
+	requeue_back(back);
 	return m ? m : -EAGAIN;
 }
 

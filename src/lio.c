@@ -35,6 +35,8 @@ static int wait_list(struct kaio_list *list)
 		if (atomic_load(&list->refs) == 1)
 			break;
 		ret = kaio__wait_seq(seq, &dl);
+		if (ret == -EINTR && atomic_load(&list->refs) == 1)
+			ret = 0;	/* the last request's own signal */
 		if (ret == -EINTR)
 			break;
 		if (ret == -ETIMEDOUT)

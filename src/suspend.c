@@ -150,6 +150,10 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 			kaio__deadline(&dl, NULL);
 			continue;
 		}
+		/* A handler that ran for a request this call waits for (its
+		 * completion signal) ends the wait with success, not EINTR. */
+		if (ret == -EINTR && any_done(list, nent))
+			ret = 0;
 		if (ret)
 			break;
 	}

@@ -641,6 +641,61 @@ START_TEST(stream_fds)
 }
 END_TEST
 
+static void *write_soon(void *arg)
+{
+	int fd = *(int *)arg;
+
+	usleep(2000);
+	if (write(fd, "s", 1) != 1)
+		abort();
+	return NULL;
+}
+
+/*
+ * A request's signal is queued before aio_suspend() (or LIO_WAIT) returns
+ * for it, as in glibc: a program that waits, then looks at what its
+ * handler recorded, finds the request there.  The signal is blocked, so
+ * "queued" is what sigpending() shows.
+ */
+START_TEST(signal_before_wakeup)
+{
+	char buf[4];
+	struct aiocb cb, *l[1] = { &cb };
+	const struct aiocb *cl[1] = { &cb };
+	sigset_t pend;
+	pthread_t t;
+	int p[2], round;
+
+	catch(sig_a());
+	t_pipe(p);
+	for (round = 0; round < 200; round++) {
+		t_prep(&cb, p[0], buf, 1, 0);
+		notify_by(&cb, sig_a(), round);
+		cb.aio_lio_opcode = LIO_READ;
+		if (round & 1)
+			ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(pthread_create(&t, NULL, write_soon, &p[1]), 0);
+		if (round & 1)
+			while (aio_suspend(cl, 1, NULL) < 0)
+				ck_assert_int_eq(errno, EINTR);
+		else
+			ck_assert_int_eq(lio_listio(LIO_WAIT, l, 1, NULL), 0);
+		ck_assert_int_eq(aio_error(&cb), 0);
+		ck_assert_int_eq(sigpending(&pend), 0);
+		ck_assert_msg(sigismember(&pend, sig_a()), "round %d: "
+			      "waiting returned before the request's signal "
+			      "was queued", round);
+		n_arrived = 0;
+		await_signals(1);
+		ck_assert_int_eq(arrived[0], round);
+		ck_assert_int_eq(aio_return(&cb), 1);
+		pthread_join(t, NULL);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 Suite *fidelity_suite(void)
 {
 	Suite *s = suite_create("fidelity");
@@ -657,6 +712,7 @@ Suite *fidelity_suite(void)
 	tcase_add_test(tc, suspend_timeouts);
 	tcase_add_test(tc, notify_exactly_once);
 	tcase_add_test(tc, stream_fds);
+	tcase_add_test(tc, signal_before_wakeup);
 	suite_add_tcase(s, tc);
 	return s;
 }
