@@ -911,7 +911,11 @@ int kaio__aio_error(const struct aiocb *cb)
 				    memory_order_acquire);
 }
 
-/* Lock-free and async-signal-safe; releases the request. */
+/*
+ * Lock-free and async-signal-safe; releases the request.  While the
+ * request is in progress it gives what glibc's gives, the value so far
+ * (0), and releases nothing.
+ */
 ssize_t kaio__aio_return(struct aiocb *cb)
 {
 	int magic = KAIO_MAGIC;
@@ -920,7 +924,7 @@ ssize_t kaio__aio_return(struct aiocb *cb)
 		return kaio__fail(EINVAL);
 	if (atomic_load_explicit((atomic_int *)&cb->__error_code,
 				 memory_order_acquire) == EINPROGRESS)
-		return kaio__fail(EINVAL);
+		return 0;
 	if (!atomic_compare_exchange_strong((atomic_int *)&cb->__policy,
 					    &magic, KAIO_MAGIC_RETURNED))
 		return kaio__fail(EINVAL);

@@ -203,8 +203,7 @@ START_TEST(busy_untouched)
 	ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, 2, NULL), -1);
 	ck_assert_int_eq(errno, EIO);
 	ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
-	ck_assert_int_eq(aio_return(&cb), -1);	/* still running */
-	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(aio_return(&cb), 0);	/* still running: 0 */
 	ck_assert_int_eq(write(p[1], "abcde", 5), 5);
 	ck_assert_int_eq(t_wait(&cb, 5000), 0);
 	ck_assert_int_eq(aio_return(&cb), 5);
@@ -232,8 +231,7 @@ START_TEST(list_twice)
 		ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, 2, NULL), -1);
 		ck_assert_int_eq(errno, EIO);
 		ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
-		ck_assert_int_eq(aio_return(&cb), -1);
-		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_int_eq(aio_return(&cb), 0);	/* not released */
 		ck_assert_int_eq(write(p[1], "abc", 3), 3);
 		ck_assert_int_eq(t_wait(&cb, 5000), 0);
 		ck_assert_int_eq(aio_return(&cb), 3);
