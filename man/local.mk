@@ -47,6 +47,10 @@ check_SCRIPTS = src/kaio-run
 # README.md's extensions, environment and layout match the code.
 TESTS += tests/check-apt-lock.sh tests/check-readme.sh
 EXTRA_DIST += tests/check-apt-lock.sh tests/check-readme.sh
+# bench/server-bench --redraw draws a chart from a small server.md (SKIP
+# without gnuplot, or in a tarball, which has no bench/).
+TESTS += tests/check-server-chart.sh
+EXTRA_DIST += tests/check-server-chart.sh
 check_PROGRAMS += tests/stats-fork
 tests_stats_fork_SOURCES = tests/stats-fork.c
 EXTRA_DIST += src/kaio-run.in man/check-man.sh man/check-kaio-run.sh \
