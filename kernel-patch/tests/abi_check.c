@@ -23,12 +23,12 @@ SAME(IOCB_CMD_UNLINKAT, KAIO_IOCB_CMD_UNLINKAT);
 SAME(IOCB_CMD_READAHEAD, KAIO_IOCB_CMD_READAHEAD);
 SAME(IOCB_CMD_RENAMEAT, KAIO_IOCB_CMD_RENAMEAT);
 SAME(AIO_RING_COMPAT_THREADED, KAIO_AIO_RING_COMPAT_THREADED);
-SAME(sizeof(struct renameat_info), sizeof(struct kaio_renameat_info));
-SAME(sizeof(struct renameat_info), 40);
+SAME(sizeof(struct aio_renameat_info), sizeof(struct kaio_renameat_info));
+SAME(sizeof(struct aio_renameat_info), 40);
 #define FIELD(f) \
-	SAME(offsetof(struct renameat_info, f), \
+	SAME(offsetof(struct aio_renameat_info, f), \
 	     offsetof(struct kaio_renameat_info, f)); \
-	SAME(sizeof(((struct renameat_info *)0)->f), \
+	SAME(sizeof(((struct aio_renameat_info *)0)->f), \
 	     sizeof(((struct kaio_renameat_info *)0)->f))
 FIELD(olddirfd);
 FIELD(oldpath);
@@ -43,7 +43,7 @@ int main(int argc, char **argv)
 	       "RING_COMPAT_THREADED %d renameat_info %zu bytes\n",
 	       IOCB_CMD_OPENAT, IOCB_CMD_UNLINKAT, IOCB_CMD_READAHEAD,
 	       IOCB_CMD_RENAMEAT, AIO_RING_COMPAT_THREADED,
-	       sizeof(struct renameat_info));
+	       sizeof(struct aio_renameat_info));
 	KT_CHECK(IOCB_CMD_OPENAT == 9 && IOCB_CMD_UNLINKAT == 10 &&
 		 IOCB_CMD_READAHEAD == 12 && IOCB_CMD_RENAMEAT == 13,
 		 "command numbers differ from the 2016 series");
