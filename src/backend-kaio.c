@@ -292,6 +292,7 @@ static void reap(struct io_event *ev, long n)
 				kctx.fsync_ok = 0;
 			else
 				kaio__count(KAIO_STAT_NOWAIT_FALLBACK);
+			kaio__handoff_begin();
 			pthread_mutex_lock(&kctx.lock);
 			cw = unlist_locked(req);
 			pthread_mutex_unlock(&kctx.lock);
@@ -299,12 +300,14 @@ static void reap(struct io_event *ev, long n)
 			atomic_fetch_add(&kaio__user_pending, 1);
 			ev[i].data = 0;		/* off the list already */
 			if (kaio__pool_enqueue(req) == 0) {
+				kaio__handoff_end();
 				if (cw)
 					kaio__cancel_settle(cw, -EINPROGRESS);
 				continue;
 			}
 			kaio__served(req, KAIO_SERVED_KERNEL, KAIO_STAT_KERNEL);
 			kaio__complete(req, res);
+			kaio__handoff_end();
 			kaio__req_free(req);
 			if (cw)
 				kaio__cancel_settle(cw, res);

@@ -258,6 +258,7 @@ static int reroute(struct kaio_req *req, size_t done, long fail)
 	struct kaio_cancel *cw;
 	long res;
 
+	kaio__handoff_begin();
 	pthread_mutex_lock(&ur.lock);
 	cw = unlist_locked(req);
 	pthread_mutex_unlock(&ur.lock);
@@ -265,6 +266,7 @@ static int reroute(struct kaio_req *req, size_t done, long fail)
 	req->flags &= ~KAIO_RQ_INKERNEL;
 	atomic_fetch_add(&kaio__user_pending, 1);
 	if (kaio__pool_enqueue(req) == 0) {
+		kaio__handoff_end();
 		if (cw)
 			kaio__cancel_settle(cw, -EINPROGRESS);
 		return 0;
@@ -272,6 +274,7 @@ static int reroute(struct kaio_req *req, size_t done, long fail)
 	res = req->done ? 0 : fail;
 	kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
 	kaio__complete(req, res);
+	kaio__handoff_end();
 	kaio__req_free(req);
 	if (cw)
 		kaio__cancel_settle(cw, res);

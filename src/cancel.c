@@ -27,9 +27,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <time.h>
 
 #include "kaio-int.h"
+
+atomic_uint kaio__handoff_begun;
+atomic_uint kaio__handoff_ended;
 
 /* A settled request's part of the ticket; the ticket is not touched after. */
 void kaio__cancel_settle(struct kaio_cancel *t, long res)
@@ -77,7 +81,7 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 {
 	struct kaio_cancel t = { 0 };
 	struct kaio_req *out = NULL, *r;
-	int n;
+	int n, pass, unsure = 0;
 
 	if (fcntl(fd, F_GETFL) < 0)
 		return kaio__fail(EBADF);
@@ -92,14 +96,33 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 			return kaio__fail(EINVAL);
 		return AIO_ALLDONE;
 	}
-	n = kaio__fd_cancel(fd, cb, &out, &t);
-	while ((r = out)) {
-		out = r->next;
-		kaio__complete(r, -ECANCELED);
-		kaio__req_free(r);
+	for (n = 0, pass = 0;; pass++) {
+		unsigned b0 = atomic_load(&kaio__handoff_begun);
+		unsigned e0 = atomic_load(&kaio__handoff_ended);
+
+		n += kaio__fd_cancel(fd, cb, &out, &t);
+		while ((r = out)) {
+			out = r->next;
+			kaio__complete(r, -ECANCELED);
+			kaio__req_free(r);
+		}
+		if (atomic_load(&t.pending))
+			await(&t);
+		/*
+		 * A request moving from a kernel backend to the pool during
+		 * the search may have been on no list when its part was
+		 * searched: look again once every such move has ended.
+		 */
+		if (b0 == e0 && atomic_load(&kaio__handoff_begun) == b0)
+			break;
+		if (pass == 1000) {	/* moves without end: say it runs */
+			unsure = 1;
+			break;
+		}
+		b0 = atomic_load(&kaio__handoff_begun);
+		while ((int)(atomic_load(&kaio__handoff_ended) - b0) < 0)
+			sched_yield();
 	}
-	if (atomic_load(&t.pending))
-		await(&t);
 	if (atomic_load(&t.running))
 		return AIO_NOTCANCELED;
 	n += atomic_load(&t.canceled);
@@ -107,7 +130,7 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 		return AIO_CANCELED;
 	/* Found nowhere but not finished: between the caller and a backend
 	 * (being submitted, or completing in the submitter).  It runs. */
-	if (cb && in_progress(cb))
+	if ((cb && in_progress(cb)) || unsure)
 		return AIO_NOTCANCELED;
 	return AIO_ALLDONE;
 }

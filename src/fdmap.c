@@ -185,7 +185,14 @@ static void kick(struct kaio_fd *f, struct kaio_req **failed)
 {
 	struct kaio_req *r;
 
-	while (!f->fslead && (r = f->fghead)) {
+	while (!f->fslead && f->fghead) {
+		/* An O_SYNC fsync leads if the group has one: an fdatasync
+		 * must never stand in for it (the group's order can change
+		 * when a leader is cancelled or refused). */
+		for (r = f->fghead; r && r->op != KAIO_OP_FSYNC; r = r->next)
+			;
+		if (!r)
+			r = f->fghead;
 		kaio__q_del(&f->fghead, &f->fgtail, r);
 		q_prepend(&f->rdhead, &f->rdtail, &f->fghead, &f->fgtail);
 		f->fslead = r;

@@ -270,6 +270,24 @@ static inline int kaio__cb_error(const struct aiocb *cb)
 				    memory_order_acquire);
 }
 
+/*
+ * A request moving from a kernel backend to the pool is on no list for a
+ * moment.  Such moves are counted as they begin and end, so aio_cancel()
+ * knows when one overlapped its search and looks again (cancel.c).
+ */
+extern atomic_uint kaio__handoff_begun KAIO_HIDDEN;
+extern atomic_uint kaio__handoff_ended KAIO_HIDDEN;
+
+static inline void kaio__handoff_begin(void)
+{
+	atomic_fetch_add(&kaio__handoff_begun, 1);
+}
+
+static inline void kaio__handoff_end(void)
+{
+	atomic_fetch_add(&kaio__handoff_ended, 1);
+}
+
 /* Statistics: relaxed counters, one cache line apart from hot data. */
 extern struct kaio_stats_int {
 	atomic_ulong v[KAIO_STAT_MAX];

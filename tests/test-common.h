@@ -47,6 +47,7 @@ Suite *pathops_suite(void);
 Suite *poll_suite(void);
 Suite *identity_suite(void);
 Suite *fidelity_suite(void);
+Suite *review_suite(void);
 Suite *lifecycle_suite(void);
 
 #endif
