@@ -193,10 +193,30 @@ int t_uring_ok(void)
 	return 1;
 }
 
+/* Native AIO runs on the threaded-AIO series (fs.aio-auto-threads=1). */
+int t_threaded_kernel(void)
+{
+	const char *m = getenv("KAIO_BACKEND");
+	char c = 0;
+	int fd;
+
+	if (m && *m && strcmp(m, "auto") && strcmp(m, "kernel"))
+		return 0;
+	fd = open("/proc/sys/fs/aio-auto-threads", O_RDONLY);
+	if (fd < 0)
+		return 0;
+	if (read(fd, &c, 1) != 1)
+		c = 0;
+	close(fd);
+	return c == '1';
+}
+
 int t_running_cancellable(void)
 {
 	const char *m = getenv("KAIO_BACKEND");
 
+	if (t_threaded_kernel())
+		return 1;	/* the series cancels a blocked read */
 	if (m && *m && strcmp(m, "auto") && strcmp(m, "uring"))
 		return 0;
 	return t_uring_ok();

@@ -25,7 +25,8 @@ TCase *t_tcase(const char *name);
 int t_direct_ok(void);
 int t_uring_ok(void);	/* io_uring is usable in this process */
 /* A request blocked in the kernel (a pipe read) can be cancelled. */
-int t_running_cancellable(void);	/* O_DIRECT works in the current directory */
+int t_running_cancellable(void);
+int t_threaded_kernel(void);	/* native AIO on the threaded-AIO series */
 
 Suite *read_suite(void);
 Suite *write_suite(void);

@@ -622,9 +622,13 @@ START_TEST(stream_fds)
 	ck_assert_uint_ge(buf.u, 1);
 	close(tfd);
 
-	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ifd = inotify_init();
+	if (ifd < 0 && errno == ENOSYS) {	/* a kernel built without it */
+		printf("SKIP: stream_fds: inotify: no inotify here\n");
+		return;
+	}
 	ck_assert_int_ge(ifd, 0);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert_int_ge(inotify_add_watch(ifd, dir, IN_CREATE), 0);
 	t_prep(&cb, ifd, &buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);

@@ -252,6 +252,13 @@ START_TEST(requests_outlive_thread)
 	pthread_t t;
 	int i, e;
 
+	if (t_threaded_kernel()) {
+		/* Known gap, kaio_backends(7): the series cancels what a
+		 * thread left in native AIO when it exits (issue 13). */
+		printf("SKIP: %s: the threaded-AIO series cancels an exiting "
+		       "thread's native AIO requests\n", __func__);
+		return;
+	}
 	x.p = calloc(NP, sizeof(*x.p));
 	x.q = calloc(NP, sizeof(*x.q));
 	x.buf = calloc(NP, 1);
@@ -344,6 +351,13 @@ START_TEST(chained_reads_outlive_notifier)
 	struct aioinit ai = { 0 };
 	int p[NCH][2], c, i, e, k, left;
 
+	if (t_threaded_kernel()) {
+		/* Known gap, kaio_backends(7): the series cancels what a
+		 * thread left in native AIO when it exits (issue 13). */
+		printf("SKIP: %s: the threaded-AIO series cancels an exiting "
+		       "thread's native AIO requests\n", __func__);
+		return;
+	}
 	ai.aio_idle_time = 1;
 	aio_init(&ai);
 	for (c = 0; c < NCH; c++) {
