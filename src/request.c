@@ -146,6 +146,20 @@ static void publish(struct aiocb *cb, struct kaio_list *list, ssize_t res)
  * dropped: a list's notification follows every notification of its
  * requests, as in glibc.
  */
+/*
+ * Requests between publishing their result and queuing their signal.  As
+ * in glibc (whose aio_suspend() reads results under the lock its worker
+ * holds while it signals), a waiter that finds its request done returns
+ * only once that request's signal is queued (suspend.c).
+ */
+atomic_int kaio__signalling;
+
+static int signals(const struct kaio_notify *nt, int quiet)
+{
+	return !quiet && nt->signo > 0 &&
+	       (nt->notify == SIGEV_SIGNAL || nt->notify == SIGEV_THREAD_ID);
+}
+
 static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 		     struct kaio_list *list, int quiet, ssize_t res)
 {
@@ -156,6 +170,8 @@ static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 		kaio__notify(nt, cb, res);
 	else
 		kaio__notify_release(nt);
+	if (signals(nt, quiet))
+		atomic_fetch_sub(&kaio__signalling, 1);
 	wake_waiters();
 	if (list)
 		kaio__list_put(list);
@@ -164,6 +180,8 @@ static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 static void finish(struct aiocb *cb, const struct kaio_notify *nt,
 		   struct kaio_list *list, int quiet, ssize_t res)
 {
+	if (signals(nt, quiet))
+		atomic_fetch_add(&kaio__signalling, 1);
 	publish(cb, list, res);
 	announce(cb, nt, list, quiet, res);
 }
@@ -183,6 +201,8 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 		res += (ssize_t)req->done;
 	else if (res == -ECANCELED)
 		kaio__count(KAIO_STAT_CANCELED);
+	if (signals(&req->nt, req->flags & KAIO_RQ_QUIET))
+		atomic_fetch_add(&kaio__signalling, 1);
 	publish(req->cb, req->list, res);
 	/* After the result: aio_cancel() then never answers AIO_ALLDONE
 	 * while the aiocb is still to be written (pool.c). */

@@ -20,6 +20,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <time.h>
 
 #include "kaio-int.h"
@@ -105,6 +106,18 @@ static int done(const struct aiocb *cb)
 	       kaio__cb_error(cb) != EINPROGRESS;
 }
 
+/*
+ * A request found done may not have queued its signal yet (request.c):
+ * wait until every such signal is out, as glibc's aio_suspend() does by
+ * reading results under the lock its worker signals under.  The yield is
+ * a system call, on whose return a signal for this thread is delivered.
+ */
+static void signals_out(void)
+{
+	while (atomic_load(&kaio__signalling))
+		sched_yield();
+}
+
 /* Is one of list[] done, or is there nothing to wait for (as glibc)? */
 static int any_done(const struct aiocb *const list[], int nent)
 {
@@ -128,8 +141,10 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 
 	if (nent < 0 || (nent > 0 && !list))
 		return kaio__fail(EINVAL);
-	if (any_done(list, nent))
+	if (any_done(list, nent)) {
+		signals_out();
 		return 0;
+	}
 	/* As glibc: a bad tv_nsec fails only when there is a wait to time;
 	 * a negative tv_sec is a deadline already past (EAGAIN). */
 	if (timeout && (timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
@@ -160,5 +175,8 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	pthread_cleanup_pop(1);
 	if (ret == -ETIMEDOUT)
 		return kaio__fail(EAGAIN);
-	return ret ? kaio__fail(-ret) : 0;
+	if (ret)
+		return kaio__fail(-ret);
+	signals_out();
+	return 0;
 }
