@@ -15,6 +15,11 @@
  * - Lock order: kaio_fd.lock, then the pool's lock.  The fd lock is held
  *   while a request moves from an fd queue to a backend so that
  *   aio_cancel() always finds it in one place or the other.
+ * - A backend may complete what it is handed before it returns (io_uring
+ *   refuses it and the pool can start no thread): kaio__fd_done() then
+ *   runs in the thread that holds the fd's lock.  It does the request's
+ *   bookkeeping under that lock and leaves what became runnable to the
+ *   holder, which releases it before unlocking (struct hold).
  * - A fork child starts with an empty map (kaio__fd_reset()).
  *
  * Group commit: at most one fsync per fd is in the kernel (f->fslead).
@@ -166,6 +171,51 @@ static void q_prepend(struct kaio_req **ah, struct kaio_req **at,
 	*bh = *bt = NULL;
 }
 
+/*
+ * The fd locks this thread holds, innermost first.  redo: a request of
+ * that fd ended while it was held; what it made runnable is released
+ * before the lock is dropped.
+ */
+struct hold {
+	struct kaio_fd *f;
+	int redo;
+	struct hold *prev;
+};
+static __thread struct hold *tls_holds;
+
+static void release(struct kaio_fd *f, struct kaio_req **failed);
+static void fail_all(struct kaio_req *failed);
+
+static void fd_lock(struct kaio_fd *f, struct hold *h)
+{
+	pthread_mutex_lock(&f->lock);
+	h->f = f;
+	h->redo = 0;
+	h->prev = tls_holds;
+	tls_holds = h;
+}
+
+/* Release what ended under the lock made runnable, then unlock. */
+static void fd_unlock(struct hold *h, struct kaio_req **failed)
+{
+	while (h->redo) {
+		h->redo = 0;
+		release(h->f, failed);
+	}
+	tls_holds = h->prev;
+	pthread_mutex_unlock(&h->f->lock);
+}
+
+static struct hold *held(const struct kaio_fd *f)
+{
+	struct hold *h;
+
+	for (h = tls_holds; h; h = h->prev)
+		if (h->f == f)
+			return h;
+	return NULL;
+}
+
 /* An fsync whose writes are done waits for the next kernel fsync. */
 static void group(struct kaio_fd *f, struct kaio_req *r)
 {
@@ -241,7 +291,9 @@ static void untrack(struct kaio_fd *f, struct kaio_req *r)
  */
 int kaio__fd_dispatch(struct kaio_req *req)
 {
+	struct kaio_req *failed = NULL;
 	struct kaio_fd *f;
+	struct hold h;
 	int flags = req->flags, ret = 0;
 
 	req->tid = kaio__tid();	/* its submitter hands it on (backend.c) */
@@ -253,7 +305,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 	if (!f)
 		return -EAGAIN;
 	req->f = f;
-	pthread_mutex_lock(&f->lock);
+	fd_lock(f, &h);
 	if (req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC) {
 		req->wseq = f->wseq_next;	/* ticket: writes before it */
 		if (f->whead || f->fslead || f->fghead) {
@@ -290,7 +342,8 @@ int kaio__fd_dispatch(struct kaio_req *req)
 			untrack(f, req);
 	}
 out:
-	pthread_mutex_unlock(&f->lock);
+	fd_unlock(&h, &failed);
+	fail_all(failed);
 	return ret;
 }
 
@@ -340,6 +393,17 @@ static void fail_all(struct kaio_req *failed)
 	complete_all(failed, -EAGAIN);
 }
 
+/* req's bookkeeping when it ends with res; its riders, to complete. */
+static struct kaio_req *done_locked(struct kaio_fd *f, struct kaio_req *req,
+				    ssize_t res)
+{
+	if (req->flags & KAIO_RQ_TRACKED)
+		untrack(f, req);
+	if (req->flags & KAIO_RQ_SERIAL)
+		f->serial_busy = 0;
+	return f->fslead == req ? lead_done(f, res) : NULL;
+}
+
 /*
  * The request has finished running with res (or was cancelled from a
  * backend); the fsyncs that rode on it finish with the same result.
@@ -348,16 +412,21 @@ void kaio__fd_done(struct kaio_req *req, ssize_t res)
 {
 	struct kaio_fd *f = req->f;
 	struct kaio_req *failed = NULL, *riders = NULL;
+	struct hold h, *in = held(f);
 
-	pthread_mutex_lock(&f->lock);
-	if (req->flags & KAIO_RQ_TRACKED)
-		untrack(f, req);
-	if (req->flags & KAIO_RQ_SERIAL)
-		f->serial_busy = 0;
-	if (f->fslead == req)
-		riders = lead_done(f, res);
+	if (in) {
+		/* Completed inside a hand-off this thread makes under the
+		 * lock: the holder releases what this made runnable. */
+		riders = done_locked(f, req, res);
+		in->redo = 1;
+		req->f = NULL;
+		complete_all(riders, res);
+		return;
+	}
+	fd_lock(f, &h);
+	riders = done_locked(f, req, res);
 	release(f, &failed);
-	pthread_mutex_unlock(&f->lock);
+	fd_unlock(&h, &failed);
 	req->f = NULL;
 	complete_all(riders, res);
 	fail_all(failed);
@@ -403,6 +472,7 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 {
 	struct kaio_fd *f = kaio__fd_get(fd);
 	struct kaio_req *pooled = NULL, *failed = NULL, *r;
+	struct hold h;
 	int n;
 
 	if (!f) {
@@ -410,7 +480,7 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		kaio__backend_cancel(fd, cb, out, t, &n);
 		return n;
 	}
-	pthread_mutex_lock(&f->lock);
+	fd_lock(f, &h);
 	n = steal(f, &f->sqhead, &f->sqtail, fd, cb, out);
 	n += steal(f, &f->fshead, &f->fstail, fd, cb, out);
 	n += steal(f, &f->fghead, &f->fgtail, fd, cb, out);
@@ -432,7 +502,7 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		*out = r;
 	}
 	release(f, &failed);
-	pthread_mutex_unlock(&f->lock);
+	fd_unlock(&h, &failed);
 	fail_all(failed);
 	return n;
 }
