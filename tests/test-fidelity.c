@@ -352,16 +352,18 @@ END_TEST
  * Point 5: submission does a bounded amount of work in the caller.  Large
  * cached reads go to a backend: none completes in the caller, the caller
  * returns long before the data could have been copied, and the requests
- * are still in progress when it does.
+ * are still in progress when it does.  The counter is checked on every
+ * round; the two timings are the best of up to three rounds, since a
+ * caller preempted on a busy machine can see its workers finish first.
  */
 START_TEST(caller_bounded)
 {
-	enum { N = 8, SZ = 8 << 20 };
+	enum { N = 8, SZ = 8 << 20, ROUNDS = 3 };
 	struct aiocb cb[N], *l[N];
 	struct kaio_stats st0, st1;
 	char *buf;
-	int fd = t_tmpfile((size_t)N * SZ, 0), i, inprog = 0;
-	double t_copy, t_submit, t0;
+	int fd = t_tmpfile((size_t)N * SZ, 0), i, round, inprog = 0, best = 0;
+	double t_copy, t_submit, t_best = 1e9, t0;
 
 	buf = malloc((size_t)N * SZ);
 	ck_assert_ptr_nonnull(buf);
@@ -371,38 +373,48 @@ START_TEST(caller_bounded)
 		ck_assert_int_eq(pread(fd, buf + (size_t)i * SZ, SZ,
 				       (off_t)i * SZ), SZ);
 	t_copy = now() - t0;
-	for (i = 0; i < N; i++) {
-		t_prep(&cb[i], fd, buf + (size_t)i * SZ, SZ, (off_t)i * SZ);
-		cb[i].aio_lio_opcode = LIO_READ;
-		l[i] = &cb[i];
+	for (round = 0; round < ROUNDS; round++) {
+		for (i = 0; i < N; i++) {
+			t_prep(&cb[i], fd, buf + (size_t)i * SZ, SZ,
+			       (off_t)i * SZ);
+			cb[i].aio_lio_opcode = LIO_READ;
+			l[i] = &cb[i];
+		}
+		ck_assert_int_eq(kaio_stats_get(&st0, sizeof(st0)), 0);
+		t0 = now();
+		ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, N, NULL), 0);
+		t_submit = now() - t0;
+		for (inprog = 0, i = 0; i < N; i++)
+			inprog += aio_error(&cb[i]) == EINPROGRESS;
+		ck_assert_int_eq(kaio_stats_get(&st1, sizeof(st1)), 0);
+		ck_assert_uint_eq(st1.v[KAIO_STAT_INLINE],
+				  st0.v[KAIO_STAT_INLINE]);
+		for (i = 0; i < N; i++) {
+			ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+			ck_assert_int_eq(aio_return(&cb[i]), SZ);
+		}
+		ck_assert(t_check_bytes(buf, 0, (size_t)N * SZ));
+		if (inprog > best)
+			best = inprog;
+		if (t_submit < t_best)
+			t_best = t_submit;
+		if (best > 0 && t_best < t_copy / 2)
+			break;
 	}
-	ck_assert_int_eq(kaio_stats_get(&st0, sizeof(st0)), 0);
-	t0 = now();
-	ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, N, NULL), 0);
-	t_submit = now() - t0;
-	for (i = 0; i < N; i++)
-		inprog += aio_error(&cb[i]) == EINPROGRESS;
-	ck_assert_int_eq(kaio_stats_get(&st1, sizeof(st1)), 0);
-	ck_assert_uint_eq(st1.v[KAIO_STAT_INLINE], st0.v[KAIO_STAT_INLINE]);
 	if (t_threaded_kernel()) {
 		/* The series tries each buffered read inline in io_submit()
 		 * before its workers: the caller copies (issue 13). */
 		printf("SKIP: caller_bounded: the threaded-AIO series copies "
 		       "cached reads inside io_submit() (%d of %d in "
-		       "progress, %.2f of %.2f ms)\n", inprog, N,
-		       t_submit * 1e3, t_copy * 1e3);
+		       "progress, %.2f of %.2f ms)\n", best, N,
+		       t_best * 1e3, t_copy * 1e3);
 	} else {
-		ck_assert_msg(inprog > 0, "every large read completed inside "
-			      "lio_listio()");
-		ck_assert_msg(t_submit < t_copy / 2, "lio_listio() took "
-			      "%.2f ms; copying the data takes %.2f ms",
-			      t_submit * 1e3, t_copy * 1e3);
+		ck_assert_msg(best > 0, "every large read completed inside "
+			      "lio_listio(), %d rounds", ROUNDS);
+		ck_assert_msg(t_best < t_copy / 2, "lio_listio() took "
+			      "%.2f ms at best; copying the data takes %.2f ms",
+			      t_best * 1e3, t_copy * 1e3);
 	}
-	for (i = 0; i < N; i++) {
-		ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
-		ck_assert_int_eq(aio_return(&cb[i]), SZ);
-	}
-	ck_assert(t_check_bytes(buf, 0, (size_t)N * SZ));
 	/* One large aio_read() alike. */
 	ck_assert_int_eq(kaio_stats_get(&st0, sizeof(st0)), 0);
 	t_prep(&cb[0], fd, buf, SZ, 0);
