@@ -23,6 +23,9 @@
  * address is checked against the library's mapping, found at start-up);
  * with KAIO_FAULT_ANY=1, calls from anywhere are.
  * KAIO_FAULT_PERSIST=1 fails the Nth call and every later one.
+ * KAIO_FAULT_ALSO=KIND: once the Nth call has failed, every call of a
+ * second kind fails too (not counted): two resources gone at once, e.g.
+ * io_uring refusing while no thread can be started.
  * KAIO_FAULT_COUNT=FILE: at exit, the number of calls counted is written
  * there (the range a sweep over N has to cover).
  * KAIO_FAULT_TRACE=1: a backtrace on stderr where a fault is injected.
@@ -57,10 +60,11 @@ static const char *const names[] = { "none", "malloc", "calloc",
 	"pthread_create", "eventfd", "io_setup", "io_submit", "uring_setup",
 	"uring_enter", "uring_wait" };
 
-static int kind;
+static int kind, also;
 static long fail_n;
 static int persist, any, trace;
 static atomic_long count;
+static atomic_int tripped;	/* the Nth call has failed */
 static uintptr_t lo = UINTPTR_MAX, hi;
 static const char *count_file;
 
@@ -88,14 +92,19 @@ static int find_lib(struct dl_phdr_info *info, size_t size, void *arg)
 
 __attribute__((constructor)) static void shim_init(void)
 {
-	const char *k = getenv("KAIO_FAULT"), *s;
+	const char *k = getenv("KAIO_FAULT"), *k2 = getenv("KAIO_FAULT_ALSO");
+	const char *s;
 	size_t i;
 
-	for (i = 1; k && i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(k, names[i]))
+	for (i = 1; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (k && !strcmp(k, names[i]))
 			kind = (int)i;
-	if (k && !kind) {
-		fprintf(stderr, "kaio-fault-shim: unknown KAIO_FAULT=%s\n", k);
+		if (k2 && !strcmp(k2, names[i]))
+			also = (int)i;
+	}
+	if ((k && !kind) || (k2 && !also)) {
+		fprintf(stderr, "kaio-fault-shim: unknown KAIO_FAULT%s=%s\n",
+			k && !kind ? "" : "_ALSO", k && !kind ? k : k2);
 		_exit(2);
 	}
 	s = getenv("KAIO_FAULT_N");
@@ -105,7 +114,7 @@ __attribute__((constructor)) static void shim_init(void)
 	trace = (s = getenv("KAIO_FAULT_TRACE")) && *s == '1';
 	count_file = getenv("KAIO_FAULT_COUNT");
 	dl_iterate_phdr(find_lib, NULL);
-	if (kind && !any && lo == UINTPTR_MAX) {
+	if ((kind || also) && !any && lo == UINTPTR_MAX) {
 		fprintf(stderr, "kaio-fault-shim: libkaio_posix is not loaded\n");
 		_exit(2);
 	}
@@ -135,13 +144,16 @@ static int inject(int k, void *ret)
 	long c;
 	uintptr_t a = (uintptr_t)ret;
 
-	if (k != kind || in_trace)
+	if ((k != kind && k != also) || in_trace)
 		return 0;
 	if (!any && (a < lo || a >= hi))
 		return 0;
+	if (k == also)
+		return atomic_load(&tripped);
 	c = atomic_fetch_add(&count, 1) + 1;
 	if (!fail_n || c < fail_n || (c > fail_n && !persist))
 		return 0;
+	atomic_store(&tripped, 1);
 	if (trace) {
 		void *bt[32];
 		int n;
