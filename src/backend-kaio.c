@@ -2,7 +2,8 @@
 /*
  * backend-kaio.c - native kernel AIO (io_setup/io_submit) backend.
  *
- * What goes here (the policy is in backend.c):
+ * What goes here (the order of the backends is in backend.c; what this
+ * one takes, in wants()):
  * - on every kernel: O_DIRECT reads and writes (IOCB_CMD_PREAD/PWRITE), and
  *   fsync/fdatasync (IOCB_CMD_FSYNC/FDSYNC, a workqueue since Linux 4.18;
  *   the library's own barrier has already ordered them after the fd's
@@ -36,7 +37,9 @@
  *   the background reaper or a waiting application thread (reap.c).
  * - A refusal from the kernel is never a failure: io_setup() failing (for
  *   example fs.aio-max-nr exhausted) disables the backend, and io_submit()
- *   failing sends that request on to the pool.
+ *   failing declines that request (submit() returns it to the dispatcher);
+ *   one the kernel gives back at completion (RWF_NOWAIT's EAGAIN, an
+ *   fsync it cannot run) goes back through kaio__backend_resubmit().
  */
 #include "config.h"
 
@@ -49,7 +52,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kaio-int.h"
+#include "backend.h"
 #include "kaio_aio_abi.h"
 #include "sys.h"
 
@@ -226,9 +229,9 @@ static void setup_locked(void)
 
 /*
  * May native AIO be offered a request, and does the kernel run buffered
- * I/O threaded?  Never makes the context (kaio__kernel_submit() does).
+ * I/O threaded?  Never makes the context (submit() does).
  */
-int kaio__kernel_probe(int *threaded)
+static int probe_threaded(int *threaded)
 {
 	int state = atomic_load(&kctx.state);
 
@@ -263,7 +266,7 @@ static void reap(struct io_event *ev, long n)
 	long i, res;
 	int settle = 0;
 
-	/* Their submitter may still be in kaio__kernel_submit(): let it
+	/* Their submitter may still be in submit(): let it
 	 * finish first, so its bookkeeping precedes the completions'. */
 	pthread_mutex_lock(&kctx.lock);
 	pthread_mutex_unlock(&kctx.lock);
@@ -297,10 +300,9 @@ static void reap(struct io_event *ev, long n)
 			cw = unlist_locked(req);
 			pthread_mutex_unlock(&kctx.lock);
 			req->flags &= ~(KAIO_RQ_KNOWAIT | KAIO_RQ_INKERNEL);
-			atomic_fetch_add(&kaio__user_pending, 1);
 			ev[i].data = 0;		/* off the list already */
-			if (kaio__pool_enqueue(req) == 0) {
-				kaio__handoff_end();
+			if (kaio__backend_resubmit(req,
+						   &kaio__kernel_backend) == 0) {
 				if (cw)
 					kaio__cancel_settle(cw, -EINPROGRESS);
 				continue;
@@ -448,11 +450,19 @@ static void prep(struct kaio_req *req)
 	}
 }
 
+/* reqs[i..n) are declined: without the RWF_NOWAIT mark wants() set. */
+static void decline(struct kaio_req **reqs, int i, int n)
+{
+	for (; i < n; i++)
+		reqs[i]->flags &= ~KAIO_RQ_KNOWAIT;
+}
+
 /*
  * Submit reqs[0..n) in one io_submit().  Returns how many the kernel took
- * (the rest are the caller's to send elsewhere), or -errno if none.
+ * (the rest are declined, for the dispatcher to offer on), or -errno if
+ * none.
  */
-int kaio__kernel_submit(struct kaio_req **reqs, int n)
+static int submit(struct kaio_req **reqs, int n)
 {
 	struct iocb *iocbs[64];
 	int i, done = 0, saved = errno, urgent;
@@ -462,6 +472,7 @@ int kaio__kernel_submit(struct kaio_req **reqs, int n)
 	setup_locked();
 	if (kctx.state <= 0 || kaio__reaper_start(&kreaper)) {
 		pthread_mutex_unlock(&kctx.lock);
+		decline(reqs, 0, n);
 		return -ENOSYS;
 	}
 	while (done < n) {
@@ -498,19 +509,58 @@ int kaio__kernel_submit(struct kaio_req **reqs, int n)
 	}
 	pthread_mutex_unlock(&kctx.lock);
 	errno = saved;
+	decline(reqs, done, n);
 	return done ? done : -EAGAIN;
 }
 
-int kaio__kernel_fsync_ok(void)
-{
-	return kctx.fsync_ok;
-}
-
-int kaio__kernel_threaded(void)
+/* Usable, and KAIO_PROBE_ALL on the threaded kernel. */
+static int probe(void)
 {
 	int threaded = 0;
 
-	return kaio__kernel_probe(&threaded) == 0 && threaded;
+	if (probe_threaded(&threaded))
+		return -ENOSYS;
+	return threaded ? KAIO_PROBE_ALL : 0;
+}
+
+/*
+ * Should the kernel take this request?  Sets KAIO_RQ_KNOWAIT if so.  Only
+ * in its submitting thread, but for an fsync: native AIO has no way to run
+ * a request with another thread's identity (backend.c).
+ */
+static int wants(struct kaio_req *req)
+{
+	int threaded;
+
+	if (!kaio__own_thread(req) && req->op != KAIO_OP_FSYNC &&
+	    req->op != KAIO_OP_FDSYNC)
+		return 0;
+	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
+	    probe_threaded(&threaded))
+		return 0;
+	if (kaio__is_pathop(req->op))
+		return threaded;	/* the series' IOCB_CMD_OPENAT and so on */
+	if (req->op == KAIO_OP_POLL)
+		return 1;		/* IOCB_CMD_POLL: mainline since 4.18 */
+	switch (req->op) {
+	case KAIO_OP_FSYNC:
+	case KAIO_OP_FDSYNC:
+		return kctx.fsync_ok;
+	case KAIO_OP_READ:
+	case KAIO_OP_WRITE:
+		if (req->flags & KAIO_RQ_DIRECT || threaded)
+			return 1;
+		/* io_submit() copies a cached RWF_NOWAIT read in the
+		 * caller: not past the caller's budget. */
+		if (kaio__cfg.backend == KAIO_BACKEND_KERNEL &&
+		    req->op == KAIO_OP_READ &&
+		    !(req->flags & (KAIO_RQ_NOSEEK | KAIO_RQ_OFFLOAD))) {
+			req->flags |= KAIO_RQ_KNOWAIT;
+			return 1;
+		}
+		return 0;
+	}
+	return 0;
 }
 
 static long sys_io_cancel(aio_context_t ctx, struct iocb *iocb,
@@ -544,7 +594,8 @@ static int in_ring(const struct kaio_req *req)
  * ticket t, which its completion settles.  What the kernel cannot cancel
  * (a mainline read, write or fsync) runs on: t->running.
  */
-void kaio__kernel_cancel(int fd, struct aiocb *cb, struct kaio_cancel *t)
+static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
+		   struct kaio_req **out, int *n)
 {
 	struct io_event ev;
 	struct kaio_req *r;
@@ -577,14 +628,14 @@ void kaio__kernel_cancel(int fd, struct aiocb *cb, struct kaio_cancel *t)
 	errno = saved;
 }
 
-const char *kaio__kernel_mode(void)
+static const char *mode(void)
 {
 	if (kctx.state <= 0)
 		return kctx.state ? "off" : "unused";
 	return kctx.threaded ? "threaded" : "native";
 }
 
-void kaio__kernel_reset(void)
+static void fork_child(void)
 {
 	/* The parent's context is not ours: make a new one on first use. */
 	memset(&kctx, 0, sizeof(kctx));
@@ -592,3 +643,13 @@ void kaio__kernel_reset(void)
 	kaio__reaper_reset(&kreaper);
 	kctx.fsync_ok = 1;	/* the sysctl is read again, if need be */
 }
+
+const struct kaio_backend kaio__kernel_backend = {
+	.name = "kaio",
+	.probe = probe,
+	.wants = wants,
+	.submit = submit,
+	.cancel = cancel,
+	.fork_child = fork_child,
+	.mode = mode,
+};

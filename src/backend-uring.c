@@ -60,7 +60,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "kaio-int.h"
+#include "backend.h"
 #include "sys.h"
 
 #define UR_ENTRIES	256
@@ -70,6 +70,7 @@ static long reap_batch(const struct timespec *rel, int cancel,
 		       const sigset_t *sigmask);
 static void flush_locked(void);
 static int cancel_one(struct kaio_req *req);
+static void personality_put(struct kaio_req *req);
 
 static struct kaio_reaper ureaper = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -92,16 +93,7 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
 
-/* --- threads: ids, and what each has entered ---------------------------- */
-
-static __thread pid_t tls_tid __attribute__((tls_model("initial-exec")));
-
-pid_t kaio__tid(void)
-{
-	if (kaio_unlikely(!tls_tid))
-		tls_tid = (pid_t)syscall(SYS_gettid);
-	return tls_tid;
-}
+/* --- threads: what each has entered -------------------------------------- */
 
 /*
  * A thread's count of requests it entered that the kernel still has.
@@ -225,7 +217,7 @@ static void setup_locked(void)
 	errno = saved;
 }
 
-int kaio__uring_probe(void)
+static int probe(void)
 {
 	int state = atomic_load(&ur.state);
 
@@ -249,9 +241,10 @@ static struct kaio_cancel *unlist_locked(struct kaio_req *req)
 }
 
 /*
- * req left io_uring having moved done more bytes (or none): the pool does
- * the rest.  If the pool refuses it, it completes with what it moved, or
- * with fail if it moved nothing.  Returns 0 (req is no longer ours).
+ * req left io_uring having moved done more bytes (or none): the next
+ * backend (the pool) does the rest.  If it refuses, req completes with
+ * what it moved, or with fail if it moved nothing.  Returns 0 (req is no
+ * longer ours).
  */
 static int reroute(struct kaio_req *req, size_t done, long fail)
 {
@@ -264,9 +257,7 @@ static int reroute(struct kaio_req *req, size_t done, long fail)
 	pthread_mutex_unlock(&ur.lock);
 	req->done += done;
 	req->flags &= ~KAIO_RQ_INKERNEL;
-	atomic_fetch_add(&kaio__user_pending, 1);
-	if (kaio__pool_enqueue(req) == 0) {
-		kaio__handoff_end();
+	if (kaio__backend_resubmit(req, &kaio__uring_backend) == 0) {
 		if (cw)
 			kaio__cancel_settle(cw, -EINPROGRESS);
 		return 0;
@@ -373,7 +364,7 @@ static long reap_batch(const struct timespec *rel, int cancel,
 	io_uring_cq_advance(&ur.ring, n);
 	/*
 	 * A completion can come while its submitter is still inside
-	 * kaio__uring_submit() (the kernel may finish it during the
+	 * submit() (the kernel may finish it during the
 	 * enter): let that finish first, so its bookkeeping (the reaper's
 	 * counts) precedes the completion's.
 	 */
@@ -492,7 +483,7 @@ static void take_back_locked(struct kaio_req **back)
 	io_uring_smp_store_release(sq->ktail, head);
 }
 
-/* Requests io_uring never took: on to the pool, or EAGAIN. */
+/* Requests io_uring never took: on to the next backend, or EAGAIN. */
 static void requeue_back(struct kaio_req *r)
 {
 	struct kaio_req *next;
@@ -505,7 +496,7 @@ static void requeue_back(struct kaio_req *r)
 			r->owner = NULL;
 		}
 		if (r->personality > 0)
-			kaio__uring_personality_put(r);
+			personality_put(r);
 		kaio__reaper_done(&ureaper, r);
 		reroute(r, 0, -EAGAIN);
 	}
@@ -515,11 +506,11 @@ static void requeue_back(struct kaio_req *r)
  * Register the calling thread's identity as req's personality: its
  * submitter does, for a request another thread will hand on.  0 or -errno.
  */
-int kaio__uring_personality(struct kaio_req *req)
+static int personality_get(struct kaio_req *req)
 {
 	int id;
 
-	if (kaio__uring_probe())
+	if (probe())
 		return -ENOSYS;
 	id = io_uring_register_personality(&ur.ring);
 	if (id <= 0)
@@ -529,8 +520,10 @@ int kaio__uring_personality(struct kaio_req *req)
 }
 
 /* req is freed with a personality no completion took back. */
-void kaio__uring_personality_put(struct kaio_req *req)
+static void personality_put(struct kaio_req *req)
 {
+	if (req->personality <= 0)
+		return;
 	if (atomic_load(&ur.state) > 0)
 		io_uring_unregister_personality(&ur.ring, req->personality);
 	req->personality = 0;
@@ -623,12 +616,13 @@ static int submitter_start_locked(void)
 /*
  * Submit reqs[0..n), in the thread that submitted them (backend.c), with
  * one io_uring_enter() for those this thread enters.  Returns how many
- * the ring took (the rest are the caller's), or -errno if none.  A request
+ * the ring took (the rest are declined, for the dispatcher to offer on),
+ * or -errno if none.  A request
  * in the submission queue is the ring's: if the kernel could not take it
  * at once (-EBUSY while the completion queue overflows), the next enter,
  * or the reaper's, sends it.
  */
-int kaio__uring_submit(struct kaio_req **reqs, int n)
+static int submit(struct kaio_req **reqs, int n)
 {
 	struct io_uring_sqe *sqe;
 	struct owner *o = NULL;
@@ -722,7 +716,8 @@ static int cancel_one(struct kaio_req *req)
  * runs on (file I/O in io-wq) sets t->running.  ur.lock is held only for
  * the scan, never across a wait, so submitters do not stall.
  */
-void kaio__uring_cancel(int fd, struct aiocb *cb, struct kaio_cancel *t)
+static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
+		   struct kaio_req **out, int *n)
 {
 	struct kaio_req *r;
 	int ret;
@@ -754,7 +749,7 @@ void kaio__uring_cancel(int fd, struct aiocb *cb, struct kaio_cancel *t)
  * kernel did not find may have been between a wake-up and its next wait;
  * one found running is left to run (AIO_NOTCANCELED).
  */
-void kaio__uring_cancel_retry(struct kaio_cancel *t)
+static void cancel_retry(struct kaio_cancel *t)
 {
 	struct kaio_req *r;
 	int ret;
@@ -775,7 +770,7 @@ void kaio__uring_cancel_retry(struct kaio_cancel *t)
 	pthread_mutex_unlock(&ur.lock);
 }
 
-const char *kaio__uring_mode(void)
+static const char *mode(void)
 {
 	if (ur.state == 0)
 		return "unused";
@@ -785,15 +780,62 @@ const char *kaio__uring_mode(void)
 	return "on";
 }
 
-void kaio__uring_reset(void)
+/*
+ * May io_uring run req?  Not at offset -1 (io_uring reads it as "the file
+ * position": the pool fails a negative offset with EINVAL, as pread does),
+ * and only if the ring is there.
+ */
+static int can_run(const struct kaio_req *req)
+{
+	if (!(req->flags & KAIO_RQ_NOSEEK) && req->off < 0 &&
+	    (req->op == KAIO_OP_READ || req->op == KAIO_OP_WRITE))
+		return 0;
+	return probe() == 0;
+}
+
+/*
+ * Take req?  Another thread than its submitter hands it on only with the
+ * personality its submitter registered (defer()), but for an fsync, which
+ * no permission check concerns.
+ */
+static int wants(struct kaio_req *req)
+{
+	if (!kaio__own_thread(req) && req->op != KAIO_OP_FSYNC &&
+	    req->op != KAIO_OP_FDSYNC && req->personality <= 0)
+		return 0;
+	return can_run(req);
+}
+
+/* req will be handed on by another thread: its submitter's identity, as a
+ * personality (without one, wants() declines it, for the pool). */
+static void defer(struct kaio_req *req)
+{
+	if (req->op != KAIO_OP_FSYNC && req->op != KAIO_OP_FDSYNC &&
+	    can_run(req))
+		personality_get(req);	/* 0 or -errno: the pool */
+}
+
+static void fork_child(void)
 {
 	/* The parent's ring is not mapped here (MADV_DONTFORK), nor its
 	 * submitter thread; this thread is a new one, with nothing in it. */
 	memset(&ur, 0, sizeof(ur));
 	pthread_mutex_init(&ur.lock, NULL);
-	tls_tid = 0;
 	if (tls_owner)
 		atomic_store(&tls_owner->n, 0);
 	pthread_mutex_init(&owner_lock, NULL);
 	kaio__reaper_reset(&ureaper);
 }
+
+const struct kaio_backend kaio__uring_backend = {
+	.name = "io_uring",
+	.probe = probe,
+	.wants = wants,
+	.submit = submit,
+	.defer = defer,
+	.release = personality_put,
+	.cancel = cancel,
+	.cancel_retry = cancel_retry,
+	.fork_child = fork_child,
+	.mode = mode,
+};

@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * backend.c - which backend serves a request.
+ * backend.c - the dispatcher: which backend serves a request.
+ *
+ * It knows the backends only as their struct kaio_backend (backend.h),
+ * and offers a request to each in the order of its mode's list below; the
+ * first whose wants() says yes and whose submit() takes it has it.  A
+ * backend declines by return value, never by calling another, and one that
+ * gives a request back at its completion does so through
+ * kaio__backend_resubmit().  No lock is held here.
  *
  * KAIO_BACKEND=auto (the default):
  *   1. a read or write the page cache serves completes in the caller
@@ -18,14 +25,18 @@
  *   buffered reads go to native AIO with RWF_NOWAIT (a read that would
  *   block moves on to the pool).
  * KAIO_BACKEND=threads: steps 1 and 5.
+ * A batch (lio_listio()'s reads, no per-fd order) goes in one call to the
+ * first backend in the list that is usable; what it does not want or
+ * take goes to the last (the pool).
  *
  * Identity: io_uring and native AIO run a request with the identity of the
  * thread that gives it to the kernel.  A request dispatched later by
  * another thread (a serial request or an fsync released from its fd's
  * queue, fdmap.c) would run as that thread.  So when it is queued, its
- * submitter registers an io_uring personality for it (kaio__backend_defer)
- * and io_uring runs it as that; without one it goes to the pool, which
- * runs it with its submitter's identity, captured at submission (creds.c).
+ * submitter lets the backends keep what it needs (defer(): io_uring
+ * registers a personality for it); a backend that cannot run it as its
+ * submitter declines it in wants(), and it goes to the pool, which runs
+ * it with its submitter's identity, captured at submission (creds.c).
  * Native AIO has no personalities: it takes such a request only if it is
  * an fsync (no permission check; a filesystem that sends the caller's IDs
  * with a flush, FUSE, sees the releasing thread's).
@@ -36,139 +47,200 @@
  */
 #include "config.h"
 
-#include "kaio-int.h"
+#include <errno.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-/* Should the kernel take this request?  Sets KAIO_RQ_KNOWAIT if so. */
-static int kernel_wants(struct kaio_req *req)
+#include "backend.h"
+
+/* An entry of a mode's list: offer req to b, if its condition holds. */
+struct route {
+	const struct kaio_backend *b;
+	int when;
+};
+
+enum {
+	WHEN_ALL = 1,		/* b's probe says it runs everything */
+	WHEN_NOT_ALL = 2,	/* no WHEN_ALL entry's backend does */
+};
+
+static const struct route auto_routes[] = {
+	{ &kaio__kernel_backend, WHEN_ALL },
+	{ &kaio__uring_backend, WHEN_NOT_ALL },
+	{ &kaio__kernel_backend, 0 },
+	{ &kaio__pool_backend, 0 },
+	{ NULL, 0 },
+};
+
+static const struct route kernel_routes[] = {
+	{ &kaio__kernel_backend, WHEN_ALL },
+	{ &kaio__kernel_backend, 0 },
+	{ &kaio__pool_backend, 0 },
+	{ NULL, 0 },
+};
+
+static const struct route uring_routes[] = {
+	{ &kaio__uring_backend, 0 },
+	{ &kaio__pool_backend, 0 },
+	{ NULL, 0 },
+};
+
+static const struct route threads_routes[] = {
+	{ &kaio__pool_backend, 0 },
+	{ NULL, 0 },
+};
+
+/* Every backend, for what concerns them all: kernel ones first. */
+static const struct kaio_backend *const backends[] = {
+	&kaio__uring_backend,
+	&kaio__kernel_backend,
+	&kaio__pool_backend,
+};
+#define NBACKENDS	(int)(sizeof(backends) / sizeof(backends[0]))
+
+static __thread pid_t tls_tid __attribute__((tls_model("initial-exec")));
+
+pid_t kaio__tid(void)
 {
-	int threaded;
+	if (kaio_unlikely(!tls_tid))
+		tls_tid = (pid_t)syscall(SYS_gettid);
+	return tls_tid;
+}
 
-	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
-	    kaio__kernel_probe(&threaded))
-		return 0;
-	if (kaio__is_pathop(req->op))
-		return threaded;	/* the series' IOCB_CMD_OPENAT and so on */
-	if (req->op == KAIO_OP_POLL)
-		return 1;		/* IOCB_CMD_POLL: mainline since 4.18 */
-	switch (req->op) {
-	case KAIO_OP_FSYNC:
-	case KAIO_OP_FDSYNC:
-		return kaio__kernel_fsync_ok();
-	case KAIO_OP_READ:
-	case KAIO_OP_WRITE:
-		if (req->flags & KAIO_RQ_DIRECT || threaded)
-			return 1;
-		/* io_submit() copies a cached RWF_NOWAIT read in the
-		 * caller: not past the caller's budget. */
-		if (kaio__cfg.backend == KAIO_BACKEND_KERNEL &&
-		    req->op == KAIO_OP_READ &&
-		    !(req->flags & (KAIO_RQ_NOSEEK | KAIO_RQ_OFFLOAD))) {
-			req->flags |= KAIO_RQ_KNOWAIT;
-			return 1;
-		}
-		return 0;
+/* The list of KAIO_BACKEND's mode, fixed from the first request on. */
+static const struct route *routes(void)
+{
+	switch (kaio__cfg.backend) {
+	case KAIO_BACKEND_KERNEL:
+		return kernel_routes;
+	case KAIO_BACKEND_URING:
+		return uring_routes;
+	case KAIO_BACKEND_THREADS:
+		return threads_routes;
 	}
+	return auto_routes;
+}
+
+static int runs_all(const struct route *rt)
+{
+	return rt->b->probe && rt->b->probe() == KAIO_PROBE_ALL;
+}
+
+/* Does a WHEN_ALL entry's backend run everything now? */
+static int someone_runs_all(const struct route *list)
+{
+	for (; list->b; list++)
+		if ((list->when & WHEN_ALL) && runs_all(list))
+			return 1;
 	return 0;
 }
 
-/* Should io_uring take it (after native AIO declined)? */
-static int uring_wants(const struct kaio_req *req)
+/* May rt be offered anything now?  Asked afresh each time: a backend
+ * that fails to start no longer runs everything. */
+static int offer_ok(const struct route *rt, const struct route *list)
 {
-	if (kaio__cfg.backend != KAIO_BACKEND_AUTO &&
-	    kaio__cfg.backend != KAIO_BACKEND_URING)
-		return 0;
-	if (kaio__cfg.backend == KAIO_BACKEND_AUTO && kaio__kernel_threaded())
-		return 0;
-	/* io_uring reads offset -1 as "the file position": the pool fails
-	 * a negative offset with EINVAL, as pread does. */
-	if (!(req->flags & KAIO_RQ_NOSEEK) && req->off < 0 &&
-	    (req->op == KAIO_OP_READ || req->op == KAIO_OP_WRITE))
-		return 0;
-	return kaio__uring_probe() == 0;
+	if (rt->when & WHEN_ALL)
+		return runs_all(rt);
+	if (rt->when & WHEN_NOT_ALL)
+		return !someone_runs_all(list);
+	return 1;
 }
 
-/* Is req in the thread that submitted it, handed on at its submission? */
-static int own_thread(const struct kaio_req *req)
+static int wants(const struct route *rt, struct kaio_req *req)
 {
-	return req->tid && req->tid == kaio__tid();
+	return !rt->b->wants || rt->b->wants(req);
 }
 
 /* req waits in its fd's queue: whoever releases it, not its submitter,
  * will hand it on.  In the submitting thread. */
 void kaio__backend_defer(struct kaio_req *req)
 {
+	const struct route *list = routes(), *rt;
+
 	req->tid = 0;
-	if (req->op != KAIO_OP_FSYNC && req->op != KAIO_OP_FDSYNC &&
-	    uring_wants(req))
-		kaio__uring_personality(req);	/* 0 or -errno: the pool */
+	for (rt = list; rt->b; rt++)
+		if (rt->b->defer && offer_ok(rt, list))
+			rt->b->defer(req);
 }
 
-/* A serial request released by another thread: io_uring with its
- * submitter's personality, else the pool. */
-static int submit_deferred(struct kaio_req *req)
-{
-	if (req->personality > 0 && uring_wants(req) &&
-	    kaio__uring_submit(&req, 1) == 1)
-		return 0;
-	return kaio__pool_enqueue(req);	/* its identity is captured */
-}
-
+/* Offer req to each backend of the list in turn.  0, or the last
+ * backend's -errno. */
 int kaio__backend_submit(struct kaio_req *req)
 {
-	int threaded = 0;
+	const struct route *list = routes(), *rt;
+	int ret = -EAGAIN;
 
-	if (!own_thread(req) && req->op != KAIO_OP_FSYNC &&
-	    req->op != KAIO_OP_FDSYNC)
-		return submit_deferred(req);
-	/* The threaded kernel first; io_uring before plain native AIO. */
-	if (kaio__cfg.backend != KAIO_BACKEND_URING &&
-	    kaio__cfg.backend != KAIO_BACKEND_THREADS &&
-	    kaio__kernel_probe(&threaded) == 0 && threaded &&
-	    kernel_wants(req) && kaio__kernel_submit(&req, 1) == 1)
-		return 0;
-	if (uring_wants(req) && kaio__uring_submit(&req, 1) == 1)
-		return 0;
-	if (kernel_wants(req)) {
-		if (kaio__kernel_submit(&req, 1) == 1)
+	for (rt = list; rt->b; rt++) {
+		if (!offer_ok(rt, list) || !wants(rt, req))
+			continue;
+		ret = rt->b->submit(&req, 1);
+		if (ret == 1)
 			return 0;
-		req->flags &= ~KAIO_RQ_KNOWAIT;
 	}
-	return kaio__pool_enqueue(req);
+	return ret < 0 ? ret : -EAGAIN;
+}
+
+int kaio__backend_resubmit(struct kaio_req *req,
+			   const struct kaio_backend *from)
+{
+	const struct route *list = routes(), *rt, *after = list;
+	int ret = -EAGAIN;
+
+	for (rt = list; rt->b; rt++)
+		if (rt->b == from)
+			after = rt + 1;
+	/* The request is the user side's again, taken or not (reap.c). */
+	atomic_fetch_add(&kaio__user_pending, 1);
+	for (rt = after; rt->b; rt++) {
+		if (!(rt->b->flags & KAIO_BE_HANDOFF))
+			continue;
+		ret = rt->b->submit(&req, 1);
+		if (ret == 1) {
+			kaio__handoff_end();
+			return 0;
+		}
+	}
+	return ret < 0 ? ret : -EAGAIN;
+}
+
+/* To the list's last backend, the one that takes anything; else *failed. */
+static void submit_last(const struct route *last, struct kaio_req *req,
+			struct kaio_req **failed)
+{
+	if (last->b->submit(&req, 1) != 1) {
+		req->next = *failed;
+		*failed = req;
+	}
 }
 
 /*
- * Submit requests that need no per-fd ordering, the kernel's in one system
- * call.  Those no backend would take are put on *failed.
+ * Submit requests that need no per-fd ordering, those the first usable
+ * backend wants in one call.  Those no backend would take are put on
+ * *failed.
  */
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed)
 {
-	struct kaio_req *kern[64];
-	int i, nk = 0, taken, uring = n && !kaio__kernel_threaded() &&
-				       kaio__cfg.backend != KAIO_BACKEND_KERNEL &&
-				       kaio__uring_probe() == 0;
+	const struct route *list = routes(), *rt, *last, *sel = NULL;
+	struct kaio_req *take[KAIO_BATCH_MAX];
+	int i, nt = 0, taken;
 
+	for (last = list; last[1].b; last++)
+		;
+	for (rt = list; n && rt != last && !sel; rt++)
+		if (offer_ok(rt, list) && (!rt->b->probe || rt->b->probe() >= 0))
+			sel = rt;
 	for (i = 0; i < n; i++) {
 		reqs[i]->tid = kaio__tid();	/* the submitter, at submission */
-		if (nk < 64 && (uring ? uring_wants(reqs[i])
-				      : kernel_wants(reqs[i])))
-			kern[nk++] = reqs[i];
-		else if (kaio__pool_enqueue(reqs[i]))
-			goto fail;
-		continue;
-fail:
-		reqs[i]->next = *failed;
-		*failed = reqs[i];
+		if (sel && nt < KAIO_BATCH_MAX && wants(sel, reqs[i]))
+			take[nt++] = reqs[i];
+		else
+			submit_last(last, reqs[i], failed);
 	}
-	taken = !nk ? 0 : uring ? kaio__uring_submit(kern, nk)
-				: kaio__kernel_submit(kern, nk);
-	for (i = taken < 0 ? 0 : taken; i < nk; i++) {
-		kern[i]->flags &= ~KAIO_RQ_KNOWAIT;
-		if (kaio__pool_enqueue(kern[i])) {
-			kern[i]->next = *failed;
-			*failed = kern[i];
-		}
-	}
+	taken = nt ? sel->b->submit(take, nt) : 0;
+	for (i = taken < 0 ? 0 : taken; i < nt; i++)
+		submit_last(last, take[i], failed);
 }
 
 /*
@@ -180,17 +252,68 @@ fail:
 void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 			  struct kaio_cancel *t, int *n)
 {
-	int running = 0;
+	int i;
 
-	kaio__uring_cancel(fd, cb, t);
-	kaio__kernel_cancel(fd, cb, t);
-	*n += kaio__pool_cancel(fd, cb, out, &running);
-	if (running)
-		atomic_store(&t->running, 1);
+	for (i = 0; i < NBACKENDS; i++)
+		if (backends[i]->cancel)
+			backends[i]->cancel(fd, cb, t, out, n);
 }
 
 /* Ask again for what the ticket still waits for (see cancel.c). */
 void kaio__backend_cancel_retry(struct kaio_cancel *t)
 {
-	kaio__uring_cancel_retry(t);
+	int i;
+
+	for (i = 0; i < NBACKENDS; i++)
+		if (backends[i]->cancel_retry)
+			backends[i]->cancel_retry(t);
+}
+
+/* req is freed: what a backend kept for it goes. */
+void kaio__backend_release(struct kaio_req *req)
+{
+	int i;
+
+	for (i = 0; i < NBACKENDS; i++)
+		if (backends[i]->release)
+			backends[i]->release(req);
+}
+
+/* In a fork child: this thread is a new one, the backends start empty. */
+void kaio__backend_fork_child(void)
+{
+	int i;
+
+	tls_tid = 0;
+	for (i = 0; i < NBACKENDS; i++)
+		if (backends[i]->fork_child)
+			backends[i]->fork_child();
+}
+
+void kaio__backend_config_changed(void)
+{
+	int i;
+
+	for (i = 0; i < NBACKENDS; i++)
+		if (backends[i]->config_changed)
+			backends[i]->config_changed();
+}
+
+/* " kaio=native io_uring=on": each named backend's state, for KAIO_STATS
+ * (native AIO first, as the line has always had it). */
+void kaio__backend_describe(char *buf, size_t len)
+{
+	size_t at = 0;
+	int i, ret;
+
+	buf[0] = '\0';
+	for (i = NBACKENDS - 1; i >= 0; i--) {
+		if (!backends[i]->name || !backends[i]->mode)
+			continue;
+		ret = snprintf(buf + at, len - at, " %s=%s", backends[i]->name,
+			       backends[i]->mode());
+		if (ret < 0 || (size_t)ret >= len - at)
+			return;
+		at += (size_t)ret;
+	}
 }

@@ -115,11 +115,9 @@ static void atfork_child(void)
 	kaio__pid = getpid();
 	kaio__stats_fork();
 	atomic_store(&kaio__done_waiters, 0);
-	kaio__pool_reset();
+	kaio__backend_fork_child();
 	kaio__notify_reset();
 	kaio__fd_reset();
-	kaio__kernel_reset();
-	kaio__uring_reset();
 	kaio__queue_reset();
 	kaio__req_reset();
 	kaio__latency_reset();
@@ -153,13 +151,13 @@ __attribute__((constructor)) static void kaio_ctor(void)
 
 __attribute__((destructor)) static void kaio_dtor(void)
 {
-	char head[128];
+	char head[128], states[96];
 
 	if (!kaio__cfg.stats)
 		return;
-	snprintf(head, sizeof(head), "backend=%s kaio=%s io_uring=%s",
-		 mode_names[kaio__cfg.backend], kaio__kernel_mode(),
-		 kaio__uring_mode());
+	kaio__backend_describe(states, sizeof(states));
+	snprintf(head, sizeof(head), "backend=%s%s",
+		 mode_names[kaio__cfg.backend], states);
 	kaio__stats_exit(head);	/* observe.c: the line, or kaio-run's slot */
 }
 
@@ -174,7 +172,7 @@ void kaio__aio_init(const struct aioinit *init)
 		atomic_store(&kaio__cfg.num, init->aio_num);	/* kept for reuse */
 	if (init->aio_idle_time > 0)
 		atomic_store(&kaio__cfg.idle_secs, init->aio_idle_time);
-	kaio__pool_config_changed();
+	kaio__backend_config_changed();
 }
 
 KAIO_EXPORT int kaio_stats_get(struct kaio_stats *st, size_t size)

@@ -385,7 +385,7 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		    struct kaio_cancel *t) KAIO_HIDDEN;
 void kaio__fd_reset(void) KAIO_HIDDEN;
 
-/* backend.c: routing between the backends. */
+/* backend.c: the dispatcher between the backends (backend.h). */
 pid_t kaio__tid(void) KAIO_HIDDEN;	/* this thread's id, cached */
 void kaio__backend_defer(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
@@ -394,6 +394,10 @@ void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 			  struct kaio_cancel *t, int *n) KAIO_HIDDEN;
 void kaio__backend_cancel_retry(struct kaio_cancel *t) KAIO_HIDDEN;
+void kaio__backend_release(struct kaio_req *req) KAIO_HIDDEN;
+void kaio__backend_fork_child(void) KAIO_HIDDEN;
+void kaio__backend_config_changed(void) KAIO_HIDDEN;
+void kaio__backend_describe(char *buf, size_t len) KAIO_HIDDEN;
 
 /* reap.c: who reaps a kernel backend's completions (see there). */
 struct kaio_reaper {
@@ -434,34 +438,6 @@ void kaio__reaper_done(struct kaio_reaper *r,
 int kaio__reaper_wait(int seq, const struct timespec *deadline,
 		      int cancel) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
-
-/* backend-kaio.c: native kernel AIO. */
-int kaio__kernel_probe(int *threaded) KAIO_HIDDEN;
-int kaio__kernel_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
-int kaio__kernel_fsync_ok(void) KAIO_HIDDEN;
-int kaio__kernel_threaded(void) KAIO_HIDDEN;
-void kaio__kernel_cancel(int fd, struct aiocb *cb,
-			struct kaio_cancel *t) KAIO_HIDDEN;
-const char *kaio__kernel_mode(void) KAIO_HIDDEN;
-void kaio__kernel_reset(void) KAIO_HIDDEN;
-
-/* backend-uring.c: io_uring. */
-int kaio__uring_probe(void) KAIO_HIDDEN;
-int kaio__uring_submit(struct kaio_req **reqs, int n) KAIO_HIDDEN;
-void kaio__uring_cancel(int fd, struct aiocb *cb,
-			struct kaio_cancel *t) KAIO_HIDDEN;
-void kaio__uring_cancel_retry(struct kaio_cancel *t) KAIO_HIDDEN;
-const char *kaio__uring_mode(void) KAIO_HIDDEN;
-void kaio__uring_reset(void) KAIO_HIDDEN;
-int kaio__uring_personality(struct kaio_req *req) KAIO_HIDDEN;
-void kaio__uring_personality_put(struct kaio_req *req) KAIO_HIDDEN;
-
-/* pool.c: the user-space thread pool backend. */
-int kaio__pool_enqueue(struct kaio_req *req) KAIO_HIDDEN;
-int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
-		      int *running) KAIO_HIDDEN;
-void kaio__pool_reset(void) KAIO_HIDDEN;
-void kaio__pool_config_changed(void) KAIO_HIDDEN;
 
 /* notify.c */
 int kaio__notify_reserve(const struct sigevent *sev) KAIO_HIDDEN;

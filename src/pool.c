@@ -15,7 +15,7 @@
  *   exit after idle_secs without work.  An idle worker sleeps on its own
  *   futex; whoever takes it off the idle stack (under pool.lock) owns its
  *   wake-up.  A fork child starts with an empty
- *   pool (kaio__pool_reset()).
+ *   pool (fork_child()).
  * - Identity: every request runs with the fsuid, fsgid, supplementary
  *   groups and effective capabilities of the thread that submitted it,
  *   captured in that thread; a request that has none is refused, one whose
@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "kaio-int.h"
+#include "backend.h"
 #include "sys.h"
 
 /*
@@ -277,7 +277,7 @@ static void wake(struct worker *w)
 	sys_futex_wake(&w->word, 1);
 }
 
-int kaio__pool_enqueue(struct kaio_req *req)
+static int enqueue(struct kaio_req *req)
 {
 	struct worker *w = NULL;
 	int p = req->prio, ret, ask = 0;
@@ -338,11 +338,12 @@ static void steal_q(struct kaio_q *q, int fd, struct aiocb *cb,
 	}
 }
 
-int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
-		      int *running)
+/* Queued requests come back on *out; a running one makes t->running. */
+static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
+		   struct kaio_req **out, int *np)
 {
 	struct kaio_req *r;
-	int p, n = 0;
+	int p, n = 0, running = 0;
 
 	pthread_mutex_lock(&pool.lock);
 	for (p = 0; p < KAIO_NPRIO; p++) {
@@ -355,9 +356,11 @@ int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 	for (r = pool.running.head; r; r = r->next)
 		if (r->fd == fd && (!cb || r->cb == cb) &&
 		    !atomic_load_explicit(&r->finished, memory_order_acquire))
-			*running = 1;
+			running = 1;
 	pthread_mutex_unlock(&pool.lock);
-	return n;
+	*np += n;
+	if (running)
+		atomic_store(&t->running, 1);
 }
 
 /*
@@ -365,7 +368,7 @@ int kaio__pool_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
  * also starts the spawner, so that the pool's workers get the identity of
  * the thread that called aio_init() (see above).
  */
-void kaio__pool_config_changed(void)
+static void config_changed(void)
 {
 	struct worker *w;
 
@@ -379,9 +382,31 @@ void kaio__pool_config_changed(void)
 	pthread_mutex_unlock(&pool.lock);
 }
 
-void kaio__pool_reset(void)
+static void fork_child(void)
 {
 	/* Worker slots of the parent are leaked in the child, unused. */
 	memset(&pool, 0, sizeof(pool));
 	pthread_mutex_init(&pool.lock, NULL);
 }
+
+/* Takes reqs in order until one is refused (no identity, no worker). */
+static int submit(struct kaio_req **reqs, int n)
+{
+	int i, ret;
+
+	for (i = 0; i < n; i++) {
+		ret = enqueue(reqs[i]);
+		if (ret)
+			return i ? i : ret;
+	}
+	return n;
+}
+
+const struct kaio_backend kaio__pool_backend = {
+	.name = NULL,		/* always there: not in the stats line */
+	.flags = KAIO_BE_HANDOFF,
+	.submit = submit,
+	.cancel = cancel,
+	.fork_child = fork_child,
+	.config_changed = config_changed,
+};

@@ -638,7 +638,7 @@ void kaio__req_free(struct kaio_req *req)
 	if (req->flags & KAIO_RQ_CREDS)
 		kaio__creds_release(&req->creds);
 	if (req->personality > 0)
-		kaio__uring_personality_put(req);
+		kaio__backend_release(req);	/* io_uring's, from defer() */
 	pthread_mutex_lock(&free_lock);
 	if (free_n < atomic_load_explicit(&kaio__cfg.num,
 					  memory_order_relaxed)) {

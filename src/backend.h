@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backend.h - what every backend is to the dispatcher (backend.c).
+ *
+ * A backend runs requests: native AIO (backend-kaio.c), io_uring
+ * (backend-uring.c), the thread pool (pool.c).  Each defines one
+ * struct kaio_backend; backend.c keeps them in ordered lists, one per
+ * KAIO_BACKEND mode, and offers a request to each in turn.  A backend
+ * never calls another: what it declines or cannot finish it returns, to
+ * the dispatcher, which offers it to the next.
+ *
+ * Contract of each operation (all but submit may be NULL):
+ * - probe(): < 0 unusable (configured out, refused by the kernel), 0
+ *   usable, KAIO_PROBE_ALL usable and runs every read, write and fsync
+ *   asynchronously (the threaded-AIO kernel).  Cheap, and makes nothing
+ *   a backend would not make for its first request.
+ * - wants(req): would it take req now (usable, and req is of a kind it
+ *   runs asynchronously, with the identity req needs)?  May mark req for
+ *   its submit (KAIO_RQ_KNOWAIT).  In the submitting thread.
+ * - submit(reqs, n): takes a prefix of reqs[0..n) and returns its length,
+ *   or -errno if it took none; the rest are declined, unchanged but for
+ *   the backend's own marks, which it clears.  A request taken is the
+ *   backend's until it completes it through kaio__complete(), or hands it
+ *   back with kaio__backend_resubmit().
+ * - defer(req): req will be handed on later by another thread (fdmap.c);
+ *   in its submitting thread, keep what req needs to run as its submitter.
+ * - release(req): req is freed; drop what defer() or submit() kept for it.
+ * - cancel(fd, cb, t, out, n): cancel the matching requests.  Answered per
+ *   request: one still queued is taken off, put on *out and counted in *n
+ *   (the caller completes it with ECANCELED); one the kernel was asked to
+ *   stop, or had finished unreaped, goes on the ticket t, which its
+ *   completion settles; one that runs on sets t->running.
+ * - cancel_retry(t): ask again for the requests on the ticket t.
+ * - fork_child(): in a fork child, forget the parent's state.
+ * - config_changed(): aio_init() changed the limits.
+ * - mode(): one word for the KAIO_STATS line ("unused", "on", ...).
+ */
+#ifndef KAIO_BACKEND_H
+#define KAIO_BACKEND_H
+
+#include "kaio-int.h"
+
+#define KAIO_PROBE_ALL	1	/* probe(): runs everything asynchronously */
+
+/* flags */
+enum {
+	/* Runs a request another backend hands back from its completion, in
+	 * whatever thread that is, with the submitter's identity captured at
+	 * submission (the pool). */
+	KAIO_BE_HANDOFF = 1 << 0,
+};
+
+struct kaio_backend {
+	const char *name;		/* in the KAIO_STATS line, or NULL */
+	int flags;
+	int (*probe)(void);
+	int (*wants)(struct kaio_req *req);
+	int (*submit)(struct kaio_req **reqs, int n);
+	void (*defer)(struct kaio_req *req);
+	void (*release)(struct kaio_req *req);
+	void (*cancel)(int fd, struct aiocb *cb, struct kaio_cancel *t,
+		       struct kaio_req **out, int *n);
+	void (*cancel_retry)(struct kaio_cancel *t);
+	void (*fork_child)(void);
+	void (*config_changed)(void);
+	const char *(*mode)(void);
+};
+
+extern const struct kaio_backend kaio__kernel_backend KAIO_HIDDEN;
+extern const struct kaio_backend kaio__uring_backend KAIO_HIDDEN;
+extern const struct kaio_backend kaio__pool_backend KAIO_HIDDEN;
+
+/*
+ * The dispatcher's side, for backends: req, which backend from took, has
+ * left it before completion (the rest of a short read, a request the
+ * kernel would not run).  Called between kaio__handoff_begin() and
+ * kaio__handoff_end(), req on none of from's lists.  Returns 0 if a later
+ * backend took it (the hand-off has then ended), or -errno: req is from's
+ * again, to complete, then to end the hand-off.
+ */
+int kaio__backend_resubmit(struct kaio_req *req,
+			   const struct kaio_backend *from) KAIO_HIDDEN;
+
+/* Is req in the thread that submitted it, handed on at its submission? */
+static inline int kaio__own_thread(const struct kaio_req *req)
+{
+	return req->tid && req->tid == kaio__tid();
+}
+
+#endif /* KAIO_BACKEND_H */
