@@ -21,18 +21,24 @@
  *   /proc/sys/fs/aio-auto-threads, then confirmed by the ring header), so
  *   a process that io_uring or the caller serves reserves no events.
  * - It starts with KCTX_MIN events.  A request the full context refuses
- *   goes to the pool (never a failure) and asks for a bigger one; the
+ *   is declined (never a failure: the dispatcher offers it to the next
+ *   backend) and asks for a bigger one; the
  *   context is made again, twice the size up to KCTX_MAX, at the next
  *   submission that finds nothing in flight (a context is never destroyed
  *   with requests in it, nor while its events are being reaped).
  *   KAIO_STAT_AIO_EVENTS shows the events reserved.
  *
+ * Lock order: a kaio_fd lock (fdmap.c), then kctx.lock, then the
+ * reaper's lock (reap.c).  kctx.lock is never held while a request
+ * completes, nor while another backend is called.
+ *
  * Concurrency contract:
  * - One context per process at a time, made on first use; a fork child
  *   makes its own, since contexts belong to the mm.
- * - kctx.lock protects the in-flight list (for aio_cancel()); it is taken
- *   around io_submit() so a completion can never be reaped before its
- *   request is on the list.  Lock order: kaio_fd lock, then kctx.lock.
+ * - kctx.lock protects the in-flight list (for aio_cancel()) and each
+ *   listed request's canceller (req->cw); it is taken around io_submit()
+ *   so a completion can never be reaped before its request is on the
+ *   list.
  * - Completions are reaped with io_getevents() by one thread at a time,
  *   the background reaper or a waiting application thread (reap.c).
  * - A refusal from the kernel is never a failure: io_setup() failing (for
@@ -79,14 +85,17 @@ static struct kaio_reaper kreaper = {
 
 static struct {
 	pthread_mutex_t lock;
-	atomic_ulong ctx;	/* aio_context_t; changes only when idle */
-	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
-	atomic_int threaded;	/* patched kernel, sysctl on */
-	atomic_int fsync_ok;	/* IOCB_CMD_FSYNC accepted */
-	atomic_int sysctl;	/* fs.aio-auto-threads: 0 unread, 1 off, 2 on */
+	/* Under lock. */
 	unsigned nr;		/* events the context was made with */
 	int grow;		/* it refused a request: make a bigger one */
 	struct kaio_q inflight;
+	/* Written under lock, read without it. */
+	atomic_ulong ctx;	/* aio_context_t; changes only when idle */
+	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
+	atomic_int threaded;	/* patched kernel, sysctl on */
+	/* No lock. */
+	atomic_int fsync_ok;	/* IOCB_CMD_FSYNC accepted */
+	atomic_int sysctl;	/* fs.aio-auto-threads: 0 unread, 1 off, 2 on */
 } kctx = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.fsync_ok = 1,
@@ -266,8 +275,8 @@ static void reap(struct io_event *ev, long n)
 	long i, res;
 	int settle = 0;
 
-	/* Their submitter may still be in submit(): let it
-	 * finish first, so its bookkeeping precedes the completions'. */
+	/* Their submitter may still be in submit(): let it finish first,
+	 * so its bookkeeping precedes the completions'. */
 	pthread_mutex_lock(&kctx.lock);
 	pthread_mutex_unlock(&kctx.lock);
 	kaio__defer_wake(1);

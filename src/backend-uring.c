@@ -13,10 +13,15 @@
  * feature probing (EXT_ARG timeouts) and the synchronous cancel call; a
  * private copy of that code would only add risk.
  *
+ * Lock order: a kaio_fd lock (fdmap.c), then ur.lock, then owner_lock or
+ * the reaper's lock (reap.c).  ur.lock is never held while a request
+ * completes, nor while another backend is called.
+ *
  * Concurrency contract:
  * - One ring per process, made on first use, shared by every submitting
  *   thread: ur.lock serialises the submission queue (liburing's SQ side is
- *   single-threaded) and protects the in-flight list.
+ *   single-threaded) and protects the in-flight list, each listed
+ *   request's canceller (req->cw) and the submitter thread's queue.
  * - The completion queue is consumed by one thread at a time (reap.c).
  * - Never IORING_SETUP_SQPOLL: its kernel thread would carry the ring
  *   creator's credentials (libuv's CVE-2024-22017).  Without it every
@@ -81,13 +86,16 @@ static struct kaio_reaper ureaper = {
 
 static struct {
 	pthread_mutex_t lock;
+	/* Under lock (the completion queue is the reaper's, reap.c). */
 	struct io_uring ring;
-	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
 	int setup_err;		/* why not, for the stats line */
 	struct kaio_q inflight;
 	/* Requests for the submitter thread (on inflight too), FIFO. */
 	struct kaio_req *ho_head, *ho_tail;
 	int ho_started;
+	/* Written under lock, read without it. */
+	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
+	/* No lock. */
 	atomic_int ho_word;	/* the submitter's futex: 1 when woken */
 } ur = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -364,9 +372,9 @@ static long reap_batch(const struct timespec *rel, int cancel,
 	io_uring_cq_advance(&ur.ring, n);
 	/*
 	 * A completion can come while its submitter is still inside
-	 * submit() (the kernel may finish it during the
-	 * enter): let that finish first, so its bookkeeping (the reaper's
-	 * counts) precedes the completion's.
+	 * submit() (the kernel may finish it during the enter): let that
+	 * finish first, so its bookkeeping (the reaper's counts) precedes
+	 * the completion's.
 	 */
 	pthread_mutex_lock(&ur.lock);
 	pthread_mutex_unlock(&ur.lock);
@@ -617,10 +625,9 @@ static int submitter_start_locked(void)
  * Submit reqs[0..n), in the thread that submitted them (backend.c), with
  * one io_uring_enter() for those this thread enters.  Returns how many
  * the ring took (the rest are declined, for the dispatcher to offer on),
- * or -errno if none.  A request
- * in the submission queue is the ring's: if the kernel could not take it
- * at once (-EBUSY while the completion queue overflows), the next enter,
- * or the reaper's, sends it.
+ * or -errno if none.  A request in the submission queue is the ring's: if
+ * the kernel could not take it at once (-EBUSY while the completion queue
+ * overflows), the next enter, or the reaper's, sends it.
  */
 static int submit(struct kaio_req **reqs, int n)
 {

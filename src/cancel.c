@@ -22,6 +22,10 @@
  * cancelled.  What runs on (a pool worker, file I/O in io_uring's io-wq or
  * native AIO) makes the answer AIO_NOTCANCELED, as in glibc.  No lock is
  * held while this waits, and there is no limit on how many it handles.
+ *
+ * Locks: none of its own.  The search takes the fd's lock, then each
+ * backend's (kaio__fd_cancel(), in the order src/README gives); the
+ * hand-off counters and the ticket are atomics.
  */
 #include "config.h"
 

@@ -124,7 +124,6 @@ struct kaio_note {
 struct kaio_fd;
 struct kaio_list;
 struct kaio_cancel;
-struct kaio_cancel;
 
 struct kaio_req {
 	/* Links: the pool's queues and running list, or an fd's queues. */
@@ -190,16 +189,24 @@ struct kaio_list {
 
 /*
  * Per-fd state, created on first need and never freed (fd numbers are
- * reused, and the state is only an ordering device).  All fields are
- * protected by lock.  Lock order: kaio_fd.lock, then the pool's lock.
+ * reused, and the state is only an ordering device).  Lock order:
+ * kaio_fd.lock, then a backend's lock (fdmap.c).
  */
 struct kaio_fd {
 	pthread_mutex_t lock;
+	/* Under lock. */
 	uint64_t wseq_next;		/* sequence of the next write */
 	struct kaio_req *whead, *wtail;	/* outstanding tracked writes */
 	struct kaio_req *fshead, *fstail;	/* fsyncs waiting on writes */
 	struct kaio_req *sqhead, *sqtail;	/* serial requests not yet run */
 	int serial_busy;		/* a serial request is dispatched */
+	/* Group commit (fdmap.c): fsyncs whose writes are done, waiting for
+	 * the next fsync the kernel starts (the head leads it), the one in
+	 * the kernel, and the fsyncs riding on it. */
+	struct kaio_req *fghead, *fgtail;
+	struct kaio_req *fslead;
+	struct kaio_req *rdhead, *rdtail;
+	/* No lock: hints, read and written with atomics (request.c). */
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
 	atomic_int logged;		/* KAIO_DEBUG: decisions shown */
@@ -209,12 +216,6 @@ struct kaio_fd {
 	atomic_llong wr_hold;		/* no plain write in the caller before
 					 * this time (ns, request.c) */
 	atomic_llong wr_slow;		/* when the last slow one ended */
-	/* Group commit (fdmap.c): fsyncs whose writes are done, waiting for
-	 * the next fsync the kernel starts (the head leads it), the one in
-	 * the kernel, and the fsyncs riding on it. */
-	struct kaio_req *fghead, *fgtail;
-	struct kaio_req *fslead;
-	struct kaio_req *rdhead, *rdtail;
 };
 
 /* Global configuration, set from aio_init() and the environment. */
@@ -402,14 +403,17 @@ void kaio__backend_describe(char *buf, size_t len) KAIO_HIDDEN;
 /* reap.c: who reaps a kernel backend's completions (see there). */
 struct kaio_reaper {
 	pthread_mutex_t lock;
+	/* Under lock. */
 	pthread_cond_t rcond;		/* the reaper's sleep */
+	int bg_sleep;			/* reaper asleep: 1 timed, 2 untimed */
+	int started;
+	/* No lock. */
 	atomic_int who;			/* none, the reaper, an app thread */
 	atomic_int app_wants;		/* app threads waiting for the role */
 	atomic_int inflight_n;		/* requests in the kernel */
 	atomic_int urgent;		/* ... with a notification or list */
 	atomic_llong app_reaped;	/* when an app thread last reaped */
-	int bg_sleep;			/* reaper asleep: 1 timed, 2 untimed */
-	int started;
+	/* Constant. */
 	int slot;			/* 0 native AIO, 1 io_uring */
 	/*
 	 * Wait (rel NULL: forever) for completions and complete a batch;

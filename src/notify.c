@@ -38,6 +38,9 @@
  * a cleanup handler gives the notifier slot back and starts a successor
  * if jobs wait.
  *
+ * Lock order: nt.lock is innermost (a completion may come with a kaio_fd
+ * lock held, fdmap.c); no other lock of the library is taken under it.
+ *
  * Concurrency contract: nt.lock protects the job list and the counts; no
  * lock is held while a callback runs.  A fork child starts with no
  * notifier threads (kaio__notify_reset()).
@@ -55,6 +58,7 @@
 
 static struct {
 	pthread_mutex_t lock;
+	/* Under lock. */
 	pthread_cond_t cond;
 	struct kaio_note *head, *tail;
 	int nthreads, nidle, nqueued;

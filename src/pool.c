@@ -2,12 +2,14 @@
 /*
  * pool.c - the user-space thread pool backend.
  *
+ * Lock order: a kaio_fd lock (fdmap.c), then pool.lock.  No other lock of
+ * the library is taken under pool.lock.
+ *
  * Concurrency contract:
- * - pool.lock protects everything in struct pool: the priority queues,
- *   the running list and the thread counts.  It is never held while a
- *   request runs, while a request completes, or while user code runs.
- * - Lock order: a kaio_fd lock may be held when pool.lock is taken, never
- *   the other way round.
+ * - pool.lock protects everything in struct pool but the spawner's futex
+ *   word: the priority queues, the running list and the thread counts.
+ *   It is never held while a request runs, while a request completes, or
+ *   while user code runs.
  * - A worker keeps the request it runs on the running list until the
  *   request has completed, so aio_cancel() sees it as running (and answers
  *   AIO_NOTCANCELED) until its result is published.
@@ -52,6 +54,7 @@ struct worker {
 
 static struct pool {
 	pthread_mutex_t lock;
+	/* Under lock. */
 	struct kaio_q q[KAIO_NPRIO];	/* by aio_reqprio, 0 first */
 	unsigned int qmask;		/* bit p set: q[p] not empty */
 	struct kaio_q running;
@@ -60,6 +63,7 @@ static struct pool {
 	int nthreads;
 	int want;			/* workers the spawner should start */
 	int spawner;			/* the spawner is running */
+	/* No lock. */
 	atomic_int spawner_word;	/* its futex: 1 when woken */
 } pool = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,

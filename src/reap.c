@@ -10,10 +10,13 @@
  * Such a thread reaps for itself, so the kernel's wake-up reaches it
  * directly, with no second hop through the reaper.
  *
+ * Lock order: a kaio_fd lock, then a backend's lock (kctx.lock, ur.lock),
+ * then r->lock, innermost: nothing else is taken under it.
+ *
  * Concurrency contract:
- * - r->lock protects r->bg_sleep and pairs with r->rcond; the counters are
- *   atomics.  A backend may hold its own lock when it calls
- *   kaio__reaper_submitted() (order: backend lock, then r->lock).
+ * - r->lock protects r->bg_sleep and r->started, and pairs with r->rcond;
+ *   the counters are atomics.  A backend may hold its own lock when it
+ *   calls kaio__reaper_start() or kaio__reaper_submitted().
  * - The background reaper steps aside after each batch while an
  *   application thread wants the role (r->app_wants), waking it.  A thread
  *   that releases the role wakes the others that want it.

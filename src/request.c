@@ -17,6 +17,11 @@
  * the fd's ordering bookkeeping (which may start an fsync that waited for
  * this write); the request's notification; the wake-up of aio_suspend()
  * waiters; the list's reference (its notification comes last).
+ *
+ * Lock order: free_lock (the recycled requests) is innermost; nothing else
+ * is taken under it.  Whatever lock a completion takes, it takes after
+ * the result is published, and the caller of kaio__complete() holds no
+ * backend lock.
  */
 #include "config.h"
 

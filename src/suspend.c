@@ -16,6 +16,9 @@
  * raw system call in deferred mode would never be interrupted.  Native
  * AIO's io_getevents() consumes events: a waiter cancelled there completes
  * what it was handed (backend-kaio.c).
+ *
+ * Locks: none; the state is the atomics below (a waiter that reaps takes
+ * the reaper's lock, reap.c).
  */
 #include "config.h"
 
