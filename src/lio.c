@@ -7,11 +7,14 @@
  * last request completed *and* the whole list was submitted.  With
  * LIO_WAIT the submitter sleeps until its reference is the only one left.
  *
- * Errors, as POSIX and glibc have them: EINVAL for a bad mode, nent or
- * sigevent (nothing submitted); EAGAIN if no request could be queued for
- * lack of resources; EIO if a request failed (LIO_WAIT) or could not be
- * submitted (both modes); EINTR if a signal ended a LIO_WAIT wait (the
- * requests go on).  The glibc 2.2.5 binding (old librt) sends only the
+ * Errors, as POSIX and glibc have them: EINVAL for a bad mode, for more
+ * than KAIO_LISTIO_MAX entries or a bad sigevent (nothing submitted); a
+ * negative nent is glibc's empty list.  An entry refused at once (no
+ * resources: EAGAIN; a bad aio_reqprio or an aiocb in progress: EINVAL)
+ * makes a LIO_NOWAIT call, or a LIO_WAIT call that submitted nothing,
+ * fail with the last refusal's errno, as glibc's does; EIO if a request
+ * failed or was refused in a LIO_WAIT call that submitted others; EINTR
+ * if a signal ended a LIO_WAIT wait (the requests go on).  The glibc 2.2.5 binding (old librt) sends only the
  * list's notification, never the requests' own.
  */
 #include "config.h"
@@ -71,14 +74,14 @@ static int lio_op(int opcode)
 
 /*
  * Submit every entry.  An entry refused at once (no resources, a bad
- * aio_reqprio, an aiocb still in progress) counts in *failed and *again;
- * one whose operation fails (a bad fd or opcode) is accepted and
- * completes with its error, as in glibc.  An aiocb still in progress is
- * never written into: its first request owns it.
+ * aio_reqprio, an aiocb still in progress) counts in *failed, and its
+ * errno is left in *err; one whose operation fails (a bad fd or opcode)
+ * is accepted and completes with its error, as in glibc.  An aiocb still
+ * in progress is never written into: its first request owns it.
  */
 static void submit_all(struct aiocb *const list[], int nent,
 		       struct kaio_list *l, int quiet, int *nok,
-		       int *failed, int *again)
+		       int *failed, int *err)
 {
 	struct kaio_batch batch;
 	int flags = quiet ? KAIO_RQ_QUIET : 0;
@@ -95,8 +98,7 @@ static void submit_all(struct aiocb *const list[], int nent,
 		else
 			ret = kaio__submit(list[i], op, l, flags, &batch);
 		if (ret) {
-			if (ret == -EAGAIN)
-				(*again)++;
+			*err = -ret;
 			(*failed)++;
 		} else {
 			(*nok)++;
@@ -108,21 +110,24 @@ static void submit_all(struct aiocb *const list[], int nent,
 }
 
 /*
- * The call's result, as glibc's: refusals make it fail (EAGAIN if any was
- * for lack of resources, else EIO); with LIO_WAIT, so does any request
- * that failed.  Errors a request reports itself leave LIO_NOWAIT's 0.
+ * The call's result, as glibc's: refusals make it fail (with the last
+ * refusal's errno, or EIO in a LIO_WAIT call that submitted others); with
+ * LIO_WAIT, so does any request that failed.  Errors a request reports
+ * itself leave LIO_NOWAIT's 0.
  */
 static int lio(int mode, struct aiocb *const list[], int nent,
 	       struct sigevent *sig)
 {
 	struct kaio_list *l;
-	int quiet = mode & KAIO_LIO_QUIET, nok = 0, failed = 0, again = 0;
+	int quiet = mode & KAIO_LIO_QUIET, nok = 0, failed = 0, err = 0;
 	int ret = 0, wret;
 
 	mode &= ~KAIO_LIO_QUIET;
-	if ((mode != LIO_WAIT && mode != LIO_NOWAIT) || nent < 0 ||
+	if ((mode != LIO_WAIT && mode != LIO_NOWAIT) ||
 	    nent > KAIO_LISTIO_MAX || (nent > 0 && !list))
 		return kaio__fail(EINVAL);
+	if (nent < 0)
+		nent = 0;	/* glibc's loop runs no entry */
 	if (mode == LIO_NOWAIT && sig && (ret = kaio__sigevent_check(sig)))
 		return kaio__fail(-ret);	/* EINVAL, or EAGAIN */
 	kaio__init();
@@ -137,9 +142,9 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 	else
 		l->nt.notify = SIGEV_NONE;
 
-	submit_all(list, nent, l, quiet, &nok, &failed, &again);
+	submit_all(list, nent, l, quiet, &nok, &failed, &err);
 	if (failed)
-		ret = again && (mode == LIO_NOWAIT || !nok) ? -EAGAIN : -EIO;
+		ret = mode == LIO_NOWAIT || !nok ? -err : -EIO;
 	if (mode == LIO_NOWAIT) {
 		kaio__list_put(l);	/* may notify now, if all are done */
 		return ret ? kaio__fail(-ret) : 0;
