@@ -721,7 +721,8 @@ static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
  * complete) or -errno when it was not; then nothing was queued, no
  * notification will follow, and the list (if any) holds no reference.
  * The aiocb is not touched when it is refused because it is still in
- * progress; otherwise a refusal is also written into it, as glibc does.
+ * progress, or by aio_fsync() for a bad fd; otherwise a refusal is also
+ * written into it, as glibc does.
  */
 int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 		 struct kaio_batch *batch)
@@ -745,8 +746,10 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	}
 	ret = validate_fd(cb, op, &fl, &cached);
 	if (kaio_unlikely(ret)) {
+		/* glibc's aio_fsync() checks the fd before it touches the
+		 * aiocb: refused, it is left as it was. */
 		if (op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC)
-			goto fail;
+			return ret;
 		kaio__count(op_stat[op]);
 		ret = kaio__submit_failed(cb, -ret, list, flags);
 		errno = saved;

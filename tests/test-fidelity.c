@@ -263,6 +263,37 @@ START_TEST(fsync_ignores_other_fields)
 }
 END_TEST
 
+/*
+ * aio_fsync() refused for a bad fd (EBADF) or a bad op (EINVAL) leaves the
+ * aiocb as it was, as glibc's does (it checks both before touching it):
+ * the program's bytes stay, and aio_error() on it answers as for an aiocb
+ * never submitted.  Found by tests/diff (fsync.fd_neg, fsync.fd_huge).
+ */
+START_TEST(fsync_refused_untouched)
+{
+	struct aiocb cb, copy;
+	int fds[] = { -1, 1000000 }, ops[] = { O_SYNC, O_DSYNC, 0 };
+	unsigned i, j;
+
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		for (j = 0; j < sizeof(ops) / sizeof(ops[0]); j++) {
+			memset(&cb, 0, sizeof(cb));
+			cb.aio_fildes = fds[i];
+			cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+			copy = cb;
+			errno = 0;
+			ck_assert_int_eq(aio_fsync(ops[j], &cb), -1);
+			ck_assert_int_eq(errno, ops[j] ? EBADF : EINVAL);
+			ck_assert_msg(!memcmp(&cb, &copy, sizeof(cb)),
+				      "aio_fsync(%d) on fd %d wrote into the "
+				      "aiocb it refused", ops[j], fds[i]);
+			ck_assert_int_eq(aio_error(&cb), -1);
+			ck_assert_int_eq(errno, EINVAL);
+		}
+	}
+}
+END_TEST
+
 /* Point 3: aio_error() after aio_return() gives the final status. */
 START_TEST(error_after_return)
 {
@@ -729,6 +760,7 @@ Suite *fidelity_suite(void)
 	tcase_add_test(tc, busy_untouched);
 	tcase_add_test(tc, list_twice);
 	tcase_add_test(tc, fsync_ignores_other_fields);
+	tcase_add_test(tc, fsync_refused_untouched);
 	tcase_add_test(tc, error_after_return);
 	tcase_add_test(tc, listio_nowait_late);
 	tcase_add_test(tc, caller_bounded);
