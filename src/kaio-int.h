@@ -309,6 +309,7 @@ extern atomic_int kaio__user_pending KAIO_HIDDEN;
 /* Requests whose result is out and whose signal is not yet (request.c). */
 extern atomic_int kaio__signalling KAIO_HIDDEN;
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
+int kaio__restartable(void) KAIO_HIDDEN;
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;
 void kaio__cancel_async_end(int old) KAIO_HIDDEN;
 

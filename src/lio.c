@@ -14,7 +14,8 @@
  * makes a LIO_NOWAIT call, or a LIO_WAIT call that submitted nothing,
  * fail with the last refusal's errno, as glibc's does; EIO if a request
  * failed or was refused in a LIO_WAIT call that submitted others; EINTR
- * if a signal ended a LIO_WAIT wait (the requests go on).  The glibc 2.2.5 binding (old librt) sends only the
+ * if a handler without SA_RESTART ended a LIO_WAIT wait (the requests go
+ * on), as glibc's.  The glibc 2.2.5 binding (old librt) sends only the
  * list's notification, never the requests' own.
  */
 #include "config.h"
@@ -40,7 +41,8 @@ static int wait_list(struct kaio_list *list)
 		ret = kaio__wait_seq(seq, &dl);
 		if (ret == -EINTR && atomic_load(&list->refs) == 1)
 			ret = 0;	/* the last request's own signal */
-		if (ret == -EINTR)
+		/* As glibc's: restarted after a handler with SA_RESTART. */
+		if (ret == -EINTR && !kaio__restartable())
 			break;
 		if (ret == -ETIMEDOUT)
 			kaio__deadline(&dl, NULL);

@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <time.h>
 
 #include "kaio-int.h"
@@ -35,8 +36,8 @@ atomic_int kaio__user_pending;
 
 /*
  * Absolute CLOCK_MONOTONIC deadline rel from now.  With rel NULL, a year
- * from now: a wait with a timeout ends in EINTR when a handler runs, even
- * one installed with SA_RESTART, as aio_suspend() must.
+ * from now.  A wait ends in EINTR when a handler runs; whether the call
+ * goes on is the caller's to decide (kaio__restartable()).
  */
 void kaio__deadline(struct timespec *abs, const struct timespec *rel)
 {
@@ -100,6 +101,33 @@ static void stop_waiting(void *arg)
 {
 	(void)arg;
 	atomic_fetch_sub(&kaio__done_waiters, 1);
+}
+
+/*
+ * Would a handler that just ended a wait of this thread have had its call
+ * restarted?  glibc's untimed aio_suspend() and lio_listio(LIO_WAIT) sleep
+ * in futex(2), which the kernel restarts after a handler installed with
+ * SA_RESTART, so only a handler without it ends them with EINTR.  Which
+ * signal came is not known here: the wait goes on only if every signal
+ * this thread takes and catches has SA_RESTART, so no program that could
+ * see EINTR under glibc misses it.  Called only after an EINTR.
+ */
+int kaio__restartable(void)
+{
+	struct sigaction sa;
+	sigset_t mask;
+	int sig;
+
+	if (pthread_sigmask(SIG_SETMASK, NULL, &mask))
+		return 0;
+	for (sig = 1; sig < NSIG; sig++) {
+		if (sigismember(&mask, sig) == 1 || sigaction(sig, NULL, &sa))
+			continue;
+		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
+		    !(sa.sa_flags & SA_RESTART))
+			return 0;
+	}
+	return 1;
 }
 
 static int done(const struct aiocb *cb)
@@ -172,6 +200,9 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		 * completion signal) ends the wait with success, not EINTR. */
 		if (ret == -EINTR && any_done(list, nent))
 			ret = 0;
+		/* As glibc: only a timed wait ends in EINTR after SA_RESTART. */
+		if (ret == -EINTR && !timeout && kaio__restartable())
+			continue;
 		if (ret)
 			break;
 	}
