@@ -201,8 +201,10 @@ int kaio__creds_prepare(struct kaio_req *req)
 }
 
 /* The request (or batch) this thread is handing to the backends now. */
-static __thread struct kaio_req *win_req;
-static __thread struct kaio_batch *win_batch;
+static __thread struct kaio_req *win_req
+	__attribute__((tls_model("initial-exec")));
+static __thread struct kaio_batch *win_batch
+	__attribute__((tls_model("initial-exec")));
 
 void kaio__creds_window(struct kaio_req *req, struct kaio_batch *batch)
 {

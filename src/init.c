@@ -134,6 +134,7 @@ static void setup(void)
 	kaio__cfg.stats = (int)env_long("KAIO_STATS", 0, 0, 1);
 	kaio__cfg.debug = (int)env_long("KAIO_DEBUG", 0, 0, 1);
 	kaio__cfg.backend = backend_mode(getenv("KAIO_BACKEND"));
+	kaio__stats_setup();
 	if (kaio__cfg.stats)
 		kaio__stats_attach(mode_names[kaio__cfg.backend]);
 	pthread_atfork(NULL, NULL, atfork_child);
@@ -178,13 +179,14 @@ void kaio__aio_init(const struct aioinit *init)
 KAIO_EXPORT int kaio_stats_get(struct kaio_stats *st, size_t size)
 {
 	size_t i, n = size / sizeof(st->v[0]);
+	unsigned long total[KAIO_STAT_MAX];
 
 	if (!st)
 		return -EINVAL;
 	memset(st, 0, size);
+	kaio__stats_total(total);
 	for (i = 0; i < n && i < KAIO_STAT_MAX; i++)
-		st->v[i] = atomic_load_explicit(&kaio__statp->v[i],
-						memory_order_relaxed);
+		st->v[i] = total[i];
 	return 0;
 }
 

@@ -212,7 +212,6 @@ struct kaio_fd {
 	atomic_int logged;		/* KAIO_DEBUG: decisions shown */
 	atomic_int rd_flags;		/* F_GETFL + 1 of a buffered, seekable
 					 * fd; 0: unknown (request.c) */
-	atomic_int rd_left;		/* uses left before it is re-checked */
 	atomic_llong wr_hold;		/* no plain write in the caller before
 					 * this time (ns, request.c) */
 	atomic_llong wr_slow;		/* when the last slow one ended */
@@ -293,15 +292,27 @@ static inline void kaio__handoff_end(void)
 extern struct kaio_stats_int {
 	atomic_ulong v[KAIO_STAT_MAX];
 } kaio__stats KAIO_HIDDEN;
-/* Where kaio__count() adds: kaio__stats, or a shared slot (observe.c). */
+/* Where the counters live: kaio__stats, or a shared slot (observe.c). */
 extern struct kaio_stats_int *kaio__statp KAIO_HIDDEN;
+/* This thread's own counters (added to kaio__statp's when read), or NULL. */
+extern __thread struct kaio_stats_int *kaio__tls_stats
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+struct kaio_stats_int *kaio__stats_thread(void) KAIO_HIDDEN;
+void kaio__stats_setup(void) KAIO_HIDDEN;
+void kaio__stats_total(unsigned long *v) KAIO_HIDDEN;
 
+/* Counted where only this thread writes: no cache line shared. */
 static inline void kaio__count(int what)
 {
-	atomic_fetch_add_explicit(&kaio__statp->v[what], 1, memory_order_relaxed);
+	struct kaio_stats_int *st = kaio__tls_stats;
+
+	if (kaio_unlikely(!st))
+		st = kaio__stats_thread();
+	atomic_fetch_add_explicit(&st->v[what], 1, memory_order_relaxed);
 }
 
-/* Completion wait: a global sequence bumped by every completion. */
+/* Completion wait: a global sequence bumped by every completion that
+ * finds a waiter counted (suspend.c). */
 extern atomic_int kaio__done_seq KAIO_HIDDEN;
 extern atomic_int kaio__done_waiters KAIO_HIDDEN;
 /* Accepted requests not yet complete and not in the kernel. */

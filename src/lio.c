@@ -34,6 +34,7 @@ static int wait_list(struct kaio_list *list)
 
 	kaio__deadline(&dl, NULL);
 	atomic_fetch_add(&kaio__done_waiters, 1);
+	atomic_thread_fence(memory_order_seq_cst);	/* see kaio__wake_waiters() */
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (atomic_load(&list->refs) == 1)

@@ -2,7 +2,12 @@
 /*
  * observe.c - what KAIO_STATS=1 and KAIO_DEBUG=1 show.
  *
- * Counters: kaio__count() adds to *kaio__statp, chosen at init and at fork.
+ * Counters: kaio__count() adds to the calling thread's own block, one of
+ * TBLOCKS, claimed at its first count and given back when it exits (the
+ * counts stay in it: the next thread adds to them); without a free block,
+ * and always with a shared slot (below), to *kaio__statp, chosen at init
+ * and at fork.  A reader adds *kaio__statp and every block
+ * (kaio__stats_total()): threads counting at once share no cache line.
  * With KAIO_STATS=1 the counters and the latency histograms of a process
  * live in a slot of a shared segment, so that they survive a process that
  * ends with _exit() and another process can read them:
@@ -57,6 +62,71 @@ static atomic_ulong (*histp)[NBUCKET] = hist;
 static atomic_int debug_lines;
 
 struct kaio_stats_int *kaio__statp = &kaio__stats;
+
+#define TBLOCKS		64
+static struct tblock {
+	struct kaio_stats_int st;
+} __attribute__((aligned(64))) tblocks[TBLOCKS];
+static atomic_ullong tblocks_used;	/* bit i: tblocks[i] has a thread */
+static pthread_key_t tblock_key;
+static int tblock_keyed;
+__thread struct kaio_stats_int *kaio__tls_stats
+	__attribute__((tls_model("initial-exec")));
+
+/* The thread exits: its block (and its counts) goes to the next one. */
+static void tblock_put(void *arg)
+{
+	struct tblock *b = arg;
+
+	kaio__tls_stats = NULL;
+	atomic_fetch_and(&tblocks_used, ~(1ULL << (b - tblocks)));
+}
+
+void kaio__stats_setup(void)
+{
+	tblock_keyed = pthread_key_create(&tblock_key, tblock_put) == 0;
+}
+
+/*
+ * The first count of a thread: claim a block.  Lock-free, so a handler
+ * may count.  With a shared slot every count goes there, where kaio-run
+ * reads it.
+ */
+struct kaio_stats_int *kaio__stats_thread(void)
+{
+	unsigned long long used = atomic_load(&tblocks_used);
+	int i;
+
+	if (kaio__statp != &kaio__stats || !tblock_keyed)
+		return kaio__statp;
+	while (~used) {
+		i = __builtin_ctzll(~used);
+		if (atomic_compare_exchange_weak(&tblocks_used, &used,
+						 used | (1ULL << i))) {
+			if (pthread_setspecific(tblock_key, &tblocks[i])) {
+				atomic_fetch_and(&tblocks_used, ~(1ULL << i));
+				break;
+			}
+			kaio__tls_stats = &tblocks[i].st;
+			return kaio__tls_stats;
+		}
+	}
+	return kaio__statp;
+}
+
+/* Every counter: *kaio__statp plus every thread's block. */
+void kaio__stats_total(unsigned long *v)
+{
+	int i, b;
+
+	for (i = 0; i < KAIO_STAT_MAX; i++) {
+		v[i] = atomic_load_explicit(&kaio__statp->v[i],
+					    memory_order_relaxed);
+		for (b = 0; b < TBLOCKS; b++)
+			v[i] += atomic_load_explicit(&tblocks[b].st.v[i],
+						     memory_order_relaxed);
+	}
+}
 
 /*
  * The shared segment: a 4 KiB header, then SEG_SLOTS slots of 2 KiB, all
@@ -337,9 +407,18 @@ void kaio__stats_fork(void)
 {
 	unsigned long parent = slot ? slot_no + 1 : 0;
 
+	int i;
+
+	/* The child counts from zero; only this thread lives on. */
 	memset(&kaio__stats, 0, sizeof(kaio__stats));
-	if (seg)
+	for (i = 0; i < TBLOCKS; i++)
+		memset(&tblocks[i].st, 0, sizeof(tblocks[i].st));
+	atomic_store(&tblocks_used, kaio__tls_stats ?
+		     1ULL << ((struct tblock *)kaio__tls_stats - tblocks) : 0);
+	if (seg) {
+		kaio__tls_stats = NULL;
 		take_slot(parent);
+	}
 }
 
 /* "kaio_posix: pid=P HEAD name=value... lat_us_..." and a newline. */
@@ -432,8 +511,10 @@ static void report_descendants(void)
  */
 void kaio__stats_exit(const char *head)
 {
+	struct kaio_stats_int sum;
+	unsigned long total[KAIO_STAT_MAX];
 	char line[1200];
-	int n;
+	int i, n;
 
 	if (slot) {
 		snprintf(slot->modes, sizeof(slot->modes), "%s", head);
@@ -442,8 +523,11 @@ void kaio__stats_exit(const char *head)
 			return;
 		}
 	}
+	kaio__stats_total(total);
+	for (i = 0; i < KAIO_STAT_MAX; i++)
+		atomic_store_explicit(&sum.v[i], total[i], memory_order_relaxed);
 	n = format_line(line, sizeof(line), (unsigned long)getpid(), head,
-			kaio__statp->v, histp);
+			sum.v, histp);
 	if (write(STDERR_FILENO, line, n) < 0)
 		return;
 	if (slot) {

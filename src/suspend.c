@@ -2,12 +2,14 @@
 /*
  * suspend.c - aio_suspend() and the wait every waiter shares.
  *
- * Every completion bumps kaio__done_seq after publishing its result, then
- * wakes the futex if kaio__done_waiters is non-zero.  A waiter counts
+ * Every completion publishes its result and then, if kaio__done_waiters
+ * is non-zero, bumps kaio__done_seq and wakes the futex.  A waiter counts
  * itself in kaio__done_waiters, reads the sequence, checks its condition,
- * and sleeps only if the sequence has not moved: with both sides using
- * sequentially consistent operations, either the completer sees the waiter
- * or the waiter sees the result.  aio_suspend() is async-signal-safe.
+ * and sleeps only if the sequence has not moved.  A sequentially
+ * consistent fence on each side, between its write and its read, makes
+ * the completer see the waiter or the waiter see the result; a completion
+ * with nobody waiting writes no shared word.  aio_suspend() is
+ * async-signal-safe.
  *
  * aio_suspend() is a cancellation point, as in glibc: its sleep (a futex
  * wait, or io_uring's wait when this thread reaps the ring itself) runs
@@ -184,6 +186,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	forever = !timeout || timeout->tv_sec >= 365 * 24 * 3600;
 	cancel = cancel_enabled();
 	atomic_fetch_add(&kaio__done_waiters, 1);
+	atomic_thread_fence(memory_order_seq_cst);	/* see kaio__wake_waiters() */
 	pthread_cleanup_push(stop_waiting, NULL);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);

@@ -25,6 +25,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -512,6 +513,84 @@ START_TEST(released_write_keeps_identity)
 }
 END_TEST
 
+/*
+ * Counters are kept per thread (observe.c): every read of every thread is
+ * counted once, whether its thread still runs or exited, with more
+ * threads alive at once than there are per-thread blocks, and a fork
+ * child counts from zero.
+ */
+struct count_arg {
+	int fd, reads, fail;
+	pthread_barrier_t *hold;
+};
+
+static void *count_reads(void *p)
+{
+	struct count_arg *a = p;
+	struct aiocb cb;
+	char buf[512];
+	int i;
+
+	if (a->hold)
+		pthread_barrier_wait(a->hold);
+	for (i = 0; i < a->reads; i++) {
+		t_prep(&cb, a->fd, buf, sizeof(buf), (i % 8) * 512);
+		if (aio_read(&cb) || t_wait(&cb, 5000) || aio_return(&cb) != 512)
+			a->fail = 1;
+	}
+	if (a->hold)
+		pthread_barrier_wait(a->hold);	/* all alive at once */
+	return NULL;
+}
+
+START_TEST(stats_count_every_thread)
+{
+	enum { WIDE = 80, ROUNDS = 3, READS = 20 };
+	struct kaio_stats st0, st1;
+	struct count_arg a[WIDE];
+	pthread_barrier_t hold;
+	pthread_t t[WIDE];
+	int fd = t_tmpfile(4096, 0), i, r, status;
+	unsigned long want = 0;
+	pid_t pid;
+
+	ck_assert_int_eq(kaio_stats_get(&st0, sizeof(st0)), 0);
+	for (r = 0; r < ROUNDS; r++) {
+		pthread_barrier_init(&hold, NULL, WIDE);
+		for (i = 0; i < WIDE; i++) {
+			a[i] = (struct count_arg){ fd, READS, 0,
+						   r == 1 ? &hold : NULL };
+			ck_assert_int_eq(pthread_create(&t[i], NULL,
+							count_reads, &a[i]), 0);
+		}
+		for (i = 0; i < WIDE; i++) {
+			pthread_join(t[i], NULL);
+			ck_assert_int_eq(a[i].fail, 0);
+			want += READS;
+		}
+		pthread_barrier_destroy(&hold);
+	}
+	ck_assert_int_eq(kaio_stats_get(&st1, sizeof(st1)), 0);
+	ck_assert_uint_eq(st1.v[KAIO_STAT_READ] - st0.v[KAIO_STAT_READ], want);
+
+	pid = fork();
+	if (pid == 0) {
+		struct kaio_stats c0, c1;
+
+		kaio_stats_get(&c0, sizeof(c0));
+		a[0] = (struct count_arg){ fd, 3, 0, NULL };
+		count_reads(&a[0]);
+		kaio_stats_get(&c1, sizeof(c1));
+		_exit(c0.v[KAIO_STAT_READ] != 0 ? 1 :
+		      c1.v[KAIO_STAT_READ] != 3 ? 2 : a[0].fail ? 3 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	close(fd);
+}
+END_TEST
+
 Suite *lifecycle_suite(void)
 {
 	Suite *s = suite_create("lifecycle");
@@ -525,6 +604,7 @@ Suite *lifecycle_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, requests_outlive_thread);
 	tcase_add_test(tc, chained_reads_outlive_notifier);
+	tcase_add_test(tc, stats_count_every_thread);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("identity");
 	tcase_add_test(tc, released_write_keeps_identity);
