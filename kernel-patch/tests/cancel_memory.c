@@ -3,8 +3,11 @@
  * cancel_memory: an unprivileged user cannot make the kernel hold an
  * unbounded amount of memory with cancelled requests.
  *
- * All unbound workers of the task are blocked, so a PREADV of a pipe with
- * 1024 segments (a 16 KiB kernel copy of the iovec array) stays queued.
+ * All unbound workers of the task are blocked, so a PREADV of /dev/full
+ * (a character device with no ->poll() and no FMODE_NOWAIT: unbound work
+ * for a worker) with 1024 segments (a 16 KiB kernel copy of the iovec
+ * array) stays queued.  A pipe would not do: its reads wait for the pipe
+ * with a poll entry and hold no worker.
  * io_cancel() of it may post its -ECANCELED event at once, but the request
  * itself stays queued until a worker is free.  If reaping that event gave
  * its ring slot back, a loop of submit, cancel, reap would queue requests
@@ -13,6 +16,7 @@
  * 16 MiB (3000 leaked requests would take about 48 MiB).  Once the
  * workers are free, every request has exactly one -ECANCELED event.
  */
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include "kt.h"
 
@@ -28,25 +32,27 @@ static int child(void)
 	struct io_event ev[64];
 	aio_context_t ctx = 0;
 	long submitted = 0, events = 0, early = 0, free0, free1;
-	int q[2], i, eagain = 0;
+	int fd, i, eagain = 0;
 	struct iocb cb;
 
-	KT_REQUIRE(syscall(SYS_setresgid, 65534, 65534, 65534) == 0 &&
-		   syscall(SYS_setresuid, 65534, 65534, 65534) == 0,
-		   "setresuid");
+	/* as root: the scratch directory's parents are not searchable */
 	KT_REQUIRE(io_setup(64, &ctx) == 0, "io_setup");
-	KT_REQUIRE(pipe(q) == 0, "pipe");
+	fd = open(kt_path("full"), O_RDONLY);
+	KT_REQUIRE(fd >= 0, "open full: %s", strerror(errno));
 	for (i = 0; i < NSEG; i++) {
 		iov[i].iov_base = buf;
 		iov[i].iov_len = 1;
 	}
 	kt_block(ctx, &b);
+	KT_REQUIRE(syscall(SYS_setresgid, 65534, 65534, 65534) == 0 &&
+		   syscall(SYS_setresuid, 65534, 65534, 65534) == 0,
+		   "setresuid");
 
 	free0 = kt_meminfo("MemFree");
 	for (i = 0; i < LOOPS; i++) {
 		long r, n;
 
-		kt_prep(&cb, IOCB_CMD_PREADV, q[0], iov, NSEG, 0);
+		kt_prep(&cb, IOCB_CMD_PREADV, fd, iov, NSEG, 0);
 		r = kt_submit1(ctx, &cb);
 		if (r == -EAGAIN) {
 			eagain = 1;
@@ -84,7 +90,8 @@ static int child(void)
 			break;
 		for (i = 0; i < n; i++)
 			KT_CHECK(kt_is_blocker(&b, &ev[i]) ?
-				 ev[i].res == 1 : ev[i].res == -ECANCELED,
+				 kt_blocker_done(&ev[i]) :
+				 ev[i].res == -ECANCELED,
 				 "late event: res %lld",
 				 (long long)ev[i].res);
 		events += n;
@@ -92,7 +99,7 @@ static int child(void)
 	KT_CHECK(events == submitted + b.n, "%ld events for %ld requests",
 		 events, submitted + b.n);
 	KT_CHECK(kt_getevents(ctx, 1, 64, ev, 0.2) == 0, "extra events");
-	KT_CHECK(read(q[0], buf, 0) == 0, "pipe");
+	close(fd);
 	io_destroy(ctx);
 	kt_blocker_close(&b);
 	return kt_failed;
@@ -105,6 +112,8 @@ int main(int argc, char **argv)
 
 	kt_init(argc, argv, "cancel_memory");
 	kt_sysctl_set(1);
+	KT_REQUIRE(mknod(kt_path("full"), S_IFCHR | 0666, makedev(1, 7)) == 0,
+		   "mknod /dev/full: %s", strerror(errno));
 	pid = fork();
 	KT_REQUIRE(pid >= 0, "fork");
 	if (pid == 0)

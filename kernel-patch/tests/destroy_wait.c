@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * destroy_wait: io_destroy() of a context must not wait behind the work of
- * another context.  A child fills every worker of its io-wq with pipe
- * reads on context A that never complete, queues one more pipe read on
- * context B (it cannot start: no worker is free) and destroys B.  The
- * queued read must be cancelled at once rather than wait for a worker, so
- * io_destroy() returns.  Then a SIGKILL must end the child: it must not
+ * another context.  A child fills every worker of its io-wq with OPENATs
+ * of a FIFO on context A that never complete (no writer comes), queues
+ * one more on context B (it cannot start: no worker is free) and destroys
+ * B.  The queued open must be cancelled at once rather than wait for a
+ * worker, so io_destroy() returns.  Then a SIGKILL must end the child: it must not
  * stay in D state (/proc/PID/stat).
  */
 #include "kt.h"
@@ -33,19 +33,21 @@ static char state_of(pid_t pid)
 
 static void child(int nreads, int report)
 {
-	static char buf[MAXR + 1][8];
 	static struct iocb cbs[MAXR + 1];
 	struct iocb *list[MAXR];
 	struct io_event ev[4];
 	aio_context_t a = 0, b = 0;
-	int pa[2], pb[2], i;
+	char *fa = kt_path("fifo-a"), *fb = kt_path("fifo-b");
+	int i;
 	long r;
 	char c;
 
-	if (io_setup(MAXR, &a) || io_setup(4, &b) || pipe(pa) || pipe(pb))
+	if (io_setup(MAXR, &a) || io_setup(4, &b) || mkfifo(fa, 0600) ||
+	    mkfifo(fb, 0600))
 		_exit(2);
 	for (i = 0; i < nreads; i++) {
-		kt_prep(&cbs[i], IOCB_CMD_PREAD, pa[0], buf[i], 1, 0);
+		kt_prep(&cbs[i], KAIO_IOCB_CMD_OPENAT, AT_FDCWD, fa, 0,
+			O_RDONLY);
 		list[i] = &cbs[i];
 	}
 	if (io_submit(a, nreads, list) != nreads)
@@ -53,7 +55,7 @@ static void child(int nreads, int report)
 	/* let io-wq create its workers (task_work on this task) */
 	for (i = 0; i < 30; i++)
 		kt_getevents(a, 1, 4, ev, 0.01);
-	kt_prep(&cbs[MAXR], IOCB_CMD_PREAD, pb[0], buf[MAXR], 1, 0);
+	kt_prep(&cbs[MAXR], KAIO_IOCB_CMD_OPENAT, AT_FDCWD, fb, 0, O_RDONLY);
 	if (kt_submit1(b, &cbs[MAXR]))
 		_exit(4);
 	kt_sleep_ms(100);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * idle_exit: workers do not outlive their use.  After a threaded read and
- * a threaded pipe read, the task has worker threads, and unshare() of
+ * an OPENAT (bound and unbound work), the task has worker threads, and unshare() of
  * what only a single-threaded task may unshare (CLONE_SIGHAND) fails
  * with EINVAL.  Within 15 s of idling (io-wq's idle timeout is 5 s) every
  * worker is gone, unshare() works, and the next requests create workers
@@ -14,15 +14,16 @@ static void run_reads(aio_context_t ctx, int fd)
 {
 	struct iocb cb;
 	char buf[4];
-	int p[2];
+	long long r;
 
 	kt_prep(&cb, IOCB_CMD_PREAD, fd, buf, 4, 0);
 	KT_CHECK(kt_run1(ctx, &cb, 5) == 4, "PREAD");
-	KT_REQUIRE(pipe(p) == 0 && write(p[1], "pipe", 4) == 4, "pipe");
-	kt_prep(&cb, IOCB_CMD_PREAD, p[0], buf, 4, 0);
-	KT_CHECK(kt_run1(ctx, &cb, 5) == 4, "pipe PREAD");
-	close(p[0]);
-	close(p[1]);
+	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("f"), 0,
+		O_RDONLY);
+	r = kt_run1(ctx, &cb, 5);
+	KT_CHECK(r >= 0, "OPENAT: %lld", r);
+	if (r >= 0)
+		close((int)r);
 }
 
 int main(int argc, char **argv)

@@ -311,45 +311,70 @@ static inline long kt_meminfo(const char *key)
 }
 
 /*
- * Occupy every unbound worker of this task: @n pipe reads that block until
- * kt_unblock() writes a byte to each pipe.  Unbound work (pipes, OPENAT,
- * UNLINKAT, RENAMEAT) submitted after this stays queued until then.
+ * Occupy every unbound worker of this task: @n OPENATs of FIFOs, which
+ * block in fifo_open() until kt_unblock() opens each FIFO for writing.
+ * (Pipe reads no longer do: they wait for their pipe with a poll entry,
+ * not on a worker.)  Unbound work (OPENAT, UNLINKAT, RENAMEAT) submitted
+ * after this stays queued until then.
  */
+#ifndef O_PATH		/* a test included <fcntl.h> before _GNU_SOURCE */
+#define O_PATH 010000000
+#endif
+
 struct kt_blocker {
 	int n;
-	int p[64][2];
+	char fifo[64][512];
+	int pathfd[64];		/* O_PATH: reopened through /proc/self/fd */
 	struct iocb cb[64];
-	char buf[64];
 };
 
 static inline void kt_block(aio_context_t ctx, struct kt_blocker *b)
 {
+	static int serial;
 	struct io_event ev[64];
 	int i;
 
 	b->n = kt_worker_bound();
 	for (i = 0; i < b->n; i++) {
-		KT_REQUIRE(pipe(b->p[i]) == 0, "pipe");
-		kt_prep(&b->cb[i], IOCB_CMD_PREAD, b->p[i][0], &b->buf[i], 1,
-			0);
+		char leaf[64];
+
+		snprintf(leaf, sizeof(leaf), "kt-fifo-%d-%d", (int)getpid(),
+			 serial++);
+		snprintf(b->fifo[i], sizeof(b->fifo[i]), "%s", kt_path(leaf));
+		KT_REQUIRE(mkfifo(b->fifo[i], 0666) == 0 &&
+			   chmod(b->fifo[i], 0666) == 0, "mkfifo %s: %s",
+			   b->fifo[i], strerror(errno));
+		b->pathfd[i] = open(b->fifo[i], O_PATH);
+		KT_REQUIRE(b->pathfd[i] >= 0, "O_PATH open: %s",
+			   strerror(errno));
+		kt_prep(&b->cb[i], KAIO_IOCB_CMD_OPENAT, AT_FDCWD, b->fifo[i],
+			0, O_RDONLY);
 		KT_REQUIRE(kt_submit1(ctx, &b->cb[i]) == 0, "blocker submit");
 	}
 	/* let io-wq start as many workers as it may */
 	for (i = 0; i < 30; i++)
 		KT_REQUIRE(kt_getevents(ctx, 1, 64, ev, 0.01) == 0,
-			   "a blocking read completed");
+			   "a blocking open completed");
 }
 
 /*
- * Release the blockers; their events (res 1) come with the others, see
- * kt_is_blocker().
+ * Release the blockers; their events (res: a new fd) come with the
+ * others, see kt_is_blocker().  The FIFOs are reopened through
+ * /proc/self/fd, so an unprivileged caller need not search the scratch
+ * directory's parents.
  */
 static inline void kt_unblock(struct kt_blocker *b)
 {
-	int i;
+	char proc[64];
+	int i, fd;
 
-	for (i = 0; i < b->n; i++)
-		KT_REQUIRE(write(b->p[i][1], "u", 1) == 1, "blocker write");
+	for (i = 0; i < b->n; i++) {
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", b->pathfd[i]);
+		fd = open(proc, O_WRONLY | O_NONBLOCK);
+		KT_REQUIRE(fd >= 0, "blocker open %s: %s", b->fifo[i],
+			   strerror(errno));
+		close(fd);
+	}
 }
 
 static inline int kt_is_blocker(const struct kt_blocker *b,
@@ -359,13 +384,22 @@ static inline int kt_is_blocker(const struct kt_blocker *b,
 	       ev->obj < (unsigned long)&b->cb[b->n];
 }
 
+/* A blocker's event: close the fd it opened; was it a success? */
+static inline int kt_blocker_done(const struct io_event *ev)
+{
+	if (ev->res < 0)
+		return 0;
+	close((int)ev->res);
+	return 1;
+}
+
 static inline void kt_blocker_close(struct kt_blocker *b)
 {
 	int i;
 
 	for (i = 0; i < b->n; i++) {
-		close(b->p[i][0]);
-		close(b->p[i][1]);
+		close(b->pathfd[i]);
+		unlink(b->fifo[i]);
 	}
 }
 
