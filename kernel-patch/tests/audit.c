@@ -2,7 +2,8 @@
 /*
  * audit: the path operations a worker performs are audited as io_uring
  * audits its own.  The test is the audit daemon: it enables audit over
- * NETLINK_AUDIT, registers its own pid for the records, and adds a rule
+ * NETLINK_AUDIT, registers its own pid for the records (a child submits
+ * the requests: audit ignores its daemon's own process), and adds a rule
  * on the io_uring list (AUDIT_FILTER_URING_EXIT, as "auditctl -a
  * always,io_uring -U openat -U renameat -U unlinkat" would).  Then an
  * OPENAT(O_CREAT) must give a URINGOP record (type 1336) with uring_op=18
@@ -168,13 +169,47 @@ static void expect(int op, const char *what, const char *result,
 		 what, nm, p);
 }
 
-int main(int argc, char **argv)
+/*
+ * The audited process: audit ignores the operations of the process that is
+ * its daemon (auditd_test_task()), so a child submits them.  It sends the
+ * four results to the parent.
+ */
+static void submitter(int out)
 {
 	struct aio_renameat_info info;
 	aio_context_t ctx = 0;
+	long long r[4];
 	struct iocb cb;
-	long long r;
-	int err;
+
+	if (io_setup(8, &ctx))
+		_exit(2);
+	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("audited"), 0,
+		O_CREAT | O_WRONLY | ((long long)0644 << 32));
+	r[0] = kt_run1(ctx, &cb, 5);
+	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("missing"), 0,
+		O_RDONLY);
+	r[1] = kt_run1(ctx, &cb, 5);
+	memset(&info, 0, sizeof(info));
+	info.olddirfd = AT_FDCWD;
+	info.oldpath = (unsigned long)kt_path("audited");
+	info.newdirfd = AT_FDCWD;
+	info.newpath = (unsigned long)kt_path("renamed");
+	kt_prep(&cb, KAIO_IOCB_CMD_RENAMEAT, -1, &info, sizeof(info), 0);
+	r[2] = kt_run1(ctx, &cb, 5);
+	kt_prep(&cb, KAIO_IOCB_CMD_UNLINKAT, AT_FDCWD, kt_path("renamed"), 0,
+		0);
+	r[3] = kt_run1(ctx, &cb, 5);
+	if (write(out, r, sizeof(r)) != sizeof(r))
+		_exit(3);
+	_exit(0);
+}
+
+int main(int argc, char **argv)
+{
+	long long r[4] = { KT_NO_EVENT, KT_NO_EVENT, KT_NO_EVENT, KT_NO_EVENT };
+	int err, p[2], status;
+	char res[64];
+	pid_t pid;
 
 	kt_init(argc, argv, "audit");
 	nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
@@ -190,46 +225,31 @@ int main(int argc, char **argv)
 	KT_REQUIRE(err == 0, "AUDIT_ADD_RULE: %s", strerror(-err));
 	/* workers get an audit context only once audit was enabled */
 	kt_sysctl_set(1);
-	KT_REQUIRE(io_setup(8, &ctx) == 0, "io_setup");
-
-	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("audited"), 0,
-		O_CREAT | O_WRONLY | ((long long)0644 << 32));
-	r = kt_run1(ctx, &cb, 5);
-	KT_CHECK(r >= 0, "OPENAT: %lld", r);
-	if (r >= 0) {
-		char res[64];
-
-		snprintf(res, sizeof(res), "success=yes exit=%lld ", r);
-		expect(OP_OPENAT, "OPENAT", res, kt_path("audited"));
-		close((int)r);
+	KT_REQUIRE(pipe(p) == 0, "pipe");
+	pid = fork();
+	KT_REQUIRE(pid >= 0, "fork");
+	if (pid == 0) {
+		close(nl);
+		submitter(p[1]);
 	}
+	close(p[1]);
+	KT_CHECK(read(p[0], r, sizeof(r)) == sizeof(r), "no results");
+	KT_CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		 WEXITSTATUS(status) == 0, "submitter status %#x", status);
 
-	kt_prep(&cb, KAIO_IOCB_CMD_OPENAT, AT_FDCWD, kt_path("missing"), 0,
-		O_RDONLY);
-	r = kt_run1(ctx, &cb, 5);
-	KT_CHECK(r == -ENOENT, "OPENAT of a missing file: %lld", r);
+	KT_CHECK(r[0] >= 0, "OPENAT: %lld", r[0]);
+	snprintf(res, sizeof(res), "success=yes exit=%lld ", r[0]);
+	expect(OP_OPENAT, "OPENAT", res, kt_path("audited"));
+	KT_CHECK(r[1] == -ENOENT, "OPENAT of a missing file: %lld", r[1]);
 	expect(OP_OPENAT, "OPENAT missing", "success=no exit=-2 ",
 	       kt_path("missing"));
-
-	memset(&info, 0, sizeof(info));
-	info.olddirfd = AT_FDCWD;
-	info.oldpath = (unsigned long)kt_path("audited");
-	info.newdirfd = AT_FDCWD;
-	info.newpath = (unsigned long)kt_path("renamed");
-	kt_prep(&cb, KAIO_IOCB_CMD_RENAMEAT, -1, &info, sizeof(info), 0);
-	r = kt_run1(ctx, &cb, 5);
-	KT_CHECK(r == 0, "RENAMEAT: %lld", r);
+	KT_CHECK(r[2] == 0, "RENAMEAT: %lld", r[2]);
 	expect(OP_RENAMEAT, "RENAMEAT", "success=yes exit=0 ",
 	       kt_path("renamed"));
-
-	kt_prep(&cb, KAIO_IOCB_CMD_UNLINKAT, AT_FDCWD, kt_path("renamed"), 0,
-		0);
-	r = kt_run1(ctx, &cb, 5);
-	KT_CHECK(r == 0, "UNLINKAT: %lld", r);
+	KT_CHECK(r[3] == 0, "UNLINKAT: %lld", r[3]);
 	expect(OP_UNLINKAT, "UNLINKAT", "success=yes exit=0 ",
 	       kt_path("renamed"));
 
-	io_destroy(ctx);
 	kt_sysctl_set(0);
 	audit_rule(AUDIT_DEL_RULE);
 	audit_set(0, 0);
