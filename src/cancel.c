@@ -60,8 +60,7 @@ static void await(struct kaio_cancel *t)
 	struct timespec dl;
 	int seq;
 
-	atomic_fetch_add(&kaio__done_waiters, 1);
-	atomic_thread_fence(memory_order_seq_cst);	/* see kaio__wake_waiters() */
+	kaio__waiter_enter();
 	kaio__deadline(&dl, &retry);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);

@@ -315,6 +315,38 @@ static inline void kaio__count(int what)
 
 /* Completion wait: a global sequence bumped by every completion that
  * finds a waiter counted (suspend.c). */
+extern atomic_int kaio__done_seq KAIO_HIDDEN;
+extern atomic_int kaio__done_waiters KAIO_HIDDEN;
+/* Accepted requests not yet complete and not in the kernel. */
+extern atomic_int kaio__user_pending KAIO_HIDDEN;
+/* Requests whose result is out and whose signal is not yet (request.c). */
+extern atomic_int kaio__signalling KAIO_HIDDEN;
+
+/*
+ * The store-buffering pair of the completion wait: a waiter counts itself,
+ * then looks at the results; a completer publishes its result, then looks
+ * for waiters.  A seq_cst fence on each side makes one of them see the
+ * other.  TSan does not model fences (GCC drops them under it): there a
+ * read-modify-write of kaio__done_waiters on both sides does the same.
+ */
+static inline void kaio__waiter_enter(void)
+{
+	atomic_fetch_add(&kaio__done_waiters, 1);
+#ifndef __SANITIZE_THREAD__
+	atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+static inline int kaio__waiters_now(void)
+{
+#ifdef __SANITIZE_THREAD__
+	return atomic_fetch_add(&kaio__done_waiters, 0);
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&kaio__done_waiters, memory_order_relaxed);
+#endif
+}
+
 /*
  * Wake bits (FUTEX_WAIT_BITSET on kaio__done_seq): each thread that submits
  * gets one of 31 bits; its requests' completions wake the sleepers whose
@@ -340,13 +372,6 @@ static inline unsigned int kaio__cb_wake_bit(const struct aiocb *cb)
 	return (unsigned int)atomic_load_explicit(
 		(_Atomic(uintptr_t) *)&cb->__next_prio, memory_order_relaxed);
 }
-
-extern atomic_int kaio__done_seq KAIO_HIDDEN;
-extern atomic_int kaio__done_waiters KAIO_HIDDEN;
-/* Accepted requests not yet complete and not in the kernel. */
-extern atomic_int kaio__user_pending KAIO_HIDDEN;
-/* Requests whose result is out and whose signal is not yet (request.c). */
-extern atomic_int kaio__signalling KAIO_HIDDEN;
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 int kaio__restartable(void) KAIO_HIDDEN;
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;

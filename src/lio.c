@@ -33,8 +33,7 @@ static int wait_list(struct kaio_list *list)
 	int seq, ret = 0;
 
 	kaio__deadline(&dl, NULL);
-	atomic_fetch_add(&kaio__done_waiters, 1);
-	atomic_thread_fence(memory_order_seq_cst);	/* see kaio__wake_waiters() */
+	kaio__waiter_enter();
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (atomic_load(&list->refs) == 1)

@@ -122,8 +122,7 @@ void kaio__wake_bits(unsigned int bits)
 	 * one shared cache line less per request when threads submit at
 	 * once.
 	 */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&kaio__done_waiters, memory_order_relaxed))
+	if (!kaio__waiters_now())
 		return;
 	atomic_fetch_add(&kaio__done_seq, 1);
 	sys_futex_wake_bits(&kaio__done_seq, INT32_MAX, bits);

@@ -206,8 +206,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	kaio__deadline(&dl, timeout);
 	forever = !timeout || timeout->tv_sec >= 365 * 24 * 3600;
 	cancel = cancel_enabled();
-	atomic_fetch_add(&kaio__done_waiters, 1);
-	atomic_thread_fence(memory_order_seq_cst);	/* see kaio__wake_waiters() */
+	kaio__waiter_enter();
 	pthread_cleanup_push(stop_waiting, NULL);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
