@@ -82,12 +82,18 @@ START_TEST(suspend_done_immediately)
 }
 END_TEST
 
-static void *later_writer(void *arg)
-{
-	int fd = *(int *)arg;
+/* Writes one byte to fd after delay_us, in a thread of its own. */
+struct writer {
+	int fd;
+	useconds_t delay_us;
+};
 
-	usleep(100000);
-	if (write(fd, "x", 1) != 1)
+static void *writer(void *arg)
+{
+	const struct writer *w = arg;
+
+	usleep(w->delay_us);
+	if (write(w->fd, "x", 1) != 1)
 		return NULL;
 	return NULL;
 }
@@ -97,13 +103,16 @@ START_TEST(suspend_wakes)
 	char buf[8];
 	struct aiocb cb;
 	const struct aiocb *l[1] = { &cb };
+	struct writer w;
 	pthread_t t;
 	int p[2];
 
 	t_pipe(p);
 	t_prep(&cb, p[0], buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	pthread_create(&t, NULL, later_writer, &p[1]);
+	w.fd = p[1];
+	w.delay_us = 100000;
+	pthread_create(&t, NULL, writer, &w);
 	ck_assert_int_eq(aio_suspend(l, 1, NULL), 0);
 	ck_assert_int_eq(aio_error(&cb), 0);
 	ck_assert_int_eq(aio_return(&cb), 1);
@@ -119,16 +128,6 @@ static void on_alarm(int sig)
 {
 	(void)sig;
 	got_alarm++;
-}
-
-static void *slow_writer(void *arg)
-{
-	int fd = *(int *)arg;
-
-	usleep(800000);
-	if (write(fd, "x", 1) != 1)
-		return NULL;
-	return NULL;
 }
 
 /*
@@ -148,6 +147,7 @@ static int eintr_round(int flags, const struct timespec *timeout,
 	struct itimerval every = { { 0, 150000 }, { 0, 200000 } };
 	struct itimerval off = { { 0, 0 }, { 0, 0 } };
 	struct sigaction sa;
+	struct writer w;
 	pthread_t t;
 	int p[2], ret, err;
 
@@ -159,7 +159,9 @@ static int eintr_round(int flags, const struct timespec *timeout,
 	t_pipe(p);
 	t_prep(&cb, p[0], buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	pthread_create(&t, NULL, slow_writer, &p[1]);
+	w.fd = p[1];
+	w.delay_us = 800000;
+	pthread_create(&t, NULL, writer, &w);
 	ck_assert_int_eq(setitimer(ITIMER_REAL, &every, NULL), 0);
 	ret = aio_suspend(l, 1, timeout);
 	err = errno;
@@ -227,6 +229,7 @@ START_TEST(listio_wait_eintr)
 	struct itimerval every = { { 0, 150000 }, { 0, 200000 } };
 	struct itimerval off = { { 0, 0 }, { 0, 0 } };
 	struct sigaction sa;
+	struct writer w;
 	pthread_t t;
 	int p[2], round, ret, err;
 
@@ -240,7 +243,9 @@ START_TEST(listio_wait_eintr)
 		t_pipe(p);
 		t_prep(&cb, p[0], buf, sizeof(buf), 0);
 		cb.aio_lio_opcode = LIO_READ;
-		pthread_create(&t, NULL, slow_writer, &p[1]);
+		w.fd = p[1];
+		w.delay_us = 800000;
+		pthread_create(&t, NULL, writer, &w);
 		ck_assert_int_eq(setitimer(ITIMER_REAL, &every, NULL), 0);
 		ret = lio_listio(LIO_WAIT, l, 1, NULL);
 		err = errno;

@@ -1364,6 +1364,19 @@ static struct aiocb *entry(struct aiocb *cb, int i, int op)
 	return cb;
 }
 
+/* A list of two entries of "data" (offsets 0 and 4), opcodes @op0, @op1. */
+struct lio2 {
+	struct aiocb a, b;
+	struct aiocb *l[2];
+};
+
+static struct aiocb **lio2(struct lio2 *t, int op0, int op1)
+{
+	t->l[0] = entry(&t->a, 0, op0);
+	t->l[1] = entry(&t->b, 1, op1);
+	return t->l;
+}
+
 static void c_lio_mode_bad(void)
 {
 	struct aiocb a;
@@ -1428,16 +1441,16 @@ static void c_lio_nent_over(void)
 
 static void c_lio_nop_only_wait(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_NOP), entry(&b, 1, LIO_NOP) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_NOP, LIO_NOP);
 
 	lio(LIO_WAIT, l, 2, NULL, -1);
 }
 
 static void c_lio_nop_only_nowait_sig(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_NOP), entry(&b, 1, LIO_NOP) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_NOP, LIO_NOP);
 	struct sigevent sev;
 
 	sev_signal(&sev, sig_ok, 100);
@@ -1463,50 +1476,50 @@ static void c_lio_null_entries(void)
 
 static void c_lio_bad_opcode_wait(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_READ), entry(&b, 1, 42) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_READ, 42);
 
 	lio(LIO_WAIT, l, 2, NULL, -1);
 }
 
 static void c_lio_bad_opcode_nowait(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_READ), entry(&b, 1, 42) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_READ, 42);
 	struct sigevent sev;
 
 	sev_signal(&sev, sig_ok, 100);
-	sev_signal(&b.aio_sigevent, sig_ok, 2);
+	sev_signal(&t.b.aio_sigevent, sig_ok, 2);
 	lio(LIO_NOWAIT, l, 2, &sev, 2);
 }
 
 static void c_lio_wait_one_fail(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_READ), entry(&b, 1, LIO_READ) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_READ, LIO_READ);
 
-	b.aio_fildes = -1;
+	t.b.aio_fildes = -1;
 	lio(LIO_WAIT, l, 2, NULL, -1);
 }
 
 static void c_lio_wait_all_fail(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_WRITE), entry(&b, 1, LIO_READ) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_WRITE, LIO_READ);
 
-	b.aio_fildes = 1000000;		/* a: a write to a read-only fd */
+	t.b.aio_fildes = 1000000;		/* a: a write to a read-only fd */
 	lio(LIO_WAIT, l, 2, NULL, -1);
 }
 
 static void c_lio_nowait_one_fail(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_READ), entry(&b, 1, LIO_READ) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_READ, LIO_READ);
 	struct sigevent sev;
 
-	b.aio_fildes = -1;
-	sev_signal(&a.aio_sigevent, sig_ok, 1);
-	sev_signal(&b.aio_sigevent, sig_ok, 2);
+	t.b.aio_fildes = -1;
+	sev_signal(&t.a.aio_sigevent, sig_ok, 1);
+	sev_signal(&t.b.aio_sigevent, sig_ok, 2);
 	sev_signal(&sev, sig_ok, 100);
 	lio(LIO_NOWAIT, l, 2, &sev, 3);
 }
@@ -1534,19 +1547,19 @@ static void c_lio_nowait_order(void)
 
 static void c_lio_reqprio_bad_nowait(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_READ), entry(&b, 1, LIO_READ) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_READ, LIO_READ);
 
-	b.aio_reqprio = -1;
+	t.b.aio_reqprio = -1;
 	lio(LIO_NOWAIT, l, 2, NULL, -1);
 }
 
 static void c_lio_reqprio_bad_wait(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_READ), entry(&b, 1, LIO_READ) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_READ, LIO_READ);
 
-	b.aio_reqprio = PRIO_MAX_GLIBC + 1;
+	t.b.aio_reqprio = PRIO_MAX_GLIBC + 1;
 	lio(LIO_WAIT, l, 2, NULL, -1);
 }
 
@@ -1641,11 +1654,11 @@ static void c_lio_wait_sev_99(void)
 /* an entry with an invalid sigevent of its own */
 static void c_lio_entry_sev_99(void)
 {
-	struct aiocb a, b;
-	struct aiocb *l[2] = { entry(&a, 0, LIO_READ), entry(&b, 1, LIO_READ) };
+	struct lio2 t;
+	struct aiocb **l = lio2(&t, LIO_READ, LIO_READ);
 
-	sev_signal(&b.aio_sigevent, sig_ok, 2);
-	b.aio_sigevent.sigev_notify = 99;
+	sev_signal(&t.b.aio_sigevent, sig_ok, 2);
+	t.b.aio_sigevent.sigev_notify = 99;
 	lio(LIO_WAIT, l, 2, NULL, 0);
 }
 
