@@ -308,7 +308,7 @@ static void reap(struct io_event *ev, long n)
 			pthread_mutex_lock(&kctx.lock);
 			cw = unlist_locked(req);
 			pthread_mutex_unlock(&kctx.lock);
-			req->flags &= ~(KAIO_RQ_KNOWAIT | KAIO_RQ_INKERNEL);
+			req->flags &= ~KAIO_RQ_KNOWAIT;
 			ev[i].data = 0;		/* off the list already */
 			if (kaio__backend_resubmit(req,
 						   &kaio__kernel_backend) == 0) {

@@ -128,6 +128,17 @@ static void owner_put(struct owner *o)
 		sys_futex_wake(&o->n, 1);
 }
 
+/* The CLOCK_MONOTONIC time ns (< 1 s) from now. */
+static void deadline_in(struct timespec *dl, long ns)
+{
+	clock_gettime(CLOCK_MONOTONIC, dl);
+	dl->tv_nsec += ns;
+	if (dl->tv_nsec >= 1000000000) {
+		dl->tv_sec++;
+		dl->tv_nsec -= 1000000000;
+	}
+}
+
 /* A thread that entered requests exits: not before the kernel is done. */
 static void owner_exit(void *arg)
 {
@@ -137,12 +148,7 @@ static void owner_exit(void *arg)
 
 	atomic_store(&o->exiting, 1);
 	while ((n = atomic_load(&o->n)) > 0) {
-		clock_gettime(CLOCK_MONOTONIC, &dl);
-		dl.tv_nsec += 50000000;		/* and look again */
-		if (dl.tv_nsec >= 1000000000) {
-			dl.tv_sec++;
-			dl.tv_nsec -= 1000000000;
-		}
+		deadline_in(&dl, 50000000);	/* and look again */
 		sys_futex_wait(&o->n, n, &dl);
 	}
 	atomic_store(&o->exiting, 0);
@@ -264,7 +270,6 @@ static int reroute(struct kaio_req *req, size_t done, long fail)
 	cw = unlist_locked(req);
 	pthread_mutex_unlock(&ur.lock);
 	req->done += done;
-	req->flags &= ~KAIO_RQ_INKERNEL;
 	if (kaio__backend_resubmit(req, &kaio__uring_backend) == 0) {
 		if (cw)
 			kaio__cancel_settle(cw, -EINPROGRESS);
@@ -468,16 +473,21 @@ static void flush_locked(void)
  * submission queue only inside io_uring_enter() with to_submit, and every
  * such call here runs under ur.lock, so those entries are ours again.
  * Their requests go on *back (still on the in-flight list, where
- * aio_cancel() finds them), for requeue_back() once the lock is dropped.
- * Called with ur.lock held.
+ * aio_cancel() finds them), for requeue_back() once the lock is dropped;
+ * returns how many.
+ * Only the submitter thread takes back what it entered this way: it holds
+ * no caller's lock, so it may complete what no backend takes (submit()
+ * declines its own by its return value instead).  Called with ur.lock
+ * held.
  */
-static void take_back_locked(struct kaio_req **back)
+static int take_back_locked(struct kaio_req **back)
 {
 	struct io_uring_sq *sq = &ur.ring.sq;
 	unsigned head = io_uring_smp_load_acquire(sq->khead);
 	unsigned tail = sq->sqe_tail, mask = *sq->kring_mask, i;
 	struct io_uring_sqe *sqe;
 	struct kaio_req *r;
+	int n = 0;
 
 	for (i = head; i != tail; i++) {
 		sqe = &sq->sqes[sq->array[i & mask] & mask];
@@ -486,12 +496,15 @@ static void take_back_locked(struct kaio_req **back)
 			continue;
 		r->hnext = *back;
 		*back = r;
+		n++;
 	}
 	sq->sqe_head = sq->sqe_tail = head;
 	io_uring_smp_store_release(sq->ktail, head);
+	return n;
 }
 
-/* Requests io_uring never took: on to the next backend, or EAGAIN. */
+/* Requests io_uring never took: on to the next backend, or EAGAIN (in
+ * the submitter thread, holding no lock). */
 static void requeue_back(struct kaio_req *r)
 {
 	struct kaio_req *next;
@@ -505,7 +518,7 @@ static void requeue_back(struct kaio_req *r)
 		}
 		if (r->personality > 0)
 			personality_put(r);
-		kaio__reaper_done(&ureaper, r);
+		/* Never the reaper's (submitter()): not counted there. */
 		reroute(r, 0, -EAGAIN);
 	}
 }
@@ -545,10 +558,10 @@ static void personality_put(struct kaio_req *req)
  */
 static void *submitter(void *arg)
 {
-	struct kaio_req *r, *next, *cancel, *back;
+	struct kaio_req *r, *next, *cancel, *back, *sent[UR_ENTRIES];
 	struct io_uring_sqe *sqe;
-	static const struct timespec tick = { 0, 1000000 };
 	struct timespec dl;
+	int nsent, in, urgent, i;
 
 	(void)arg;
 	for (;;) {
@@ -556,8 +569,9 @@ static void *submitter(void *arg)
 			sys_futex_wait(&ur.ho_word, 0, NULL);
 		for (;;) {
 			cancel = NULL;
+			nsent = 0;
 			pthread_mutex_lock(&ur.lock);
-			for (r = ur.ho_head; r; r = next) {
+			for (r = ur.ho_head; r && nsent < UR_ENTRIES; r = next) {
 				next = r->hnext;
 				sqe = io_uring_get_sqe(&ur.ring);
 				if (!sqe) {
@@ -567,6 +581,7 @@ static void *submitter(void *arg)
 				if (!sqe)
 					break;	/* the ring is full: soon */
 				prep(sqe, r);
+				sent[nsent++] = r;
 				r->hnext = NULL;
 				if (atomic_load(&r->cancel_asked)) {
 					r->hnext = cancel;
@@ -584,14 +599,29 @@ static void *submitter(void *arg)
 				cancel_one(r);
 			}
 			back = NULL;
+			in = nsent;
 			if (io_uring_sq_ready(&ur.ring))
-				take_back_locked(&back);
+				in -= take_back_locked(&back);
+			/*
+			 * The kernel consumed sent[0..in) (in order): only now
+			 * are they the reaper's (kaio__user_pending counted
+			 * them till here, so no thread waited for them in the
+			 * ring, which would not have woken it for one taken
+			 * back).
+			 */
+			for (i = 0, urgent = 0; i < in; i++) {
+				sent[i]->flags |= KAIO_RQ_INKERNEL;
+				urgent += sent[i]->list ||
+					  sent[i]->nt.notify != SIGEV_NONE;
+			}
+			if (in)
+				kaio__reaper_submitted(&ureaper, in, urgent);
 			r = ur.ho_head;
 			pthread_mutex_unlock(&ur.lock);
 			requeue_back(back);
 			if (!r)
 				break;
-			kaio__deadline(&dl, &tick);
+			deadline_in(&dl, 1000000);	/* 1 ms */
 			sys_futex_wait(&ur.ho_word, 0, &dl);
 		}
 	}
@@ -622,20 +652,55 @@ static int submitter_start_locked(void)
 }
 
 /*
+ * The last k entries of the submission queue are this call's: give back
+ * those the kernel did not consume (io_uring_enter() kept failing: no
+ * memory, a fault).  Without SQPOLL the kernel reads the submission queue
+ * only inside io_uring_enter() with to_submit, and every such call here
+ * runs under ur.lock, so those entries are ours again.  An earlier entry
+ * is not this call's and stays for the next enter.  Returns how many of
+ * the k were given back: always the last ones (the kernel consumes in
+ * order).  Called with ur.lock held.
+ */
+static int take_back_last_locked(int k)
+{
+	struct io_uring_sq *sq = &ur.ring.sq;
+	unsigned head = io_uring_smp_load_acquire(sq->khead);
+	unsigned tail = sq->sqe_tail, left = tail - head;
+
+	if (left > (unsigned)k)
+		left = (unsigned)k;
+	tail -= left;
+	sq->sqe_head = sq->sqe_tail = tail;
+	io_uring_smp_store_release(sq->ktail, tail);
+	return (int)left;
+}
+
+/*
  * Submit reqs[0..n), in the thread that submitted them (backend.c), with
- * one io_uring_enter() for those this thread enters.  Returns how many
- * the ring took (the rest are declined, for the dispatcher to offer on),
- * or -errno if none.  A request in the submission queue is the ring's: if
- * the kernel could not take it at once (-EBUSY while the completion queue
- * overflows), the next enter, or the reaper's, sends it.
+ * one io_uring_enter() for those this thread enters.  Takes a prefix
+ * (backend.h): up to the first request it cannot take now (over the
+ * kernel's size cap, no submitter thread or personality, a full ring) or
+ * the first the kernel did not consume (io_uring_enter() kept failing).
+ * The rest are declined as they came: taken back out of the submission
+ * queue, their owner count and any personality registered here given
+ * back, on no list.  A request for the submitter thread joins its queue
+ * only once it is known to be in the prefix, and is the reaper's only
+ * once that thread has entered it (submitter()).  Completes nothing: returns
+ * the prefix's length, or -errno if it is empty.  A request in the
+ * submission queue is the ring's: if the kernel could not take it at once
+ * (-EBUSY while the completion queue overflows), the next enter, or the
+ * reaper's, sends it.
  */
 static int submit(struct kaio_req **reqs, int n)
 {
 	struct io_uring_sqe *sqe;
 	struct owner *o = NULL;
-	struct kaio_req *r, *back = NULL;
-	int i, m = 0, direct = 0, handed = 0, urgent = 0;
+	struct kaio_req *r;
+	uint64_t handed = 0, mine = 0;	/* by index: submitter's, registered */
+	int i, j, m, direct = 0, back, urgent = 0, in = 0;
 
+	if (n > 64)
+		n = 64;		/* the masks' width: a prefix is allowed */
 	pthread_mutex_lock(&ur.lock);
 	setup_locked();
 	if (ur.state <= 0 || kaio__reaper_start(&ureaper)) {
@@ -658,14 +723,9 @@ static int submit(struct kaio_req **reqs, int n)
 					r->personality = 0;
 					break;
 				}
+				mine |= 1ull << i;
 			}
-			r->hnext = NULL;
-			if (ur.ho_tail)
-				ur.ho_tail->hnext = r;
-			else
-				ur.ho_head = r;
-			ur.ho_tail = r;
-			handed++;
+			handed |= 1ull << i;
 		} else {
 			if (!o && !(o = owner_get()))
 				break;
@@ -677,22 +737,54 @@ static int submit(struct kaio_req **reqs, int n)
 			atomic_fetch_add(&o->n, 1);
 			direct++;
 		}
+	}
+	m = i;
+	if (direct) {
+		flush_locked();
+		back = io_uring_sq_ready(&ur.ring) ?
+		       take_back_last_locked(direct) : 0;
+		/* The prefix ends at the first of them. */
+		for (j = m - 1; back > 0; j--) {
+			if (handed & (1ull << j))
+				continue;
+			r = reqs[j];
+			owner_put(r->owner);
+			r->owner = NULL;
+			back--;
+			m = j;
+		}
+	}
+	for (j = m; j < i; j++) {
+		if (mine & (1ull << j)) {
+			io_uring_unregister_personality(&ur.ring,
+							reqs[j]->personality);
+			reqs[j]->personality = 0;
+		}
+	}
+	for (j = 0; j < m; j++) {
+		r = reqs[j];
+		if (handed & (1ull << j)) {
+			r->hnext = NULL;
+			if (ur.ho_tail)
+				ur.ho_tail->hnext = r;
+			else
+				ur.ho_head = r;
+			ur.ho_tail = r;
+		}
 		kaio__q_push(&ur.inflight.head, &ur.inflight.tail, r);
 		kaio__debug_route(r, KAIO_SERVED_URING);
+		if (handed & (1ull << j))
+			continue;	/* the reaper's once entered */
 		r->flags |= KAIO_RQ_INKERNEL;
 		urgent += r->list || r->nt.notify != SIGEV_NONE;
-		m++;
+		in++;
 	}
-	if (direct)
-		flush_locked();
-	if (m)
-		kaio__reaper_submitted(&ureaper, m, urgent);
-	if (io_uring_sq_ready(&ur.ring))
-		take_back_locked(&back);
+	if (in)
+		kaio__reaper_submitted(&ureaper, in, urgent);
 	pthread_mutex_unlock(&ur.lock);
-	if (handed && !atomic_exchange(&ur.ho_word, 1))
+	if ((handed & (m >= 64 ? ~0ull : (1ull << m) - 1)) &&
+	    !atomic_exchange(&ur.ho_word, 1))
 		sys_futex_wake(&ur.ho_word, 1);
-	requeue_back(back);
 	return m ? m : -EAGAIN;
 }
 

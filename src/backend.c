@@ -99,13 +99,21 @@ static const struct kaio_backend *const backends[] = {
 };
 #define NBACKENDS	(int)(sizeof(backends) / sizeof(backends[0]))
 
-static __thread pid_t tls_tid __attribute__((tls_model("initial-exec")));
+__thread pid_t kaio__tls_tid __attribute__((tls_model("initial-exec")));
 
-pid_t kaio__tid(void)
+/*
+ * Offer reqs[0..n) to b: it takes a prefix and says how long, or -errno.
+ * It completes nothing in this call (backend.h): kaio__complete() there
+ * aborts.
+ */
+static int offer(const struct kaio_backend *b, struct kaio_req **reqs, int n)
 {
-	if (kaio_unlikely(!tls_tid))
-		tls_tid = (pid_t)syscall(SYS_gettid);
-	return tls_tid;
+	int ret;
+
+	kaio__tls_nocomplete++;
+	ret = b->submit(reqs, n);
+	kaio__tls_nocomplete--;
+	return ret;
 }
 
 /* The list of KAIO_BACKEND's mode, fixed from the first request on. */
@@ -174,7 +182,7 @@ int kaio__backend_submit(struct kaio_req *req)
 	for (rt = list; rt->b; rt++) {
 		if (!offer_ok(rt, list) || !wants(rt, req))
 			continue;
-		ret = rt->b->submit(&req, 1);
+		ret = offer(rt->b, &req, 1);
 		if (ret == 1)
 			return 0;
 	}
@@ -190,12 +198,19 @@ int kaio__backend_resubmit(struct kaio_req *req,
 	for (rt = list; rt->b; rt++)
 		if (rt->b == from)
 			after = rt + 1;
-	/* The request is the user side's again, taken or not (reap.c). */
-	atomic_fetch_add(&kaio__user_pending, 1);
+	/*
+	 * The request is the user side's again, taken or not (reap.c): one
+	 * the kernel had (KAIO_RQ_INKERNEL) is counted there again; one it
+	 * never took was never counted out.
+	 */
+	if (req->flags & KAIO_RQ_INKERNEL) {
+		req->flags &= ~KAIO_RQ_INKERNEL;
+		atomic_fetch_add(&kaio__user_pending, 1);
+	}
 	for (rt = after; rt->b; rt++) {
 		if (!(rt->b->flags & KAIO_BE_HANDOFF))
 			continue;
-		ret = rt->b->submit(&req, 1);
+		ret = offer(rt->b, &req, 1);
 		if (ret == 1) {
 			kaio__handoff_end();
 			return 0;
@@ -208,7 +223,7 @@ int kaio__backend_resubmit(struct kaio_req *req,
 static void submit_last(const struct route *last, struct kaio_req *req,
 			struct kaio_req **failed)
 {
-	if (last->b->submit(&req, 1) != 1) {
+	if (offer(last->b, &req, 1) != 1) {
 		req->next = *failed;
 		*failed = req;
 	}
@@ -238,7 +253,7 @@ void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 		else
 			submit_last(last, reqs[i], failed);
 	}
-	taken = nt ? sel->b->submit(take, nt) : 0;
+	taken = nt ? offer(sel->b, take, nt) : 0;
 	for (i = taken < 0 ? 0 : taken; i < nt; i++)
 		submit_last(last, take[i], failed);
 }
@@ -284,7 +299,7 @@ void kaio__backend_fork_child(void)
 {
 	int i;
 
-	tls_tid = 0;
+	kaio__tls_tid = 0;
 	for (i = 0; i < NBACKENDS; i++)
 		if (backends[i]->fork_child)
 			backends[i]->fork_child();

@@ -9,6 +9,13 @@
  * never calls another: what it declines or cannot finish it returns, to
  * the dispatcher, which offers it to the next.
  *
+ * What a backend may call outside its own file: the way out (request.c:
+ * kaio__complete(), kaio__req_free(), kaio__execute(), the batch wake-up),
+ * the dispatcher's kaio__backend_resubmit(), the reaper support
+ * (reap.c), cancel.c's kaio__cancel_settle() and hand-off counters, the
+ * counters and logs (observe.c), the pool's identity (creds.c) and the
+ * configuration (init.c).  tests/check-path.sh checks the list.
+ *
  * Contract of each operation (all but submit may be NULL):
  * - probe(): < 0 unusable (configured out, refused by the kernel), 0
  *   usable, KAIO_PROBE_ALL usable and runs every read, write and fsync
@@ -21,7 +28,12 @@
  *   or -errno if it took none; the rest are declined, unchanged but for
  *   the backend's own marks, which it clears.  A request taken is the
  *   backend's until it completes it through kaio__complete(), or hands it
- *   back with kaio__backend_resubmit().
+ *   back with kaio__backend_resubmit().  It completes nothing in the
+ *   call, neither reqs nor a request of an earlier call: its caller may
+ *   hold an fd's lock (fdmap.c), which the completion path takes.  What
+ *   it cannot keep of an earlier call is completed by one of its own
+ *   threads (a reaper, io_uring's submitter thread).  kaio__complete()
+ *   aborts if called inside submit() or under an fd lock.
  * - defer(req): req will be handed on later by another thread (fdmap.c);
  *   in its submitting thread, keep what req needs to run as its submitter.
  * - release(req): req is freed; drop what defer() or submit() kept for it.
@@ -76,7 +88,9 @@ extern const struct kaio_backend kaio__pool_backend KAIO_HIDDEN;
  * kernel would not run).  Called between kaio__handoff_begin() and
  * kaio__handoff_end(), req on none of from's lists.  Returns 0 if a later
  * backend took it (the hand-off has then ended), or -errno: req is from's
- * again, to complete, then to end the hand-off.
+ * again, to complete, then to end the hand-off.  KAIO_RQ_INKERNEL says
+ * whether req was counted out of kaio__user_pending (reap.c) when the
+ * kernel took it; it is counted in again, and the flag cleared, here.
  */
 int kaio__backend_resubmit(struct kaio_req *req,
 			   const struct kaio_backend *from) KAIO_HIDDEN;

@@ -4,8 +4,7 @@
  * non-seekable) queues.
  *
  * Concurrency contract:
- * - The map is a two-level table indexed by fd number.  Chunks are created
- *   with a compare-and-swap and never freed, so a lookup takes no lock.
+ * - The state of an fd is found in the fd table (fdtable.h), lock-free.
  * - Every list in a struct kaio_fd is protected by its mutex.  A request is
  *   on at most one of sqhead (waiting for its serial turn), fshead (an
  *   fsync waiting for earlier writes), fghead (an fsync waiting for the
@@ -15,12 +14,12 @@
  * - Lock order: kaio_fd.lock, then the pool's lock.  The fd lock is held
  *   while a request moves from an fd queue to a backend so that
  *   aio_cancel() always finds it in one place or the other.
- * - A backend may complete what it is handed before it returns (io_uring
- *   refuses it and the pool can start no thread): kaio__fd_done() then
- *   runs in the thread that holds the fd's lock.  It does the request's
- *   bookkeeping under that lock and leaves what became runnable to the
- *   holder, which releases it before unlocking (struct hold).
- * - A fork child starts with an empty map (kaio__fd_reset()).
+ * - Nothing completes under the fd lock: a backend's submit() takes a
+ *   request or declines it by its return value, never completes one
+ *   (backend.h), and what no backend takes is completed after the lock
+ *   is dropped.  kaio__complete() fails loudly if it is ever called under
+ *   an fd lock (kaio__tls_nocomplete).
+ * - A fork child starts with an empty table (fdtable.c).
  *
  * Group commit: at most one fsync per fd is in the kernel (f->fslead).
  * An fsync whose writes are done while another runs waits on fghead for
@@ -42,94 +41,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "kaio-int.h"
-
-#define CHUNK_SHIFT	10
-#define CHUNK_SIZE	(1 << CHUNK_SHIFT)
-#define TOP_SIZE	(1 << 20)	/* fds below 2^30 */
-
-typedef _Atomic(struct kaio_fd *) fd_chunk_t;
-static _Atomic(fd_chunk_t *) *top;
-static pthread_mutex_t top_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static _Atomic(fd_chunk_t *) *get_top(void)
-{
-	_Atomic(fd_chunk_t *) *t = atomic_load_explicit(&top,
-							memory_order_acquire);
-
-	if (kaio_likely(t != NULL))
-		return t;
-	pthread_mutex_lock(&top_lock);
-	t = atomic_load_explicit(&top, memory_order_acquire);
-	if (!t) {
-		/* 8 MiB of address space (malloc maps it); only the pages
-		 * that get touched cost memory. */
-		t = calloc(TOP_SIZE, sizeof(*t));
-		if (t)
-			atomic_store_explicit(&top, t, memory_order_release);
-	}
-	pthread_mutex_unlock(&top_lock);
-	return t;
-}
-
-static struct kaio_fd *new_chunk(void)
-{
-	struct kaio_fd *c = calloc(CHUNK_SIZE, sizeof(*c));
-	int i;
-
-	if (!c)
-		return NULL;
-	for (i = 0; i < CHUNK_SIZE; i++)
-		pthread_mutex_init(&c[i].lock, NULL);
-	return c;
-}
-
-/* The state of fd, created on first use; NULL if out of memory or range. */
-struct kaio_fd *kaio__fd_get(int fd)
-{
-	_Atomic(fd_chunk_t *) *t;
-	struct kaio_fd *c, *expect = NULL;
-	unsigned int hi = (unsigned int)fd >> CHUNK_SHIFT;
-
-	if (fd < 0 || hi >= TOP_SIZE)
-		return NULL;
-	t = get_top();
-	if (!t)
-		return NULL;
-	c = (struct kaio_fd *)atomic_load_explicit(&t[hi], memory_order_acquire);
-	if (kaio_unlikely(!c)) {
-		c = new_chunk();
-		if (!c)
-			return NULL;
-		if (!atomic_compare_exchange_strong((_Atomic(struct kaio_fd *) *)&t[hi],
-						    &expect, c)) {
-			free(c);
-			c = expect;
-		}
-	}
-	return &c[fd & (CHUNK_SIZE - 1)];
-}
-
-/* The state of fd if it exists already; never allocates. */
-struct kaio_fd *kaio__fd_peek(int fd)
-{
-	_Atomic(fd_chunk_t *) *t = atomic_load_explicit(&top,
-							memory_order_acquire);
-	unsigned int hi = (unsigned int)fd >> CHUNK_SHIFT;
-	struct kaio_fd *c;
-
-	if (!t || fd < 0 || hi >= TOP_SIZE)
-		return NULL;
-	c = (struct kaio_fd *)atomic_load_explicit(&t[hi], memory_order_acquire);
-	return c ? &c[fd & (CHUNK_SIZE - 1)] : NULL;
-}
-
-void kaio__fd_reset(void)
-{
-	/* The parent's map stays allocated in the child, unused. */
-	atomic_store(&top, NULL);
-	pthread_mutex_init(&top_lock, NULL);
-}
+#include "fdtable.h"
 
 static void track(struct kaio_fd *f, struct kaio_req *req)
 {
@@ -171,49 +83,20 @@ static void q_prepend(struct kaio_req **ah, struct kaio_req **at,
 	*bh = *bt = NULL;
 }
 
-/*
- * The fd locks this thread holds, innermost first.  redo: a request of
- * that fd ended while it was held; what it made runnable is released
- * before the lock is dropped.
- */
-struct hold {
-	struct kaio_fd *f;
-	int redo;
-	struct hold *prev;
-};
-static __thread struct hold *tls_holds;
-
 static void release(struct kaio_fd *f, struct kaio_req **failed);
 static void fail_all(struct kaio_req *failed);
 
-static void fd_lock(struct kaio_fd *f, struct hold *h)
+/* No request completes while this thread holds an fd lock (request.c). */
+static void fd_lock(struct kaio_fd *f)
 {
 	pthread_mutex_lock(&f->lock);
-	h->f = f;
-	h->redo = 0;
-	h->prev = tls_holds;
-	tls_holds = h;
+	kaio__tls_nocomplete++;
 }
 
-/* Release what ended under the lock made runnable, then unlock. */
-static void fd_unlock(struct hold *h, struct kaio_req **failed)
+static void fd_unlock(struct kaio_fd *f)
 {
-	while (h->redo) {
-		h->redo = 0;
-		release(h->f, failed);
-	}
-	tls_holds = h->prev;
-	pthread_mutex_unlock(&h->f->lock);
-}
-
-static struct hold *held(const struct kaio_fd *f)
-{
-	struct hold *h;
-
-	for (h = tls_holds; h; h = h->prev)
-		if (h->f == f)
-			return h;
-	return NULL;
+	kaio__tls_nocomplete--;
+	pthread_mutex_unlock(&f->lock);
 }
 
 /* An fsync whose writes are done waits for the next kernel fsync. */
@@ -291,9 +174,7 @@ static void untrack(struct kaio_fd *f, struct kaio_req *r)
  */
 int kaio__fd_dispatch(struct kaio_req *req)
 {
-	struct kaio_req *failed = NULL;
 	struct kaio_fd *f;
-	struct hold h;
 	int flags = req->flags, ret = 0;
 
 	req->tid = kaio__tid();	/* its submitter hands it on (backend.c) */
@@ -305,7 +186,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 	if (!f)
 		return -EAGAIN;
 	req->f = f;
-	fd_lock(f, &h);
+	fd_lock(f);
 	if (req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC) {
 		req->wseq = f->wseq_next;	/* ticket: writes before it */
 		if (f->whead || f->fslead || f->fghead) {
@@ -342,8 +223,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 			untrack(f, req);
 	}
 out:
-	fd_unlock(&h, &failed);
-	fail_all(failed);
+	fd_unlock(f);
 	return ret;
 }
 
@@ -411,22 +291,12 @@ static struct kaio_req *done_locked(struct kaio_fd *f, struct kaio_req *req,
 void kaio__fd_done(struct kaio_req *req, ssize_t res)
 {
 	struct kaio_fd *f = req->f;
-	struct kaio_req *failed = NULL, *riders = NULL;
-	struct hold h, *in = held(f);
+	struct kaio_req *failed = NULL, *riders;
 
-	if (in) {
-		/* Completed inside a hand-off this thread makes under the
-		 * lock: the holder releases what this made runnable. */
-		riders = done_locked(f, req, res);
-		in->redo = 1;
-		req->f = NULL;
-		complete_all(riders, res);
-		return;
-	}
-	fd_lock(f, &h);
+	fd_lock(f);
 	riders = done_locked(f, req, res);
 	release(f, &failed);
-	fd_unlock(&h, &failed);
+	fd_unlock(f);
 	req->f = NULL;
 	complete_all(riders, res);
 	fail_all(failed);
@@ -472,7 +342,6 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 {
 	struct kaio_fd *f = kaio__fd_get(fd);
 	struct kaio_req *pooled = NULL, *failed = NULL, *r;
-	struct hold h;
 	int n;
 
 	if (!f) {
@@ -480,7 +349,7 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		kaio__backend_cancel(fd, cb, out, t, &n);
 		return n;
 	}
-	fd_lock(f, &h);
+	fd_lock(f);
 	n = steal(f, &f->sqhead, &f->sqtail, fd, cb, out);
 	n += steal(f, &f->fshead, &f->fstail, fd, cb, out);
 	n += steal(f, &f->fghead, &f->fgtail, fd, cb, out);
@@ -502,7 +371,7 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		*out = r;
 	}
 	release(f, &failed);
-	fd_unlock(&h, &failed);
+	fd_unlock(f);
 	fail_all(failed);
 	return n;
 }

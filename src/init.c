@@ -31,7 +31,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kaio-int.h"
+#include "fdtable.h"
 
 struct kaio_config kaio__cfg = {
 	.max_threads = KAIO_DEFAULT_THREADS,

@@ -33,7 +33,9 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "kaio_posix.h"
 #include "kaio_aio_abi.h"
@@ -374,8 +376,6 @@ static inline unsigned int kaio__cb_wake_bit(const struct aiocb *cb)
 }
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 int kaio__restartable(void) KAIO_HIDDEN;
-int kaio__cancel_async_begin(void) KAIO_HIDDEN;
-void kaio__cancel_async_end(int old) KAIO_HIDDEN;
 
 /*
  * How many bytes one call may copy in the calling thread (request.c).  A
@@ -437,23 +437,41 @@ void kaio__list_put(struct kaio_list *list) KAIO_HIDDEN;
 void kaio__wake_waiters(void) KAIO_HIDDEN;
 void kaio__wake_bits(unsigned int bits) KAIO_HIDDEN;
 void kaio__defer_wake(int on) KAIO_HIDDEN;
+__attribute__((noreturn)) __cold void kaio__bug(const char *what) KAIO_HIDDEN;
+
+/*
+ * Non-zero while this thread may not complete a request: it holds an fd's
+ * lock (fdmap.c) or is inside a backend's submit() (backend.c).  A
+ * completion there would take the fd's lock again, or run the completion
+ * path (notifications, the fd's bookkeeping) under it: kaio__complete()
+ * aborts instead, so that a test that reaches such a path fails loudly.
+ */
+extern __thread int kaio__tls_nocomplete
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 
 /* pathops.c */
 int kaio__path_capture(struct kaio_req *req, const struct aiocb *cb) KAIO_HIDDEN;
 void kaio__path_release(struct kaio_req *req) KAIO_HIDDEN;
 ssize_t kaio__path_execute(struct kaio_req *req) KAIO_HIDDEN;
 
-/* fdmap.c */
-struct kaio_fd *kaio__fd_get(int fd) KAIO_HIDDEN;
-struct kaio_fd *kaio__fd_peek(int fd) KAIO_HIDDEN;
+/* fdmap.c (the fd table itself: fdtable.h) */
 int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__fd_done(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		    struct kaio_cancel *t) KAIO_HIDDEN;
-void kaio__fd_reset(void) KAIO_HIDDEN;
 
 /* backend.c: the dispatcher between the backends (backend.h). */
-pid_t kaio__tid(void) KAIO_HIDDEN;	/* this thread's id, cached */
+extern __thread pid_t kaio__tls_tid
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+
+/* This thread's id, cached (reset in a fork child, backend.c). */
+static inline pid_t kaio__tid(void)
+{
+	if (kaio_unlikely(!kaio__tls_tid))
+		kaio__tls_tid = (pid_t)syscall(SYS_gettid);
+	return kaio__tls_tid;
+}
+
 void kaio__backend_defer(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
@@ -508,6 +526,9 @@ void kaio__reaper_done(struct kaio_reaper *r,
 int kaio__reaper_wait(int seq, const struct timespec *deadline,
 		      int cancel, unsigned int bits) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
+/* A reaper's wait as a cancellation point: async mode around it. */
+int kaio__cancel_async_begin(void) KAIO_HIDDEN;
+void kaio__cancel_async_end(int old) KAIO_HIDDEN;
 
 /* notify.c */
 int kaio__notify_reserve(const struct sigevent *sev) KAIO_HIDDEN;

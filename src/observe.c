@@ -45,7 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kaio-int.h"
+#include "fdtable.h"
 
 #define NBUCKET		40	/* 2^39 ns: ten minutes */
 #define KAIO_DEBUG_MAX	256

@@ -137,6 +137,24 @@ static void *reaper(void *arg)
 	return NULL;
 }
 
+/*
+ * Enter async cancellation mode (if cancellation is enabled) around a
+ * reaper's wait, for kaio__cancel_async_end(): the wait is then a
+ * cancellation point (suspend.c).  The backends' reap_batch() uses it.
+ */
+int kaio__cancel_async_begin(void)
+{
+	int old = PTHREAD_CANCEL_DEFERRED;
+
+	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
+	return old;
+}
+
+void kaio__cancel_async_end(int old)
+{
+	pthread_setcanceltype(old, NULL);
+}
+
 /* Start the background reaper if it is not running; -errno on failure. */
 int kaio__reaper_start(struct kaio_reaper *r)
 {

@@ -78,20 +78,6 @@ int kaio__wait_seq(int seq, const struct timespec *deadline)
 	return kaio__reaper_wait(seq, deadline, 0, KAIO_WAKE_ANY);
 }
 
-/* Enter async cancellation mode if cancellation is enabled; for _end(). */
-int kaio__cancel_async_begin(void)
-{
-	int old = PTHREAD_CANCEL_DEFERRED;
-
-	pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old);
-	return old;
-}
-
-void kaio__cancel_async_end(int old)
-{
-	pthread_setcanceltype(old, NULL);
-}
-
 static int cancel_enabled(void)
 {
 	int state;

@@ -9,8 +9,13 @@
  * fd's lock held (fdmap.c): the first submission of a serial (O_APPEND)
  * write, an aio_fsync(), and the next serial write released when the one
  * before it completes.  A refusal that completes the request there must
- * not take that lock again.  Exit 0 pass, 1 fail (a hang is killed by
- * alarm()).
+ * not take that lock again.  Two more cases follow the two ways io_uring
+ * now gives back what it cannot send: a lio_listio() batch of which the
+ * kernel consumes only the first entry (io_uring_submit() sends one
+ * entry, then fails: the backend takes that prefix and declines the rest
+ * by its return value), and a pipe read for io_uring's submitter thread,
+ * which takes back what it could not enter and reroutes it itself.  Exit 0
+ * pass, 1 fail (a hang is killed by alarm()).
  */
 #define _GNU_SOURCE
 #include <aio.h>
@@ -24,9 +29,12 @@
 #include <string.h>
 #include <unistd.h>
 
-struct io_uring;
+#include <liburing.h>
 
 static atomic_int refusing;
+static atomic_int refusing_threads;	/* pthread_create() alone */
+/* io_uring_submit() sends one entry per call, budget in all, then fails. */
+static atomic_int partial_on, budget;
 
 __attribute__((visibility("default")))
 int io_uring_submit(struct io_uring *ring);
@@ -37,13 +45,28 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a,
 int io_uring_submit(struct io_uring *ring)
 {
 	static int (*real)(struct io_uring *);
+	unsigned tail, head;
+	int ret;
 
 	if (atomic_load(&refusing))
 		return -EAGAIN;
 	if (!real)
 		real = (int (*)(struct io_uring *))dlsym(RTLD_NEXT,
 							 "io_uring_submit");
-	return real ? real(ring) : -ENOSYS;
+	if (!real)
+		return -ENOSYS;
+	if (!atomic_load(&partial_on))
+		return real(ring);
+	/* One entry per call while the budget lasts, then refused. */
+	if (atomic_fetch_sub(&budget, 1) <= 0)
+		return -EAGAIN;
+	tail = ring->sq.sqe_tail;
+	head = *ring->sq.khead;
+	if (tail - head > 1)
+		ring->sq.sqe_tail = head + 1;
+	ret = real(ring);
+	ring->sq.sqe_tail = tail;
+	return ret;
 }
 
 int pthread_create(pthread_t *t, const pthread_attr_t *a,
@@ -52,7 +75,7 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a,
 	static int (*real)(pthread_t *, const pthread_attr_t *,
 			   void *(*)(void *), void *);
 
-	if (atomic_load(&refusing))
+	if (atomic_load(&refusing) || atomic_load(&refusing_threads))
 		return EAGAIN;
 	if (!real)
 		real = (int (*)(pthread_t *, const pthread_attr_t *,
@@ -156,6 +179,71 @@ int main(void)
 		atomic_store(&refusing, 0);
 	}
 	close(fd);
+
+	/* 4. A lio_listio() batch of reads of which io_uring takes only the
+	 * first (no thread can be started either): each entry ends once,
+	 * with its data or EAGAIN. */
+	{
+		enum { N = 8 };
+		static char rb[N][4096];
+		char rpath[] = "kaio-refuse-r-XXXXXX";
+		struct aiocb rc[N], *rl[N];
+		int rfd = mkstemp(rpath), i;
+
+		if (rfd < 0 || write(rfd, buf, N * 4096) != N * 4096) {
+			perror("setup 4");
+			return 1;
+		}
+		unlink(rpath);
+		for (i = 0; i < N; i++) {
+			prep(&rc[i], rfd, rb[i], 4096);
+			rc[i].aio_offset = (off_t)i * 4096;
+			rc[i].aio_lio_opcode = LIO_READ;
+			rl[i] = &rc[i];
+		}
+		atomic_store(&budget, 1);
+		atomic_store(&partial_on, 1);
+		atomic_store(&refusing_threads, 1);
+		ret = lio_listio(LIO_WAIT, rl, N, NULL);
+		atomic_store(&refusing_threads, 0);
+		atomic_store(&partial_on, 0);
+		CHECK(ret == 0 || errno == EIO || errno == EAGAIN,
+		      "partial batch: lio_listio %d errno %d", ret, errno);
+		for (i = 0; i < N; i++)
+			settled(&rc[i], 0, 4096, "partial batch entry");
+		close(rfd);
+	}
+
+	/* 5. A pipe read for io_uring's submitter thread (started first),
+	 * which cannot enter it and no thread can be started: it comes back
+	 * from that thread, to the pool or EAGAIN, once. */
+	{
+		struct aiocb pc;
+		char pb[4];
+		int p[2];
+
+		if (pipe(p)) {
+			perror("pipe");
+			return 1;
+		}
+		prep(&pc, p[0], pb, 1);
+		ret = aio_read(&pc);
+		CHECK(ret == 0, "first pipe read: errno %d", errno);
+		if (write(p[1], "a", 1) != 1)
+			return 1;
+		if (!ret)
+			settled(&pc, 0, 1, "first pipe read");
+		atomic_store(&refusing, 1);
+		prep(&pc, p[0], pb, 1);
+		ret = aio_read(&pc);
+		if (write(p[1], "b", 1) != 1)
+			return 1;
+		settled(&pc, ret, 1, "pipe read for the submitter thread");
+		atomic_store(&refusing, 0);
+		close(p[0]);
+		close(p[1]);
+	}
+	free(buf);
 	if (failures)
 		return 1;
 	printf("refuse: pass\n");
