@@ -14,8 +14,8 @@
  *                    file instead of printing (observe.c)
  *   KAIO_DEBUG=1     log each backend decision once per fd (observe.c)
  *
- * Fork: the child gets a new epoch, an empty pool, no notifier threads and
- * an empty fd map.  Requests the parent had in flight belong to the
+ * Fork: the child gets a new epoch, an empty pool, no notifier threads, an
+ * empty fd table and none of the parent's counts of work in progress.  Requests the parent had in flight belong to the
  * parent: in the child, aio_error() and aio_return() on their aiocbs fail
  * with EINVAL and aio_suspend() does not wait for them.  Nothing is locked
  * across fork, so a fork can never deadlock on the library.
@@ -114,7 +114,18 @@ static void atfork_child(void)
 	atomic_fetch_add(&kaio__epoch, 1);
 	kaio__pid = getpid();
 	kaio__stats_fork();
+	/*
+	 * Counts of work the parent's other threads had in hand: none of
+	 * it is the child's, and no thread here will finish it.  Requests
+	 * outside the kernel (a reaper would never let a waiting thread
+	 * reap, reap.c), signals being sent (aio_suspend() would wait for
+	 * them for ever, suspend.c), hand-offs between backends
+	 * (aio_cancel() would wait for them to end, cancel.c).
+	 */
 	atomic_store(&kaio__done_waiters, 0);
+	atomic_store(&kaio__user_pending, 0);
+	atomic_store(&kaio__signalling, 0);
+	atomic_store(&kaio__handoff_ended, atomic_load(&kaio__handoff_begun));
 	kaio__backend_fork_child();
 	kaio__notify_reset();
 	kaio__fd_reset();

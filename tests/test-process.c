@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,6 +94,189 @@ START_TEST(fork_child_clean)
 }
 END_TEST
 
+/* Voluntary context switches of this process's threads but the caller. */
+static long others_switches(void)
+{
+	char path[300], line[128];
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	struct dirent *e;
+	long sum = 0, v;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+			 e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;	/* it has just exited */
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+				sum += v;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+#define REAP_READS	200
+
+/*
+ * In a fork child: REAP_READS O_DIRECT reads, each waited for with
+ * aio_suspend(); writes to wfd how often the child's other threads (the
+ * reaper) were woken meanwhile.  Exit 0, 1 on a wrong result, 77 without
+ * O_DIRECT.
+ */
+static void reads_in_child(int wfd)
+{
+	struct aiocb cb;
+	const struct aiocb *l[1] = { &cb };
+	void *buf;
+	long s0 = 0, n;
+	int fd = t_tmpfile(64 << 10, O_DIRECT), i;
+
+	if (fd < 0 || posix_memalign(&buf, 4096, 4096))
+		_exit(77);
+	for (i = -20; i < REAP_READS; i++) {	/* 20 to start the reaper */
+		if (i == 0)
+			s0 = others_switches();
+		t_prep(&cb, fd, buf, 4096, (off_t)(i & 15) * 4096);
+		if (aio_read(&cb))
+			_exit(1);
+		while (aio_error(&cb) == EINPROGRESS)
+			aio_suspend(l, 1, NULL);
+		if (aio_return(&cb) != 4096)
+			_exit(1);
+	}
+	n = others_switches() - s0;
+	if (write(wfd, &n, sizeof(n)) != sizeof(n))
+		_exit(1);
+	_exit(0);
+}
+
+/* Fork, run reads_in_child(); its wake-ups of other threads, or -1. */
+static long child_wakeups(void)
+{
+	long n = -1;
+	int p[2], st;
+	pid_t pid;
+
+	t_pipe(p);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(p[0]);
+		reads_in_child(p[1]);
+	}
+	close(p[1]);
+	st = wait_child(pid, 20000);
+	if (st == 0 && read(p[0], &n, sizeof(n)) != sizeof(n))
+		n = -1;
+	close(p[0]);
+	if (st == 77)
+		return -77;
+	ck_assert_msg(st == 0, "child: status %d", st);
+	return n;
+}
+
+/*
+ * A child forked while the parent had requests outside the kernel (a pipe
+ * read queued behind another on its fd) has none of them: a thread of the
+ * child waiting in aio_suspend() for a kernel backend's request reaps it
+ * itself (reap.c), as in a child forked with nothing in flight, and the
+ * reaper thread stays asleep.  The parent's count of such requests
+ * (kaio__user_pending) carried into the child made every completion
+ * there a hop through the reaper: a wake-up of another thread per read.
+ */
+START_TEST(fork_child_reaps_itself)
+{
+	const char *b = getenv("KAIO_BACKEND");
+	char buf[2][8];
+	struct aiocb pcb[2];
+	long clean, busy;
+	int p[2], i;
+
+	if (b && !strcmp(b, "threads"))
+		return;		/* no kernel backend: nothing reaps */
+	clean = child_wakeups();
+	if (clean == -77)
+		return;		/* no O_DIRECT here */
+	ck_assert_int_ge(clean, 0);
+	t_pipe(p);
+	for (i = 0; i < 2; i++) {
+		t_prep(&pcb[i], p[0], buf[i], 8, 0);
+		ck_assert_int_eq(aio_read(&pcb[i]), 0);
+	}
+	usleep(100000);	/* see fork_child_clean */
+	busy = child_wakeups();
+	ck_assert_int_ge(busy, 0);
+	ck_assert_msg(busy <= 2 * clean + REAP_READS / 4,
+		      "%d reads in a child forked with requests in flight "
+		      "woke its other threads %ld times, %ld times in one "
+		      "forked with none", REAP_READS, busy, clean);
+	ck_assert_int_eq(write(p[1], "parent!!parent!!", 16), 16);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(t_wait(&pcb[i], 5000), 0);
+		ck_assert_int_eq(aio_return(&pcb[i]), 8);
+	}
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+static struct aiocb sig_cb;
+static volatile pid_t sig_child = -1;
+
+/* The completion's signal: fork, and in the child wait for sig_cb. */
+static void fork_on_signal(int sig)
+{
+	const struct aiocb *l[1] = { &sig_cb };
+	struct timespec ts = { 2, 0 };
+	pid_t pid;
+
+	(void)sig;
+	pid = fork();
+	if (pid == 0)	/* sig_cb is the parent's: nothing to wait for */
+		_exit(aio_suspend(l, 1, &ts) == 0 ? 0 : 1);
+	sig_child = pid;
+}
+
+/*
+ * A child forked by a handler of a request's completion signal, which
+ * runs while the library is still sending it (a read served in the
+ * caller signals its own thread): aio_suspend() there (async-signal-safe)
+ * returns at once.  The parent's count of signals being sent
+ * (kaio__signalling), carried into the child, made aio_suspend() wait
+ * for ever for a signal nobody in the child would send.
+ */
+START_TEST(fork_in_completion_signal)
+{
+	struct sigaction sa, old;
+	char buf[64];
+	int fd = t_tmpfile(64, 0), i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = fork_on_signal;
+	sigaction(SIGUSR1, &sa, &old);
+	t_prep(&sig_cb, fd, buf, sizeof(buf), 0);
+	sig_cb.aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
+	sig_cb.aio_sigevent.sigev_signo = SIGUSR1;
+	sig_cb.aio_sigevent._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	ck_assert_int_eq(aio_read(&sig_cb), 0);
+	ck_assert_int_eq(t_wait(&sig_cb, 5000), 0);
+	for (i = 0; i < 5000 && sig_child < 0; i++)
+		usleep(1000);
+	ck_assert_msg(sig_child > 0, "no completion signal");
+	ck_assert_msg(wait_child(sig_child, 5000) == 0,
+		      "aio_suspend() in the child did not return");
+	sigaction(SIGUSR1, &old, NULL);
+	close(fd);
+}
+END_TEST
+
 /* exit() and return from main with requests pending: no hang, no crash. */
 START_TEST(exit_pending)
 {
@@ -131,6 +317,8 @@ Suite *process_suite(void)
 
 	tcase_add_test(tc, fork_child_clean);
 	tcase_add_test(tc, exit_pending);
+	tcase_add_test(tc, fork_child_reaps_itself);
+	tcase_add_test(tc, fork_in_completion_signal);
 	suite_add_tcase(s, tc);
 	return s;
 }
