@@ -128,7 +128,11 @@ static long others_switches(void)
  * In a fork child: REAP_READS O_DIRECT reads, each waited for with
  * aio_suspend(); writes to wfd how often the child's other threads (the
  * reaper) were woken meanwhile.  Exit 0, 1 on a wrong result, 77 without
- * O_DIRECT.
+ * O_DIRECT.  Now and then the background reaper takes the role while the
+ * application is between requests (reap.c: it reaps what was left for
+ * APP_GRACE_NS) and a run of reads then hops through it: 56 to 83
+ * wake-ups in about one run in ten, in a child forked with or without
+ * requests in flight.  child_wakeups() takes the least of three runs.
  */
 static void reads_in_child(int wfd)
 {
@@ -158,7 +162,7 @@ static void reads_in_child(int wfd)
 }
 
 /* Fork, run reads_in_child(); its wake-ups of other threads, or -1. */
-static long child_wakeups(void)
+static long child_wakeups_once(void)
 {
 	long n = -1;
 	int p[2], st;
@@ -180,6 +184,22 @@ static long child_wakeups(void)
 		return -77;
 	ck_assert_msg(st == 0, "child: status %d", st);
 	return n;
+}
+
+/* The least of three children's wake-ups (-77: no O_DIRECT, -1: error). */
+static long child_wakeups(void)
+{
+	long n, least = -1;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		n = child_wakeups_once();
+		if (n < 0)
+			return n;
+		if (least < 0 || n < least)
+			least = n;
+	}
+	return least;
 }
 
 /*
@@ -216,7 +236,8 @@ START_TEST(fork_child_reaps_itself)
 	ck_assert_msg(busy <= 2 * clean + REAP_READS / 4,
 		      "%d reads in a child forked with requests in flight "
 		      "woke its other threads %ld times, %ld times in one "
-		      "forked with none", REAP_READS, busy, clean);
+		      "forked with none (least of 3 each)", REAP_READS, busy,
+		      clean);
 	ck_assert_int_eq(write(p[1], "parent!!parent!!", 16), 16);
 	for (i = 0; i < 2; i++) {
 		ck_assert_int_eq(t_wait(&pcb[i], 5000), 0);
