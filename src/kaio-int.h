@@ -18,8 +18,7 @@
  *                   fails with EINVAL.
  *   __abs_prio      the process epoch at submission (bumped in a fork
  *                   child, so inherited requests are recognised as foreign).
- *   __next_prio     the submitting thread's wake bit (kaio__my_wake_bit()),
- *                   set with the rest at submission.
+ *   __next_prio     untouched.
  * The library never touches the aiocb after it has published __error_code,
  * since the caller may free it as soon as it sees the result.
  */
@@ -140,7 +139,6 @@ struct kaio_req {
 	int op;
 	int fd;
 	int flags;
-	unsigned int wbit;		/* its submitter's wake bit */
 	atomic_int finished;		/* result published: not "running" */
 	long long t0;			/* submission time (KAIO_STATS) */
 	int prio;			/* 0 (first) .. AIO_PRIO_DELTA_MAX */
@@ -349,31 +347,6 @@ static inline int kaio__waiters_now(void)
 #endif
 }
 
-/*
- * Wake bits (FUTEX_WAIT_BITSET on kaio__done_seq): each thread that submits
- * gets one of 31 bits; its requests' completions wake the sleepers whose
- * bitset has it.  A waiter whose requests all carry its own bit sleeps
- * with that bit alone, so other threads' completions do not wake it; any
- * other waiter, and whatever is not a request's completion (the reaper
- * role handed back, a cancel settled, a batch), uses KAIO_WAKE_ANY.
- */
-#define KAIO_WAKE_ANY	0xffffffffu
-extern __thread unsigned int kaio__tls_wbit
-	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
-unsigned int kaio__wake_bit_new(void) KAIO_HIDDEN;
-
-static inline unsigned int kaio__my_wake_bit(void)
-{
-	unsigned int b = kaio__tls_wbit;
-
-	return kaio_likely(b) ? b : (kaio__tls_wbit = kaio__wake_bit_new());
-}
-
-static inline unsigned int kaio__cb_wake_bit(const struct aiocb *cb)
-{
-	return (unsigned int)atomic_load_explicit(
-		(_Atomic(uintptr_t) *)&cb->__next_prio, memory_order_relaxed);
-}
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 int kaio__restartable(void) KAIO_HIDDEN;
 
@@ -435,7 +408,6 @@ void kaio__sigevent_copy(struct kaio_notify *nt,
 			 const struct sigevent *sev) KAIO_HIDDEN;
 void kaio__list_put(struct kaio_list *list) KAIO_HIDDEN;
 void kaio__wake_waiters(void) KAIO_HIDDEN;
-void kaio__wake_bits(unsigned int bits) KAIO_HIDDEN;
 void kaio__defer_wake(int on) KAIO_HIDDEN;
 __attribute__((noreturn)) __cold void kaio__bug(const char *what) KAIO_HIDDEN;
 
@@ -524,7 +496,7 @@ void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 void kaio__reaper_done(struct kaio_reaper *r,
 		       const struct kaio_req *req) KAIO_HIDDEN;
 int kaio__reaper_wait(int seq, const struct timespec *deadline,
-		      int cancel, unsigned int bits) KAIO_HIDDEN;
+		      int cancel) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
 /* A reaper's wait as a cancellation point: async mode around it. */
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;

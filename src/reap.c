@@ -220,17 +220,15 @@ static void hand_back(struct kaio_reaper *r)
  * call, so a signal handler that runs meanwhile always ends it with EINTR
  * (sleeping in slices would leave windows where a handler runs between
  * them unnoticed).  With cancel, the sleep is a cancellation point.
- * Only a wake for one of bits ends it (kaio-int.h).  Returns 0 (woken),
- * -EINTR or -ETIMEDOUT.
+ * Returns 0 (woken), -EINTR or -ETIMEDOUT.
  */
-static int futex_sleep(int seq, const struct timespec *deadline, int cancel,
-		       unsigned int bits)
+static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 {
 	int ret, old = 0;
 
 	if (cancel)
 		old = kaio__cancel_async_begin();
-	ret = sys_futex_wait_bits(&kaio__done_seq, seq, deadline, bits);
+	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
 	if (cancel)
 		kaio__cancel_async_end(old);
 	return ret == -EAGAIN ? 0 : ret;
@@ -280,7 +278,7 @@ static void kick(struct kaio_reaper *r)
 /* reap_here() with the role's claim made: see there. */
 static int reap_claimed(struct kaio_reaper *r, int seq,
 			const struct timespec *deadline, int cancel,
-			unsigned int bits, struct role_hold *hold)
+			struct role_hold *hold)
 {
 	struct timespec now, rel;
 	int none = WHO_NONE;
@@ -304,7 +302,7 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 		atomic_store(&r->app_reaped, now_ns());
 		pthread_sigmask(SIG_SETMASK, &hold->old, NULL);
 		tls_park = 1;
-		ret = futex_sleep(seq, deadline, cancel, bits);
+		ret = futex_sleep(seq, deadline, cancel);
 		tls_park = 0;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -354,8 +352,7 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
  * -ETIMEDOUT; the role is given back in every case, cancellation too.
  */
 static int reap_here(struct kaio_reaper *r, int seq,
-		     const struct timespec *deadline, int cancel,
-		     unsigned int bits)
+		     const struct timespec *deadline, int cancel)
 {
 	struct role_hold hold = { .r = r };
 	volatile int ret = 0;
@@ -368,7 +365,7 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	pthread_sigmask(SIG_BLOCK, &all, &hold.old);
 	atomic_fetch_add(&r->app_wants, 1);
 	pthread_cleanup_push(role_release, &hold);
-	ret = reap_claimed(r, seq, deadline, cancel, bits, &hold);
+	ret = reap_claimed(r, seq, deadline, cancel, &hold);
 	/* A signal held back meanwhile is handled as this returns: EINTR,
 	 * as if it had come during the wait. */
 	if (!ret && sigpending(&pend) == 0)
@@ -385,18 +382,16 @@ static int reap_here(struct kaio_reaper *r, int seq,
 /*
  * Sleep until something completes: 0, -EINTR or -ETIMEDOUT.  Reaps in
  * this thread when exactly one backend can finish what is outstanding.
- * With cancel, the sleep is a cancellation point.  A futex sleep ends only
- * for a wake that meets bits (kaio-int.h).
+ * With cancel, the sleep is a cancellation point.
  */
-int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
-		      unsigned int bits)
+int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 {
 	struct kaio_reaper *r = NULL, *ri;
 	int i, busy = 0, park = tls_park, ret;
 
 	/* From a handler that interrupted the library: no lock, no reaping. */
 	if (kaio__tls_depth > 1 && !park)
-		return futex_sleep(seq, deadline, cancel, bits);
+		return futex_sleep(seq, deadline, cancel);
 	tls_park = 0;
 
 	for (i = 0; i < 2; i++) {
@@ -407,7 +402,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 		}
 	}
 	if (busy == 1 && !atomic_load(&kaio__user_pending)) {
-		ret = reap_here(r, seq, deadline, cancel, bits);
+		ret = reap_here(r, seq, deadline, cancel);
 		tls_park = park;
 		return ret;
 	}
@@ -418,7 +413,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 			kick(ri);
 	}
 	tls_park = 1;
-	ret = futex_sleep(seq, deadline, cancel, bits);
+	ret = futex_sleep(seq, deadline, cancel);
 	tls_park = park;
 	return ret;
 }

@@ -105,30 +105,11 @@ static void store_result(struct aiocb *cb, ssize_t res)
 
 /*
  * Set while a thread completes a batch (the kernel reaper): the sleepers
- * are woken once, at the end, by kaio__defer_wake(0), for the wake bits
- * the batch's completions gathered.
+ * are woken once, at the end, by kaio__wake_waiters().
  */
 static __thread int defer_wake __attribute__((tls_model("initial-exec")));
-static __thread unsigned int defer_bits
-	__attribute__((tls_model("initial-exec")));
-
-/* This thread's wake bit (kaio-int.h): handed out in turn, so that up to
- * 31 submitting threads each have their own. */
-__thread unsigned int kaio__tls_wbit __attribute__((tls_model("initial-exec")));
-static atomic_uint wbit_next;
-
-unsigned int kaio__wake_bit_new(void)
-{
-	return 1u << (atomic_fetch_add_explicit(&wbit_next, 1,
-						memory_order_relaxed) % 31);
-}
 
 void kaio__wake_waiters(void)
-{
-	kaio__wake_bits(KAIO_WAKE_ANY);
-}
-
-void kaio__wake_bits(unsigned int bits)
 {
 	/*
 	 * Against the waiter's count-then-look (suspend.c): the result was
@@ -140,27 +121,21 @@ void kaio__wake_bits(unsigned int bits)
 	if (!kaio__waiters_now())
 		return;
 	atomic_fetch_add(&kaio__done_seq, 1);
-	sys_futex_wake_bits(&kaio__done_seq, INT32_MAX, bits);
+	sys_futex_wake(&kaio__done_seq, INT32_MAX);
 }
 
 void kaio__defer_wake(int on)
 {
-	unsigned int bits = defer_bits;
-
 	defer_wake = on;
-	defer_bits = 0;
 	if (!on)
-		kaio__wake_bits(bits ? bits : KAIO_WAKE_ANY);
+		kaio__wake_waiters();
 }
 
-/* Wake aio_suspend() and lio_listio(LIO_WAIT) sleepers, if there are any:
- * those whose bitset meets bits. */
-static void wake_waiters(unsigned int bits)
+/* Wake aio_suspend() and lio_listio(LIO_WAIT) sleepers, if there are any. */
+static void wake_waiters(void)
 {
-	if (defer_wake)
-		defer_bits |= bits;
-	else
-		kaio__wake_bits(bits);
+	if (!defer_wake)
+		kaio__wake_waiters();
 }
 
 /*
@@ -175,8 +150,8 @@ void kaio__list_put(struct kaio_list *list)
 	int wait = list->wait, old;
 
 	old = atomic_fetch_sub(&list->refs, 1);
-	if (old == 2 && wait)	/* only the LIO_WAIT submitter is left */
-		wake_waiters(KAIO_WAKE_ANY);
+	if (old == 2 && wait)
+		wake_waiters();		/* only the LIO_WAIT submitter is left */
 	if (old != 1)
 		return;
 	nt = list->nt;
@@ -214,8 +189,7 @@ static int signals(const struct kaio_notify *nt, int quiet)
 }
 
 static void announce(struct aiocb *cb, const struct kaio_notify *nt,
-		     struct kaio_list *list, int quiet, ssize_t res,
-		     unsigned int wbit)
+		     struct kaio_list *list, int quiet, ssize_t res)
 {
 	/* The signal is queued before aio_suspend() can return, as in
 	 * glibc: a program that waits, then looks at what its handler
@@ -226,7 +200,7 @@ static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 		kaio__notify_release(nt);
 	if (signals(nt, quiet))
 		atomic_fetch_sub(&kaio__signalling, 1);
-	wake_waiters(wbit);
+	wake_waiters();
 	if (list)
 		kaio__list_put(list);
 }
@@ -237,7 +211,7 @@ static void finish(struct aiocb *cb, const struct kaio_notify *nt,
 	if (signals(nt, quiet))
 		atomic_fetch_add(&kaio__signalling, 1);
 	publish(cb, list, res);
-	announce(cb, nt, list, quiet, res, kaio__my_wake_bit());
+	announce(cb, nt, list, quiet, res);
 }
 
 /*
@@ -269,7 +243,7 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 	if (!(req->flags & KAIO_RQ_INKERNEL))
 		atomic_fetch_sub(&kaio__user_pending, 1);
 	announce(req->cb, &req->nt, req->list, req->flags & KAIO_RQ_QUIET,
-		 res, req->wbit);
+		 res);
 }
 
 /* Move data for a request on a worker; returns bytes or -errno. */
@@ -482,8 +456,6 @@ static int access_ok(int op, int fl)
 
 static void mark(struct aiocb *cb)
 {
-	atomic_store_explicit((_Atomic(uintptr_t) *)&cb->__next_prio,
-			      kaio__my_wake_bit(), memory_order_relaxed);
 	cb->__return_value = 0;
 	kaio__cb_set(&cb->__abs_prio,
 		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
@@ -685,7 +657,6 @@ static struct kaio_req *build(struct aiocb *cb, int op,
 		return NULL;
 	req->cb = cb;
 	req->op = op;
-	req->wbit = kaio__my_wake_bit();
 	req->fd = cb->aio_fildes;
 	req->flags = flags;
 	req->list = list;

@@ -8,10 +8,8 @@
  * and sleeps only if the sequence has not moved.  A sequentially
  * consistent fence on each side, between its write and its read, makes
  * the completer see the waiter or the waiter see the result; a completion
- * with nobody waiting writes no shared word.  The wake is aimed: a waiter
- * whose requests all came from its own thread sleeps with that thread's
- * wake bit, and only their completions (or KAIO_WAKE_ANY) wake it, not
- * every other thread's (kaio-int.h).  aio_suspend() is async-signal-safe.
+ * with nobody waiting writes no shared word.  aio_suspend() is
+ * async-signal-safe.
  *
  * aio_suspend() is a cancellation point, as in glibc: its sleep (a futex
  * wait, or io_uring's wait when this thread reaps the ring itself) runs
@@ -75,7 +73,7 @@ void kaio__deadline(struct timespec *abs, const struct timespec *rel)
  */
 int kaio__wait_seq(int seq, const struct timespec *deadline)
 {
-	return kaio__reaper_wait(seq, deadline, 0, KAIO_WAKE_ANY);
+	return kaio__reaper_wait(seq, deadline, 0);
 }
 
 static int cancel_enabled(void)
@@ -139,24 +137,6 @@ static void signals_out(void)
 		sched_yield();
 }
 
-/*
- * The wake bits to sleep with: this thread's own if it submitted every
- * request of list[] still in progress (only their completions can end
- * the wait), else any (kaio-int.h).  A wait for the reaper role is ended
- * by KAIO_WAKE_ANY, which meets every bitset.
- */
-static unsigned int wait_bits(const struct aiocb *const list[], int nent)
-{
-	unsigned int mine = kaio__my_wake_bit();
-	int i;
-
-	for (i = 0; i < nent; i++)
-		if (list[i] && !done(list[i]) &&
-		    kaio__cb_wake_bit(list[i]) != mine)
-			return KAIO_WAKE_ANY;
-	return mine;
-}
-
 /* Is one of list[] done, or is there nothing to wait for (as glibc)? */
 static int any_done(const struct aiocb *const list[], int nent)
 {
@@ -176,7 +156,6 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		      const struct timespec *timeout)
 {
 	struct timespec dl;
-	unsigned int bits;
 	int seq, cancel, forever, ret = 0;
 
 	if (nent < 0 || (nent > 0 && !list))
@@ -200,10 +179,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 			ret = 0;
 			break;
 		}
-		/* After the sequence is read: an aiocb that changes hands
-		 * later does so by a completion, which moves it. */
-		bits = wait_bits(list, nent);
-		ret = kaio__reaper_wait(seq, &dl, cancel, bits);
+		ret = kaio__reaper_wait(seq, &dl, cancel);
 		if (ret == -ETIMEDOUT && forever) {
 			kaio__deadline(&dl, NULL);
 			continue;

@@ -53,39 +53,19 @@ static inline long sys_call6(long nr, long a1, long a2, long a3, long a4,
 }
 #endif
 
-/*
- * Wait while *addr == val, until the absolute CLOCK_MONOTONIC deadline; only
- * a wake whose bitset meets bits ends it.
- */
-static inline int sys_futex_wait_bits(atomic_int *addr, int val,
-				      const struct timespec *deadline,
-				      unsigned int bits)
-{
-	return (int)sys_call6(SYS_futex, (long)addr,
-			      FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val,
-			      (long)deadline, 0, (int)bits);
-}
-
+/* Wait while *addr == val, until the absolute CLOCK_MONOTONIC deadline. */
 static inline int sys_futex_wait(atomic_int *addr, int val,
 				 const struct timespec *deadline)
 {
-	return sys_futex_wait_bits(addr, val, deadline,
-				   FUTEX_BITSET_MATCH_ANY);
+	return (int)sys_call6(SYS_futex, (long)addr,
+			      FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val,
+			      (long)deadline, 0, FUTEX_BITSET_MATCH_ANY);
 }
 
 static inline int sys_futex_wake(atomic_int *addr, int n)
 {
 	return (int)sys_call6(SYS_futex, (long)addr,
 			      FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, 0, 0, 0);
-}
-
-/* Wake up to n waiters whose bitset meets bits. */
-static inline int sys_futex_wake_bits(atomic_int *addr, int n,
-				      unsigned int bits)
-{
-	return (int)sys_call6(SYS_futex, (long)addr,
-			      FUTEX_WAKE_BITSET | FUTEX_PRIVATE_FLAG, n, 0, 0,
-			      (int)bits);
 }
 
 /*

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,111 +117,6 @@ START_TEST(stress_many)
 }
 END_TEST
 
-/*
- * Wake-ups are aimed (kaio-int.h): a thread that waits only for its own
- * requests sleeps with its own wake bit, and other threads' completions
- * leave it asleep.  Many threads (more than the 31 bits, so some share
- * one) each wait in aio_suspend() for a pipe read of their own, a watcher
- * waits for one of theirs too (any bit), and the bytes come in a shuffled
- * order from another thread.  No wait may outlast its 10 s timeout.
- */
-enum { WT = 40, WROUNDS = 60 };
-
-static struct waiter {
-	int p[2];
-	struct aiocb cb;
-	char byte;
-	atomic_int watched;	/* the watcher is done with cb this round */
-	int late, bad;
-} wt[WT];
-static pthread_barrier_t wbar;
-
-static void *own_waiter(void *arg)
-{
-	struct waiter *w = arg;
-	const struct aiocb *l[1] = { &w->cb };
-	struct timespec ts = { 10, 0 };
-	int r;
-
-	for (r = 0; r < WROUNDS; r++) {
-		t_prep(&w->cb, w->p[0], &w->byte, 1, 0);
-		atomic_store(&w->watched, 0);
-		if (aio_read(&w->cb))
-			w->bad++;
-		pthread_barrier_wait(&wbar);	/* all submitted */
-		while (aio_error(&w->cb) == EINPROGRESS)
-			if (aio_suspend(l, 1, &ts) < 0 && errno == EAGAIN) {
-				w->late++;
-				break;
-			}
-		while (!atomic_load(&w->watched))
-			sched_yield();
-		if (aio_error(&w->cb) != 0 || aio_return(&w->cb) != 1 ||
-		    w->byte != (char)r)
-			w->bad++;
-		pthread_barrier_wait(&wbar);	/* all returned */
-	}
-	return NULL;
-}
-
-START_TEST(suspend_aimed_wakeups)
-{
-	pthread_t t[WT];
-	struct timespec ts = { 10, 0 };
-	const struct aiocb *l[1];
-	int order[WT], i, j, k, r, late = 0, bad = 0;
-	unsigned int seed = 12345;
-
-	pthread_barrier_init(&wbar, NULL, WT + 1);
-	for (i = 0; i < WT; i++) {
-		t_pipe(wt[i].p);
-		wt[i].late = wt[i].bad = 0;
-		ck_assert_int_eq(pthread_create(&t[i], NULL, own_waiter,
-						&wt[i]), 0);
-	}
-	for (r = 0; r < WROUNDS; r++) {
-		char c = (char)r;
-
-		pthread_barrier_wait(&wbar);
-		for (i = 0; i < WT; i++)
-			order[i] = i;
-		for (i = WT - 1; i > 0; i--) {
-			j = (int)(rand_r(&seed) % (unsigned int)(i + 1));
-			k = order[i], order[i] = order[j], order[j] = k;
-		}
-		/* The watcher (this thread) waits for one of theirs. */
-		k = order[WT - 1];
-		for (i = 0; i < WT - 1; i++) {
-			ck_assert_int_eq(write(wt[order[i]].p[1], &c, 1), 1);
-			if (i % 8 == 0)
-				usleep(200);
-		}
-		l[0] = &wt[k].cb;
-		for (i = 0; i < WT; i++)
-			if (i != k)
-				atomic_store(&wt[i].watched, 1);
-		ck_assert_int_eq(write(wt[k].p[1], &c, 1), 1);
-		while (aio_error(&wt[k].cb) == EINPROGRESS)
-			if (aio_suspend(l, 1, &ts) < 0 && errno == EAGAIN) {
-				late++;
-				break;
-			}
-		atomic_store(&wt[k].watched, 1);
-		pthread_barrier_wait(&wbar);
-	}
-	for (i = 0; i < WT; i++) {
-		pthread_join(t[i], NULL);
-		late += wt[i].late;
-		bad += wt[i].bad;
-		close(wt[i].p[0]);
-		close(wt[i].p[1]);
-	}
-	pthread_barrier_destroy(&wbar);
-	ck_assert_int_eq(late, 0);
-	ck_assert_int_eq(bad, 0);
-}
-END_TEST
-
 Suite *stress_suite(void)
 {
 	Suite *s = suite_create("stress");
@@ -230,7 +124,6 @@ Suite *stress_suite(void)
 
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, stress_many);
-	tcase_add_test(tc, suspend_aimed_wakeups);
 	suite_add_tcase(s, tc);
 	return s;
 }
