@@ -118,10 +118,9 @@ void kaio__wake_waiters(void)
 	 * one shared cache line less per request when threads submit at
 	 * once.
 	 */
-	if (!kaio__waiters_now())
-		return;
 	atomic_fetch_add(&kaio__done_seq, 1);
-	sys_futex_wake(&kaio__done_seq, INT32_MAX);
+	if (kaio__waiters_now())
+		sys_futex_wake(&kaio__done_seq, INT32_MAX);
 }
 
 void kaio__defer_wake(int on)
