@@ -15,10 +15,11 @@
  *   KAIO_DEBUG=1     log each backend decision once per fd (observe.c)
  *
  * Fork: the child gets a new epoch, an empty pool, no notifier threads, an
- * empty fd table and none of the parent's counts of work in progress.  Requests the parent had in flight belong to the
- * parent: in the child, aio_error() and aio_return() on their aiocbs fail
- * with EINVAL and aio_suspend() does not wait for them.  Nothing is locked
- * across fork, so a fork can never deadlock on the library.
+ * empty fd table and none of the parent's counts of work in progress.
+ * Requests the parent had in flight belong to the parent: in the child,
+ * aio_error() and aio_return() on their aiocbs fail with EINVAL and
+ * aio_suspend() does not wait for them.  Nothing is locked across fork, so
+ * a fork can never deadlock on the library.
  *
  * Exit: workers are detached and nothing waits for them; a pending request
  * simply dies with the process.

@@ -313,8 +313,7 @@ static inline void kaio__count(int what)
 	atomic_fetch_add_explicit(&st->v[what], 1, memory_order_relaxed);
 }
 
-/* Completion wait: a global sequence bumped by every completion that
- * finds a waiter counted (suspend.c). */
+/* Completion wait: a global sequence bumped by every completion (suspend.c). */
 extern atomic_int kaio__done_seq KAIO_HIDDEN;
 extern atomic_int kaio__done_waiters KAIO_HIDDEN;
 /* Accepted requests not yet complete and not in the kernel. */

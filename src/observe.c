@@ -406,7 +406,6 @@ void kaio__stats_attach(const char *backend)
 void kaio__stats_fork(void)
 {
 	unsigned long parent = slot ? slot_no + 1 : 0;
-
 	int i;
 
 	/* The child counts from zero; only this thread lives on. */

@@ -113,10 +113,8 @@ void kaio__wake_waiters(void)
 {
 	/*
 	 * Against the waiter's count-then-look (suspend.c): the result was
-	 * published before this fence, so either a waiter is counted here
-	 * or it sees the result.  With nobody waiting, nothing is written:
-	 * one shared cache line less per request when threads submit at
-	 * once.
+	 * published before kaio__waiters_now()'s fence, so either a waiter
+	 * is counted here or it sees the result.
 	 */
 	atomic_fetch_add(&kaio__done_seq, 1);
 	if (kaio__waiters_now())
@@ -546,9 +544,10 @@ static int fetch_flags(int fd, int op, int *fl)
 		*fl |= KAIO_FL_STREAM;
 	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) &&
 	    (f = kaio__fd_get(fd))) {
-		tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)].fd = fd;
-		tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)].left =
-			KAIO_FLAGS_REUSE;
+		struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
+
+		u->fd = fd;
+		u->left = KAIO_FLAGS_REUSE;
 		atomic_store_explicit(&f->rd_flags,
 				      *fl & (O_DIRECT | KAIO_FL_STREAM) ? 0
 									: *fl + 1,

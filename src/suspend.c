@@ -2,14 +2,13 @@
 /*
  * suspend.c - aio_suspend() and the wait every waiter shares.
  *
- * Every completion publishes its result and then, if kaio__done_waiters
- * is non-zero, bumps kaio__done_seq and wakes the futex.  A waiter counts
- * itself in kaio__done_waiters, reads the sequence, checks its condition,
- * and sleeps only if the sequence has not moved.  A sequentially
- * consistent fence on each side, between its write and its read, makes
- * the completer see the waiter or the waiter see the result; a completion
- * with nobody waiting writes no shared word.  aio_suspend() is
- * async-signal-safe.
+ * Every completion publishes its result, bumps kaio__done_seq and, if
+ * kaio__done_waiters is non-zero, wakes the futex.  A waiter counts itself
+ * in kaio__done_waiters, reads the sequence, checks its condition, and
+ * sleeps only if the sequence has not moved.  A sequentially consistent
+ * fence on each side, between its write and its read (kaio-int.h), makes
+ * the completer see the waiter or the waiter see the result.
+ * aio_suspend() is async-signal-safe.
  *
  * aio_suspend() is a cancellation point, as in glibc: its sleep (a futex
  * wait, or io_uring's wait when this thread reaps the ring itself) runs
