@@ -348,7 +348,7 @@ static long reap_batch(const struct timespec *rel, int cancel,
 	struct __kernel_timespec ts, *tp = NULL;
 	long res[UR_BATCH];
 	unsigned head, n = 0, i;
-	int ret, old = 0, keep[UR_BATCH], settle = 0;
+	int ret, old = 0, keep[UR_BATCH];
 
 	if (rel) {
 		ts.tv_sec = rel->tv_sec;
@@ -395,14 +395,10 @@ static long reap_batch(const struct timespec *rel, int cancel,
 	for (i = 0; i < n; i++) {
 		if (!keep[i])
 			continue;
-		if (cw[i]) {
+		if (cw[i])	/* wakes its canceller (cancel.c) */
 			kaio__cancel_settle(cw[i], res[i]);
-			settle = 1;
-		}
 		kaio__req_free(batch[i]);
 	}
-	if (settle)
-		kaio__wake_waiters();	/* the cancellers */
 	return (long)n;
 }
 

@@ -39,14 +39,21 @@
 atomic_uint kaio__handoff_begun;
 atomic_uint kaio__handoff_ended;
 
-/* A settled request's part of the ticket; the ticket is not touched after. */
+/*
+ * A settled request's part of the ticket; the ticket is not touched after.
+ * The last part wakes the aio_cancel() waiting on it (await()): whatever
+ * woke the sleepers before (a completion, which a request moved on to the
+ * pool has not had yet) may have done it before the ticket was settled.
+ */
 void kaio__cancel_settle(struct kaio_cancel *t, long res)
 {
 	if (res == -ECANCELED)
 		atomic_fetch_add(&t->canceled, 1);
 	else if (res == -EINPROGRESS)
 		atomic_store(&t->running, 1);	/* moved on, still running */
-	atomic_fetch_sub_explicit(&t->pending, 1, memory_order_release);
+	if (atomic_fetch_sub_explicit(&t->pending, 1,
+				      memory_order_release) == 1)
+		kaio__wake_waiters();
 }
 
 /*

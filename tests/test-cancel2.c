@@ -8,12 +8,21 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -346,6 +355,129 @@ START_TEST(suspend_in_signal_handler)
 }
 END_TEST
 
+/*
+ * A request io_uring will not take goes on to the pool (reroute()), which
+ * settles the ticket of an aio_cancel() waiting for it: that waiter must
+ * be woken then, not by its 100 ms retry.  Forced deterministically: the
+ * submitter thread (which enters pipe reads) inherits, from the helper
+ * thread that starts it, a seccomp filter failing every submitting
+ * io_uring_enter() with ENOMEM (so it takes its entries back and reroutes
+ * them), and SCHED_IDLE on the test thread's CPU (so it runs only once
+ * aio_cancel() sleeps on its ticket, with the request on that ticket).
+ */
+struct reroute_ctx {
+	int cpu;
+	int p[2];
+	int ok;		/* 0: no seccomp or SCHED_IDLE here; the test skips */
+};
+
+static int enter_fails_here(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 0, 2),
+		/* to_submit (the low word of args[1]) != 0: ENOMEM */
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+	       prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+}
+
+static void *start_submitter(void *arg)
+{
+	struct reroute_ctx *c = arg;
+	struct sched_param sp = { 0 };
+	cpu_set_t set;
+	struct aiocb cb;
+	char b;
+
+	CPU_ZERO(&set);
+	CPU_SET(c->cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) ||
+	    sched_setscheduler(0, SCHED_IDLE, &sp) || !enter_fails_here())
+		return NULL;
+	/* The first pipe read starts the submitter thread, as this one. */
+	t_prep(&cb, c->p[0], &b, 1, 0);
+	if (aio_read(&cb) || write(c->p[1], "x", 1) != 1 ||
+	    t_wait(&cb, 10000) || aio_return(&cb) != 1)
+		return NULL;
+	c->ok = 1;
+	return NULL;
+}
+
+START_TEST(cancel_rerouted_wakes)
+{
+	struct reroute_ctx c;
+	struct kaio_stats st0, st1;
+	struct timespec t0, t1;
+	cpu_set_t set;
+	pthread_t t;
+	long worst = 0, ms;
+	int i, ret, e;
+	char b;
+
+	if (!t_uring_ok() || !getenv("KAIO_BACKEND") ||
+	    strcmp(getenv("KAIO_BACKEND"), "uring"))
+		return;		/* pipe reads go to io_uring's submitter only */
+	memset(&c, 0, sizeof(c));
+	c.cpu = sched_getcpu();
+	ck_assert_int_ge(c.cpu, 0);
+	t_pipe(c.p);
+	ck_assert_int_eq(pthread_create(&t, NULL, start_submitter, &c), 0);
+	pthread_join(t, NULL);
+	if (!c.ok) {
+		fprintf(stderr, "cancel_rerouted_wakes: SKIP (no seccomp or "
+			"SCHED_IDLE here)\n");
+		close(c.p[0]);
+		close(c.p[1]);
+		return;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(c.cpu, &set);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(set), &set), 0);
+	kaio_stats_get(&st0, sizeof(st0));
+	for (i = 0; i < 5; i++) {
+		struct aiocb cb;
+
+		t_prep(&cb, c.p[0], &b, 1, 0);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ret = aio_cancel(c.p[0], &cb);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ms = (t1.tv_sec - t0.tv_sec) * 1000 +
+		     (t1.tv_nsec - t0.tv_nsec) / 1000000;
+		if (ms > worst)
+			worst = ms;
+		ck_assert(ret == AIO_CANCELED || ret == AIO_NOTCANCELED);
+		if (aio_error(&cb) == EINPROGRESS)
+			ck_assert_int_eq(write(c.p[1], "y", 1), 1);
+		e = t_wait(&cb, 10000);
+		ck_assert(e == 0 || e == ECANCELED);
+		aio_return(&cb);
+	}
+	kaio_stats_get(&st1, sizeof(st1));
+	/* None went through the ring (there they would have been served,
+	 * cancelled or not, by io_uring): each was rerouted. */
+	ck_assert_uint_eq(st1.v[KAIO_STAT_URING], st0.v[KAIO_STAT_URING]);
+	ck_assert_msg(worst < 50, "aio_cancel() of a rerouted request took "
+		      "%ld ms (its 100 ms retry: a settled ticket with no "
+		      "wake-up)", worst);
+	close(c.p[0]);
+	close(c.p[1]);
+}
+END_TEST
+
 Suite *cancel2_suite(void)
 {
 	Suite *s = suite_create("aio_cancel_truth");
@@ -356,6 +488,7 @@ Suite *cancel2_suite(void)
 	tcase_add_test(tc, cancel_many_waiting);
 	tcase_add_test(tc, cancel_fsync_real_result);
 	tcase_add_test(tc, cancel_not_in_progress);
+	tcase_add_test(tc, cancel_rerouted_wakes);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("signal");
 	tcase_set_timeout(tc, 120);
