@@ -179,10 +179,36 @@ static void publish(struct aiocb *cb, struct kaio_list *list, ssize_t res)
  */
 atomic_int kaio__signalling;
 
+/*
+ * How many of kaio__signalling are this thread's own.  A signal this
+ * thread queues may be delivered to it at once, on the way out of the
+ * system call: a handler that then calls aio_suspend() must not wait for
+ * its own thread's signal to be counted out (suspend.c), it never would.
+ * Counted in before kaio__signalling and out after it, so a handler never
+ * finds more of its thread's own in kaio__signalling than here.
+ */
+extern __thread int kaio__tls_signalling
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+__thread int kaio__tls_signalling __attribute__((tls_model("initial-exec")));
+
 static int signals(const struct kaio_notify *nt, int quiet)
 {
 	return !quiet && nt->signo > 0 &&
 	       (nt->notify == SIGEV_SIGNAL || nt->notify == SIGEV_THREAD_ID);
+}
+
+static void signalling_begin(void)
+{
+	kaio__tls_signalling++;
+	atomic_signal_fence(memory_order_seq_cst);
+	atomic_fetch_add(&kaio__signalling, 1);
+}
+
+static void signalling_end(void)
+{
+	atomic_fetch_sub(&kaio__signalling, 1);
+	atomic_signal_fence(memory_order_seq_cst);
+	kaio__tls_signalling--;
 }
 
 static void announce(struct aiocb *cb, const struct kaio_notify *nt,
@@ -196,7 +222,7 @@ static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 	else
 		kaio__notify_release(nt);
 	if (signals(nt, quiet))
-		atomic_fetch_sub(&kaio__signalling, 1);
+		signalling_end();
 	wake_waiters();
 	if (list)
 		kaio__list_put(list);
@@ -206,7 +232,7 @@ static void finish(struct aiocb *cb, const struct kaio_notify *nt,
 		   struct kaio_list *list, int quiet, ssize_t res)
 {
 	if (signals(nt, quiet))
-		atomic_fetch_add(&kaio__signalling, 1);
+		signalling_begin();
 	publish(cb, list, res);
 	announce(cb, nt, list, quiet, res);
 }
@@ -230,7 +256,7 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 	else if (res == -ECANCELED)
 		kaio__count(KAIO_STAT_CANCELED);
 	if (signals(&req->nt, req->flags & KAIO_RQ_QUIET))
-		atomic_fetch_add(&kaio__signalling, 1);
+		signalling_begin();
 	publish(req->cb, req->list, res);
 	/* After the result: aio_cancel() then never answers AIO_ALLDONE
 	 * while the aiocb is still to be written (pool.c). */

@@ -124,15 +124,26 @@ static int done(const struct aiocb *cb)
 	       kaio__cb_error(cb) != EINPROGRESS;
 }
 
+/* This thread's own part of kaio__signalling (request.c). */
+extern __thread int kaio__tls_signalling
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+
 /*
  * A request found done may not have queued its signal yet (request.c):
  * wait until every such signal is out, as glibc's aio_suspend() does by
  * reading results under the lock its worker signals under.  The yield is
  * a system call, on whose return a signal for this thread is delivered.
+ * What this thread itself is signalling is not waited for: a handler
+ * that interrupted its own completion (a request completed in the
+ * caller) would wait for itself.
  */
 static void signals_out(void)
 {
-	while (atomic_load(&kaio__signalling))
+	int own;
+
+	atomic_signal_fence(memory_order_seq_cst);
+	own = kaio__tls_signalling;
+	while (atomic_load(&kaio__signalling) > own)
 		sched_yield();
 }
 

@@ -50,5 +50,6 @@ Suite *identity_suite(void);
 Suite *fidelity_suite(void);
 Suite *review_suite(void);
 Suite *lifecycle_suite(void);
+Suite *adversary_suite(void);
 
 #endif
