@@ -36,7 +36,8 @@
  *
  * A callback may leave its thread with pthread_exit() (or be cancelled):
  * a cleanup handler gives the notifier slot back and starts a successor
- * if jobs wait.
+ * if notifications are still to come; the last notifier's thread ends
+ * only once a successor has started (callback_exited()).
  *
  * Lock order: nt.lock is innermost (a completion may come with a kaio_fd
  * lock held, fdmap.c); no other lock of the library is taken under it.
@@ -185,13 +186,34 @@ static struct kaio_note *take_locked(void)
 	return j;
 }
 
-/* A callback left its notifier thread (pthread_exit(), cancellation). */
+/*
+ * A callback left its notifier thread (pthread_exit(), cancellation).
+ * If it was the last notifier and a notification is still to come, the
+ * thread does not end until a successor has started: otherwise nothing
+ * would start one (a job queued with no thread to take it waits for the
+ * next call into the library, which may never come).  It retries with
+ * growing pauses (no notifier exists meanwhile, so nothing else waits on
+ * nt.cond); a completion meanwhile retries too (run_callback()).
+ */
 static void callback_exited(void *arg)
 {
+	struct timespec dl;
+	long pause_ms = 1;
+	int state;
+
 	free(arg);
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
 	pthread_mutex_lock(&nt.lock);
 	nt.nthreads--;
-	spawn_locked(nt.pending > 0);
+	while (!spawn_locked(nt.pending > 0) && nt.pending > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_nsec += pause_ms * 1000000L;
+		dl.tv_sec += dl.tv_nsec / 1000000000L;
+		dl.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&nt.cond, &nt.lock, &dl);
+		if (pause_ms < 1000)
+			pause_ms *= 2;
+	}
 	pthread_mutex_unlock(&nt.lock);
 }
 

@@ -7,15 +7,37 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "test-common.h"
+
+/* test-robust.c's pthread_create() interposer: EAGAIN while set. */
+extern atomic_int t_fail_thread_create;
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+static int wait_count(atomic_int *n, int want, int ms)
+{
+	long t0 = now_ms();
+
+	while (atomic_load(n) < want && now_ms() - t0 < ms)
+		usleep(1000);
+	return atomic_load(n);
+}
 
 /*
  * aio_suspend() is async-signal-safe: a handler for a request's own
@@ -80,6 +102,83 @@ START_TEST(suspend_in_own_completion_handler)
 }
 END_TEST
 
+/*
+ * A SIGEV_THREAD callback that ends its thread (pthread_exit()) while no
+ * thread can be started, with another request's notification to come:
+ * that notification must still be delivered once threads can be made
+ * again, without any further call into the library.
+ */
+static sem_t ex_go;
+static atomic_int ex_started, ex_tid, ex_ran;
+
+static void ex_exit_cb(union sigval v)
+{
+	(void)v;
+	atomic_store(&ex_tid, (int)syscall(SYS_gettid));
+	atomic_store(&ex_started, 1);
+	while (sem_wait(&ex_go) && errno == EINTR)
+		;
+	pthread_exit(NULL);
+}
+
+static void ex_count_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&ex_ran, 1);
+}
+
+static int task_alive(int tid)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d", tid);
+	return access(path, F_OK) == 0;
+}
+
+START_TEST(sigev_thread_exit_strands_pending)
+{
+	struct aiocb a, b;
+	char ca, cb_;
+	int pa[2], pb[2], n;
+	long t0;
+
+	ck_assert_int_eq(sem_init(&ex_go, 0, 0), 0);
+	t_pipe(pa);
+	t_pipe(pb);
+	t_prep(&a, pa[0], &ca, 1, 0);
+	a.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	a.aio_sigevent.sigev_notify_function = ex_exit_cb;
+	t_prep(&b, pb[0], &cb_, 1, 0);
+	b.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	b.aio_sigevent.sigev_notify_function = ex_count_cb;
+	ck_assert_int_eq(aio_read(&a), 0);
+	ck_assert_int_eq(aio_read(&b), 0);
+
+	/* A's callback runs on the notifier, and waits. */
+	ck_assert_int_eq(write(pa[1], "a", 1), 1);
+	ck_assert_int_eq(wait_count(&ex_started, 1, 10000), 1);
+
+	/* No thread can be made: A's callback ends its thread, B completes. */
+	atomic_store(&t_fail_thread_create, 1);
+	ck_assert_int_eq(sem_post(&ex_go), 0);
+	ck_assert_int_eq(write(pb[1], "b", 1), 1);
+	ck_assert_int_eq(t_wait(&b, 10000), 0);
+	/* Until the notifier has gone, if it goes (bounded). */
+	t0 = now_ms();
+	while (task_alive(atomic_load(&ex_tid)) && now_ms() - t0 < 2000)
+		usleep(1000);
+
+	/* Threads can be made again; nobody calls the library. */
+	atomic_store(&t_fail_thread_create, 0);
+	n = wait_count(&ex_ran, 1, 5000);
+	ck_assert_msg(n == 1, "B completed, its callback ran %d times", n);
+	ck_assert_int_eq(aio_return(&b), 1);
+	ck_assert_int_eq(aio_error(&a), 0);
+	ck_assert_int_eq(aio_return(&a), 1);
+	close(pa[0]); close(pa[1]); close(pb[0]); close(pb[1]);
+}
+END_TEST
+
 Suite *adversary_suite(void)
 {
 	Suite *s = suite_create("adversary");
@@ -87,6 +186,7 @@ Suite *adversary_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, suspend_in_own_completion_handler);
+	tcase_add_test(tc, sigev_thread_exit_strands_pending);
 	suite_add_tcase(s, tc);
 	return s;
 }

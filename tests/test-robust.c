@@ -35,7 +35,7 @@
 /* Visible to the library: the tests are built with -fvisibility=hidden. */
 #define T_EXPORT __attribute__((visibility("default")))
 
-static atomic_int t_fail_thread_create;
+atomic_int t_fail_thread_create;	/* also test-adversary.c */
 
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *,
 			 void *(*)(void *), void *);
