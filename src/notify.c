@@ -12,7 +12,8 @@
  * if that one cannot be made).  Without attributes it runs on a notifier
  * thread: idle ones are reused, and a new one starts whenever none is
  * idle, so a callback that blocks (say, in aio_suspend()) never holds up
- * another.  Notifier threads block every signal and exit after the pool's
+ * another.  Notifier threads block every signal but while a callback runs
+ * (it runs with none blocked, as in glibc), and exit after the pool's
  * idle time.
  *
  * Nothing is allocated and no thread is needed at completion time, so a
@@ -217,6 +218,24 @@ static void callback_exited(void *arg)
 	pthread_mutex_unlock(&nt.lock);
 }
 
+/*
+ * The callback runs with no signal blocked, as glibc's SIGEV_THREAD
+ * threads do (its notification thread empties its mask first): a callback
+ * that raises a signal, waits for one, or starts threads (they inherit
+ * its mask) sees what it would see under glibc.  The notifier blocks
+ * every signal again afterwards, whatever the callback left.
+ */
+static void run_unblocked(struct kaio_note *j)
+{
+	sigset_t none, all;
+
+	sigemptyset(&none);
+	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	j->fn(j->ev.value);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
+}
+
 static void *notifier(void *arg)
 {
 	struct kaio_note *j;
@@ -233,7 +252,7 @@ static void *notifier(void *arg)
 		if (!j)
 			return NULL;
 		pthread_cleanup_push(callback_exited, j);
-		j->fn(j->ev.value);
+		run_unblocked(j);
 		pthread_cleanup_pop(0);
 		free(j);
 	}
@@ -245,7 +264,7 @@ static void *one_shot(void *arg)
 	struct kaio_note *j = arg;
 
 	pthread_cleanup_push(free, j);
-	j->fn(j->ev.value);
+	run_unblocked(j);
 	pthread_cleanup_pop(1);
 	return NULL;
 }

@@ -179,6 +179,75 @@ START_TEST(sigev_thread_exit_strands_pending)
 }
 END_TEST
 
+/*
+ * A SIGEV_THREAD callback runs with no signal blocked, as under glibc
+ * (whose notification thread empties its mask): a signal it raises is
+ * handled at once, and threads it starts inherit an open mask.  With and
+ * without sigev_notify_attributes.
+ */
+static atomic_int mk_handled, mk_blocked, mk_raised_seen, mk_done;
+
+static void mk_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&mk_handled, 1);
+}
+
+static void mk_cb(union sigval v)
+{
+	sigset_t m;
+	int before = atomic_load(&mk_handled);
+
+	(void)v;
+	pthread_sigmask(SIG_SETMASK, NULL, &m);
+	if (sigismember(&m, SIGUSR2) == 1 || sigismember(&m, SIGTERM) == 1)
+		atomic_fetch_add(&mk_blocked, 1);
+	raise(SIGUSR2);		/* this thread's: handled before raise() returns */
+	if (atomic_load(&mk_handled) > before)
+		atomic_fetch_add(&mk_raised_seen, 1);
+	atomic_fetch_add(&mk_done, 1);
+}
+
+START_TEST(sigev_thread_callback_signal_mask)
+{
+	struct sigaction sa, old;
+	pthread_attr_t attr;
+	struct aiocb a, b;
+	char buf[2][16];
+	int fd = t_tmpfile(64, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = mk_handler;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, &old), 0);
+	ck_assert_int_eq(pthread_attr_init(&attr), 0);
+	ck_assert_int_eq(pthread_attr_setdetachstate(&attr,
+					PTHREAD_CREATE_DETACHED), 0);
+	t_prep(&a, fd, buf[0], sizeof(buf[0]), 0);
+	a.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	a.aio_sigevent.sigev_notify_function = mk_cb;
+	b = a;
+	b.aio_buf = buf[1];
+	b.aio_sigevent.sigev_notify_attributes = &attr;
+	ck_assert_int_eq(aio_read(&a), 0);
+	ck_assert_int_eq(wait_count(&mk_done, 1, 10000), 1);
+	ck_assert_int_eq(aio_read(&b), 0);
+	ck_assert_int_eq(wait_count(&mk_done, 2, 10000), 2);
+	ck_assert_msg(atomic_load(&mk_blocked) == 0,
+		      "%d callbacks ran with SIGUSR2/SIGTERM blocked "
+		      "(glibc blocks none)", atomic_load(&mk_blocked));
+	ck_assert_msg(atomic_load(&mk_raised_seen) == 2,
+		      "a signal raised in the callback was handled in %d of 2",
+		      atomic_load(&mk_raised_seen));
+	ck_assert_int_eq(t_wait(&a, 5000), 0);
+	ck_assert_int_eq(t_wait(&b, 5000), 0);
+	aio_return(&a);
+	aio_return(&b);
+	sigaction(SIGUSR2, &old, NULL);
+	close(fd);
+}
+END_TEST
+
 Suite *adversary_suite(void)
 {
 	Suite *s = suite_create("adversary");
@@ -187,6 +256,7 @@ Suite *adversary_suite(void)
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, suspend_in_own_completion_handler);
 	tcase_add_test(tc, sigev_thread_exit_strands_pending);
+	tcase_add_test(tc, sigev_thread_callback_signal_mask);
 	suite_add_tcase(s, tc);
 	return s;
 }
