@@ -103,6 +103,48 @@ START_TEST(suspend_in_own_completion_handler)
 END_TEST
 
 /*
+ * The same from aio_cancel(): a queued request it cancels completes in
+ * the cancelling thread, whose SIGEV_THREAD_ID signal names that thread;
+ * the handler's aio_suspend() must return.
+ */
+START_TEST(suspend_in_handler_of_cancelled)
+{
+	struct sigaction sa, old;
+	struct aiocb first, second;
+	char c1, c2;
+	int p[2];
+
+	t_pipe(p);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = hs_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	/* A pipe's reads run one at a time: the second waits in a queue. */
+	t_prep(&first, p[0], &c1, 1, 0);
+	t_prep(&second, p[0], &c2, 1, 0);
+	second.aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
+	second.aio_sigevent.sigev_signo = SIGUSR1;
+	second.aio_sigevent._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	hs_cb = &second;
+	hs_calls = 0;
+	ck_assert_int_eq(aio_read(&first), 0);
+	ck_assert_int_eq(aio_read(&second), 0);
+	ck_assert_int_eq(aio_cancel(p[0], &second), AIO_CANCELED);
+	ck_assert_int_eq(aio_error(&second), ECANCELED);
+	ck_assert_int_eq(hs_calls, 1);
+	ck_assert_int_eq(hs_ret, 0);
+	ck_assert_int_eq(aio_return(&second), -1);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(t_wait(&first, 10000), 0);
+	ck_assert_int_eq(aio_return(&first), 1);
+	sigaction(SIGUSR1, &old, NULL);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
+/*
  * A SIGEV_THREAD callback that ends its thread (pthread_exit()) while no
  * thread can be started, with another request's notification to come:
  * that notification must still be delivered once threads can be made
@@ -255,6 +297,7 @@ Suite *adversary_suite(void)
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, suspend_in_own_completion_handler);
+	tcase_add_test(tc, suspend_in_handler_of_cancelled);
 	tcase_add_test(tc, sigev_thread_exit_strands_pending);
 	tcase_add_test(tc, sigev_thread_callback_signal_mask);
 	suite_add_tcase(s, tc);
