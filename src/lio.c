@@ -81,6 +81,21 @@ static int lio_op(int opcode)
  * is accepted and completes with its error, as in glibc.  An aiocb still
  * in progress is never written into: its first request owns it.
  */
+/* request.c: send the batch on; how many no backend took (refused). */
+int kaio__batch_submit(struct kaio_batch *batch) KAIO_HIDDEN;
+
+/* The batch goes on; what no backend took counts as refused (EAGAIN). */
+static void flush(struct kaio_batch *batch, int *nok, int *failed, int *err)
+{
+	int n = kaio__batch_submit(batch);
+
+	if (n) {
+		*nok -= n;
+		*failed += n;
+		*err = EAGAIN;
+	}
+}
+
 static void submit_all(struct aiocb *const list[], int nent,
 		       struct kaio_list *l, int quiet, int *nok,
 		       int *failed, int *err)
@@ -106,9 +121,9 @@ static void submit_all(struct aiocb *const list[], int nent,
 			(*nok)++;
 		}
 		if (batch.n == KAIO_BATCH_MAX)
-			kaio__batch_flush(&batch);
+			flush(&batch, nok, failed, err);
 	}
-	kaio__batch_flush(&batch);
+	flush(&batch, nok, failed, err);
 }
 
 /*

@@ -776,6 +776,18 @@ static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
 	return op == KAIO_OP_WRITE ? 2 : 0;
 }
 
+/* aio_error() then says why cb was refused (lio_listio's EIO and EAGAIN
+ * send the program there), and aio_return() gives -1. */
+static void refused(struct aiocb *cb, int ret)
+{
+	cb->__return_value = -1;
+	kaio__cb_set(&cb->__abs_prio,
+		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
+	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
+	atomic_store_explicit((atomic_int *)&cb->__error_code, -ret,
+			      memory_order_release);
+}
+
 /*
  * Submit cb.  Returns 0 when the request was accepted (it may already be
  * complete) or -errno when it was not; then nothing was queued, no
@@ -915,36 +927,46 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 nomem:
 	ret = -EAGAIN;
 fail:
-	/* aio_error() then says why it was refused (lio_listio's EIO and
-	 * EAGAIN send the program there), and aio_return() gives -1. */
-	cb->__return_value = -1;
-	kaio__cb_set(&cb->__abs_prio,
-		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
-	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
-	atomic_store_explicit((atomic_int *)&cb->__error_code, -ret,
-			      memory_order_release);
+	refused(cb, ret);
 	return ret;
 }
 
 /*
- * Send a batch on.  A request no backend takes fails with EAGAIN through
- * the normal completion path (it was accepted, so it must complete).
+ * Send a batch on.  A request no backend takes is refused, as it would
+ * have been alone (kaio__submit()) and as glibc's lio_listio() refuses an
+ * entry it cannot queue: no backend ever saw it, its aiocb says EAGAIN,
+ * it sends no notification and its list holds no reference for it.
+ * Returns how many were refused (lio.c counts them as refusals).
  */
-void kaio__batch_flush(struct kaio_batch *batch)
+int kaio__batch_submit(struct kaio_batch *batch) KAIO_HIDDEN;
+int kaio__batch_submit(struct kaio_batch *batch)
 {
 	struct kaio_req *failed = NULL, *r;
+	struct aiocb *cb;
+	int n = 0;
 
 	if (!batch->n)
-		return;
+		return 0;
 	kaio__creds_window(NULL, batch);
 	kaio__backend_submit_batch(batch->reqs, batch->n, &failed);
 	kaio__creds_window(NULL, NULL);
 	batch->n = 0;
 	while ((r = failed)) {
 		failed = r->next;
-		kaio__complete(r, -EAGAIN);
-		kaio__req_free(r);
+		cb = r->cb;
+		atomic_fetch_sub(&kaio__user_pending, 1);
+		if (r->list)	/* the submitter holds one: never the last */
+			atomic_fetch_sub(&r->list->refs, 1);
+		kaio__req_free(r);	/* unfinished: its record is released */
+		refused(cb, -EAGAIN);
+		n++;
 	}
+	return n;
+}
+
+void kaio__batch_flush(struct kaio_batch *batch)
+{
+	kaio__batch_submit(batch);
 }
 
 KAIO_EXPORT int kaio_poll(struct aiocb *cb)

@@ -290,6 +290,71 @@ START_TEST(sigev_thread_callback_signal_mask)
 }
 END_TEST
 
+/*
+ * lio_listio(LIO_NOWAIT) when no thread can be started: an entry that
+ * no backend can take is refused as aio_read() refuses it, and as glibc's
+ * lio_listio() does (the call fails with EAGAIN, the entry's aio_error()
+ * says EAGAIN and it sends no notification); never accepted by a call
+ * that returns 0 and then failed with EAGAIN behind the program's back.
+ */
+static atomic_int lr_signals;
+
+static void lr_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&lr_signals, 1);
+}
+
+START_TEST(lio_nowait_refused_when_no_thread)
+{
+	enum { LEN = 1 << 20 };	/* beyond what the caller may read itself */
+	struct sigaction sa, old;
+	struct aiocb a;
+	struct aiocb *list[1] = { &a };
+	char *buf = malloc(LEN);
+	int fd = t_tmpfile(LEN, 0), ret, err, e;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = lr_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old), 0);
+	t_prep(&a, fd, buf, LEN, 0);
+	a.aio_lio_opcode = LIO_READ;
+	a.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	a.aio_sigevent.sigev_signo = SIGUSR1;
+
+	atomic_store(&t_fail_thread_create, 1);
+	ret = lio_listio(LIO_NOWAIT, list, 1, NULL);
+	err = errno;
+	if (ret == 0)
+		t_wait(&a, 10000);
+	atomic_store(&t_fail_thread_create, 0);
+	if (ret == 0) {
+		e = t_wait(&a, 10000);
+		ck_assert_msg(e != EAGAIN, "lio_listio() returned 0, then its "
+			      "request failed with EAGAIN");
+		ck_assert_int_eq(e, 0);
+		ck_assert_int_eq(aio_return(&a), LEN);
+		ck_assert(t_check_bytes(buf, 0, LEN));
+	} else {
+		ck_assert_int_eq(err, EAGAIN);
+		ck_assert_int_eq(aio_error(&a), EAGAIN);
+		ck_assert_int_eq(aio_return(&a), -1);
+		ck_assert_int_eq(atomic_load(&lr_signals), 0);
+		/* The same list goes through once threads can be made. */
+		ck_assert_int_eq(lio_listio(LIO_NOWAIT, list, 1, NULL), 0);
+		ck_assert_int_eq(t_wait(&a, 10000), 0);
+		ck_assert_int_eq(aio_return(&a), LEN);
+		ck_assert(t_check_bytes(buf, 0, LEN));
+	}
+	sigaction(SIGUSR1, &old, NULL);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
 Suite *adversary_suite(void)
 {
 	Suite *s = suite_create("adversary");
@@ -300,6 +365,7 @@ Suite *adversary_suite(void)
 	tcase_add_test(tc, suspend_in_handler_of_cancelled);
 	tcase_add_test(tc, sigev_thread_exit_strands_pending);
 	tcase_add_test(tc, sigev_thread_callback_signal_mask);
+	tcase_add_test(tc, lio_nowait_refused_when_no_thread);
 	suite_add_tcase(s, tc);
 	return s;
 }
