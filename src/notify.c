@@ -200,9 +200,13 @@ static void callback_exited(void *arg)
 {
 	struct timespec dl;
 	long pause_ms = 1;
+	sigset_t all;
 	int state;
 
 	free(arg);
+	/* A library thread again: the callback ran with no signal blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, NULL);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
 	pthread_mutex_lock(&nt.lock);
 	nt.nthreads--;
