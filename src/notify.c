@@ -188,7 +188,8 @@ static struct kaio_note *take_locked(void)
 }
 
 /*
- * A callback left its notifier thread (pthread_exit(), cancellation).
+ * A callback left its notifier thread (pthread_exit(), cancellation), or
+ * an idle notifier was cancelled (arg NULL).
  * If it was the last notifier and a notification is still to come, the
  * thread does not end until a successor has started: otherwise nothing
  * would start one (a job queued with no thread to take it waits for the
@@ -235,7 +236,23 @@ static void run_unblocked(struct kaio_note *j)
 
 	sigemptyset(&none);
 	pthread_sigmask(SIG_SETMASK, &none, NULL);
+	/* As on a thread of its own: cancellation enabled and deferred. */
+	pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
 	j->fn(j->ev.value);
+	/*
+	 * A cancellation the callback asked for and did not reach (say,
+	 * pthread_cancel(pthread_self()) and return): under glibc its thread
+	 * would just end.  It ends this thread now, through the caller's
+	 * cleanup handler, never later in the library's own code, where it
+	 * would unwind a notifier holding nt.lock (cancellation stays
+	 * disabled there).
+	 */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, NULL);
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	pthread_testcancel();
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 }
@@ -245,7 +262,17 @@ static void *notifier(void *arg)
 	struct kaio_note *j;
 
 	(void)arg;
+	/* Only a callback may be cancelled (run_unblocked()). */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
 	for (;;) {
+		/* A cancellation that came while idle (another thread's
+		 * pthread_cancel()) retires this notifier before it takes
+		 * a job, not in the next callback. */
+		pthread_cleanup_push(callback_exited, NULL);
+		pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+		pthread_testcancel();
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+		pthread_cleanup_pop(0);
 		pthread_mutex_lock(&nt.lock);
 		j = take_locked();
 		if (!j)

@@ -355,6 +355,75 @@ START_TEST(lio_nowait_refused_when_no_thread)
 }
 END_TEST
 
+/*
+ * A SIGEV_THREAD callback that cancels its own thread (deferred) and
+ * returns: under glibc its thread simply ends.  The library must not be
+ * left with a notifier cancelled while it holds the notifier lock: the
+ * next SIGEV_THREAD submission, and every completion, would hang.
+ */
+static atomic_int cs_tid, cs_first, cs_second, cs_submitted;
+static struct aiocb cs_cb2;
+
+static void cs_cancel_cb(union sigval v)
+{
+	(void)v;
+	atomic_store(&cs_tid, (int)syscall(SYS_gettid));
+	pthread_cancel(pthread_self());		/* deferred: acted on later */
+	atomic_store(&cs_first, 1);
+}
+
+static void cs_count_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&cs_second, 1);
+}
+
+static void *cs_submit(void *arg)
+{
+	(void)arg;
+	if (aio_read(&cs_cb2) == 0)
+		atomic_store(&cs_submitted, 1);
+	else
+		atomic_store(&cs_submitted, -1);
+	return NULL;
+}
+
+START_TEST(sigev_thread_callback_cancels_itself)
+{
+	struct aiocb a;
+	char buf[2][16];
+	pthread_t t;
+	int fd = t_tmpfile(64, 0), n;
+	long t0;
+
+	t_prep(&a, fd, buf[0], sizeof(buf[0]), 0);
+	a.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	a.aio_sigevent.sigev_notify_function = cs_cancel_cb;
+	ck_assert_int_eq(aio_read(&a), 0);
+	ck_assert_int_eq(wait_count(&cs_first, 1, 10000), 1);
+	/* Until that notifier has acted on its cancellation (bounded). */
+	t0 = now_ms();
+	while (task_alive(atomic_load(&cs_tid)) && now_ms() - t0 < 3000)
+		usleep(1000);
+	ck_assert_int_eq(t_wait(&a, 5000), 0);
+	ck_assert_int_eq(aio_return(&a), (ssize_t)sizeof(buf[0]));
+
+	t_prep(&cs_cb2, fd, buf[1], sizeof(buf[1]), 0);
+	cs_cb2.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	cs_cb2.aio_sigevent.sigev_notify_function = cs_count_cb;
+	ck_assert_int_eq(pthread_create(&t, NULL, cs_submit, NULL), 0);
+	ck_assert_int_eq(pthread_detach(t), 0);
+	n = wait_count(&cs_submitted, 1, 10000);
+	ck_assert_msg(n == 1, "aio_read() with SIGEV_THREAD after a callback "
+		      "cancelled its thread: %s", n ? "failed" : "hung");
+	n = wait_count(&cs_second, 1, 10000);
+	ck_assert_msg(n == 1, "the next callback ran %d times", n);
+	ck_assert_int_eq(t_wait(&cs_cb2, 5000), 0);
+	ck_assert_int_eq(aio_return(&cs_cb2), (ssize_t)sizeof(buf[1]));
+	close(fd);
+}
+END_TEST
+
 Suite *adversary_suite(void)
 {
 	Suite *s = suite_create("adversary");
@@ -366,6 +435,13 @@ Suite *adversary_suite(void)
 	tcase_add_test(tc, sigev_thread_exit_strands_pending);
 	tcase_add_test(tc, sigev_thread_callback_signal_mask);
 	tcase_add_test(tc, lio_nowait_refused_when_no_thread);
+#ifdef __SANITIZE_ADDRESS__
+	printf("SKIP: sigev_thread_callback_cancels_itself: ASan reports "
+	       "pthread_cancel() unwinding as a stack overflow\n");
+	(void)sigev_thread_callback_cancels_itself;
+#else
+	tcase_add_test(tc, sigev_thread_callback_cancels_itself);
+#endif
 	suite_add_tcase(s, tc);
 	return s;
 }
