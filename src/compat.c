@@ -59,26 +59,55 @@
 		return r; \
 	}
 
-ENTRY_DEPTH(int, aio_read, (struct aiocb *cb), (cb))
-ENTRY_DEPTH(int, aio_write, (struct aiocb *cb), (cb))
-ENTRY_DEPTH(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
+/*
+ * The same, and no cancellation point, as in glibc: of these only
+ * aio_suspend() is one.  The library's work on the way in and out uses
+ * libc calls that are cancellation points (open(2) of a sysctl, write(2)
+ * to a queue's eventfd, a condition wait); a thread with a cancellation
+ * pending would be unwound there, its request accepted and never
+ * completed, or a lock of the library held for ever.  So cancellation is
+ * disabled for the call, and a pending one is acted on at the program's
+ * next cancellation point, as under glibc.
+ */
+#define ENTRY_NOCANCEL(ret, name, params, args) \
+	__attribute__((visibility("default"))) ret kaio_entry_##name params; \
+	ret kaio_entry_##name params \
+	{ \
+		ret r; \
+		int cs; \
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs); \
+		kaio__tls_depth++; \
+		r = kaio__##name args; \
+		kaio__tls_depth--; \
+		pthread_setcancelstate(cs, NULL); \
+		return r; \
+	}
+
+ENTRY_NOCANCEL(int, aio_read, (struct aiocb *cb), (cb))
+ENTRY_NOCANCEL(int, aio_write, (struct aiocb *cb), (cb))
+ENTRY_NOCANCEL(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
 ENTRY(int, aio_error, (const struct aiocb *cb), (cb))
 ENTRY(ssize_t, aio_return, (struct aiocb *cb), (cb))
 ENTRY_DEPTH(int, aio_suspend, (const struct aiocb *const l[], int n,
 			       const struct timespec *t), (l, n, t))
-ENTRY_DEPTH(int, aio_cancel, (int fd, struct aiocb *cb), (fd, cb))
-ENTRY_DEPTH(int, lio_listio, (int mode, struct aiocb *const l[], int n,
-			      struct sigevent *sig), (mode, l, n, sig))
-ENTRY_DEPTH(int, lio_listio_old, (int mode, struct aiocb *const l[], int n,
-				  struct sigevent *sig), (mode, l, n, sig))
+ENTRY_NOCANCEL(int, aio_cancel, (int fd, struct aiocb *cb), (fd, cb))
+ENTRY_NOCANCEL(int, lio_listio, (int mode, struct aiocb *const l[], int n,
+				 struct sigevent *sig), (mode, l, n, sig))
+ENTRY_NOCANCEL(int, lio_listio_old, (int mode, struct aiocb *const l[],
+				     int n, struct sigevent *sig),
+	       (mode, l, n, sig))
 
 __attribute__((visibility("default")))
 void kaio_entry_aio_init(const struct aioinit *init);
 void kaio_entry_aio_init(const struct aioinit *init)
 {
+	int cs;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	kaio__tls_depth++;
 	kaio__aio_init(init);
 	kaio__tls_depth--;
+	pthread_setcancelstate(cs, NULL);
 }
 
 EXPORT4(kaio_entry_aio_read, aio_read);

@@ -190,10 +190,14 @@ ssize_t kaio__path_execute(struct kaio_req *req)
 	return ret < 0 ? -errno : ret;
 }
 
+/* No cancellation point, as aio_read() (compat.c). */
 static int submit_path(struct aiocb *cb, int op)
 {
-	int ret = kaio__submit(cb, op, NULL, 0, NULL);
+	int ret, cs;
 
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	ret = kaio__submit(cb, op, NULL, 0, NULL);
+	pthread_setcancelstate(cs, NULL);
 	return ret ? kaio__fail(-ret) : 0;
 }
 

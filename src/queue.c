@@ -26,6 +26,13 @@
  * only once none of them polls it, so no reaper ever polls a descriptor
  * number that was closed or reused.
  *
+ * Cancellation: the eventfd is read and written with raw system calls,
+ * which are no cancellation points (libc's read() and write() are): a
+ * thread with a cancellation pending must never be unwound holding a
+ * queue's lock, in aio_read() (no cancellation point, as in glibc) or in
+ * kaio_queue_reap().  kaio_queue_reap()'s only cancellation point is its
+ * poll(2); kaio_queue_destroy() and kaio_queue_create() are none.
+ *
  * Concurrency contract: qtab_lock serialises create and destroy (the
  * table's writers) and the free list; readers load table entries without
  * it and check them under the queue's lock.  Each queue's lock protects
@@ -47,6 +54,7 @@
 #include <unistd.h>
 
 #include "kaio-int.h"
+#include "sys.h"
 
 #define QTAB_MAX	65536	/* queue fds must be below this */
 
@@ -73,6 +81,17 @@ static uint64_t qid_last;		/* under qtab_lock */
  * is alive; 0 otherwise.  Lock-free on the table: the structure is never
  * freed, and its lock confirms the entry.
  */
+/* Raw system calls: no cancellation points, errno untouched. */
+static void efd_write(int fd, uint64_t v)
+{
+	sys_call6(SYS_write, fd, (long)&v, sizeof(v), 0, 0, 0);
+}
+
+static void sys_close(int fd)
+{
+	sys_call6(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
 static uint64_t lookup(int fd, struct kaio_queue **qp)
 {
 	struct kaio_queue *q;
@@ -131,7 +150,7 @@ KAIO_EXPORT int kaio_queue_create(int flags)
 	if (fd < 0)
 		return -1;
 	if (fd >= QTAB_MAX) {
-		close(fd);
+		sys_close(fd);
 		return kaio__fail(EMFILE);
 	}
 	pthread_mutex_lock(&qtab_lock);
@@ -145,7 +164,7 @@ KAIO_EXPORT int kaio_queue_create(int flags)
 		atomic_store(&qall, q);
 	} else {
 		pthread_mutex_unlock(&qtab_lock);
-		close(fd);
+		sys_close(fd);
 		return kaio__fail(ENOMEM);
 	}
 	/*
@@ -180,7 +199,7 @@ KAIO_EXPORT int kaio_queue_destroy(int fd)
 	struct kaio_queue *q = NULL;
 	struct kaio_note *e;
 	uint64_t one = 1;
-	int saved = errno;
+	int saved = errno, cstate;
 
 	pthread_mutex_lock(&qtab_lock);
 	if (fd >= 0 && fd < QTAB_MAX)
@@ -205,14 +224,16 @@ KAIO_EXPORT int kaio_queue_destroy(int fd)
 	q->n = 0;
 	if (q->pollers) {
 		/* Wake the reapers in poll(2); they see the queue gone. */
-		if (write(fd, &one, sizeof(one)) < 0)
-			errno = saved;
+		efd_write(fd, one);
+		/* No cancellation point: it would unwind with the lock. */
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cstate);
 		while (q->pollers)
 			pthread_cond_wait(&q->cond, &q->lock);
+		pthread_setcancelstate(cstate, NULL);
 	}
 	pthread_mutex_unlock(&q->lock);
 	free_notes(e);
-	close(fd);
+	sys_close(fd);
 	pthread_mutex_lock(&qtab_lock);
 	q->next_free = qfree;
 	qfree = q;
@@ -230,7 +251,7 @@ int kaio__queue_post(struct kaio_note *e, struct aiocb *cb, ssize_t res)
 {
 	struct kaio_queue *q = e->q;
 	uint64_t one = 1;
-	int was_empty, saved = errno;
+	int was_empty;
 
 	e->next = NULL;
 	e->ev.aiocb = cb;
@@ -255,8 +276,8 @@ int kaio__queue_post(struct kaio_note *e, struct aiocb *cb, ssize_t res)
 	q->tail = e;
 	q->n++;
 	/* Under the queue lock, so a reaper's drain cannot race it. */
-	if (was_empty && write(q->fd, &one, sizeof(one)) < 0)
-		errno = saved;
+	if (was_empty)
+		efd_write(q->fd, one);
 	pthread_mutex_unlock(&q->lock);
 	return 0;
 }
@@ -268,7 +289,7 @@ static int take_locked(struct kaio_queue *q, struct kaio_event *ev, int max,
 {
 	struct kaio_note *e;
 	uint64_t cnt;
-	int n = 0, saved = errno;
+	int n = 0;
 
 	while (n < max && (e = q->head)) {
 		q->head = e->next;
@@ -279,8 +300,8 @@ static int take_locked(struct kaio_queue *q, struct kaio_event *ev, int max,
 		e->next = *done;
 		*done = e;
 	}
-	if (!q->head && n && read(q->fd, &cnt, sizeof(cnt)) < 0)
-		errno = saved;
+	if (!q->head && n)
+		sys_call6(SYS_read, q->fd, (long)&cnt, sizeof(cnt), 0, 0, 0);
 	return n;
 }
 

@@ -971,11 +971,14 @@ void kaio__batch_flush(struct kaio_batch *batch)
 
 KAIO_EXPORT int kaio_poll(struct aiocb *cb)
 {
-	int ret;
+	int ret, cs;
 
 	if (cb->aio_nbytes > 0xffff)
 		return kaio__fail(EINVAL);
+	/* No cancellation point, as aio_read() (compat.c). */
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	ret = kaio__submit(cb, KAIO_OP_POLL, NULL, 0, NULL);
+	pthread_setcancelstate(cs, NULL);
 	return ret ? kaio__fail(-ret) : 0;
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kaio_posix.h"
 #include "test-common.h"
 
 /* test-robust.c's pthread_create() interposer: EAGAIN while set. */
@@ -424,6 +425,178 @@ START_TEST(sigev_thread_callback_cancels_itself)
 }
 END_TEST
 
+/*
+ * Completion queues and thread cancellation: a thread with a cancellation
+ * pending that reaps an event, or whose aio_read() completes in the caller
+ * and posts one, must never be unwound holding the queue's lock (reads
+ * and writes of the queue's eventfd are cancellation points in libc):
+ * everyone using the queue afterwards, the completing threads included,
+ * would hang.  glibc's aio_read() is no cancellation point at all.
+ */
+struct qc_arg {
+	int q, fd, op;		/* op 0: reap; 1: aio_read() */
+	struct aiocb *cb;
+	atomic_int result;	/* 0: did not return */
+};
+
+static void *qc_thread(void *arg)
+{
+	struct qc_arg *a = arg;
+	struct kaio_event ev;
+	struct timespec zero = { 0, 0 };
+	int ret;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cancel(pthread_self());
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	if (a->op == 0)
+		ret = kaio_queue_reap(a->q, &ev, 1, &zero);
+	else
+		ret = aio_read(a->cb) == 0 ? 1 : -1;
+	atomic_store(&a->result, ret + 10);
+	return NULL;
+}
+
+struct qd_arg {
+	int q;
+	atomic_int done;
+};
+
+static void *qd_thread(void *arg)
+{
+	struct qd_arg *a = arg;
+
+	atomic_store(&a->done, kaio_queue_destroy(a->q) == 0 ? 1 : -1);
+	return NULL;
+}
+
+static void queue_cancel_case(int op)
+{
+	static struct qc_arg qa;
+	static struct qd_arg qd;
+	static char buf[16];
+	static struct aiocb cb;
+	struct kaio_event ev;
+	struct timespec ts = { 10, 0 };
+	pthread_t t;
+	int fd = t_tmpfile(64, 0), q = kaio_queue_create(0), n;
+
+	ck_assert_int_ge(q, 0);
+	ck_assert_int_eq(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	cb.aio_sigevent.sigev_notify = SIGEV_KAIO;
+	cb.aio_sigevent.sigev_signo = q;
+	memset(&qa, 0, sizeof(qa));
+	qa.q = q;
+	qa.fd = fd;
+	qa.op = op;
+	qa.cb = &cb;
+	if (op == 0) {
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 10000), 0);
+	}
+	ck_assert_int_eq(pthread_create(&t, NULL, qc_thread, &qa), 0);
+	pthread_join(t, NULL);		/* returned or cancelled */
+	if (op == 1) {
+		ck_assert_int_eq(t_wait(&cb, 10000), 0);
+		/* The event is reaped here, unless it went with the thread. */
+		n = kaio_queue_reap(q, &ev, 1, &ts);
+		ck_assert_int_eq(n, 1);
+		ck_assert_ptr_eq(ev.aiocb, &cb);
+	}
+	/* The queue still works: destroy it (in a thread: it may hang). */
+	memset(&qd, 0, sizeof(qd));
+	qd.q = q;
+	ck_assert_int_eq(pthread_create(&t, NULL, qd_thread, &qd), 0);
+	pthread_detach(t);
+	n = wait_count(&qd.done, 1, 10000);
+	ck_assert_msg(n == 1, "kaio_queue_destroy() %s after a cancelled "
+		      "thread used the queue", n ? "failed" : "hung");
+	n = atomic_load(&qa.result);
+	if (op == 0)
+		ck_assert_msg(n == 11, "kaio_queue_reap() with a cancellation "
+			      "pending: %s", n ? "no event" : "cancelled "
+			      "after taking the event");
+	ck_assert_int_eq(aio_return(&cb), (ssize_t)sizeof(buf));
+	close(fd);
+}
+
+START_TEST(queue_reap_with_cancel_pending)
+{
+	queue_cancel_case(0);
+}
+END_TEST
+
+START_TEST(queue_post_with_cancel_pending)
+{
+	queue_cancel_case(1);
+}
+END_TEST
+
+/*
+ * aio_read(), aio_fsync() and lio_listio() are no cancellation points (in
+ * glibc only aio_suspend() is): called with a cancellation pending they
+ * return, and their requests complete.  Native AIO's first submission
+ * reads a sysctl with open(2), a cancellation point: the thread was
+ * unwound inside aio_read() after the request was accepted, which then
+ * never completed (aio_fsync(): holding the fd's lock).
+ */
+struct nc_arg {
+	struct aiocb *cbs[3];
+	atomic_int returned;
+};
+
+static void *nc_thread(void *arg)
+{
+	struct nc_arg *a = arg;
+	struct aiocb *l[1] = { a->cbs[2] };
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cancel(pthread_self());
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	if (aio_read(a->cbs[0]) == 0)
+		atomic_fetch_add(&a->returned, 1);
+	if (aio_fsync(O_SYNC, a->cbs[1]) == 0)
+		atomic_fetch_add(&a->returned, 1);
+	if (lio_listio(LIO_NOWAIT, l, 1, NULL) == 0)
+		atomic_fetch_add(&a->returned, 1);
+	pthread_testcancel();
+	atomic_fetch_add(&a->returned, 100);	/* never: cancelled above */
+	return NULL;
+}
+
+START_TEST(submit_with_cancel_pending)
+{
+	static struct nc_arg na;
+	static char buf[2][16];
+	struct aiocb r, f, l;
+	pthread_t t;
+	void *res;
+	int fd = t_tmpfile(64, 0), n;
+
+	t_prep(&r, fd, buf[0], sizeof(buf[0]), 0);
+	t_prep(&f, fd, NULL, 0, 0);
+	t_prep(&l, fd, buf[1], sizeof(buf[1]), 16);
+	l.aio_lio_opcode = LIO_READ;
+	na.cbs[0] = &r;
+	na.cbs[1] = &f;
+	na.cbs[2] = &l;
+	ck_assert_int_eq(pthread_create(&t, NULL, nc_thread, &na), 0);
+	ck_assert_int_eq(pthread_join(t, &res), 0);
+	ck_assert_ptr_eq(res, PTHREAD_CANCELED);
+	n = atomic_load(&na.returned);
+	ck_assert_msg(n == 3, "%d of aio_read(), aio_fsync(), lio_listio() "
+		      "returned with a cancellation pending", n);
+	ck_assert_int_eq(t_wait(&r, 10000), 0);
+	ck_assert_int_eq(t_wait(&f, 10000), 0);
+	ck_assert_int_eq(t_wait(&l, 10000), 0);
+	ck_assert_int_eq(aio_return(&r), (ssize_t)sizeof(buf[0]));
+	ck_assert_int_eq(aio_return(&f), 0);
+	ck_assert_int_eq(aio_return(&l), (ssize_t)sizeof(buf[1]));
+	close(fd);
+}
+END_TEST
+
 Suite *adversary_suite(void)
 {
 	Suite *s = suite_create("adversary");
@@ -436,11 +609,18 @@ Suite *adversary_suite(void)
 	tcase_add_test(tc, sigev_thread_callback_signal_mask);
 	tcase_add_test(tc, lio_nowait_refused_when_no_thread);
 #ifdef __SANITIZE_ADDRESS__
-	printf("SKIP: sigev_thread_callback_cancels_itself: ASan reports "
-	       "pthread_cancel() unwinding as a stack overflow\n");
+	printf("SKIP: sigev_thread_callback_cancels_itself, "
+	       "*_with_cancel_pending: ASan reports pthread_cancel() "
+	       "unwinding as a stack overflow\n");
 	(void)sigev_thread_callback_cancels_itself;
+	(void)queue_reap_with_cancel_pending;
+	(void)queue_post_with_cancel_pending;
+	(void)submit_with_cancel_pending;
 #else
 	tcase_add_test(tc, sigev_thread_callback_cancels_itself);
+	tcase_add_test(tc, queue_reap_with_cancel_pending);
+	tcase_add_test(tc, queue_post_with_cancel_pending);
+	tcase_add_test(tc, submit_with_cancel_pending);
 #endif
 	suite_add_tcase(s, tc);
 	return s;
