@@ -257,13 +257,46 @@ static void run_unblocked(struct kaio_note *j)
 	pthread_sigmask(SIG_SETMASK, &all, NULL);
 }
 
+/* Do a and b name the same identity (creds.h)? */
+static int same_identity(const struct kaio_creds *a, const struct kaio_creds *b)
+{
+	const gid_t *ga = a->ngroups > KAIO_CREDS_NINLINE ? a->more : a->grp;
+	const gid_t *gb = b->ngroups > KAIO_CREDS_NINLINE ? b->more : b->grp;
+
+	return a->fsuid == b->fsuid && a->fsgid == b->fsgid &&
+	       a->cap[0] == b->cap[0] && a->cap[1] == b->cap[1] &&
+	       a->ngroups == b->ngroups &&
+	       !memcmp(ga, gb, (size_t)a->ngroups * sizeof(gid_t));
+}
+
+/*
+ * Did the callback that just ran change this thread's identity (file-system
+ * IDs, groups, capabilities: all per thread on Linux)?  Under glibc every
+ * callback has a thread of its own; here the next callback would inherit
+ * what this one left, so such a notifier retires.
+ */
+static int identity_changed(const struct kaio_creds *base)
+{
+	struct kaio_creds now;
+	int changed;
+
+	if (kaio__creds_capture(&now))
+		return 0;	/* cannot tell: as before */
+	changed = !same_identity(base, &now);
+	kaio__creds_release(&now);
+	return changed;
+}
+
 static void *notifier(void *arg)
 {
+	struct kaio_creds base;
 	struct kaio_note *j;
+	int known;
 
 	(void)arg;
 	/* Only a callback may be cancelled (run_unblocked()). */
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	known = kaio__creds_capture(&base) == 0;
 	for (;;) {
 		/* A cancellation that came while idle (another thread's
 		 * pthread_cancel()) retires this notifier before it takes
@@ -281,12 +314,19 @@ static void *notifier(void *arg)
 			spawn_locked(0);	/* a retry, if jobs still wait */
 		pthread_mutex_unlock(&nt.lock);
 		if (!j)
-			return NULL;
+			break;
 		pthread_cleanup_push(callback_exited, j);
 		run_unblocked(j);
 		pthread_cleanup_pop(0);
 		free(j);
+		if (known && identity_changed(&base)) {
+			callback_exited(NULL);	/* retires, as if it had exited */
+			break;
+		}
 	}
+	if (known)
+		kaio__creds_release(&base);
+	return NULL;
 }
 
 /* The thread glibc-style SIGEV_THREAD with attributes gets. */

@@ -597,6 +597,80 @@ START_TEST(submit_with_cancel_pending)
 }
 END_TEST
 
+/*
+ * A SIGEV_THREAD callback that changes its thread's identity (the raw
+ * setfsuid() system call is per thread) does not pass it on to the next
+ * callback: under glibc each callback has a thread of its own, made with
+ * the identity of the library's thread.
+ */
+static atomic_int id_done, id_seen = -1;
+
+static atomic_int id_tid;
+
+static void id_set_cb(union sigval v)
+{
+	syscall(SYS_setfsuid, (long)v.sival_int);
+	atomic_store(&id_tid, (int)syscall(SYS_gettid));
+	atomic_fetch_add(&id_done, 1);
+}
+
+/* Is thread tid gone, or asleep in futex(2) (an idle notifier)? */
+static int gone_or_idle(int tid)
+{
+	char path[64];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 1;
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+	return nr == SYS_futex;
+}
+
+static void id_look_cb(union sigval v)
+{
+	(void)v;
+	atomic_store(&id_seen, (int)syscall(SYS_setfsuid, -1L));
+	atomic_fetch_add(&id_done, 1);
+}
+
+START_TEST(sigev_thread_identity_not_inherited)
+{
+	struct aiocb a, b;
+	char buf[2][16];
+	int fd = t_tmpfile(64, 0), mine = (int)syscall(SYS_setfsuid, -1L), n;
+	long t0;
+
+	t_prep(&a, fd, buf[0], sizeof(buf[0]), 0);
+	a.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	a.aio_sigevent.sigev_notify_function = id_set_cb;
+	a.aio_sigevent.sigev_value.sival_int = mine + 12345;
+	ck_assert_int_eq(aio_read(&a), 0);
+	ck_assert_int_eq(wait_count(&id_done, 1, 10000), 1);
+	ck_assert_int_eq(t_wait(&a, 5000), 0);
+	/* Until its notifier is idle, to take the next callback (or gone). */
+	t0 = now_ms();
+	while (!gone_or_idle(atomic_load(&id_tid)) && now_ms() - t0 < 5000)
+		usleep(1000);
+	t_prep(&b, fd, buf[1], sizeof(buf[1]), 0);
+	b.aio_sigevent.sigev_notify = SIGEV_THREAD;
+	b.aio_sigevent.sigev_notify_function = id_look_cb;
+	ck_assert_int_eq(aio_read(&b), 0);
+	ck_assert_int_eq(wait_count(&id_done, 2, 10000), 2);
+	n = atomic_load(&id_seen);
+	ck_assert_msg(n == mine, "the second callback ran with fsuid %d, left "
+		      "by the first (the program's is %d)", n, mine);
+	ck_assert_int_eq(t_wait(&b, 5000), 0);
+	aio_return(&a);
+	aio_return(&b);
+	close(fd);
+}
+END_TEST
+
 Suite *adversary_suite(void)
 {
 	Suite *s = suite_create("adversary");
@@ -608,6 +682,7 @@ Suite *adversary_suite(void)
 	tcase_add_test(tc, sigev_thread_exit_strands_pending);
 	tcase_add_test(tc, sigev_thread_callback_signal_mask);
 	tcase_add_test(tc, lio_nowait_refused_when_no_thread);
+	tcase_add_test(tc, sigev_thread_identity_not_inherited);
 #ifdef __SANITIZE_ADDRESS__
 	printf("SKIP: sigev_thread_callback_cancels_itself, "
 	       "*_with_cancel_pending: ASan reports pthread_cancel() "
