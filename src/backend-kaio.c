@@ -73,8 +73,8 @@ struct kring {
 	unsigned magic, compat_features, incompat_features, header_length;
 };
 
-static long reap_batch(const struct timespec *rel, int cancel,
-		       const sigset_t *sigmask);
+static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
+		       int cancel, const sigset_t *sigmask);
 
 static struct kaio_reaper kreaper = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -372,8 +372,8 @@ static void reap_abandoned(void *arg)
  * Wait for events (rel NULL: forever) and complete them.  With cancel,
  * the wait is a cancellation point (see reap_abandoned()).
  */
-static long reap_batch(const struct timespec *rel, int cancel,
-		       const sigset_t *sigmask)
+static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
+		       int cancel, const sigset_t *sigmask)
 {
 	struct io_event ev[REAP_BATCH];
 	struct timespec ts, *tp = NULL;
@@ -381,6 +381,7 @@ static long reap_batch(const struct timespec *rel, int cancel,
 	long n;
 	int old;
 
+	(void)r;	/* one context, one reaper */
 	if (rel) {
 		ts = *rel;
 		tp = &ts;

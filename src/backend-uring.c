@@ -13,16 +13,34 @@
  * feature probing (EXT_ARG timeouts) and the synchronous cancel call; a
  * private copy of that code would only add risk.
  *
- * Lock order: a kaio_fd lock (fdmap.c), then ur.lock, then owner_lock or
- * the reaper's lock (reap.c).  ur.lock is never held while a request
- * completes, nor while another backend is called.
+ * Lock order: a kaio_fd lock (fdmap.c), then a ring's lock (never two),
+ * then owner_lock or the reaper's lock (reap.c).  A ring's lock is never
+ * held while a request completes, nor while another backend is called.
+ *
+ * Rings:
+ * - A shared ring (ring0), made on first use: the submitter thread's
+ *   requests, requests handed on with a personality, and everything of a
+ *   thread without a ring of its own.
+ * - A ring per submitting thread (up to UR_TRINGS, KAIO_URING_RINGS), for
+ *   the requests it enters itself: threads submitting at once then share
+ *   no lock, no submission queue and no reaper role, and a thread waiting
+ *   for its own requests sleeps in its own ring.  A thread ring goes with
+ *   the thread's owner slot (below): when the thread has exited and the
+ *   kernel is done with what it entered, the next thread takes slot and
+ *   ring.  Rings are never freed; a thread that cannot have one (the
+ *   limit, no fd, no memory, no reaper thread) uses ring0.
  *
  * Concurrency contract:
- * - One ring per process, made on first use, shared by every submitting
- *   thread: ur.lock serialises the submission queue (liburing's SQ side is
- *   single-threaded) and protects the in-flight list, each listed
- *   request's canceller (req->cw) and the submitter thread's queue.
- * - The completion queue is consumed by one thread at a time (reap.c).
+ * - Each ring's lock serialises its submission queue (liburing's SQ side
+ *   is single-threaded) and protects its in-flight list and each listed
+ *   request's canceller (req->cw); ring0's also the submitter thread's
+ *   queue.
+ * - A ring's completion queue is consumed by one thread at a time: the
+ *   holder of its reaper's role (reap.c).
+ * - A request the kernel took carries its ring's reaper as a hint in its
+ *   aiocb (kaio-int.h), written under the ring's lock, which the reaper
+ *   takes before it completes anything; it is cleared before the request
+ *   leaves the ring for another backend (reroute()).
  * - Never IORING_SETUP_SQPOLL: its kernel thread would carry the ring
  *   creator's credentials (libuv's CVE-2024-22017).  Without it every
  *   request runs with its submitting thread's credentials, captured at
@@ -70,36 +88,51 @@
 
 #define UR_ENTRIES	256
 #define UR_BATCH	128
+#define UR_TRINGS	(KAIO_REAPER_SLOTS - 2)	/* thread rings at most */
 
-static long reap_batch(const struct timespec *rel, int cancel,
-		       const sigset_t *sigmask);
-static void flush_locked(void);
-static int cancel_one(struct kaio_req *req);
-static void personality_put(struct kaio_req *req);
-
-static struct kaio_reaper ureaper = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.rcond = PTHREAD_COND_INITIALIZER,
-	.slot = 1,
-	.reap_batch = reap_batch,
-};
-
-static struct {
+struct uring {
 	pthread_mutex_t lock;
 	/* Under lock (the completion queue is the reaper's, reap.c). */
 	struct io_uring ring;
-	int setup_err;		/* why not, for the stats line */
 	struct kaio_q inflight;
-	/* Requests for the submitter thread (on inflight too), FIFO. */
+	struct kaio_reaper reaper;
+};
+
+#define ring_of(r)	((struct uring *)((char *)(r) - \
+				  offsetof(struct uring, reaper)))
+
+static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
+		       int cancel, const sigset_t *sigmask);
+static void flush_locked(struct uring *u);
+static int cancel_one(struct uring *u, struct kaio_req *req);
+static void personality_put(struct kaio_req *req);
+
+/* The shared ring; its lock also guards ur's fields but state. */
+static struct uring ring0 = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.reaper = {
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.rcond = PTHREAD_COND_INITIALIZER,
+		.slot = 1,
+		.reap_batch = reap_batch,
+	},
+};
+
+static struct {
+	int setup_err;		/* why not, for the stats line */
+	int trings_max;		/* KAIO_URING_RINGS */
+	/* Requests for the submitter thread (on ring0's inflight too). */
 	struct kaio_req *ho_head, *ho_tail;
 	int ho_started;
-	/* Written under lock, read without it. */
+	/* Written under ring0.lock, read without it. */
 	atomic_int state;	/* 0 untried, 1 usable, -1 unusable */
 	/* No lock. */
 	atomic_int ho_word;	/* the submitter's futex: 1 when woken */
-} ur = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-};
+} ur;
+
+/* The thread rings made so far (under owner_lock; read without it). */
+static struct uring *_Atomic trings[UR_TRINGS];
+static atomic_int ntrings;
 
 /* --- threads: what each has entered -------------------------------------- */
 
@@ -112,6 +145,9 @@ struct owner {
 	struct owner *next;	/* free list */
 	atomic_int n;		/* requests in the kernel */
 	atomic_int exiting;	/* its thread waits for n == 0 */
+	/* Its thread's own ring, or NULL; tried: making one failed. */
+	struct uring *ring;
+	int tried;
 };
 
 static __thread struct owner *tls_owner
@@ -210,8 +246,10 @@ static int unbounded(const struct kaio_req *req)
 	       !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
 }
 
+/* Called with ring0.lock held. */
 static void setup_locked(void)
 {
+	const char *env;
 	int ret, saved = errno;
 
 	if (ur.state)
@@ -220,13 +258,17 @@ static void setup_locked(void)
 	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
 	    kaio__cfg.backend == KAIO_BACKEND_KERNEL || getenv("KAIO_NO_URING"))
 		return;
-	ret = io_uring_queue_init(UR_ENTRIES, &ur.ring, 0);
+	ret = io_uring_queue_init(UR_ENTRIES, &ring0.ring, 0);
 	if (ret < 0) {
 		ur.setup_err = -ret;
 		errno = saved;
 		return;
 	}
-	io_uring_ring_dontfork(&ur.ring);
+	io_uring_ring_dontfork(&ring0.ring);
+	env = getenv("KAIO_URING_RINGS");
+	ur.trings_max = env && *env ? atoi(env) : UR_TRINGS;
+	if (ur.trings_max < 0 || ur.trings_max > UR_TRINGS)
+		ur.trings_max = UR_TRINGS;
 	ur.state = 1;
 	errno = saved;
 }
@@ -237,19 +279,57 @@ static int probe(void)
 
 	if (kaio_likely(state))		/* decided: no lock on the hot path */
 		return state > 0 ? 0 : -ENOSYS;
-	pthread_mutex_lock(&ur.lock);
+	pthread_mutex_lock(&ring0.lock);
 	setup_locked();
 	state = ur.state;
-	pthread_mutex_unlock(&ur.lock);
+	pthread_mutex_unlock(&ring0.lock);
 	return state > 0 ? 0 : -ENOSYS;
 }
 
-/* Off the in-flight list; returns the canceller waiting for it, if any. */
-static struct kaio_cancel *unlist_locked(struct kaio_req *req)
+/*
+ * The calling thread's own ring, made on its first request (one try per
+ * owner slot); NULL: it uses ring0.  Called with no ring's lock held.
+ */
+static struct uring *thread_ring(struct owner *o)
+{
+	struct uring *u;
+	int i, saved = errno;
+
+	if (kaio_likely(o->ring != NULL) || o->tried)
+		return o->ring;
+	o->tried = 1;
+	pthread_mutex_lock(&owner_lock);
+	i = atomic_load(&ntrings);
+	if (i >= ur.trings_max || !(u = calloc(1, sizeof(*u)))) {
+		pthread_mutex_unlock(&owner_lock);
+		return NULL;
+	}
+	pthread_mutex_init(&u->lock, NULL);
+	pthread_mutex_init(&u->reaper.lock, NULL);
+	pthread_cond_init(&u->reaper.rcond, NULL);
+	u->reaper.slot = 2 + i;
+	u->reaper.reap_batch = reap_batch;
+	if (io_uring_queue_init(UR_ENTRIES, &u->ring, 0) < 0) {
+		pthread_mutex_unlock(&owner_lock);
+		free(u);
+		errno = saved;
+		return NULL;
+	}
+	io_uring_ring_dontfork(&u->ring);
+	atomic_store(&trings[i], u);
+	atomic_store(&ntrings, i + 1);
+	pthread_mutex_unlock(&owner_lock);
+	o->ring = u;
+	errno = saved;
+	return u;
+}
+
+/* Off u's in-flight list; returns the canceller waiting for it, if any. */
+static struct kaio_cancel *unlist_locked(struct uring *u, struct kaio_req *req)
 {
 	struct kaio_cancel *cw = req->cw;
 
-	kaio__q_del(&ur.inflight.head, &ur.inflight.tail, req);
+	kaio__q_del(&u->inflight.head, &u->inflight.tail, req);
 	req->cw = NULL;
 	return cw;
 }
@@ -260,15 +340,17 @@ static struct kaio_cancel *unlist_locked(struct kaio_req *req)
  * what it moved, or with fail if it moved nothing.  Returns 0 (req is no
  * longer ours).
  */
-static int reroute(struct kaio_req *req, size_t done, long fail)
+static int reroute(struct uring *u, struct kaio_req *req, size_t done,
+		   long fail)
 {
 	struct kaio_cancel *cw;
 	long res;
 
 	kaio__handoff_begin();
-	pthread_mutex_lock(&ur.lock);
-	cw = unlist_locked(req);
-	pthread_mutex_unlock(&ur.lock);
+	pthread_mutex_lock(&u->lock);
+	cw = unlist_locked(u, req);
+	pthread_mutex_unlock(&u->lock);
+	kaio__cb_hint_set(req->cb, NULL);	/* no longer in u */
 	req->done += done;
 	if (kaio__backend_resubmit(req, &kaio__uring_backend) == 0) {
 		if (cw)
@@ -291,7 +373,7 @@ static int reroute(struct kaio_req *req, size_t done, long fail)
  * must find a request there until its result is published, or it would
  * answer AIO_ALLDONE for a request whose aiocb is still to be written.
  */
-static int complete_one(struct kaio_req *req, long *resp)
+static int complete_one(struct uring *u, struct kaio_req *req, long *resp)
 {
 	long res = *resp;
 
@@ -301,11 +383,11 @@ static int complete_one(struct kaio_req *req, long *resp)
 		owner_put(req->owner);
 		req->owner = NULL;
 	}
-	if (req->personality > 0) {
-		io_uring_unregister_personality(&ur.ring, req->personality);
+	if (req->personality > 0) {	/* only ring0's requests have one */
+		io_uring_unregister_personality(&ring0.ring, req->personality);
 		req->personality = 0;
 	}
-	kaio__reaper_done(&ureaper, req);
+	kaio__reaper_done(&u->reaper, req);
 	if (res == -EINTR && atomic_load(&req->cancel_asked))
 		res = -ECANCELED;	/* io-wq's worker interrupted by it */
 	/*
@@ -314,7 +396,7 @@ static int complete_one(struct kaio_req *req, long *resp)
 	 * tries, or it fails with EAGAIN, as a refused submission would.
 	 */
 	if (res == -ECANCELED && !atomic_load(&req->cancel_asked))
-		return reroute(req, 0, -EAGAIN);
+		return reroute(u, req, 0, -EAGAIN);
 	if (res > 0 && !kaio__is_pathop(req->op) && req->op != KAIO_OP_POLL &&
 	    (size_t)res < req->nbytes - req->done &&
 	    (req->op == KAIO_OP_WRITE ||
@@ -325,7 +407,7 @@ static int complete_one(struct kaio_req *req, long *resp)
 		 * have gone on: a worker does the rest (a read of 0 there is
 		 * EOF).  A canceller waiting for it is told it runs on.
 		 */
-		return reroute(req, (size_t)res, 0);
+		return reroute(u, req, (size_t)res, 0);
 	}
 	kaio__served(req, KAIO_SERVED_URING, KAIO_STAT_URING);
 	kaio__complete(req, res);
@@ -339,9 +421,10 @@ static int complete_one(struct kaio_req *req, long *resp)
  * only looks at the ring, so a thread cancelled there leaves every
  * completion in it.
  */
-static long reap_batch(const struct timespec *rel, int cancel,
-		       const sigset_t *sigmask)
+static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
+		       int cancel, const sigset_t *sigmask)
 {
+	struct uring *u = ring_of(r);
 	struct io_uring_cqe *cqe;
 	struct kaio_req *batch[UR_BATCH];
 	struct kaio_cancel *cw[UR_BATCH];
@@ -355,43 +438,43 @@ static long reap_batch(const struct timespec *rel, int cancel,
 		ts.tv_nsec = rel->tv_nsec;
 		tp = &ts;
 	}
-	pthread_mutex_lock(&ur.lock);	/* the SQ is the submitters' */
-	flush_locked();
-	pthread_mutex_unlock(&ur.lock);
+	pthread_mutex_lock(&u->lock);	/* the SQ is the submitters' */
+	flush_locked(u);
+	pthread_mutex_unlock(&u->lock);
 	if (cancel)
 		old = kaio__cancel_async_begin();
 	do
-		ret = io_uring_wait_cqes(&ur.ring, &cqe, 1, tp,
+		ret = io_uring_wait_cqes(&u->ring, &cqe, 1, tp,
 					 (sigset_t *)sigmask);
 	while (ret == -EINTR && !tp);
 	if (cancel)
 		kaio__cancel_async_end(old);
 	if (ret < 0)
 		return ret == -ETIME ? -ETIMEDOUT : ret;
-	io_uring_for_each_cqe(&ur.ring, head, cqe) {
+	io_uring_for_each_cqe(&u->ring, head, cqe) {
 		batch[n] = io_uring_cqe_get_data(cqe);
 		res[n] = cqe->res;
 		if (++n == UR_BATCH)
 			break;
 	}
-	io_uring_cq_advance(&ur.ring, n);
+	io_uring_cq_advance(&u->ring, n);
 	/*
 	 * A completion can come while its submitter is still inside
 	 * submit() (the kernel may finish it during the enter): let that
 	 * finish first, so its bookkeeping (the reaper's counts) precedes
-	 * the completion's.
+	 * the completion's (and its hint).
 	 */
-	pthread_mutex_lock(&ur.lock);
-	pthread_mutex_unlock(&ur.lock);
+	pthread_mutex_lock(&u->lock);
+	pthread_mutex_unlock(&u->lock);
 	kaio__defer_wake(1);
 	for (i = 0; i < n; i++)
-		keep[i] = complete_one(batch[i], &res[i]);
+		keep[i] = complete_one(u, batch[i], &res[i]);
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
-	pthread_mutex_lock(&ur.lock);
+	pthread_mutex_lock(&u->lock);
 	for (i = 0; i < n; i++)
 		if (keep[i])
-			cw[i] = unlist_locked(batch[i]);
-	pthread_mutex_unlock(&ur.lock);
+			cw[i] = unlist_locked(u, batch[i]);
+	pthread_mutex_unlock(&u->lock);
 	for (i = 0; i < n; i++) {
 		if (!keep[i])
 			continue;
@@ -451,13 +534,13 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 	io_uring_sqe_set_data(sqe, req);
 }
 
-/* Send what the submission queue holds; called with ur.lock held. */
-static void flush_locked(void)
+/* Send what u's submission queue holds; called with u->lock held. */
+static void flush_locked(struct uring *u)
 {
 	int tries = 0, ret;
 
-	while (io_uring_sq_ready(&ur.ring) && tries++ < 16) {
-		ret = io_uring_submit(&ur.ring);
+	while (io_uring_sq_ready(&u->ring) && tries++ < 16) {
+		ret = io_uring_submit(&u->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
 	}
@@ -467,18 +550,18 @@ static void flush_locked(void)
  * Take back the entries io_uring_enter() would not consume (it keeps
  * failing: no memory, a fault): without SQPOLL the kernel reads the
  * submission queue only inside io_uring_enter() with to_submit, and every
- * such call here runs under ur.lock, so those entries are ours again.
+ * such call here runs under ring0.lock, so those entries are ours again.
  * Their requests go on *back (still on the in-flight list, where
  * aio_cancel() finds them), for requeue_back() once the lock is dropped;
  * returns how many.
  * Only the submitter thread takes back what it entered this way: it holds
  * no caller's lock, so it may complete what no backend takes (submit()
- * declines its own by its return value instead).  Called with ur.lock
+ * declines its own by its return value instead).  Called with ring0.lock
  * held.
  */
 static int take_back_locked(struct kaio_req **back)
 {
-	struct io_uring_sq *sq = &ur.ring.sq;
+	struct io_uring_sq *sq = &ring0.ring.sq;
 	unsigned head = io_uring_smp_load_acquire(sq->khead);
 	unsigned tail = sq->sqe_tail, mask = *sq->kring_mask, i;
 	struct io_uring_sqe *sqe;
@@ -515,7 +598,7 @@ static void requeue_back(struct kaio_req *r)
 		if (r->personality > 0)
 			personality_put(r);
 		/* Never the reaper's (submitter()): not counted there. */
-		reroute(r, 0, -EAGAIN);
+		reroute(&ring0, r, 0, -EAGAIN);
 	}
 }
 
@@ -529,7 +612,7 @@ static int personality_get(struct kaio_req *req)
 
 	if (probe())
 		return -ENOSYS;
-	id = io_uring_register_personality(&ur.ring);
+	id = io_uring_register_personality(&ring0.ring);
 	if (id <= 0)
 		return id < 0 ? id : -EINVAL;
 	req->personality = id;
@@ -542,7 +625,7 @@ static void personality_put(struct kaio_req *req)
 	if (req->personality <= 0)
 		return;
 	if (atomic_load(&ur.state) > 0)
-		io_uring_unregister_personality(&ur.ring, req->personality);
+		io_uring_unregister_personality(&ring0.ring, req->personality);
 	req->personality = 0;
 }
 
@@ -566,13 +649,13 @@ static void *submitter(void *arg)
 		for (;;) {
 			cancel = NULL;
 			nsent = 0;
-			pthread_mutex_lock(&ur.lock);
+			pthread_mutex_lock(&ring0.lock);
 			for (r = ur.ho_head; r && nsent < UR_ENTRIES; r = next) {
 				next = r->hnext;
-				sqe = io_uring_get_sqe(&ur.ring);
+				sqe = io_uring_get_sqe(&ring0.ring);
 				if (!sqe) {
-					flush_locked();
-					sqe = io_uring_get_sqe(&ur.ring);
+					flush_locked(&ring0);
+					sqe = io_uring_get_sqe(&ring0.ring);
 				}
 				if (!sqe)
 					break;	/* the ring is full: soon */
@@ -587,16 +670,16 @@ static void *submitter(void *arg)
 			ur.ho_head = r;
 			if (!r)
 				ur.ho_tail = NULL;
-			flush_locked();
+			flush_locked(&ring0);
 			/* An aio_cancel() came first: it waits on a ticket. */
 			for (r = cancel; r; r = next) {
 				next = r->hnext;
 				r->hnext = NULL;
-				cancel_one(r);
+				cancel_one(&ring0, r);
 			}
 			back = NULL;
 			in = nsent;
-			if (io_uring_sq_ready(&ur.ring))
+			if (io_uring_sq_ready(&ring0.ring))
 				in -= take_back_locked(&back);
 			/*
 			 * The kernel consumed sent[0..in) (in order): only now
@@ -611,9 +694,10 @@ static void *submitter(void *arg)
 					  sent[i]->nt.notify != SIGEV_NONE;
 			}
 			if (in)
-				kaio__reaper_submitted(&ureaper, in, urgent);
+				kaio__reaper_submitted(&ring0.reaper, in,
+						       urgent);
 			r = ur.ho_head;
-			pthread_mutex_unlock(&ur.lock);
+			pthread_mutex_unlock(&ring0.lock);
 			requeue_back(back);
 			if (!r)
 				break;
@@ -624,7 +708,7 @@ static void *submitter(void *arg)
 	return NULL;
 }
 
-/* Start the submitter thread; called with ur.lock held. */
+/* Start the submitter thread; called with ring0.lock held. */
 static int submitter_start_locked(void)
 {
 	pthread_attr_t attr;
@@ -648,18 +732,18 @@ static int submitter_start_locked(void)
 }
 
 /*
- * The last k entries of the submission queue are this call's: give back
+ * The last k entries of u's submission queue are this call's: give back
  * those the kernel did not consume (io_uring_enter() kept failing: no
  * memory, a fault).  Without SQPOLL the kernel reads the submission queue
  * only inside io_uring_enter() with to_submit, and every such call here
- * runs under ur.lock, so those entries are ours again.  An earlier entry
+ * runs under u->lock, so those entries are ours again.  An earlier entry
  * is not this call's and stays for the next enter.  Returns how many of
  * the k were given back: always the last ones (the kernel consumes in
- * order).  Called with ur.lock held.
+ * order).  Called with u->lock held.
  */
-static int take_back_last_locked(int k)
+static int take_back_last_locked(struct uring *u, int k)
 {
-	struct io_uring_sq *sq = &ur.ring.sq;
+	struct io_uring_sq *sq = &u->ring.sq;
 	unsigned head = io_uring_smp_load_acquire(sq->khead);
 	unsigned tail = sq->sqe_tail, left = tail - head;
 
@@ -672,49 +756,49 @@ static int take_back_last_locked(int k)
 }
 
 /*
- * Submit reqs[0..n), in the thread that submitted them (backend.c), with
- * one io_uring_enter() for those this thread enters.  Takes a prefix
+ * Submit reqs[0..n) on u, in the thread that submitted them (backend.c),
+ * with one io_uring_enter() for those this thread enters.  Takes a prefix
  * (backend.h): up to the first request it cannot take now (over the
  * kernel's size cap, no submitter thread or personality, a full ring) or
  * the first the kernel did not consume (io_uring_enter() kept failing).
  * The rest are declined as they came: taken back out of the submission
  * queue, their owner count and any personality registered here given
- * back, on no list.  A request for the submitter thread joins its queue
- * only once it is known to be in the prefix, and is the reaper's only
- * once that thread has entered it (submitter()).  Completes nothing: returns
- * the prefix's length, or -errno if it is empty.  A request in the
- * submission queue is the ring's: if the kernel could not take it at once
- * (-EBUSY while the completion queue overflows), the next enter, or the
- * reaper's, sends it.
+ * back, on no list.  A request for the submitter thread (only on ring0)
+ * joins its queue only once it is known to be in the prefix, and is the
+ * reaper's only once that thread has entered it (submitter()).  Completes
+ * nothing: returns the prefix's length, or -errno if it is empty.  A
+ * request in the submission queue is the ring's: if the kernel could not
+ * take it at once (-EBUSY while the completion queue overflows), the next
+ * enter, or the reaper's, sends it.
  */
-static int submit(struct kaio_req **reqs, int n)
+static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
+		     struct owner *o)
 {
 	struct io_uring_sqe *sqe;
-	struct owner *o = NULL;
 	struct kaio_req *r;
 	uint64_t handed = 0, mine = 0;	/* by index: submitter's, registered */
 	int i, j, m, direct = 0, back, urgent = 0, in = 0;
 
-	if (n > 64)
-		n = 64;		/* the masks' width: a prefix is allowed */
-	pthread_mutex_lock(&ur.lock);
-	setup_locked();
-	if (ur.state <= 0 || kaio__reaper_start(&ureaper)) {
-		pthread_mutex_unlock(&ur.lock);
+	pthread_mutex_lock(&u->lock);
+	if (u == &ring0)
+		setup_locked();
+	if (ur.state <= 0 || kaio__reaper_start(&u->reaper)) {
+		pthread_mutex_unlock(&u->lock);
 		return -ENOSYS;
 	}
 	for (i = 0; i < n; i++) {
 		r = reqs[i];
 		if (r->nbytes - r->done > 0x7ffff000)
 			break;	/* over the kernel's cap: the pool loops */
-		if (unbounded(r)) {
+		if (u == &ring0 && unbounded(r)) {
 			if (submitter_start_locked())
 				break;
 			/* Its identity, for the thread that enters it (one
 			 * released from its fd's queue has it already). */
 			if (r->op != KAIO_OP_POLL && r->personality <= 0) {
 				r->personality =
-					io_uring_register_personality(&ur.ring);
+					io_uring_register_personality(
+						&ring0.ring);
 				if (r->personality <= 0) {
 					r->personality = 0;
 					break;
@@ -723,9 +807,9 @@ static int submit(struct kaio_req **reqs, int n)
 			}
 			handed |= 1ull << i;
 		} else {
-			if (!o && !(o = owner_get()))
+			if (!o)
 				break;
-			sqe = io_uring_get_sqe(&ur.ring);
+			sqe = io_uring_get_sqe(&u->ring);
 			if (!sqe)
 				break;
 			prep(sqe, r);
@@ -736,9 +820,9 @@ static int submit(struct kaio_req **reqs, int n)
 	}
 	m = i;
 	if (direct) {
-		flush_locked();
-		back = io_uring_sq_ready(&ur.ring) ?
-		       take_back_last_locked(direct) : 0;
+		flush_locked(u);
+		back = io_uring_sq_ready(&u->ring) ?
+		       take_back_last_locked(u, direct) : 0;
 		/* The prefix ends at the first of them. */
 		for (j = m - 1; back > 0; j--) {
 			if (handed & (1ull << j))
@@ -752,7 +836,7 @@ static int submit(struct kaio_req **reqs, int n)
 	}
 	for (j = m; j < i; j++) {
 		if (mine & (1ull << j)) {
-			io_uring_unregister_personality(&ur.ring,
+			io_uring_unregister_personality(&ring0.ring,
 							reqs[j]->personality);
 			reqs[j]->personality = 0;
 		}
@@ -767,17 +851,19 @@ static int submit(struct kaio_req **reqs, int n)
 				ur.ho_head = r;
 			ur.ho_tail = r;
 		}
-		kaio__q_push(&ur.inflight.head, &ur.inflight.tail, r);
+		kaio__q_push(&u->inflight.head, &u->inflight.tail, r);
 		kaio__debug_route(r, KAIO_SERVED_URING);
 		if (handed & (1ull << j))
 			continue;	/* the reaper's once entered */
 		r->flags |= KAIO_RQ_INKERNEL;
+		/* Before u's reaper can complete it: it takes u->lock. */
+		kaio__cb_hint_set(r->cb, &u->reaper);
 		urgent += r->list || r->nt.notify != SIGEV_NONE;
 		in++;
 	}
 	if (in)
-		kaio__reaper_submitted(&ureaper, in, urgent);
-	pthread_mutex_unlock(&ur.lock);
+		kaio__reaper_submitted(&u->reaper, in, urgent);
+	pthread_mutex_unlock(&u->lock);
 	if ((handed & (m >= 64 ? ~0ull : (1ull << m) - 1)) &&
 	    !atomic_exchange(&ur.ho_word, 1))
 		sys_futex_wake(&ur.ho_word, 1);
@@ -785,13 +871,50 @@ static int submit(struct kaio_req **reqs, int n)
 }
 
 /*
+ * Submit reqs[0..n) (see submit_on()): what this thread enters itself
+ * goes to its own ring if it has one; what the submitter thread enters,
+ * or what comes with a personality, to ring0.  Runs of each go in turn;
+ * a run taken only in part ends the prefix.
+ */
+static int submit(struct kaio_req **reqs, int n)
+{
+	struct owner *o;
+	struct uring *t;
+	int i, j, m, own;
+
+	if (n > 64)
+		n = 64;		/* the masks' width: a prefix is allowed */
+	if (probe())
+		return -ENOSYS;
+	o = owner_get();
+	t = o && ur.trings_max ? thread_ring(o) : NULL;
+	if (!t)
+		return submit_on(&ring0, reqs, n, o);
+	for (i = 0; i < n; i = j) {
+		own = reqs[i]->personality <= 0 && !unbounded(reqs[i]);
+		for (j = i + 1; j < n; j++)
+			if ((reqs[j]->personality <= 0 &&
+			     !unbounded(reqs[j])) != own)
+				break;
+		m = submit_on(own ? t : &ring0, reqs + i, j - i, o);
+		if (m == -ENOSYS && own)	/* no reaper thread for t */
+			m = submit_on(&ring0, reqs + i, j - i, o);
+		if (m < 0)
+			return i ? i : m;
+		if (m < j - i)
+			return i + m;
+	}
+	return n;
+}
+
+/*
  * Ask io_uring to cancel req, without waiting for a running request: 0
  * (cancelled, or it finished meanwhile), -ENOENT (not found: finished, its
  * completion not yet reaped), -EALREADY or -ETIME (it runs in io-wq, which
  * was told to stop it), or another error (no synchronous cancel here).
- * Called with ur.lock held.
+ * Called with u->lock held.
  */
-static int cancel_one(struct kaio_req *req)
+static int cancel_one(struct uring *u, struct kaio_req *req)
 {
 	struct io_uring_sync_cancel_reg reg;
 
@@ -801,42 +924,57 @@ static int cancel_one(struct kaio_req *req)
 	reg.timeout.tv_sec = 0;		/* do not wait for what runs */
 	reg.timeout.tv_nsec = 0;
 	atomic_store(&req->cancel_asked, 1);
-	return io_uring_register_sync_cancel(&ur.ring, &reg);
+	return io_uring_register_sync_cancel(&u->ring, &reg);
+}
+
+/* Each ring in turn: ring0, then the thread rings (never freed). */
+static struct uring *ring_at(int i)
+{
+	if (i == 0)
+		return &ring0;
+	if (i > atomic_load(&ntrings))
+		return NULL;
+	return atomic_load(&trings[i - 1]);
 }
 
 /*
  * Cancel the matching requests in flight.  One that was cancelled, or that
  * the kernel finished (its completion not reaped yet), goes on the ticket
  * t: its completion settles it, by the result it really had.  One that
- * runs on (file I/O in io-wq) sets t->running.  ur.lock is held only for
- * the scan, never across a wait, so submitters do not stall.
+ * runs on (file I/O in io-wq) sets t->running.  A ring's lock is held only
+ * for its scan, never across a wait, so submitters do not stall.
  */
 static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		   struct kaio_req **out, int *n)
 {
 	struct kaio_req *r;
-	int ret;
+	struct uring *u;
+	int i, ret;
 
+	(void)out;
+	(void)n;
 	if (atomic_load(&ur.state) <= 0)
 		return;
-	pthread_mutex_lock(&ur.lock);
-	flush_locked();		/* the kernel knows every request */
-	for (r = ur.inflight.head; r; r = r->next) {
-		if (r->fd != fd || (cb && r->cb != cb))
-			continue;
-		if (r->cw) {		/* another aio_cancel() waits for it */
-			atomic_store(&t->running, 1);
-			continue;
+	for (i = 0; (u = ring_at(i)); i++) {
+		pthread_mutex_lock(&u->lock);
+		flush_locked(u);	/* the kernel knows every request */
+		for (r = u->inflight.head; r; r = r->next) {
+			if (r->fd != fd || (cb && r->cb != cb))
+				continue;
+			if (r->cw) {	/* another aio_cancel() waits for it */
+				atomic_store(&t->running, 1);
+				continue;
+			}
+			ret = cancel_one(u, r);
+			if (ret == 0 || ret == -ENOENT) {
+				r->cw = t;
+				atomic_fetch_add(&t->pending, 1);
+			} else {
+				atomic_store(&t->running, 1);
+			}
 		}
-		ret = cancel_one(r);
-		if (ret == 0 || ret == -ENOENT) {
-			r->cw = t;
-			atomic_fetch_add(&t->pending, 1);
-		} else {
-			atomic_store(&t->running, 1);
-		}
+		pthread_mutex_unlock(&u->lock);
 	}
-	pthread_mutex_unlock(&ur.lock);
 }
 
 /*
@@ -847,22 +985,25 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 static void cancel_retry(struct kaio_cancel *t)
 {
 	struct kaio_req *r;
-	int ret;
+	struct uring *u;
+	int i, ret;
 
 	if (atomic_load(&ur.state) <= 0)
 		return;
-	pthread_mutex_lock(&ur.lock);
-	flush_locked();
-	for (r = ur.inflight.head; r; r = r->next) {
-		if (r->cw != t)
-			continue;
-		ret = cancel_one(r);
-		if (ret != 0 && ret != -ENOENT) {
-			r->cw = NULL;
-			kaio__cancel_settle(t, -EINPROGRESS);
+	for (i = 0; (u = ring_at(i)); i++) {
+		pthread_mutex_lock(&u->lock);
+		flush_locked(u);
+		for (r = u->inflight.head; r; r = r->next) {
+			if (r->cw != t)
+				continue;
+			ret = cancel_one(u, r);
+			if (ret != 0 && ret != -ENOENT) {
+				r->cw = NULL;
+				kaio__cancel_settle(t, -EINPROGRESS);
+			}
 		}
+		pthread_mutex_unlock(&u->lock);
 	}
-	pthread_mutex_unlock(&ur.lock);
 }
 
 static const char *mode(void)
@@ -912,14 +1053,34 @@ static void defer(struct kaio_req *req)
 
 static void fork_child(void)
 {
-	/* The parent's ring is not mapped here (MADV_DONTFORK), nor its
-	 * submitter thread; this thread is a new one, with nothing in it. */
+	struct owner *o;
+	struct uring *u;
+	int i;
+
+	/* The parent's rings are not mapped here (MADV_DONTFORK), nor its
+	 * submitter and reaper threads; this thread is a new one, with
+	 * nothing in it.  The thread rings' memory is left behind. */
 	memset(&ur, 0, sizeof(ur));
-	pthread_mutex_init(&ur.lock, NULL);
-	if (tls_owner)
+	for (i = atomic_load(&ntrings); i > 0; i--) {
+		u = atomic_load(&trings[i - 1]);
+		kaio__reaper_reset(&u->reaper);
+		atomic_store(&trings[i - 1], NULL);
+	}
+	atomic_store(&ntrings, 0);
+	memset(&ring0.ring, 0, sizeof(ring0.ring));
+	memset(&ring0.inflight, 0, sizeof(ring0.inflight));
+	pthread_mutex_init(&ring0.lock, NULL);
+	kaio__reaper_reset(&ring0.reaper);
+	if (tls_owner) {
 		atomic_store(&tls_owner->n, 0);
+		tls_owner->ring = NULL;
+		tls_owner->tried = 0;
+	}
+	for (o = owner_free; o; o = o->next) {
+		o->ring = NULL;
+		o->tried = 0;
+	}
 	pthread_mutex_init(&owner_lock, NULL);
-	kaio__reaper_reset(&ureaper);
 }
 
 const struct kaio_backend kaio__uring_backend = {

@@ -19,6 +19,11 @@
  *   __abs_prio      the process epoch at submission (bumped in a fork
  *                   child, so inherited requests are recognised as foreign).
  *   __next_prio     untouched.
+ *   __glibc_reserved[0..7]  the reaper of the kernel ring the request is
+ *                   in (reap.c), a hint for aio_suspend(): set where the
+ *                   kernel took the request and before anyone can complete
+ *                   it, cleared before it leaves the ring for another
+ *                   backend, reset at submission.  (Unused by glibc.)
  * The library never touches the aiocb after it has published __error_code,
  * since the caller may free it as soon as it sees the result.
  */
@@ -31,6 +36,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -265,6 +271,25 @@ static inline int kaio__cb_state(const struct aiocb *cb)
 	       KAIO_CB_FOREIGN;
 }
 
+struct kaio_reaper;
+
+_Static_assert(offsetof(struct aiocb, __glibc_reserved) % sizeof(void *) == 0 &&
+	       sizeof(((struct aiocb *)0)->__glibc_reserved) >= sizeof(void *),
+	       "room for the reaper hint");
+
+/* The reaper hint (see the top of the file). */
+static inline void kaio__cb_hint_set(struct aiocb *cb, struct kaio_reaper *r)
+{
+	__atomic_store_n((void **)(void *)cb->__glibc_reserved, (void *)r,
+			 __ATOMIC_RELAXED);
+}
+
+static inline struct kaio_reaper *kaio__cb_hint(const struct aiocb *cb)
+{
+	return (struct kaio_reaper *)__atomic_load_n(
+		(void *const *)(const void *)cb->__glibc_reserved, __ATOMIC_RELAXED);
+}
+
 /* The aiocb's __error_code, with acquire: its result is then visible. */
 static inline int kaio__cb_error(const struct aiocb *cb)
 {
@@ -469,7 +494,8 @@ struct kaio_reaper {
 	atomic_int urgent;		/* ... with a notification or list */
 	atomic_llong app_reaped;	/* when an app thread last reaped */
 	/* Constant. */
-	int slot;			/* 0 native AIO, 1 io_uring */
+	int slot;			/* 0 native AIO, 1 io_uring's shared
+					 * ring, 2.. its per-thread rings */
 	/*
 	 * Wait (rel NULL: forever) for completions and complete a batch;
 	 * with cancel, the wait itself is a cancellation point, and a
@@ -477,9 +503,12 @@ struct kaio_reaper {
 	 * caller blocks every signal and the wait alone runs with sigmask
 	 * (a handler then runs only when the wait ends with EINTR).
 	 */
-	long (*reap_batch)(const struct timespec *rel, int cancel,
-			   const sigset_t *sigmask);
+	long (*reap_batch)(struct kaio_reaper *r, const struct timespec *rel,
+			   int cancel, const sigset_t *sigmask);
 };
+
+/* Reapers at most: native AIO, io_uring's shared ring, its thread rings. */
+#define KAIO_REAPER_SLOTS	18
 
 /*
  * How deep this thread is in the library's entry points (compat.c):
@@ -494,8 +523,8 @@ void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 			    int urgent) KAIO_HIDDEN;
 void kaio__reaper_done(struct kaio_reaper *r,
 		       const struct kaio_req *req) KAIO_HIDDEN;
-int kaio__reaper_wait(int seq, const struct timespec *deadline,
-		      int cancel) KAIO_HIDDEN;
+int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
+		      const struct aiocb *const list[], int nent) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
 /* A reaper's wait as a cancellation point: async mode around it. */
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;

@@ -3,10 +3,13 @@
  * reap.c - who reaps a kernel backend's completions (native AIO's
  * io_getevents(), io_uring's completion queue).
  *
- * One thread at a time holds the role (r->who): the backend's background
- * reaper thread, or an application thread sleeping in aio_suspend() or
- * lio_listio(LIO_WAIT) whose requests only this backend can finish
- * (kaio__user_pending == 0 and no other backend has requests in flight).
+ * Each ring (native AIO's context, io_uring's shared ring, each of its
+ * per-thread rings) has a reaper.  One thread at a time holds its role
+ * (r->who): its background reaper thread, or an application thread
+ * sleeping in aio_suspend() or lio_listio(LIO_WAIT) whose requests only
+ * this ring can finish: every request aio_suspend() waits for carries
+ * this reaper as its hint (kaio-int.h), or, without a list or hints,
+ * kaio__user_pending == 0 and no other ring has requests in flight.
  * Such a thread reaps for itself, so the kernel's wake-up reaches it
  * directly, with no second hop through the reaper.
  *
@@ -52,7 +55,7 @@
 
 enum { WHO_NONE, WHO_REAPER, WHO_APP };
 
-static _Atomic(struct kaio_reaper *) reapers[2];
+static _Atomic(struct kaio_reaper *) reapers[KAIO_REAPER_SLOTS];
 
 __thread int kaio__tls_depth __attribute__((tls_model("initial-exec")));
 /* This thread waits at a park (see above), and the role it holds. */
@@ -126,7 +129,7 @@ static void *reaper(void *arg)
 		none = WHO_NONE;
 		if (!atomic_compare_exchange_strong(&r->who, &none, WHO_REAPER))
 			continue;	/* an application thread reaps */
-		n = r->reap_batch(&reaper_slice, 0, NULL);
+		n = r->reap_batch(r, &reaper_slice, 0, NULL);
 		atomic_store(&r->who, WHO_NONE);
 		/* Sleepers that want the role must wake up to take it. */
 		if (atomic_load(&r->app_wants))
@@ -267,7 +270,8 @@ static void role_release(void *arg)
  */
 static void kick(struct kaio_reaper *r)
 {
-	if (!atomic_exchange(&r->app_reaped, 0) ||
+	if (!atomic_load(&r->app_reaped) ||
+	    !atomic_exchange(&r->app_reaped, 0) ||
 	    !atomic_load(&r->inflight_n))
 		return;
 	pthread_mutex_lock(&r->lock);
@@ -275,10 +279,40 @@ static void kick(struct kaio_reaper *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
+/*
+ * The one reaper that can finish everything list[] waits for, by the
+ * requests' hints; NULL if there is none, or no list.
+ */
+static struct kaio_reaper *reaper_of(const struct aiocb *const list[],
+				     int nent)
+{
+	struct kaio_reaper *r = NULL, *h;
+	int i;
+
+	if (!list)
+		return NULL;
+	for (i = 0; i < nent; i++) {
+		if (!list[i] || kaio__cb_state(list[i]) != KAIO_CB_LIVE ||
+		    kaio__cb_error(list[i]) != EINPROGRESS)
+			continue;
+		h = kaio__cb_hint(list[i]);
+		if (!h || (r && h != r))
+			return NULL;
+		r = h;
+	}
+	return r;
+}
+
+/* What a waiter waits for: a list (and its hints), or anything. */
+struct wait_set {
+	const struct aiocb *const *list;
+	int nent;
+};
+
 /* reap_here() with the role's claim made: see there. */
 static int reap_claimed(struct kaio_reaper *r, int seq,
 			const struct timespec *deadline, int cancel,
-			struct role_hold *hold)
+			struct role_hold *hold, const struct wait_set *ws)
 {
 	struct timespec now, rel;
 	int none = WHO_NONE;
@@ -315,10 +349,15 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	 * The role was free, but its last holder may have completed what
 	 * this thread waits for after the caller looked (it bumps the
 	 * sequence before it lets go), or moved a request to the pool: then
-	 * nothing in the ring would wake this thread.  Look again.
+	 * nothing in the ring would wake this thread.  Look again: by the
+	 * hints if the caller went by them (a request leaves the ring only
+	 * in its reaper's hands, which are now this thread's), else by the
+	 * count of requests outside every ring.
 	 */
 	if (atomic_load(&kaio__done_seq) != seq ||
-	    !atomic_load(&r->inflight_n) || atomic_load(&kaio__user_pending))
+	    !atomic_load(&r->inflight_n) ||
+	    (ws->list ? reaper_of(ws->list, ws->nent) != r
+		      : atomic_load(&kaio__user_pending) != 0))
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rel.tv_sec = deadline->tv_sec - now.tv_sec;
@@ -330,7 +369,7 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	if (rel.tv_sec < 0)
 		rel.tv_sec = rel.tv_nsec = 0;
 	tls_park = 1;		/* a handler runs only if the wait ends in EINTR */
-	n = r->reap_batch(&rel, cancel, &hold->old);
+	n = r->reap_batch(r, &rel, cancel, &hold->old);
 	tls_park = 0;
 	if (n > 0)
 		atomic_store(&r->app_reaped, now_ns());
@@ -352,7 +391,8 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
  * -ETIMEDOUT; the role is given back in every case, cancellation too.
  */
 static int reap_here(struct kaio_reaper *r, int seq,
-		     const struct timespec *deadline, int cancel)
+		     const struct timespec *deadline, int cancel,
+		     const struct wait_set *ws)
 {
 	struct role_hold hold = { .r = r };
 	volatile int ret = 0;
@@ -365,7 +405,7 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	pthread_sigmask(SIG_BLOCK, &all, &hold.old);
 	atomic_fetch_add(&r->app_wants, 1);
 	pthread_cleanup_push(role_release, &hold);
-	ret = reap_claimed(r, seq, deadline, cancel, &hold);
+	ret = reap_claimed(r, seq, deadline, cancel, &hold, ws);
 	/* A signal held back meanwhile is handled as this returns: EINTR,
 	 * as if it had come during the wait. */
 	if (!ret && sigpending(&pend) == 0)
@@ -381,12 +421,16 @@ static int reap_here(struct kaio_reaper *r, int seq,
 
 /*
  * Sleep until something completes: 0, -EINTR or -ETIMEDOUT.  Reaps in
- * this thread when exactly one backend can finish what is outstanding.
- * With cancel, the sleep is a cancellation point.
+ * this thread when one ring can finish what is outstanding: the ring of
+ * every request of list[] (by their hints; list may be NULL), or the only
+ * ring with requests in flight.  With cancel, the sleep is a cancellation
+ * point.
  */
-int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
+int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
+		      const struct aiocb *const list[], int nent)
 {
 	struct kaio_reaper *r = NULL, *ri;
+	struct wait_set ws = { NULL, 0 };
 	int i, busy = 0, park = tls_park, ret;
 
 	/* From a handler that interrupted the library: no lock, no reaping. */
@@ -394,7 +438,16 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 		return futex_sleep(seq, deadline, cancel);
 	tls_park = 0;
 
-	for (i = 0; i < 2; i++) {
+	r = reaper_of(list, nent);
+	if (r && atomic_load(&r->inflight_n)) {
+		ws.list = list;
+		ws.nent = nent;
+		ret = reap_here(r, seq, deadline, cancel, &ws);
+		tls_park = park;
+		return ret;
+	}
+	r = NULL;
+	for (i = 0; i < KAIO_REAPER_SLOTS; i++) {
 		ri = atomic_load(&reapers[i]);
 		if (ri && atomic_load(&ri->inflight_n)) {
 			r = ri;
@@ -402,12 +455,12 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 		}
 	}
 	if (busy == 1 && !atomic_load(&kaio__user_pending)) {
-		ret = reap_here(r, seq, deadline, cancel);
+		ret = reap_here(r, seq, deadline, cancel, &ws);
 		tls_park = park;
 		return ret;
 	}
 	tls_park = 0;
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < KAIO_REAPER_SLOTS; i++) {
 		ri = atomic_load(&reapers[i]);
 		if (ri)
 			kick(ri);
@@ -420,8 +473,8 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel)
 
 void kaio__reaper_reset(struct kaio_reaper *r)
 {
-	long (*fn)(const struct timespec *, int, const sigset_t *) =
-		r->reap_batch;
+	long (*fn)(struct kaio_reaper *, const struct timespec *, int,
+		   const sigset_t *) = r->reap_batch;
 	int slot = r->slot;
 
 	memset(r, 0, sizeof(*r));

@@ -483,6 +483,7 @@ static void mark(struct aiocb *cb)
 	kaio__cb_set(&cb->__abs_prio,
 		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
 	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
+	kaio__cb_hint_set(cb, NULL);
 	atomic_store_explicit((atomic_int *)&cb->__error_code, EINPROGRESS,
 			      memory_order_relaxed);
 }

@@ -72,7 +72,7 @@ void kaio__deadline(struct timespec *abs, const struct timespec *rel)
  */
 int kaio__wait_seq(int seq, const struct timespec *deadline)
 {
-	return kaio__reaper_wait(seq, deadline, 0);
+	return kaio__reaper_wait(seq, deadline, 0, NULL, 0);
 }
 
 static int cancel_enabled(void)
@@ -189,7 +189,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 			ret = 0;
 			break;
 		}
-		ret = kaio__reaper_wait(seq, &dl, cancel);
+		ret = kaio__reaper_wait(seq, &dl, cancel, list, nent);
 		if (ret == -ETIMEDOUT && forever) {
 			kaio__deadline(&dl, NULL);
 			continue;

@@ -40,6 +40,7 @@ Suite *sigevent_suite(void);
 Suite *process_suite(void);
 Suite *abi_suite(void);
 Suite *stress_suite(void);
+Suite *rings_suite(void);
 Suite *routing_suite(void);
 Suite *creds_suite(void);
 Suite *queue_suite(void);

@@ -30,6 +30,7 @@ int main(void)
 	srunner_add_suite(sr, process_suite());
 	srunner_add_suite(sr, abi_suite());
 	srunner_add_suite(sr, stress_suite());
+	srunner_add_suite(sr, rings_suite());
 	srunner_add_suite(sr, routing_suite());
 	srunner_add_suite(sr, creds_suite());
 	srunner_add_suite(sr, queue_suite());

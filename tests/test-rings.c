@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * io_uring's rings per submitting thread (backend-uring.c) and the hint
+ * that lets aio_suspend() reap a ring in the waiting thread (reap.c):
+ * more threads than rings, rings passed on to the next thread, waits for
+ * another thread's requests or for requests on several rings, a thread
+ * that exits with requests in flight, aio_cancel() across rings, fork.
+ * Under every backend (elsewhere they check the pool and native AIO the
+ * same way); a wrong hint shows as a wait that never ends.
+ *
+ * Reads of RBYTES are past the caller's copy budget, so even a cached
+ * file's go to a backend.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+#define RBYTES		(1 << 20)
+#define FILE_BYTES	(4 << 20)
+#define NREQ		3
+
+static int rfd = -1;
+
+static void rings_setup(void)
+{
+	rfd = t_tmpfile(FILE_BYTES, 0);
+}
+
+static void rings_teardown(void)
+{
+	if (rfd >= 0)
+		close(rfd);
+	rfd = -1;
+}
+
+/* The offset of request i of round k for thread t. */
+static off_t where(int t, int k, int i)
+{
+	return (off_t)(((t * 7 + k * 3 + i) % (FILE_BYTES / RBYTES)) * RBYTES +
+		       (t % 8) * 512);
+}
+
+struct batch {
+	struct aiocb cb[NREQ];
+	char *buf[NREQ];
+};
+
+static int batch_alloc(struct batch *b)
+{
+	int i;
+
+	memset(b, 0, sizeof(*b));
+	for (i = 0; i < NREQ; i++)
+		if (!(b->buf[i] = malloc(RBYTES)))
+			return -1;
+	return 0;
+}
+
+static void batch_free(struct batch *b)
+{
+	int i;
+
+	for (i = 0; i < NREQ; i++)
+		free(b->buf[i]);
+}
+
+/* Submit NREQ reads; 0, or the first failing aio_read()'s errno. */
+static int batch_submit(struct batch *b, int t, int k)
+{
+	int i;
+
+	for (i = 0; i < NREQ; i++) {
+		t_prep(&b->cb[i], rfd, b->buf[i],
+		       RBYTES - (size_t)(t % 8) * 512, where(t, k, i));
+		if (aio_read(&b->cb[i]))
+			return errno;
+	}
+	return 0;
+}
+
+/*
+ * Wait for the batch with aio_suspend() on the whole list (what fio's
+ * posixaio engine does), then check every result and byte.  0, or a
+ * string saying what was wrong.
+ */
+static const char *batch_finish(struct batch *b, int t, int k)
+{
+	const struct aiocb *l[NREQ];
+	struct timespec ts = { 20, 0 };
+	int i, left;
+
+	for (;;) {
+		for (i = 0, left = 0; i < NREQ; i++) {
+			l[i] = aio_error(&b->cb[i]) == EINPROGRESS ? &b->cb[i]
+								   : NULL;
+			left += l[i] != NULL;
+		}
+		if (!left)
+			break;
+		if (aio_suspend(l, NREQ, &ts) && errno != EINTR)
+			return "aio_suspend() failed or waited 20 s";
+	}
+	for (i = 0; i < NREQ; i++) {
+		if (aio_error(&b->cb[i]))
+			return "a read failed";
+		if (aio_return(&b->cb[i]) !=
+		    (ssize_t)(RBYTES - (size_t)(t % 8) * 512))
+			return "a read was short";
+		if (!t_check_bytes(b->buf[i], where(t, k, i),
+				   RBYTES - (size_t)(t % 8) * 512))
+			return "a read returned the wrong bytes";
+	}
+	return NULL;
+}
+
+struct worker {
+	pthread_t th;
+	int t, rounds;
+	const char *err;
+};
+
+static void *reader(void *arg)
+{
+	struct worker *w = arg;
+	struct batch b;
+	int k, e;
+
+	if (batch_alloc(&b)) {
+		w->err = "no memory";
+		batch_free(&b);
+		return NULL;
+	}
+	for (k = 0; k < w->rounds && !w->err; k++) {
+		e = batch_submit(&b, w->t, k);
+		if (e) {
+			w->err = "aio_read() refused a read";
+			break;
+		}
+		w->err = batch_finish(&b, w->t, k);
+	}
+	batch_free(&b);
+	return NULL;
+}
+
+static void run_wave(int nthreads, int rounds, int base)
+{
+	struct worker *w = calloc((size_t)nthreads, sizeof(*w));
+	int i;
+
+	ck_assert_ptr_nonnull(w);
+	for (i = 0; i < nthreads; i++) {
+		w[i].t = base + i;
+		w[i].rounds = rounds;
+		ck_assert_int_eq(pthread_create(&w[i].th, NULL, reader, &w[i]),
+				 0);
+	}
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(w[i].th, NULL);
+		ck_assert_msg(!w[i].err, "thread %d: %s", w[i].t, w[i].err);
+	}
+	free(w);
+}
+
+/*
+ * More threads at once than there are thread rings (16): the rest share
+ * the shared ring; then a second wave takes over the first one's rings.
+ */
+START_TEST(rings_more_threads_than_rings)
+{
+	run_wave(24, 4, 0);
+	run_wave(24, 4, 100);
+}
+END_TEST
+
+struct lender {
+	pthread_t th;
+	struct batch b;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int phase;	/* 1: submitted; 2: the main thread is done with them */
+	const char *err;
+};
+
+static void lender_set(struct lender *l, int phase)
+{
+	pthread_mutex_lock(&l->lock);
+	l->phase = phase;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->lock);
+}
+
+static void lender_wait(struct lender *l, int phase)
+{
+	pthread_mutex_lock(&l->lock);
+	while (l->phase < phase)
+		pthread_cond_wait(&l->cond, &l->lock);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/* Submits a batch for the main thread to wait for; reads its own
+ * meanwhile; exits at once if told to (requests still in flight). */
+static void *lender_main(void *arg)
+{
+	struct lender *l = arg;
+	struct worker self = { .t = 3, .rounds = 6 };
+
+	if (batch_submit(&l->b, 1, 0)) {
+		l->err = "aio_read() refused a read";
+		lender_set(l, 1);
+		return NULL;
+	}
+	lender_set(l, 1);
+	reader(&self);
+	if (self.err)
+		l->err = self.err;
+	return NULL;
+}
+
+/*
+ * The main thread waits for another thread's requests (on that thread's
+ * ring) while that thread reads and waits on its own.
+ */
+START_TEST(rings_wait_for_another_thread)
+{
+	struct lender l;
+	const char *err;
+
+	memset(&l, 0, sizeof(l));
+	pthread_mutex_init(&l.lock, NULL);
+	pthread_cond_init(&l.cond, NULL);
+	ck_assert_int_eq(batch_alloc(&l.b), 0);
+	ck_assert_int_eq(pthread_create(&l.th, NULL, lender_main, &l), 0);
+	lender_wait(&l, 1);
+	ck_assert_msg(!l.err, "%s", l.err ? l.err : "");
+	err = batch_finish(&l.b, 1, 0);
+	ck_assert_msg(!err, "%s", err ? err : "");
+	pthread_join(l.th, NULL);
+	ck_assert_msg(!l.err, "%s", l.err ? l.err : "");
+	batch_free(&l.b);
+}
+END_TEST
+
+static void *submit_and_exit(void *arg)
+{
+	struct batch *b = arg;
+
+	return (void *)(intptr_t)batch_submit(b, 2, 0);
+}
+
+/*
+ * One list with requests of three threads: two that exited with theirs
+ * in flight and this one's.  Waiting on it reaps through whoever holds
+ * each ring; the exited threads' rings go to the next threads.
+ */
+START_TEST(rings_mixed_list_and_exited_threads)
+{
+	struct batch a, c, mine;
+	const struct aiocb *l[3 * NREQ];
+	const char *err;
+	struct timespec ts = { 20, 0 };
+	pthread_t th;
+	void *ret;
+	int i, left;
+
+	ck_assert_int_eq(batch_alloc(&a), 0);
+	ck_assert_int_eq(batch_alloc(&c), 0);
+	ck_assert_int_eq(batch_alloc(&mine), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, submit_and_exit, &a), 0);
+	pthread_join(th, &ret);
+	ck_assert_int_eq((int)(intptr_t)ret, 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, submit_and_exit, &c), 0);
+	pthread_join(th, &ret);
+	ck_assert_int_eq((int)(intptr_t)ret, 0);
+	ck_assert_int_eq(batch_submit(&mine, 2, 0), 0);
+	for (;;) {
+		for (i = 0, left = 0; i < NREQ; i++) {
+			l[i] = aio_error(&a.cb[i]) == EINPROGRESS ? &a.cb[i]
+								  : NULL;
+			l[NREQ + i] = aio_error(&c.cb[i]) == EINPROGRESS ?
+				      &c.cb[i] : NULL;
+			l[2 * NREQ + i] = aio_error(&mine.cb[i]) ==
+					  EINPROGRESS ? &mine.cb[i] : NULL;
+			left += (l[i] != NULL) + (l[NREQ + i] != NULL) +
+				(l[2 * NREQ + i] != NULL);
+		}
+		if (!left)
+			break;
+		ck_assert_msg(aio_suspend(l, 3 * NREQ, &ts) == 0 ||
+			      errno == EINTR, "aio_suspend: %s", strerror(errno));
+	}
+	err = batch_finish(&a, 2, 0);
+	ck_assert_msg(!err, "first thread's: %s", err ? err : "");
+	err = batch_finish(&c, 2, 0);
+	ck_assert_msg(!err, "second thread's: %s", err ? err : "");
+	err = batch_finish(&mine, 2, 0);
+	ck_assert_msg(!err, "this thread's: %s", err ? err : "");
+	batch_free(&a);
+	batch_free(&c);
+	batch_free(&mine);
+	run_wave(4, 2, 50);	/* the rings passed on still work */
+}
+END_TEST
+
+struct canceller {
+	pthread_t th;
+	struct batch b;
+	int submitted;
+};
+
+static void *submit_only(void *arg)
+{
+	struct canceller *c = arg;
+
+	c->submitted = batch_submit(&c->b, 4, 0) == 0;
+	return NULL;
+}
+
+/* aio_cancel(fd, NULL) finds the requests of every ring, and each ends
+ * exactly once: cancelled, or done with its full result. */
+START_TEST(rings_cancel_every_ring)
+{
+	struct canceller c[4];
+	const struct aiocb *l[1];
+	struct timespec ts = { 20, 0 };
+	int i, j, ret, e;
+
+	for (i = 0; i < 4; i++) {
+		ck_assert_int_eq(batch_alloc(&c[i].b), 0);
+		ck_assert_int_eq(pthread_create(&c[i].th, NULL, submit_only,
+						&c[i]), 0);
+		pthread_join(c[i].th, NULL);
+		ck_assert(c[i].submitted);
+	}
+	ret = aio_cancel(rfd, NULL);
+	ck_assert(ret == AIO_CANCELED || ret == AIO_NOTCANCELED ||
+		  ret == AIO_ALLDONE);
+	for (i = 0; i < 4; i++) {
+		for (j = 0; j < NREQ; j++) {
+			l[0] = &c[i].b.cb[j];
+			while ((e = aio_error(l[0])) == EINPROGRESS)
+				ck_assert(aio_suspend(l, 1, &ts) == 0 ||
+					  errno == EINTR);
+			ck_assert_msg(e == 0 || e == ECANCELED,
+				      "aio_error %d", e);
+			if (e == 0)
+				ck_assert_int_eq(aio_return(&c[i].b.cb[j]),
+						 RBYTES - 4 * 512);
+			else
+				ck_assert_int_eq(aio_return(&c[i].b.cb[j]),
+						 -1);
+		}
+		batch_free(&c[i].b);
+	}
+}
+END_TEST
+
+/*
+ * A child forked while the parent's threads have rings (and requests in
+ * them) makes its own: the parent's are not mapped there.
+ */
+START_TEST(rings_fork_child)
+{
+	struct lender l;
+	const char *err;
+	pid_t pid;
+	int st;
+
+	memset(&l, 0, sizeof(l));
+	pthread_mutex_init(&l.lock, NULL);
+	pthread_cond_init(&l.cond, NULL);
+	ck_assert_int_eq(batch_alloc(&l.b), 0);
+	ck_assert_int_eq(pthread_create(&l.th, NULL, lender_main, &l), 0);
+	lender_wait(&l, 1);
+	run_wave(2, 1, 60);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct worker w = { .t = 70, .rounds = 3 }, m = { .t = 71,
+								.rounds = 3 };
+
+		if (pthread_create(&w.th, NULL, reader, &w))
+			_exit(2);
+		reader(&m);
+		pthread_join(w.th, NULL);
+		_exit(w.err || m.err ? 1 : 0);
+	}
+	err = batch_finish(&l.b, 1, 0);
+	ck_assert_msg(!err, "%s", err ? err : "");
+	pthread_join(l.th, NULL);
+	ck_assert_msg(!l.err, "%s", l.err ? l.err : "");
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child: status %d", st);
+	batch_free(&l.b);
+}
+END_TEST
+
+Suite *rings_suite(void)
+{
+	Suite *s = suite_create("rings");
+	TCase *tc = t_tcase("rings");
+
+	tcase_add_checked_fixture(tc, rings_setup, rings_teardown);
+	tcase_add_test(tc, rings_more_threads_than_rings);
+	tcase_add_test(tc, rings_wait_for_another_thread);
+	tcase_add_test(tc, rings_mixed_list_and_exited_threads);
+	tcase_add_test(tc, rings_cancel_every_ring);
+	tcase_add_test(tc, rings_fork_child);
+	suite_add_tcase(s, tc);
+	return s;
+}
