@@ -21,9 +21,19 @@
 
 #include "test-common.h"
 
-#define RBYTES		(1 << 20)
+#define RBYTES		(640 << 10)
 #define FILE_BYTES	(4 << 20)
-#define NREQ		3
+#define NREQ		2
+
+/* TSan reports a thread created in a fork child whose parent had threads
+ * running ("dup thread with used id"): the child then reads in one. */
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
+#endif
 
 static int rfd = -1;
 
@@ -42,8 +52,7 @@ static void rings_teardown(void)
 /* The offset of request i of round k for thread t. */
 static off_t where(int t, int k, int i)
 {
-	return (off_t)(((t * 7 + k * 3 + i) % (FILE_BYTES / RBYTES)) * RBYTES +
-		       (t % 8) * 512);
+	return (off_t)((t * 7 + k * 3 + i) % 5) * RBYTES + (t % 8) * 512;
 }
 
 struct batch {
@@ -173,8 +182,8 @@ static void run_wave(int nthreads, int rounds, int base)
  */
 START_TEST(rings_more_threads_than_rings)
 {
-	run_wave(24, 4, 0);
-	run_wave(24, 4, 100);
+	run_wave(20, 2, 0);
+	run_wave(20, 2, 100);
 }
 END_TEST
 
@@ -366,6 +375,7 @@ END_TEST
  */
 START_TEST(rings_fork_child)
 {
+	struct worker self = { .t = 0 };
 	struct lender l;
 	const char *err;
 	pid_t pid;
@@ -377,17 +387,25 @@ START_TEST(rings_fork_child)
 	ck_assert_int_eq(batch_alloc(&l.b), 0);
 	ck_assert_int_eq(pthread_create(&l.th, NULL, lender_main, &l), 0);
 	lender_wait(&l, 1);
-	run_wave(2, 1, 60);
+	run_wave(2, 1, 60);	/* two rings passed on to the next threads */
+	self.t = 72;
+	self.rounds = 1;
+	reader(&self);		/* and one of this thread's own */
+	ck_assert_msg(!self.err, "%s", self.err);
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		struct worker w = { .t = 70, .rounds = 3 }, m = { .t = 71,
-								.rounds = 3 };
+		struct worker w = { .t = 70, .rounds = 3 };
+		struct worker m = { .t = 71, .rounds = 3 };
 
+#ifndef T_TSAN
 		if (pthread_create(&w.th, NULL, reader, &w))
 			_exit(2);
+#endif
 		reader(&m);
+#ifndef T_TSAN
 		pthread_join(w.th, NULL);
+#endif
 		_exit(w.err || m.err ? 1 : 0);
 	}
 	err = batch_finish(&l.b, 1, 0);
