@@ -67,7 +67,6 @@ static void await(struct kaio_cancel *t)
 	struct timespec dl;
 	int seq;
 
-	kaio__waiter_enter();
 	kaio__deadline(&dl, &retry);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
@@ -78,7 +77,6 @@ static void await(struct kaio_cancel *t)
 			kaio__deadline(&dl, &retry);
 		}
 	}
-	atomic_fetch_sub(&kaio__done_waiters, 1);
 }
 
 /* Is cb a request of this process still in progress? */

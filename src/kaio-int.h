@@ -348,8 +348,8 @@ extern atomic_int kaio__signalling KAIO_HIDDEN;
 
 /*
  * The store-buffering pair of the completion wait: a waiter counts itself,
- * then looks at the results; a completer publishes its result, then looks
- * for waiters.  A seq_cst fence on each side makes one of them see the
+ * then the futex looks at the sequence; a completer bumps the sequence,
+ * then looks for waiters.  A seq_cst fence on each side makes one of them see the
  * other.  TSan does not model fences (GCC drops them under it): there a
  * read-modify-write of kaio__done_waiters on both sides does the same.
  */

@@ -33,7 +33,6 @@ static int wait_list(struct kaio_list *list)
 	int seq, ret = 0;
 
 	kaio__deadline(&dl, NULL);
-	kaio__waiter_enter();
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (atomic_load(&list->refs) == 1)
@@ -48,7 +47,6 @@ static int wait_list(struct kaio_list *list)
 			kaio__deadline(&dl, NULL);
 		ret = 0;
 	}
-	atomic_fetch_sub(&kaio__done_waiters, 1);
 	return ret;
 }
 

@@ -208,13 +208,23 @@ void kaio__reaper_done(struct kaio_reaper *r, const struct kaio_req *req)
 		atomic_fetch_sub(&r->urgent, 1);
 }
 
-/* Let the reaper resume if nobody else will reap. */
+/*
+ * Let the reaper resume if nobody else will reap.  While the application
+ * reaps (and nothing is urgent), a reaper in its timed sleep would only go
+ * back to sleep: it is woken only from an untimed one.  (Waking it after
+ * every aio_suspend() of a thread that leaves requests in flight cost two
+ * futex calls per call, and the reaper's lock bounced between them.)
+ */
 static void hand_back(struct kaio_reaper *r)
 {
+	int quiet;
+
 	if (atomic_load(&r->app_wants) || !atomic_load(&r->inflight_n))
 		return;
+	quiet = app_active(r) && !atomic_load(&r->urgent);
 	pthread_mutex_lock(&r->lock);
-	pthread_cond_signal(&r->rcond);
+	if (!quiet || r->bg_sleep == 2)
+		pthread_cond_signal(&r->rcond);
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -225,15 +235,27 @@ static void hand_back(struct kaio_reaper *r)
  * them unnoticed).  With cancel, the sleep is a cancellation point.
  * Returns 0 (woken), -EINTR or -ETIMEDOUT.
  */
+static void sleeper_gone(void *arg)
+{
+	(void)arg;
+	atomic_fetch_sub(&kaio__done_waiters, 1);
+}
+
 static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 {
-	int ret, old = 0;
+	volatile int ret = 0;
+	int old = 0;
 
+	/* Counted only while on the futex (suspend.c): a completer makes no
+	 * futex call while every waiter sleeps in a ring of its own. */
+	kaio__waiter_enter();
+	pthread_cleanup_push(sleeper_gone, NULL);
 	if (cancel)
 		old = kaio__cancel_async_begin();
 	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
 	if (cancel)
 		kaio__cancel_async_end(old);
+	pthread_cleanup_pop(1);
 	return ret == -EAGAIN ? 0 : ret;
 }
 

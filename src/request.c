@@ -112,9 +112,9 @@ static __thread int defer_wake __attribute__((tls_model("initial-exec")));
 void kaio__wake_waiters(void)
 {
 	/*
-	 * Against the waiter's count-then-look (suspend.c): the result was
-	 * published before kaio__waiters_now()'s fence, so either a waiter
-	 * is counted here or it sees the result.
+	 * Against the sleeper's count-then-look (suspend.c): the sequence
+	 * moves before kaio__waiters_now()'s fence, so either a sleeper is
+	 * counted here or its futex sees the new sequence.
 	 */
 	atomic_fetch_add(&kaio__done_seq, 1);
 	if (kaio__waiters_now())

@@ -3,11 +3,14 @@
  * suspend.c - aio_suspend() and the wait every waiter shares.
  *
  * Every completion publishes its result, bumps kaio__done_seq and, if
- * kaio__done_waiters is non-zero, wakes the futex.  A waiter counts itself
- * in kaio__done_waiters, reads the sequence, checks its condition, and
- * sleeps only if the sequence has not moved.  A sequentially consistent
- * fence on each side, between its write and its read (kaio-int.h), makes
- * the completer see the waiter or the waiter see the result.
+ * kaio__done_waiters is non-zero, wakes the futex.  A waiter reads the
+ * sequence, checks its condition, and to sleep on the futex counts itself
+ * in kaio__done_waiters (reap.c's futex_sleep()), then lets the futex
+ * check that the sequence has not moved.  A sequentially consistent fence
+ * on each side, between its write and its read (kaio-int.h), makes the
+ * completer see the sleeper or the futex see the new sequence.  A waiter
+ * that sleeps in a ring instead (reap.c) is not counted: only that ring's
+ * completions, which the kernel delivers there, can end its wait.
  * aio_suspend() is async-signal-safe.
  *
  * aio_suspend() is a cancellation point, as in glibc: its sleep (a futex
@@ -82,12 +85,6 @@ static int cancel_enabled(void)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
 	pthread_setcancelstate(state, NULL);
 	return state == PTHREAD_CANCEL_ENABLE;
-}
-
-static void stop_waiting(void *arg)
-{
-	(void)arg;
-	atomic_fetch_sub(&kaio__done_waiters, 1);
 }
 
 /*
@@ -181,8 +178,6 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	kaio__deadline(&dl, timeout);
 	forever = !timeout || timeout->tv_sec >= 365 * 24 * 3600;
 	cancel = cancel_enabled();
-	kaio__waiter_enter();
-	pthread_cleanup_push(stop_waiting, NULL);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (any_done(list, nent)) {
@@ -204,7 +199,6 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		if (ret)
 			break;
 	}
-	pthread_cleanup_pop(1);
 	if (ret == -ETIMEDOUT)
 		return kaio__fail(EAGAIN);
 	if (ret)
