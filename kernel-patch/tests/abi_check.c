@@ -23,6 +23,8 @@ SAME(IOCB_CMD_UNLINKAT, KAIO_IOCB_CMD_UNLINKAT);
 SAME(IOCB_CMD_READAHEAD, KAIO_IOCB_CMD_READAHEAD);
 SAME(IOCB_CMD_RENAMEAT, KAIO_IOCB_CMD_RENAMEAT);
 SAME(AIO_RING_COMPAT_THREADED, KAIO_AIO_RING_COMPAT_THREADED);
+/* the value src/backend-kaio.c passes to io_setup() */
+SAME(IOCTX_FLAG_THREADED, 1U << 30);
 SAME(sizeof(struct aio_renameat_info), sizeof(struct kaio_renameat_info));
 SAME(sizeof(struct aio_renameat_info), 40);
 #define FIELD(f) \

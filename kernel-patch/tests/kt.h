@@ -82,9 +82,23 @@ static inline char *kt_path(const char *leaf)
 }
 
 /* ---- raw aio system calls ---- */
-static inline long io_setup(unsigned nr, aio_context_t *ctx)
+#ifndef IOCTX_FLAG_THREADED	/* a uapi header from before the opt-in */
+#define IOCTX_FLAG_THREADED (1U << 30)
+#endif
+
+/* io_setup() as mainline has it: the context does not use threads. */
+static inline long io_setup_plain(unsigned nr, aio_context_t *ctx)
 {
 	return syscall(SYS_io_setup, nr, ctx);
+}
+
+/*
+ * The tests of the threaded path use contexts that opt in
+ * (IOCTX_FLAG_THREADED); the sysctl still decides whether they get threads.
+ */
+static inline long io_setup(unsigned nr, aio_context_t *ctx)
+{
+	return syscall(SYS_io_setup, nr | IOCTX_FLAG_THREADED, ctx);
 }
 
 static inline long io_destroy(aio_context_t ctx)
