@@ -13,7 +13,12 @@
  *   thread pool;
  * - on a kernel with the threaded-AIO series and fs.aio-auto-threads = 1
  *   (AIO_RING_COMPAT_THREADED in the ring header), buffered reads and
- *   writes as well: the kernel's workers do the blocking.
+ *   writes as well: the kernel's workers do the blocking.  Since the
+ *   series' patch 15 the sysctl is only a ceiling and a context must ask
+ *   for threads (IOCTX_FLAG_THREADED in io_setup()'s nr_events); a kernel
+ *   without that flag (stock, CONFIG_AIO_THREAD=n, or the series before
+ *   patch 15) refuses it with EINVAL, and the context is then made as
+ *   before, without it.
  *
  * The context, and what it costs the system (fs.aio-max-nr):
  * - It is made only when a request is really sent to native AIO, never to
@@ -62,6 +67,14 @@
 #include "kaio_aio_abi.h"
 #include "sys.h"
 
+/*
+ * io_setup() flag of the threaded-AIO series (its uapi IOCTX_FLAG_THREADED,
+ * kernel-patch/tests/abi_check.c checks the value): threads for this
+ * context, if fs.aio-auto-threads allows them.  Any other kernel fails
+ * io_setup() with EINVAL when it is set.
+ */
+#define KAIO_IOCTX_FLAG_THREADED	(1U << 30)
+
 #define KCTX_MIN	128	/* events of the first context */
 #define KCTX_MAX	4096	/* ... and of the biggest */
 #define REAP_BATCH	128
@@ -104,6 +117,30 @@ static struct {
 static long sys_io_setup(unsigned nr, aio_context_t *ctx)
 {
 	return syscall(SYS_io_setup, nr, ctx);
+}
+
+static int sysctl_threaded(void);
+
+/*
+ * io_setup(), asking for threads when fs.aio-auto-threads is 1; a kernel
+ * that does not know the flag says EINVAL, and is not asked again.
+ */
+static long setup_ctx(unsigned nr, aio_context_t *ctx)
+{
+	static atomic_int no_flag;
+	int saved = errno;
+
+	if (sysctl_threaded() &&
+	    !atomic_load_explicit(&no_flag, memory_order_relaxed)) {
+		if (sys_io_setup(nr | KAIO_IOCTX_FLAG_THREADED, ctx) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -1;
+		atomic_store_explicit(&no_flag, 1, memory_order_relaxed);
+		*ctx = 0;
+		errno = saved;
+	}
+	return sys_io_setup(nr, ctx);
 }
 
 static long sys_io_destroy(aio_context_t ctx)
@@ -208,7 +245,7 @@ static void setup_locked(void)
 	}
 	nr = kctx.state > 0 ? kctx.nr * 2 : KCTX_MIN;
 	kctx.grow = 0;
-	if (sys_io_setup(nr, &ctx) < 0) {
+	if (setup_ctx(nr, &ctx) < 0) {
 		if (kctx.state == 0)
 			kctx.state = -1;
 		kctx.nr = KCTX_MAX;	/* keep the one there is */
