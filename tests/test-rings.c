@@ -231,6 +231,17 @@ static void *lender_main(void *arg)
 	return NULL;
 }
 
+/* Start a lender and wait until its batch is submitted. */
+static void lender_start(struct lender *l)
+{
+	memset(l, 0, sizeof(*l));
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_cond_init(&l->cond, NULL);
+	ck_assert_int_eq(batch_alloc(&l->b), 0);
+	ck_assert_int_eq(pthread_create(&l->th, NULL, lender_main, l), 0);
+	lender_wait(l, 1);
+}
+
 /*
  * The main thread waits for another thread's requests (on that thread's
  * ring) while that thread reads and waits on its own.
@@ -240,12 +251,7 @@ START_TEST(rings_wait_for_another_thread)
 	struct lender l;
 	const char *err;
 
-	memset(&l, 0, sizeof(l));
-	pthread_mutex_init(&l.lock, NULL);
-	pthread_cond_init(&l.cond, NULL);
-	ck_assert_int_eq(batch_alloc(&l.b), 0);
-	ck_assert_int_eq(pthread_create(&l.th, NULL, lender_main, &l), 0);
-	lender_wait(&l, 1);
+	lender_start(&l);
 	ck_assert_msg(!l.err, "%s", l.err ? l.err : "");
 	err = batch_finish(&l.b, 1, 0);
 	ck_assert_msg(!err, "%s", err ? err : "");
@@ -381,12 +387,7 @@ START_TEST(rings_fork_child)
 	pid_t pid;
 	int st;
 
-	memset(&l, 0, sizeof(l));
-	pthread_mutex_init(&l.lock, NULL);
-	pthread_cond_init(&l.cond, NULL);
-	ck_assert_int_eq(batch_alloc(&l.b), 0);
-	ck_assert_int_eq(pthread_create(&l.th, NULL, lender_main, &l), 0);
-	lender_wait(&l, 1);
+	lender_start(&l);
 	run_wave(2, 1, 60);	/* two rings passed on to the next threads */
 	self.t = 72;
 	self.rounds = 1;
