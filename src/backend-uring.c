@@ -80,7 +80,6 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -230,20 +229,16 @@ static struct owner *owner_get(void)
 
 /*
  * May req wait without bound?  Then the submitter thread enters it.  An
- * O_APPEND write is a stream's only if its fd is not a file.
+ * O_APPEND write is a stream's only if its fd is not a file (as the fstat()
+ * at submission found it: KAIO_RQ_FILE).
  */
 static int unbounded(const struct kaio_req *req)
 {
-	struct stat st;
-
 	if (req->op == KAIO_OP_POLL)
 		return 1;
 	if (!(req->flags & KAIO_RQ_NOSEEK))
 		return 0;
-	if (!(req->flags & KAIO_RQ_APPEND))
-		return 1;
-	return fstat(req->fd, &st) < 0 ||
-	       !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode));
+	return !(req->flags & KAIO_RQ_APPEND) || !(req->flags & KAIO_RQ_FILE);
 }
 
 /* Called with ring0.lock held. */
@@ -769,10 +764,11 @@ static int take_back_last_locked(struct uring *u, int k)
  * nothing: returns the prefix's length, or -errno if it is empty.  A
  * request in the submission queue is the ring's: if the kernel could not
  * take it at once (-EBUSY while the completion queue overflows), the next
- * enter, or the reaper's, sends it.
+ * enter, or the reaper's, sends it.  Bit i of unb: reqs[i] may wait
+ * without bound (unbounded()), so on ring0 the submitter thread enters it.
  */
 static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
-		     struct owner *o)
+		     struct owner *o, uint64_t unb)
 {
 	struct io_uring_sqe *sqe;
 	struct kaio_req *r;
@@ -790,7 +786,7 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 		r = reqs[i];
 		if (r->nbytes - r->done > 0x7ffff000)
 			break;	/* over the kernel's cap: the pool loops */
-		if (u == &ring0 && unbounded(r)) {
+		if (u == &ring0 && (unb >> i & 1)) {
 			if (submitter_start_locked())
 				break;
 			/* Its identity, for the thread that enters it (one
@@ -880,25 +876,29 @@ static int submit(struct kaio_req **reqs, int n)
 {
 	struct owner *o;
 	struct uring *t;
+	uint64_t unb = 0;	/* by index: unbounded() */
 	int i, j, m, own;
 
 	if (n > 64)
 		n = 64;		/* the masks' width: a prefix is allowed */
 	if (probe())
 		return -ENOSYS;
+	for (i = 0; i < n; i++)
+		if (unbounded(reqs[i]))
+			unb |= 1ull << i;
 	o = owner_get();
 	t = o && ur.trings_max ? thread_ring(o) : NULL;
 	if (!t)
-		return submit_on(&ring0, reqs, n, o);
+		return submit_on(&ring0, reqs, n, o, unb);
 	for (i = 0; i < n; i = j) {
-		own = reqs[i]->personality <= 0 && !unbounded(reqs[i]);
+		own = reqs[i]->personality <= 0 && !(unb >> i & 1);
 		for (j = i + 1; j < n; j++)
 			if ((reqs[j]->personality <= 0 &&
-			     !unbounded(reqs[j])) != own)
+			     !(unb >> j & 1)) != own)
 				break;
-		m = submit_on(own ? t : &ring0, reqs + i, j - i, o);
+		m = submit_on(own ? t : &ring0, reqs + i, j - i, o, unb >> i);
 		if (m == -ENOSYS && own)	/* no reaper thread for t */
-			m = submit_on(&ring0, reqs + i, j - i, o);
+			m = submit_on(&ring0, reqs + i, j - i, o, unb >> i);
 		if (m < 0)
 			return i ? i : m;
 		if (m < j - i)

@@ -90,6 +90,8 @@ enum {
 	KAIO_RQ_CREDS	= 1 << 8,	/* creds: the submitter's identity */
 	KAIO_RQ_OFFLOAD	= 1 << 9,	/* the caller's budget is spent: no
 					 * backend may copy it in the caller */
+	KAIO_RQ_FILE	= 1 << 10,	/* a read or write of a regular file or
+					 * block device (fstat() at submission) */
 };
 
 /* KAIO_BACKEND */

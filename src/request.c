@@ -536,25 +536,32 @@ static int read_flags_cached(int fd, int *fl)
 }
 
 /*
- * Set in an fd's flags (a bit no O_* flag uses) when reads and writes on it
- * are a stream, whatever lseek() says: pipes, sockets, terminals, and the
- * anonymous-inode fds (eventfd, timerfd, signalfd, inotify) that accept
- * lseek() and then ignore the offset.  Only regular files, block devices
- * and seekable character devices are read and written at aio_offset.
+ * Set in an fd's flags (bits no O_* flag uses) from one fstat():
+ * KAIO_FL_STREAM when reads and writes on it are a stream, whatever
+ * lseek() says: pipes, sockets, terminals, and the anonymous-inode fds
+ * (eventfd, timerfd, signalfd, inotify) that accept lseek() and then
+ * ignore the offset.  Only regular files, block devices and seekable
+ * character devices are read and written at aio_offset.  KAIO_FL_FILE
+ * for a regular file or block device (where an O_APPEND write ends in
+ * bounded time: the backends need not ask again).
  */
 #define KAIO_FL_STREAM	0x40000000
+#define KAIO_FL_FILE	0x20000000
 
-static int is_stream(int fd)
+static int fd_kind(int fd)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
 		return 0;	/* the operation reports the error */
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+		return KAIO_FL_FILE;
+	if (S_ISDIR(st.st_mode))
 		return 0;
 	if (S_ISCHR(st.st_mode))
-		return lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE;
-	return 1;
+		return lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE ?
+		       KAIO_FL_STREAM : 0;
+	return KAIO_FL_STREAM;
 }
 
 /* The fd's flags from the kernel, checked for op; 0 or -errno. */
@@ -567,8 +574,8 @@ static int fetch_flags(int fd, int op, int *fl)
 		return -errno;
 	if (!access_ok(op, *fl))
 		return -EBADF;
-	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) && is_stream(fd))
-		*fl |= KAIO_FL_STREAM;
+	if (op == KAIO_OP_READ || op == KAIO_OP_WRITE)
+		*fl |= fd_kind(fd);
 	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) &&
 	    (f = kaio__fd_get(fd))) {
 		struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
@@ -631,6 +638,8 @@ static int classify(struct kaio_req *req, int fl)
 		req->flags |= KAIO_RQ_DIRECT;
 	if (fl & KAIO_FL_STREAM)
 		req->flags |= KAIO_RQ_NOSEEK | KAIO_RQ_SERIAL;
+	if (fl & KAIO_FL_FILE)
+		req->flags |= KAIO_RQ_FILE;
 	if (req->op == KAIO_OP_WRITE) {
 		req->flags |= KAIO_RQ_TRACKED;
 		if (fl & O_APPEND)

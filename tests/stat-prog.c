@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * How many fstat(2) calls a request costs on its way to a backend (run by
+ * tests/check-stat.sh under each backend).  The library learns what an fd
+ * is (a file, a stream) from one fstat() per request that reaches a
+ * backend; nothing on the way should ask again.  The program's own
+ * fstat() and fstat64() (exported with -rdynamic, as osync-prog's fsync())
+ * count the calls made on the test's fd.  Cases, each from the main thread
+ * and from a second thread (which has an io_uring ring of its own):
+ *   append  O_APPEND writes to a regular file
+ *   read    reads of a regular file
+ * Each request is awaited before the next.  Exit 0 pass, 1 fail, 77 skip.
+ */
+#define _GNU_SOURCE
+#include <aio.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NREQ	64
+
+static atomic_int watched = -1, n_fstat;
+
+__attribute__((visibility("default"))) int fstat(int fd, struct stat *st);
+__attribute__((visibility("default"))) int fstat64(int fd, struct stat64 *st);
+
+int fstat(int fd, struct stat *st)
+{
+	int (*real)(int, struct stat *) =
+		(int (*)(int, struct stat *))dlsym(RTLD_NEXT, "fstat");
+
+	if (fd == atomic_load(&watched))
+		atomic_fetch_add(&n_fstat, 1);
+	return real(fd, st);
+}
+
+int fstat64(int fd, struct stat64 *st)
+{
+	int (*real)(int, struct stat64 *) =
+		(int (*)(int, struct stat64 *))dlsym(RTLD_NEXT, "fstat64");
+
+	if (fd == atomic_load(&watched))
+		atomic_fetch_add(&n_fstat, 1);
+	return real(fd, st);
+}
+
+struct job {
+	const char *name;
+	int fd, write;
+	int fail;
+};
+
+static void *run(void *arg)
+{
+	struct job *j = arg;
+	static char buf[4096];
+	const struct aiocb *l[1];
+	struct aiocb cb;
+	int i, err;
+
+	for (i = 0; i < NREQ; i++) {
+		memset(&cb, 0, sizeof(cb));
+		cb.aio_fildes = j->fd;
+		cb.aio_buf = buf;
+		cb.aio_nbytes = sizeof(buf);
+		cb.aio_offset = 0;
+		l[0] = &cb;
+		if ((j->write ? aio_write(&cb) : aio_read(&cb)) < 0) {
+			printf("FAIL: %s: submit: %s\n", j->name,
+			       strerror(errno));
+			j->fail = 1;
+			return NULL;
+		}
+		while ((err = aio_error(&cb)) == EINPROGRESS)
+			aio_suspend(l, 1, NULL);
+		if (err || aio_return(&cb) != (ssize_t)sizeof(buf)) {
+			printf("FAIL: %s: request %d: %s\n", j->name, i,
+			       strerror(err));
+			j->fail = 1;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+static int one(const char *name, int fd, int write, int thread)
+{
+	struct job j = { name, fd, write, 0 };
+	pthread_t t;
+	int n;
+
+	atomic_store(&n_fstat, 0);
+	atomic_store(&watched, fd);
+	if (thread) {
+		if (pthread_create(&t, NULL, run, &j)) {
+			printf("SKIP: %s: pthread_create failed\n", name);
+			return 77;
+		}
+		pthread_join(t, NULL);
+	} else {
+		run(&j);
+	}
+	atomic_store(&watched, -1);
+	if (j.fail)
+		return 1;
+	n = atomic_load(&n_fstat);
+	printf("%s (%s thread): %d fstat() for %d requests\n", name,
+	       thread ? "second" : "main", n, NREQ);
+	if (n > NREQ) {
+		printf("FAIL: %s: more than one fstat() per request\n", name);
+		return 1;
+	}
+	return 0;
+}
+
+int main(void)
+{
+	char path[] = "/tmp/kaio-stat.XXXXXX";
+	static char buf[4096];
+	int fd, afd, rc = 0, r, thread;
+
+	fd = mkstemp(path);
+	if (fd < 0) {
+		printf("SKIP: mkstemp: %s\n", strerror(errno));
+		return 77;
+	}
+	afd = open(path, O_WRONLY | O_APPEND);
+	unlink(path);
+	memset(buf, 'x', sizeof(buf));
+	if (afd < 0 || write(fd, buf, sizeof(buf)) != sizeof(buf)) {
+		printf("SKIP: cannot set up the file\n");
+		return 77;
+	}
+	for (thread = 0; thread < 2; thread++) {
+		r = one("append", afd, 1, thread);
+		rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
+		r = one("read", fd, 0, thread);
+		rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
+	}
+	return rc;
+}
