@@ -132,7 +132,9 @@ static long others_switches(void)
  * application is between requests (reap.c: it reaps what was left for
  * APP_GRACE_NS) and a run of reads then hops through it: 56 to 83
  * wake-ups in about one run in ten, in a child forked with or without
- * requests in flight.  child_wakeups() takes the least of three runs.
+ * requests in flight; more often where the machine is slow (64 in each
+ * of three runs, once, in User-Mode Linux with the threaded-AIO series).
+ * child_wakeups() takes the least of CHILD_RUNS runs.
  */
 static void reads_in_child(int wfd)
 {
@@ -186,13 +188,15 @@ static long child_wakeups_once(void)
 	return n;
 }
 
-/* The least of three children's wake-ups (-77: no O_DIRECT, -1: error). */
+#define CHILD_RUNS	5
+
+/* The least of CHILD_RUNS children's wake-ups (-77: no O_DIRECT, -1: error). */
 static long child_wakeups(void)
 {
 	long n, least = -1;
 	int i;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < CHILD_RUNS; i++) {
 		n = child_wakeups_once();
 		if (n < 0)
 			return n;
@@ -233,11 +237,13 @@ START_TEST(fork_child_reaps_itself)
 	usleep(100000);	/* see fork_child_clean */
 	busy = child_wakeups();
 	ck_assert_int_ge(busy, 0);
-	ck_assert_msg(busy <= 2 * clean + REAP_READS / 4,
+	/* The bug woke them once per read (REAP_READS or more), in every
+	 * run; a healthy child stays at half that, or less, in its best. */
+	ck_assert_msg(busy <= 2 * clean + REAP_READS / 2,
 		      "%d reads in a child forked with requests in flight "
 		      "woke its other threads %ld times, %ld times in one "
-		      "forked with none (least of 3 each)", REAP_READS, busy,
-		      clean);
+		      "forked with none (least of %d each)", REAP_READS, busy,
+		      clean, CHILD_RUNS);
 	ck_assert_int_eq(write(p[1], "parent!!parent!!", 16), 16);
 	for (i = 0; i < 2; i++) {
 		ck_assert_int_eq(t_wait(&pcb[i], 5000), 0);
