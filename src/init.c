@@ -124,6 +124,7 @@ static void atfork_child(void)
 	 * (aio_cancel() would wait for them to end, cancel.c).
 	 */
 	atomic_store(&kaio__done_waiters, 0);
+	atomic_store(&kaio__suspending, 0);
 	atomic_store(&kaio__user_pending, 0);
 	atomic_store(&kaio__signalling, 0);
 	atomic_store(&kaio__handoff_ended, atomic_load(&kaio__handoff_begun));

@@ -387,6 +387,27 @@ static inline int kaio__waiters_now(void)
 #endif
 }
 
+/*
+ * Threads inside aio_suspend() past its first look (suspend.c).  A request
+ * completed in the caller, before aio_read() or aio_write() returned, can
+ * be waited for only by one of them (any other waiter waits for a list or
+ * a cancel ticket, which such a request is never on): while there are
+ * none, its completion needs no wake-up.  The same store-buffering pair
+ * as above: the waiter counts itself, then looks at its aiocbs; the
+ * completer publishes, then looks at the count.
+ */
+extern atomic_int kaio__suspending KAIO_HIDDEN;
+
+static inline int kaio__suspending_now(void)
+{
+#ifdef __SANITIZE_THREAD__
+	return atomic_fetch_add(&kaio__suspending, 0);
+#else
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&kaio__suspending, memory_order_relaxed);
+#endif
+}
+
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
 int kaio__restartable(void) KAIO_HIDDEN;
 

@@ -223,14 +223,17 @@ static void announce(struct aiocb *cb, const struct kaio_notify *nt,
 		kaio__notify_release(nt);
 	if (signals(nt, quiet))
 		signalling_end();
-	if (wake)
+	if (wake > 0 || (wake < 0 && kaio__suspending_now()))
 		wake_waiters();
 	if (list)
 		kaio__list_put(list);
 }
 
-/* wake: 0 only for a request no other thread can have seen in progress
- * (kaio__submit()): no waiter can be waiting for it. */
+/*
+ * wake: 1, or -1 for a request completed in the caller, which only a
+ * thread inside aio_suspend() can be waiting for (kaio-int.h): looked at
+ * after the result is out.
+ */
 static void finish(struct aiocb *cb, const struct kaio_notify *nt,
 		   struct kaio_list *list, int quiet, ssize_t res, int wake)
 {
@@ -480,17 +483,15 @@ static int access_ok(int op, int fl)
 	return 1;
 }
 
-/* cb is ours from now on; in progress (EINPROGRESS) if seen. */
-static void mark(struct aiocb *cb, int seen)
+static void mark(struct aiocb *cb)
 {
 	cb->__return_value = 0;
 	kaio__cb_set(&cb->__abs_prio,
 		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
 	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
 	kaio__cb_hint_set(cb, NULL);
-	if (seen)
-		atomic_store_explicit((atomic_int *)&cb->__error_code,
-				      EINPROGRESS, memory_order_relaxed);
+	atomic_store_explicit((atomic_int *)&cb->__error_code, EINPROGRESS,
+			      memory_order_relaxed);
 }
 
 static int busy(const struct aiocb *cb)
@@ -760,7 +761,7 @@ int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
 	ret = validate_sync(cb, -1, flags);
 	if (ret)
 		return ret;
-	mark(cb, 1);
+	mark(cb);
 	if (list)
 		atomic_fetch_add(&list->refs, 1);
 	kaio__sigevent_copy(&nt, &cb->aio_sigevent);
@@ -820,7 +821,7 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 	size_t *left = batch ? &batch->caller_left : &budget;
 	ssize_t n = -EAGAIN;
 	long long t0 = 0, now;
-	int fl, eof = 0, ret, cached, how, seen = 1, saved = errno;
+	int fl, eof = 0, ret, cached, how, saved = errno;
 
 	kaio__init();
 	if (kaio_unlikely(kaio__cfg.stats))
@@ -842,25 +843,12 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 		errno = saved;
 		return ret;
 	}
-	/* A negative offset is left to the backend's EINVAL (preadv2 reads
-	 * -1 as "the file position"). */
-	how = caller_may(cb, op, fl, left);
-	/*
-	 * A request tried in the caller is not shown in progress until it
-	 * goes to a backend: if it completes here, before aio_read() returns,
-	 * no other thread can have seen it in progress, so no aio_suspend()
-	 * can be waiting for it, and its completion needs no wake-up (a
-	 * shared sequence bumped by every thread, and a fence).  Only without
-	 * a notification or a list (whose waiters wait for other things too),
-	 * and not over an EINPROGRESS left in an aiocb never submitted here.
-	 */
-	if (how && !list && cb->aio_sigevent.sigev_notify == SIGEV_NONE &&
-	    kaio__cb_error(cb) != EINPROGRESS)
-		seen = 0;
-	mark(cb, seen);
+	mark(cb);
 	kaio__count(op_stat[op]);
 
-	if (how) {
+	/* A negative offset is left to the backend's EINVAL (preadv2 reads
+	 * -1 as "the file position"). */
+	if ((how = caller_may(cb, op, fl, left))) {
 		n = how == 1 ? try_nowait(cb, op, &done, &eof) : -EOPNOTSUPP;
 		if (n == -EOPNOTSUPP && how == 1)
 			nowait_refused(cb->aio_fildes, op);
@@ -888,15 +876,13 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 			if (list)
 				atomic_fetch_add(&list->refs, 1);
 			kaio__sigevent_copy(&nt, &cb->aio_sigevent);
-			finish(cb, &nt, list, flags & KAIO_RQ_QUIET, n, seen);
+			finish(cb, &nt, list, flags & KAIO_RQ_QUIET, n,
+			       list ? 1 : -1);
 			errno = saved;
 			return 0;
 		}
 		kaio__count(KAIO_STAT_NOWAIT_FALLBACK);
 	}
-	if (!seen)	/* in progress, before any backend can complete it */
-		atomic_store_explicit((atomic_int *)&cb->__error_code,
-				      EINPROGRESS, memory_order_relaxed);
 	/* A backend gets the request: route it on the fd's flags as they are. */
 	if (cached) {
 		ret = fetch_flags(cb->aio_fildes, op, &fl);

@@ -37,6 +37,13 @@
 atomic_int kaio__done_seq;
 atomic_int kaio__done_waiters;
 atomic_int kaio__user_pending;
+atomic_int kaio__suspending;
+
+static void suspend_gone(void *arg)
+{
+	(void)arg;
+	atomic_fetch_sub(&kaio__suspending, 1);
+}
 
 /*
  * Absolute CLOCK_MONOTONIC deadline rel from now.  With rel NULL, a year
@@ -178,6 +185,9 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	kaio__deadline(&dl, timeout);
 	forever = !timeout || timeout->tv_sec >= 365 * 24 * 3600;
 	cancel = cancel_enabled();
+	/* Counted before the looks that may lead to a sleep (kaio-int.h). */
+	atomic_fetch_add(&kaio__suspending, 1);
+	pthread_cleanup_push(suspend_gone, NULL);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (any_done(list, nent)) {
@@ -199,6 +209,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		if (ret)
 			break;
 	}
+	pthread_cleanup_pop(1);
 	if (ret == -ETIMEDOUT)
 		return kaio__fail(EAGAIN);
 	if (ret)

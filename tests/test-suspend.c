@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +310,79 @@ START_TEST(suspend_no_lost_wakeup)
 }
 END_TEST
 
+/*
+ * A read completed in the caller, before aio_read() returns, wakes the
+ * futex only if a thread is inside aio_suspend() (request.c, kaio-int.h).
+ * Here a second thread watches each of a run of cached 256 KiB reads and,
+ * when it catches one in progress (while the caller copies it), waits for
+ * it; the submitter goes on to the next read only when the watcher is
+ * done, so no later completion can end a wait the read's own completion
+ * should have ended.  A wake-up skipped while the watcher was counted
+ * shows as a wait that times out on a finished request.
+ */
+struct watch {
+	struct aiocb *cb;
+	atomic_int round, acked, caught, late;
+};
+
+static void *watch_reads(void *arg)
+{
+	struct watch *w = arg;
+	const struct aiocb *l[1] = { w->cb };
+	struct timespec ts = { 2, 0 };
+	int r = 0, i;
+
+	for (;;) {
+		while (atomic_load(&w->round) == r)
+			;
+		r = atomic_load(&w->round);
+		if (r < 0)
+			return NULL;
+		for (i = 0; i < 20000; i++) {
+			if (aio_error(w->cb) != EINPROGRESS)
+				continue;
+			atomic_fetch_add(&w->caught, 1);
+			if (aio_suspend(l, 1, &ts) < 0 && errno == EAGAIN &&
+			    aio_error(w->cb) != EINPROGRESS)
+				atomic_fetch_add(&w->late, 1);
+			break;
+		}
+		atomic_store(&w->acked, r);
+	}
+}
+
+START_TEST(suspend_wakes_for_caller_read)
+{
+	enum { N = 3000, LEN = 256 << 10 };
+	struct aiocb cb;
+	struct watch w = { .cb = &cb };
+	char *buf = malloc(LEN);
+	pthread_t t;
+	int fd = t_tmpfile(LEN, 0), i;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(&cb, 0, sizeof(cb));
+	ck_assert_int_eq(pthread_create(&t, NULL, watch_reads, &w), 0);
+	for (i = 1; i <= N && !atomic_load(&w.late); i++) {
+		t_prep(&cb, fd, buf, LEN, 0);
+		atomic_store(&w.round, i);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		while (atomic_load(&w.acked) != i)
+			sched_yield();
+		ck_assert_int_eq(aio_return(&cb), LEN);
+	}
+	atomic_store(&w.round, -1);
+	pthread_join(t, NULL);
+	printf("suspend_wakes_for_caller_read: %d of %d reads caught in "
+	       "progress\n", atomic_load(&w.caught), i - 1);
+	ck_assert_msg(!atomic_load(&w.late), "a wait for read %d, caught in "
+		      "progress, timed out after it had completed", i - 1);
+	free(buf);
+	close(fd);
+}
+END_TEST
+
 static void *suspend_forever(void *arg)
 {
 	const struct aiocb *l[1] = { arg };
@@ -378,6 +453,7 @@ Suite *suspend_suite(void)
 	tcase_add_test(tc, suspend_eintr);
 	tcase_add_test(tc, listio_wait_eintr);
 	tcase_add_test(tc, suspend_no_lost_wakeup);
+	tcase_add_test(tc, suspend_wakes_for_caller_read);
 #ifdef __SANITIZE_ADDRESS__
 	/*
 	 * GCC 12's ASan cannot follow the unwinding of a cancelled thread:
