@@ -11,6 +11,11 @@
  * completer see the sleeper or the futex see the new sequence.  A waiter
  * that sleeps in a ring instead (reap.c) is not counted: only that ring's
  * completions, which the kernel delivers there, can end its wait.
+ * One exception: a request completed in the caller, before aio_read() or
+ * aio_write() returned, can be waited for only by a thread inside
+ * aio_suspend(); such threads are counted (kaio__suspending) from before
+ * their first look that may lead to a sleep, and while there are none
+ * that completion skips the sequence and the wake-up (kaio-int.h).
  * aio_suspend() is async-signal-safe.
  *
  * aio_suspend() is a cancellation point, as in glibc: its sleep (a futex

@@ -7,8 +7,9 @@
  * fstat() and fstat64() (exported with -rdynamic, as osync-prog's fsync())
  * count the calls made on the test's fd.  Cases, each from the main thread
  * and from a second thread (which has an io_uring ring of its own):
- *   append  O_APPEND writes to a regular file
- *   read    reads of a regular file
+ *   append  O_APPEND writes to a regular file (two fstat() calls each
+ *           under auto and uring before 66ee25b: this case failed)
+ *   read    reads of a regular file (a guard: one each already)
  * Each request is awaited before the next.  Exit 0 pass, 1 fail, 77 skip.
  */
 #define _GNU_SOURCE
