@@ -363,28 +363,42 @@ extern atomic_int kaio__user_pending KAIO_HIDDEN;
 extern atomic_int kaio__signalling KAIO_HIDDEN;
 
 /*
- * The store-buffering pair of the completion wait: a waiter counts itself,
+ * A store-buffering pair: a waiter counts itself (kaio__sb_enter()), then
+ * looks at what it waits for; a completer publishes, then looks at the
+ * count (kaio__sb_count()).  A seq_cst fence on each side makes one of them
+ * see the other.  TSan does not model fences (GCC drops them under it):
+ * there a read-modify-write of the count on both sides does the same.
+ * The completion wait is one: a waiter counts itself in kaio__done_waiters,
  * then the futex looks at the sequence; a completer bumps the sequence,
- * then looks for waiters.  A seq_cst fence on each side makes one of them see the
- * other.  TSan does not model fences (GCC drops them under it): there a
- * read-modify-write of kaio__done_waiters on both sides does the same.
+ * then looks for waiters.
  */
-static inline void kaio__waiter_enter(void)
+static inline void kaio__sb_enter(atomic_int *count)
 {
-	atomic_fetch_add(&kaio__done_waiters, 1);
+	atomic_fetch_add(count, 1);
 #ifndef __SANITIZE_THREAD__
 	atomic_thread_fence(memory_order_seq_cst);
 #endif
 }
 
-static inline int kaio__waiters_now(void)
+/* The completer's side of such a pair: after publishing, how many count. */
+static inline int kaio__sb_count(atomic_int *count)
 {
 #ifdef __SANITIZE_THREAD__
-	return atomic_fetch_add(&kaio__done_waiters, 0);
+	return atomic_fetch_add(count, 0);
 #else
 	atomic_thread_fence(memory_order_seq_cst);
-	return atomic_load_explicit(&kaio__done_waiters, memory_order_relaxed);
+	return atomic_load_explicit(count, memory_order_relaxed);
 #endif
+}
+
+static inline void kaio__waiter_enter(void)
+{
+	kaio__sb_enter(&kaio__done_waiters);
+}
+
+static inline int kaio__waiters_now(void)
+{
+	return kaio__sb_count(&kaio__done_waiters);
 }
 
 /*
@@ -400,12 +414,7 @@ extern atomic_int kaio__suspending KAIO_HIDDEN;
 
 static inline int kaio__suspending_now(void)
 {
-#ifdef __SANITIZE_THREAD__
-	return atomic_fetch_add(&kaio__suspending, 0);
-#else
-	atomic_thread_fence(memory_order_seq_cst);
-	return atomic_load_explicit(&kaio__suspending, memory_order_relaxed);
-#endif
+	return kaio__sb_count(&kaio__suspending);
 }
 
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;

@@ -792,8 +792,12 @@ static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
 	return op == KAIO_OP_WRITE ? 2 : 0;
 }
 
-/* aio_error() then says why cb was refused (lio_listio's EIO and EAGAIN
- * send the program there), and aio_return() gives -1. */
+/*
+ * aio_error() then says why cb was refused (lio_listio's EIO and EAGAIN
+ * send the program there), and aio_return() gives -1.  A refusal after
+ * mark() ends what aio_error() showed as EINPROGRESS: a thread in
+ * aio_suspend() may have seen that and gone to sleep on it.
+ */
 static void refused(struct aiocb *cb, int ret)
 {
 	cb->__return_value = -1;
@@ -802,6 +806,8 @@ static void refused(struct aiocb *cb, int ret)
 	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
 	atomic_store_explicit((atomic_int *)&cb->__error_code, -ret,
 			      memory_order_release);
+	if (kaio__suspending_now())
+		wake_waiters();
 }
 
 /*
@@ -863,7 +869,14 @@ int kaio__submit(struct aiocb *cb, int op, struct kaio_list *list, int flags,
 		if (n == -ESPIPE || n == -EAGAIN || n == -EOPNOTSUPP)
 			done = 0;
 		else if (n == -EBADF && cached) {
-			cached = 0;	/* the fd changed: look again */
+			/*
+			 * The fd changed since its flags were cached.  EBADF
+			 * is the read's own result: the fd was closed, or not
+			 * open for it, when it ran.  The fresh flags replace
+			 * the cached ones; if they fail, their error is the
+			 * one glibc's check would have given.
+			 */
+			cached = 0;
 			ret = fetch_flags(cb->aio_fildes, op, &fl);
 			if (ret)
 				n = ret;

@@ -191,7 +191,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	forever = !timeout || timeout->tv_sec >= 365 * 24 * 3600;
 	cancel = cancel_enabled();
 	/* Counted before the looks that may lead to a sleep (kaio-int.h). */
-	atomic_fetch_add(&kaio__suspending, 1);
+	kaio__sb_enter(&kaio__suspending);
 	pthread_cleanup_push(suspend_gone, NULL);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);

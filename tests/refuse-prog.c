@@ -14,8 +14,11 @@
  * kernel consumes only the first entry (io_uring_submit() sends one
  * entry, then fails: the backend takes that prefix and declines the rest
  * by its return value), and a pipe read for io_uring's submitter thread,
- * which takes back what it could not enter and reroutes it itself.  Exit 0
- * pass, 1 fail (a hang is killed by alarm()).
+ * which takes back what it could not enter and reroutes it itself.  First
+ * of all (before the library has a thread), a read refused after its
+ * aiocb said EINPROGRESS: another thread that saw EINPROGRESS and sleeps
+ * in aio_suspend() on it is woken by the refusal.  Exit 0 pass, 1 fail
+ * (a hang is killed by alarm()).
  */
 #define _GNU_SOURCE
 #include <aio.h>
@@ -27,12 +30,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <liburing.h>
 
 static atomic_int refusing;
 static atomic_int refusing_threads;	/* pthread_create() alone */
+static atomic_int refuse_slowly;	/* a refused pthread_create() sleeps */
 /* io_uring_submit() sends one entry per call, budget in all, then fails. */
 static atomic_int partial_on, budget;
 
@@ -75,8 +80,11 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a,
 	static int (*real)(pthread_t *, const pthread_attr_t *,
 			   void *(*)(void *), void *);
 
-	if (atomic_load(&refusing) || atomic_load(&refusing_threads))
+	if (atomic_load(&refusing) || atomic_load(&refusing_threads)) {
+		if (atomic_load(&refuse_slowly))
+			usleep(100 * 1000);
 		return EAGAIN;
+	}
 	if (!real)
 		real = (int (*)(pthread_t *, const pthread_attr_t *,
 				void *(*)(void *), void *))
@@ -129,6 +137,97 @@ static void prep(struct aiocb *cb, int fd, void *buf, size_t n)
 	cb->aio_nbytes = n;
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Case 0's second thread: it waits for the read once it is in progress. */
+static struct aiocb late_cb;
+static atomic_int late_submitted, late_saw, late_woken;
+static long long late_ms;
+
+static void *late_waiter(void *arg)
+{
+	const struct aiocb *l[1] = { &late_cb };
+	struct timespec ts = { 5, 0 };
+	long long t0;
+
+	(void)arg;
+	while (aio_error(&late_cb) != EINPROGRESS)
+		if (atomic_load(&late_submitted))
+			return NULL;	/* refused before it was seen */
+	atomic_store(&late_saw, 1);
+	t0 = now_ms();
+	if (aio_suspend(l, 1, &ts) == 0)
+		atomic_store(&late_woken, 1);
+	late_ms = now_ms() - t0;
+	return NULL;
+}
+
+/*
+ * 0. A pipe read that no backend takes: the pool cannot start a thread,
+ * slowly.  The aiocb says EINPROGRESS from before the read goes to a
+ * backend until it is refused; a thread that waits for it in that time
+ * must be woken by the refusal, not by its own timeout (5 s).
+ */
+static int refused_wakes_waiter(void)
+{
+	pthread_t t;
+	char pb[4];
+	int p[2], ret, err, tries;
+
+	if (pipe(p)) {
+		perror("pipe");
+		return -1;
+	}
+	for (tries = 0; tries < 5 && !atomic_load(&late_saw); tries++) {
+		prep(&late_cb, p[0], pb, 1);
+		atomic_store(&late_submitted, 0);
+		if (pthread_create(&t, NULL, late_waiter, NULL)) {
+			perror("pthread_create");
+			return -1;
+		}
+		usleep(10 * 1000);	/* the waiter is looking */
+		atomic_store(&refuse_slowly, 1);
+		atomic_store(&refusing, 1);
+		ret = aio_read(&late_cb);
+		err = errno;
+		atomic_store(&refusing, 0);
+		atomic_store(&refuse_slowly, 0);
+		atomic_store(&late_submitted, 1);
+		if (ret == 0) {
+			/* A backend took it after all: not this case. */
+			if (write(p[1], "a", 1) != 1)
+				return -1;
+			finish(&late_cb);
+			pthread_join(t, NULL);
+			printf("SKIP: refused read: a backend accepted it\n");
+			break;
+		}
+		CHECK(err == EAGAIN, "refused read: errno %d, not EAGAIN", err);
+		pthread_join(t, NULL);
+	}
+	if (atomic_load(&late_saw)) {
+		CHECK(atomic_load(&late_woken) && late_ms < 2000,
+		      "refused read: a waiter that saw it in progress %s "
+		      "after %lld ms",
+		      atomic_load(&late_woken) ? "was woken" : "timed out",
+		      late_ms);
+		printf("refused read: the waiter returned after %lld ms\n", late_ms);
+	} else if (!ret) {
+		;	/* skipped, said above */
+	} else {
+		printf("SKIP: refused read: never seen in progress\n");
+	}
+	close(p[0]);
+	close(p[1]);
+	return 0;
+}
+
 int main(void)
 {
 	char path[] = "kaio-refuse-XXXXXX";
@@ -146,6 +245,9 @@ int main(void)
 	}
 	unlink(path);
 	memset(buf, 'r', big);
+
+	if (refused_wakes_waiter())
+		return 1;
 
 	/* 1. A serial write submitted while refusing (fd lock held). */
 	atomic_store(&refusing, 1);
