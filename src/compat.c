@@ -83,8 +83,10 @@
 		return r; \
 	}
 
-ENTRY_NOCANCEL(int, aio_read, (struct aiocb *cb), (cb))
-ENTRY_NOCANCEL(int, aio_write, (struct aiocb *cb), (cb))
+/* No cancellation points either; they disable it themselves, only where
+ * they may reach one (request.c, submit()). */
+ENTRY_DEPTH(int, aio_read, (struct aiocb *cb), (cb))
+ENTRY_DEPTH(int, aio_write, (struct aiocb *cb), (cb))
 ENTRY_NOCANCEL(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
 ENTRY(int, aio_error, (const struct aiocb *cb), (cb))
 ENTRY(ssize_t, aio_return, (struct aiocb *cb), (cb))

@@ -534,6 +534,142 @@ START_TEST(queue_post_with_cancel_pending)
 END_TEST
 
 /*
+ * aio_read() and aio_write() disable cancellation only where they may
+ * reach a cancellation point (request.c, nocancel()).  Every way through
+ * them, with a cancellation pending: a cached read and a write done in
+ * the caller, each with SIGEV_NONE and with SIGEV_SIGNAL and SIGEV_THREAD
+ * notification; a read of an empty pipe and a write too large for the
+ * caller (a backend); a bad fd (EBADF through aio_error()); an aiocb
+ * still in progress (EINVAL at once).  Each call returns, the thread is
+ * cancelled at the next cancellation point, and every request completes.
+ */
+enum { RWC_N = 9 };
+struct rwc_arg {
+	struct aiocb *cbs[RWC_N];
+	atomic_int returned;
+	int busy_ret, busy_errno;
+};
+
+static atomic_int rwc_notes;
+
+static void rwc_note(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&rwc_notes, 1);
+}
+
+static void rwc_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&rwc_notes, 1);
+}
+
+static void *rwc_thread(void *arg)
+{
+	struct rwc_arg *a = arg;
+	int i, ret;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cancel(pthread_self());
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	for (i = 0; i < RWC_N; i++) {
+		ret = a->cbs[i]->aio_lio_opcode == LIO_WRITE
+			      ? aio_write(a->cbs[i]) : aio_read(a->cbs[i]);
+		if (ret == 0)
+			atomic_fetch_add(&a->returned, 1);
+	}
+	/* The pipe read (cbs[6]) again, while it is in progress. */
+	a->busy_ret = aio_read(a->cbs[6]);
+	a->busy_errno = errno;
+	atomic_fetch_add(&a->returned, 1);
+	pthread_testcancel();
+	atomic_fetch_add(&a->returned, 100);	/* never: cancelled above */
+	return NULL;
+}
+
+START_TEST(read_write_with_cancel_pending)
+{
+	static struct rwc_arg ra;
+	static struct aiocb cb[RWC_N];
+	static char rbuf[RWC_N][16];
+	struct sigaction sa, old;
+	size_t big = 4 << 20;
+	char *wbuf = malloc(big);
+	pthread_t t;
+	void *res;
+	int fd = t_tmpfile(64, 0), p[2], i, n;
+	ssize_t want[RWC_N];
+
+	ck_assert_ptr_nonnull(wbuf);
+	memset(wbuf, 'w', big);
+	ck_assert_int_eq(pipe(p), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = rwc_handler;
+	/* A real-time signal: two SIGEV_SIGNAL notifications pending at
+	 * once are two signals (a second SIGUSR2 would be dropped). */
+	ck_assert_int_eq(sigaction(SIGRTMIN + 3, &sa, &old), 0);
+	atomic_store(&rwc_notes, 0);
+	memset(&ra, 0, sizeof(ra));
+	for (i = 0; i < 3; i++) {	/* cached reads */
+		t_prep(&cb[i], fd, rbuf[i], sizeof(rbuf[i]), 0);
+		cb[i].aio_lio_opcode = LIO_READ;
+		want[i] = sizeof(rbuf[i]);
+	}
+	for (i = 3; i < 6; i++) {	/* small writes */
+		t_prep(&cb[i], fd, wbuf, 16, 64 + 16 * i);
+		cb[i].aio_lio_opcode = LIO_WRITE;
+		want[i] = 16;
+	}
+	for (i = 1; i < 6; i += 3) {
+		cb[i].aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+		cb[i].aio_sigevent.sigev_signo = SIGRTMIN + 3;
+		cb[i + 1].aio_sigevent.sigev_notify = SIGEV_THREAD;
+		cb[i + 1].aio_sigevent.sigev_notify_function = rwc_note;
+	}
+	t_prep(&cb[6], p[0], rbuf[6], 1, 0);		/* empty pipe */
+	cb[6].aio_lio_opcode = LIO_READ;
+	want[6] = 1;
+	t_prep(&cb[7], fd, wbuf, big, 4096);		/* beyond the caller */
+	cb[7].aio_lio_opcode = LIO_WRITE;
+	want[7] = (ssize_t)big;
+	t_prep(&cb[8], 1000, rbuf[8], 16, 0);		/* bad fd */
+	cb[8].aio_lio_opcode = LIO_READ;
+	want[8] = -1;
+	for (i = 0; i < RWC_N; i++)
+		ra.cbs[i] = &cb[i];
+	ck_assert_int_eq(pthread_create(&t, NULL, rwc_thread, &ra), 0);
+	ck_assert_int_eq(pthread_join(t, &res), 0);
+	ck_assert_ptr_eq(res, PTHREAD_CANCELED);
+	n = atomic_load(&ra.returned);
+	ck_assert_msg(n == RWC_N + 1, "%d of %d aio_read()/aio_write() calls "
+		      "returned with a cancellation pending", n, RWC_N + 1);
+	ck_assert_int_eq(ra.busy_ret, -1);
+	ck_assert_int_eq(ra.busy_errno, EINVAL);
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	for (i = 0; i < RWC_N; i++) {
+		ssize_t r;
+
+		ck_assert_msg(t_wait(&cb[i], 10000) != EINPROGRESS,
+			      "request %d did not complete", i);
+		r = aio_return(&cb[i]);
+		ck_assert_msg(r == want[i], "request %d: aio_return %zd, "
+			      "want %zd", i, r, want[i]);
+	}
+	ck_assert_int_eq(aio_error(&cb[8]), EBADF);
+	for (i = 0; i < RWC_N - 1; i++)
+		ck_assert_int_eq(aio_error(&cb[i]), 0);
+	for (i = 0; i < 1000 && atomic_load(&rwc_notes) < 4; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&rwc_notes), 4);
+	sigaction(SIGRTMIN + 3, &old, NULL);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	free(wbuf);
+}
+END_TEST
+
+/*
  * aio_read(), aio_fsync() and lio_listio() are no cancellation points (in
  * glibc only aio_suspend() is): called with a cancellation pending they
  * return, and their requests complete.  Native AIO's first submission
@@ -691,11 +827,13 @@ Suite *adversary_suite(void)
 	(void)queue_reap_with_cancel_pending;
 	(void)queue_post_with_cancel_pending;
 	(void)submit_with_cancel_pending;
+	(void)read_write_with_cancel_pending;
 #else
 	tcase_add_test(tc, sigev_thread_callback_cancels_itself);
 	tcase_add_test(tc, queue_reap_with_cancel_pending);
 	tcase_add_test(tc, queue_post_with_cancel_pending);
 	tcase_add_test(tc, submit_with_cancel_pending);
+	tcase_add_test(tc, read_write_with_cancel_pending);
 #endif
 	suite_add_tcase(s, tc);
 	return s;
