@@ -31,10 +31,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <time.h>
 
 #include "kaio-int.h"
+#include "sys.h"
 
 atomic_uint kaio__handoff_begun;
 atomic_uint kaio__handoff_ended;
@@ -91,6 +91,7 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 	struct kaio_cancel t = { 0 };
 	struct kaio_req *out = NULL, *r;
 	int n, pass, unsure = 0;
+	unsigned spins;
 
 	if (fcntl(fd, F_GETFL) < 0)
 		return kaio__fail(EBADF);
@@ -129,8 +130,9 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 			break;
 		}
 		b0 = atomic_load(&kaio__handoff_begun);
+		spins = 0;
 		while ((int)(atomic_load(&kaio__handoff_ended) - b0) < 0)
-			sched_yield();
+			sys_backoff(&spins);	/* the mover may be of lower priority */
 	}
 	if (atomic_load(&t.running))
 		return AIO_NOTCANCELED;

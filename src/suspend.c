@@ -32,7 +32,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <signal.h>
 #include <time.h>
 
@@ -140,20 +139,22 @@ extern __thread int kaio__tls_signalling
 /*
  * A request found done may not have queued its signal yet (request.c):
  * wait until every such signal is out, as glibc's aio_suspend() does by
- * reading results under the lock its worker signals under.  The yield is
- * a system call, on whose return a signal for this thread is delivered.
+ * reading results under the lock its worker signals under.  Each round
+ * is a system call, on whose return a signal for this thread is
+ * delivered, and soon a sleep: the signaller may be of lower priority.
  * What this thread itself is signalling is not waited for: a handler
  * that interrupted its own completion (a request completed in the
  * caller) would wait for itself.
  */
 static void signals_out(void)
 {
+	unsigned n = 0;
 	int own;
 
 	atomic_signal_fence(memory_order_seq_cst);
 	own = kaio__tls_signalling;
 	while (atomic_load(&kaio__signalling) > own)
-		sched_yield();
+		sys_backoff(&n);
 }
 
 /* Is one of list[] done, or is there nothing to wait for (as glibc)? */

@@ -69,6 +69,29 @@ static inline int sys_futex_wake(atomic_int *addr, int n)
 }
 
 /*
+ * One round of a wait for another thread to leave a short window (a
+ * signal being queued, a request changing backends): a yield, and after
+ * KAIO_BACKOFF_YIELDS of them a sleep.  A yield never lets a thread of
+ * lower priority run, so a waiter of higher priority on the same CPU
+ * would spin until real-time throttling stepped in (50 ms a second by
+ * default; never if it is off); a sleep lets it.  Raw system calls: no
+ * cancellation point, async-signal-safe.  *n counts the rounds, from 0.
+ */
+#define KAIO_BACKOFF_YIELDS	16
+
+static inline void sys_backoff(unsigned *n)
+{
+	struct timespec ts = { 0, 0 };
+
+	if (++*n <= KAIO_BACKOFF_YIELDS) {
+		sys_call6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+		return;
+	}
+	ts.tv_nsec = *n <= 4 * KAIO_BACKOFF_YIELDS ? 20 * 1000 : 1000 * 1000;
+	sys_call6(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
+}
+
+/*
  * preadv2()/pwritev2() of one buffer: bytes or -errno.  glibc's wrappers
  * are cancellation points, which aio_read() and aio_write() must not be.
  */

@@ -445,6 +445,110 @@ START_TEST(suspend_cancel_point)
 }
 END_TEST
 
+/*
+ * A waiter of a higher priority than the thread completing its request,
+ * both on one CPU.  The request's SIGEV_SIGNAL, sent to the waiter,
+ * wakes it while the completer is between queuing that signal and
+ * counting it out (request.c, kaio__signalling): the waiter preempts the
+ * completer at once.  aio_suspend() then finds the request done and must
+ * wait for its signal to be counted out, which only the completer can
+ * do: a waiter that spins with sched_yield() never lets a lower priority
+ * run, and hangs until the kernel's real-time throttling (by default
+ * 50 ms in each second) lets the completer on.
+ */
+static atomic_int rt_signals;
+static struct aiocb rt_cb;
+static double rt_returned;
+static int rt_ret;
+
+static void rt_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&rt_signals, 1);
+}
+
+static void *rt_waiter(void *arg)
+{
+	const struct aiocb *l[1] = { &rt_cb };
+	struct timespec ts = { 10, 0 };
+	sigset_t m;
+	int ret;
+
+	(void)arg;
+	sigemptyset(&m);
+	sigaddset(&m, SIGRTMIN + 5);
+	pthread_sigmask(SIG_UNBLOCK, &m, NULL);	/* the signal comes here */
+	do
+		ret = aio_suspend(l, 1, &ts);
+	while (ret < 0 && errno == EINTR && aio_error(&rt_cb) == EINPROGRESS);
+	rt_ret = ret;
+	rt_returned = now();
+	return NULL;
+}
+
+START_TEST(suspend_higher_priority_waiter)
+{
+	struct sched_param sp = { .sched_priority = 10 };
+	struct sigaction sa, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	cpu_set_t one;
+	sigset_t m, oldm;
+	char buf[4];
+	double t0;
+	int p[2], err;
+
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &one);
+	ck_assert_int_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = rt_handler;
+	ck_assert_int_eq(sigaction(SIGRTMIN + 5, &sa, &old), 0);
+	/* Only the waiter takes the signal (the library's threads block
+	 * every signal). */
+	sigemptyset(&m);
+	sigaddset(&m, SIGRTMIN + 5);
+	pthread_sigmask(SIG_BLOCK, &m, &oldm);
+	t_pipe(p);
+	t_prep(&rt_cb, p[0], buf, 1, 0);
+	rt_cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	rt_cb.aio_sigevent.sigev_signo = SIGRTMIN + 5;
+	ck_assert_int_eq(aio_read(&rt_cb), 0);
+
+	pthread_attr_init(&attr);
+	pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+	pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+	pthread_attr_setschedparam(&attr, &sp);
+	err = pthread_create(&t, &attr, rt_waiter, NULL);
+	pthread_attr_destroy(&attr);
+	if (err == EPERM) {
+		printf("SKIP: suspend_higher_priority_waiter: SCHED_FIFO not "
+		       "permitted here\n");
+		ck_assert_int_eq(write(p[1], "x", 1), 1);
+		ck_assert_int_eq(t_wait(&rt_cb, 5000), 0);
+		aio_return(&rt_cb);
+		goto out;
+	}
+	ck_assert_int_eq(err, 0);
+	usleep(100 * 1000);	/* the waiter sleeps in aio_suspend() */
+	t0 = now();
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(rt_ret, 0);
+	ck_assert_int_eq(aio_error(&rt_cb), 0);
+	ck_assert_int_eq(aio_return(&rt_cb), 1);
+	ck_assert_int_eq(atomic_load(&rt_signals), 1);
+	ck_assert_msg(rt_returned - t0 < 0.2, "a higher-priority waiter on the "
+		      "completer's CPU returned %.0f ms after the write",
+		      (rt_returned - t0) * 1e3);
+out:
+	pthread_sigmask(SIG_SETMASK, &oldm, NULL);
+	sigaction(SIGRTMIN + 5, &old, NULL);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 Suite *suspend_suite(void)
 {
 	Suite *s = suite_create("aio_suspend");
@@ -457,6 +561,7 @@ Suite *suspend_suite(void)
 	tcase_add_test(tc, listio_wait_eintr);
 	tcase_add_test(tc, suspend_no_lost_wakeup);
 	tcase_add_test(tc, suspend_wakes_for_caller_read);
+	tcase_add_test(tc, suspend_higher_priority_waiter);
 #ifdef __SANITIZE_ADDRESS__
 	/*
 	 * GCC 12's ASan cannot follow the unwinding of a cancelled thread:
