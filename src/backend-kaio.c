@@ -595,7 +595,13 @@ static int wants(struct kaio_req *req)
 		return kctx.fsync_ok;
 	case KAIO_OP_READ:
 	case KAIO_OP_WRITE:
-		if (req->flags & KAIO_RQ_DIRECT || threaded)
+		if (threaded)
+			return 1;
+		/* A stream with O_DIRECT is a packet-mode pipe or FIFO:
+		 * io_submit() would read or write it in the caller, and
+		 * block there. */
+		if ((req->flags & KAIO_RQ_DIRECT) &&
+		    !(req->flags & KAIO_RQ_NOSEEK))
 			return 1;
 		/* io_submit() copies a cached RWF_NOWAIT read in the
 		 * caller: not past the caller's budget. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 
 #include "kaio_posix.h"
@@ -633,6 +634,72 @@ END_TEST
  * Fds that accept lseek() but are streams (eventfd, timerfd, inotify): the
  * data they hold is read, as glibc reads it, never lost to ESPIPE.
  */
+/*
+ * O_DIRECT on a pipe or FIFO is packet mode, and a FIFO shows then the
+ * very flags of an O_DIRECT file.  Reads of one are a stream's: they run
+ * one at a time, in the order they were submitted, at no offset, whatever
+ * aio_offset says, and never in the caller.  Eight reads wait on each
+ * such fd: a pipe2(O_DIRECT) and a FIFO switched with F_SETFL; read i
+ * must get packet i.  (KAIO_BACKEND=kernel sent them to io_submit(),
+ * which blocked the first aio_read() until data came: a hang here.)
+ */
+static void packets_in_order(int rfd, int wfd, const char *what)
+{
+	enum { N = 8 };
+	static char buf[N][32];
+	struct aiocb cb[N];
+	char pkt[16];
+	int i;
+
+	for (i = 0; i < N; i++) {
+		memset(buf[i], 0, sizeof(buf[i]));
+		t_prep(&cb[i], rfd, buf[i], sizeof(buf[i]), (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&cb[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		memset(pkt, 'a' + i, sizeof(pkt));
+		ck_assert_int_eq(write(wfd, pkt, sizeof(pkt)), sizeof(pkt));
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_msg(t_wait(&cb[i], 5000) == 0, "%s: read %d: %s",
+			      what, i, strerror(aio_error(&cb[i])));
+		ck_assert_int_eq(aio_return(&cb[i]), 16);
+		ck_assert_msg(buf[i][0] == 'a' + i && buf[i][15] == 'a' + i,
+			      "%s: read %d got packet %c", what, i, buf[i][0]);
+	}
+}
+
+START_TEST(packet_pipes_in_order)
+{
+	char dir[] = "kaio-fifo-XXXXXX", path[64];
+	int p[2], r, w;
+
+	if (pipe2(p, O_DIRECT)) {
+		printf("SKIP: packet_pipes_in_order: no packet-mode pipes\n");
+		return;
+	}
+	packets_in_order(p[0], p[1], "pipe2(O_DIRECT)");
+	close(p[0]);
+	close(p[1]);
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	r = open(path, O_RDWR);
+	w = open(path, O_WRONLY);
+	unlink(path);
+	rmdir(dir);
+	ck_assert_int_ge(r, 0);
+	ck_assert_int_ge(w, 0);
+	ck_assert_int_eq(fcntl(r, F_SETFL, O_DIRECT), 0);
+	ck_assert_int_eq(fcntl(w, F_SETFL, O_DIRECT), 0);
+	ck_assert_int_ne(fcntl(r, F_GETFL) & O_DIRECT, 0);
+	packets_in_order(r, w, "FIFO with F_SETFL(O_DIRECT)");
+	close(r);
+	close(w);
+}
+END_TEST
+
 START_TEST(stream_fds)
 {
 	char dir[] = "kaio-inotify-XXXXXX", path[64];
@@ -768,6 +835,7 @@ Suite *fidelity_suite(void)
 	tcase_add_test(tc, suspend_timeouts);
 	tcase_add_test(tc, notify_exactly_once);
 	tcase_add_test(tc, stream_fds);
+	tcase_add_test(tc, packet_pipes_in_order);
 	tcase_add_test(tc, signal_before_wakeup);
 	suite_add_tcase(s, tc);
 	return s;
