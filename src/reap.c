@@ -408,6 +408,36 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 }
 
 /*
+ * Is one of the requests the caller waits for done?  Then its
+ * aio_suspend() returns 0 whatever the wait says (suspend.c).
+ */
+static int some_done(const struct wait_set *ws)
+{
+	int i;
+
+	for (i = 0; ws->list && i < ws->nent; i++)
+		if (ws->list[i] &&
+		    (kaio__cb_state(ws->list[i]) != KAIO_CB_LIVE ||
+		     kaio__cb_error(ws->list[i]) != EINPROGRESS))
+			return 1;
+	return 0;
+}
+
+/* Is a signal pending that the caller's mask old lets in? */
+static int held_back(const sigset_t *old)
+{
+	sigset_t pend;
+	int i;
+
+	if (sigpending(&pend))
+		return 0;
+	for (i = 1; i < NSIG; i++)
+		if (sigismember(&pend, i) == 1 && sigismember(old, i) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * Reap the one busy backend in this thread, if the role is free; else
  * sleep on the futex until its holder hands over.  0, -EINTR or
  * -ETIMEDOUT; the role is given back in every case, cancellation too.
@@ -418,8 +448,7 @@ static int reap_here(struct kaio_reaper *r, int seq,
 {
 	struct role_hold hold = { .r = r };
 	volatile int ret = 0;
-	sigset_t all, pend;
-	int i;
+	sigset_t all;
 
 	/* Every signal waits while this thread wants or holds the role,
 	 * but in its waits (see the top of the file). */
@@ -429,14 +458,12 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	pthread_cleanup_push(role_release, &hold);
 	ret = reap_claimed(r, seq, deadline, cancel, &hold, ws);
 	/* A signal held back meanwhile is handled as this returns: EINTR,
-	 * as if it had come during the wait. */
-	if (!ret && sigpending(&pend) == 0)
-		for (i = 1; i < NSIG; i++)
-			if (sigismember(&pend, i) == 1 &&
-			    sigismember(&hold.old, i) == 0) {
-				ret = -EINTR;
-				break;
-			}
+	 * as if it had come during the wait.  Not looked for when the
+	 * caller's wait is over anyway (a sigpending() and a scan of 64
+	 * signals, 0.8 us, in every aio_suspend() that reaped its request
+	 * here): the handler runs all the same as the mask is restored. */
+	if (!ret && !some_done(ws) && held_back(&hold.old))
+		ret = -EINTR;
 	pthread_cleanup_pop(1);
 	return ret;
 }
