@@ -17,8 +17,11 @@
  * which takes back what it could not enter and reroutes it itself.  First
  * of all (before the library has a thread), a read refused after its
  * aiocb said EINPROGRESS: another thread that saw EINPROGRESS and sleeps
- * in aio_suspend() on it is woken by the refusal.  Exit 0 pass, 1 fail
- * (a hang is killed by alarm()).
+ * in aio_suspend() on it is woken by the refusal.  Last, a write io_uring
+ * drops (-ECANCELED, as io-wq does when it cannot start a worker) while
+ * its submitter waits for it: the pool does it, with the submitter's
+ * identity, rather than failing it with EAGAIN.  Exit 0 pass, 1 fail (a
+ * hang is killed by alarm()).
  */
 #define _GNU_SOURCE
 #include <aio.h>
@@ -40,6 +43,42 @@ static atomic_int refusing_threads;	/* pthread_create() alone */
 static atomic_int refuse_slowly;	/* a refused pthread_create() sleeps */
 /* io_uring_submit() sends one entry per call, budget in all, then fails. */
 static atomic_int partial_on, budget;
+/* The next completion io_uring_wait_cqes() returns says -ECANCELED. */
+static atomic_int drop_next, dropped;
+
+__attribute__((visibility("default")))
+int io_uring_wait_cqes(struct io_uring *ring, struct io_uring_cqe **cqe_ptr,
+		       unsigned wait_nr, struct __kernel_timespec *ts,
+		       sigset_t *sigmask);
+
+/*
+ * As io-wq does with a request it cannot start a worker for (a signal
+ * pending at each try, RLIMIT_NPROC): it is completed with -ECANCELED,
+ * never having run.  Here it has run (a read or a write at an offset:
+ * doing it again changes nothing).
+ */
+int io_uring_wait_cqes(struct io_uring *ring, struct io_uring_cqe **cqe_ptr,
+		       unsigned wait_nr, struct __kernel_timespec *ts,
+		       sigset_t *sigmask)
+{
+	static int (*real)(struct io_uring *, struct io_uring_cqe **,
+			   unsigned, struct __kernel_timespec *, sigset_t *);
+	int ret;
+
+	if (!real)
+		real = (int (*)(struct io_uring *, struct io_uring_cqe **,
+				unsigned, struct __kernel_timespec *,
+				sigset_t *))dlsym(RTLD_NEXT,
+						  "io_uring_wait_cqes");
+	if (!real)
+		return -ENOSYS;
+	ret = real(ring, cqe_ptr, wait_nr, ts, sigmask);
+	if (ret == 0 && *cqe_ptr && atomic_exchange(&drop_next, 0)) {
+		(*cqe_ptr)->res = -ECANCELED;
+		atomic_store(&dropped, 1);
+	}
+	return ret;
+}
 
 __attribute__((visibility("default")))
 int io_uring_submit(struct io_uring *ring);
@@ -344,6 +383,42 @@ int main(void)
 		atomic_store(&refusing, 0);
 		close(p[0]);
 		close(p[1]);
+	}
+
+	/* 6. A write io_uring drops, reaped by its own submitter. */
+	{
+		char wpath[] = "kaio-refuse-w-XXXXXX", back[4096];
+		const struct aiocb *l[1];
+		struct aiocb wc;
+		int wfd = mkstemp(wpath), err;
+
+		if (wfd < 0) {
+			perror("setup 6");
+			return 1;
+		}
+		unlink(wpath);
+		memset(buf, 'd', 4096);
+		prep(&wc, wfd, buf, 4096);
+		l[0] = &wc;
+		atomic_store(&drop_next, 1);
+		ret = aio_write(&wc);
+		CHECK(ret == 0, "dropped write: errno %d", errno);
+		while (!ret && aio_error(&wc) == EINPROGRESS)
+			aio_suspend(l, 1, NULL);
+		atomic_store(&drop_next, 0);
+		if (!ret && !atomic_load(&dropped)) {
+			printf("SKIP: dropped write: io_uring did not serve it\n");
+			(void)aio_return(&wc);
+		} else if (!ret) {
+			err = aio_error(&wc);
+			CHECK(err == 0 && aio_return(&wc) == 4096,
+			      "dropped write: aio_error %d (%s)", err,
+			      strerror(err));
+			CHECK(pread(wfd, back, 4096, 0) == 4096 &&
+			      !memcmp(back, buf, 4096),
+			      "dropped write: the file does not hold it");
+		}
+		close(wfd);
 	}
 	free(buf);
 	if (failures)
