@@ -136,8 +136,17 @@ static void atfork_child(void)
 	kaio__latency_reset();
 }
 
+/*
+ * Once, from the constructor, or from the first call into the library if
+ * another constructor makes one first: then from aio_read(), say, which
+ * is no cancellation point and may not have disabled cancellation
+ * (request.c): the counter file's open(2) is one.
+ */
 static void setup(void)
 {
+	int cs;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	kaio__pid = getpid();
 	atomic_store(&kaio__cfg.max_threads,
 		     (int)env_long("KAIO_THREADS", KAIO_DEFAULT_THREADS, 1, 4096));
@@ -151,6 +160,7 @@ static void setup(void)
 	if (kaio__cfg.stats)
 		kaio__stats_attach(mode_names[kaio__cfg.backend]);
 	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_setcancelstate(cs, NULL);
 }
 
 void kaio__init(void)
