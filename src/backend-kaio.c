@@ -310,7 +310,6 @@ static void reap(struct io_event *ev, long n)
 	struct kaio_req *req;
 	struct kaio_cancel *cw;
 	long i, res;
-	int settle = 0;
 
 	/* Their submitter may still be in submit(): let it finish first,
 	 * so its bookkeeping precedes the completions'. */
@@ -377,15 +376,11 @@ static void reap(struct io_event *ev, long n)
 	for (i = 0; i < n; i++) {
 		if (!ev[i].data)
 			continue;
-		if (ev[i].obj) {
+		if (ev[i].obj)	/* wakes its canceller (cancel.c) */
 			kaio__cancel_settle((struct kaio_cancel *)(uintptr_t)
 					    ev[i].obj, (long)ev[i].res);
-			settle = 1;
-		}
 		kaio__req_free((struct kaio_req *)(uintptr_t)ev[i].data);
 	}
-	if (settle)
-		kaio__wake_waiters();	/* the cancellers */
 }
 
 /*
@@ -595,13 +590,14 @@ static int wants(struct kaio_req *req)
 		return kctx.fsync_ok;
 	case KAIO_OP_READ:
 	case KAIO_OP_WRITE:
-		if (threaded)
-			return 1;
-		/* A stream with O_DIRECT is a packet-mode pipe or FIFO:
-		 * io_submit() would read or write it in the caller, and
-		 * block there. */
+		/* A stream with O_DIRECT is a packet-mode pipe or FIFO.
+		 * O_DIRECT stays on the native path, threaded series or not,
+		 * and io_submit() would read or write the pipe in the
+		 * caller, and block there. */
 		if ((req->flags & KAIO_RQ_DIRECT) &&
-		    !(req->flags & KAIO_RQ_NOSEEK))
+		    (req->flags & KAIO_RQ_NOSEEK))
+			return 0;
+		if (req->flags & KAIO_RQ_DIRECT || threaded)
 			return 1;
 		/* io_submit() copies a cached RWF_NOWAIT read in the
 		 * caller: not past the caller's budget. */
