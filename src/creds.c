@@ -48,9 +48,7 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/capability.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -185,100 +183,6 @@ static int capture_into(struct kaio_req *req)
 	return ret;
 }
 
-/* The number after the field name at the start of a line of status. */
-static const char *field(const char *status, const char *name)
-{
-	const char *p = strstr(status, name);
-
-	while (p && p != status && p[-1] != '\n')
-		p = strstr(p + 1, name);
-	return p ? p + strlen(name) : NULL;
-}
-
-/* The n-th (from 0) of the numbers at p, or -1. */
-static long nth(const char *p, int n)
-{
-	char *end;
-	long v = -1;
-
-	for (; p && n >= 0; n--) {
-		v = strtol(p, &end, 10);
-		if (end == p)
-			return -1;
-		p = end;
-	}
-	return v;
-}
-
-/*
- * Another thread's identity, as kaio__creds_capture() reads its own:
- * file-system IDs and groups from /proc/self/task/TID/status, effective
- * capabilities from capget(TID).  0, or -EAGAIN if it cannot be read (the
- * thread is gone, no /proc, more groups than fit).  Raw system calls: no
- * cancellation point.
- */
-static int capture_tid(struct kaio_creds *c, pid_t tid)
-{
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3,
-					      tid };
-	struct __user_cap_data_struct d[2];
-	char path[64], buf[8192];
-	const char *g;
-	long uid, gid, v, n = 0;
-	size_t len = 0;
-	ssize_t r;
-	int fd, saved = errno, ret = -EAGAIN;
-	char *end;
-
-	c->more = NULL;
-	snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
-	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto out;
-	while (len < sizeof(buf) - 1 &&
-	       (r = syscall(SYS_read, fd, buf + len, sizeof(buf) - 1 - len)) > 0)
-		len += (size_t)r;
-	syscall(SYS_close, fd);
-	buf[len] = 0;
-	if (len == sizeof(buf) - 1 || !(g = field(buf, "Groups:")))
-		goto out;
-	uid = nth(field(buf, "Uid:"), 3);
-	gid = nth(field(buf, "Gid:"), 3);
-	if (uid < 0 || gid < 0 || syscall(SYS_capget, &h, d))
-		goto out;
-	for (;; n++) {
-		v = strtol(g, &end, 10);
-		if (end == g)
-			break;
-		g = end;
-		if (n == KAIO_CREDS_NINLINE) {
-			c->more = malloc(65536 * sizeof(gid_t));
-			if (!c->more)
-				goto out;
-			memcpy(c->more, c->grp, sizeof(c->grp));
-		}
-		if (n >= 65536)
-			goto out;
-		if (n < KAIO_CREDS_NINLINE)
-			c->grp[n] = (gid_t)v;
-		else
-			c->more[n] = (gid_t)v;
-	}
-	c->fsuid = (uid_t)uid;
-	c->fsgid = (gid_t)gid;
-	c->cap[0] = d[0].effective;
-	c->cap[1] = d[1].effective;
-	c->ngroups = (int)n;
-	ret = 0;
-out:
-	if (ret) {
-		free(c->more);
-		c->more = NULL;
-	}
-	errno = saved;
-	return ret;
-}
-
 /*
  * Before req leaves its submitting thread (kaio__submit(), after the
  * request is classified): capture now what may reach the pool from another
@@ -321,31 +225,14 @@ static int in_window(const struct kaio_req *req)
 	return 0;
 }
 
-/*
- * The pool is about to take req: 0 if it has its submitter's identity.
- * After the submission that is known only for a read or write that a
- * kernel backend gives back (io-wq drops a request it cannot start a
- * worker for, -ECANCELED: a signal pending at each try, RLIMIT_NPROC):
- * it runs with the identity its submitting thread has then, read in that
- * thread or from /proc.  Only NFS or FUSE would ask it of an fd already
- * open.  Anything else, or a submitter gone: who is it?  EAGAIN.
- */
+/* The pool is about to take req: 0 if it has its submitter's identity. */
 int kaio__creds_for_pool(struct kaio_req *req)
 {
-	int ret;
-
 	if (req->flags & KAIO_RQ_CREDS)
 		return 0;
-	if (in_window(req))
-		return capture_into(req);
-	if (!req->tid || (req->op != KAIO_OP_READ && req->op != KAIO_OP_WRITE))
-		return -EAGAIN;
-	if (req->tid == kaio__tid())
-		return capture_into(req);
-	ret = capture_tid(&req->creds, req->tid);
-	if (!ret)
-		req->flags |= KAIO_RQ_CREDS;
-	return ret;
+	if (!in_window(req))
+		return -EAGAIN;		/* not its submitter: who is it? */
+	return capture_into(req);
 }
 
 /* Read what the worker is, and what it may become, from the kernel. */

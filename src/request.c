@@ -570,22 +570,6 @@ static int fd_kind(int fd)
 	return KAIO_FL_STREAM;
 }
 
-/*
- * fd_kind() of an fd whose flags have O_DIRECT.  The kernel lets O_DIRECT
- * onto a regular file or block device that can do direct I/O, and onto a
- * pipe or FIFO (packet mode: pipe2(), or F_SETFL on either), and refuses
- * it elsewhere (sockets, terminals, character devices, anonymous inodes,
- * directories).  fcntl(F_GETPIPE_SZ) tells a pipe from a file at half
- * fstat()'s cost (131 and 276 ns in a loop here), and it is the second
- * system call on the way of every O_DIRECT request.  A FIFO shows the very
- * flags of an O_DIRECT file (O_LARGEFILE too, from open()), so the flags
- * alone cannot tell, nor a kind cached for the fd number.
- */
-static int direct_kind(int fd)
-{
-	return fcntl(fd, F_GETPIPE_SZ) < 0 ? KAIO_FL_FILE : KAIO_FL_STREAM;
-}
-
 /* The fd's flags from the kernel, checked for op; 0 or -errno. */
 static int fetch_flags(int fd, int op, int *fl)
 {
@@ -597,7 +581,7 @@ static int fetch_flags(int fd, int op, int *fl)
 	if (!access_ok(op, *fl))
 		return -EBADF;
 	if (op == KAIO_OP_READ || op == KAIO_OP_WRITE)
-		*fl |= *fl & O_DIRECT ? direct_kind(fd) : fd_kind(fd);
+		*fl |= fd_kind(fd);
 	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) &&
 	    (f = kaio__fd_get(fd))) {
 		struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
@@ -829,11 +813,11 @@ static void refused(struct aiocb *cb, int ret)
 /*
  * Cancellation, for aio_read() and aio_write(), which are no cancellation
  * points (in glibc only aio_suspend() is).  Their entries do not disable
- * it: a cached read or a write completed in the caller, with no
- * notification or a signal, reaches no cancellation point (its system
- * calls are made with the syscall instruction; fcntl(F_GETFL), fstat()
- * and lseek() are none), and two pthread_setcancelstate() calls were 45
- * of its 330 instructions in the library and libc.  Every
+ * it: a cached read or a write completed in the caller, without a
+ * notification, reaches no cancellation point (its system calls are made
+ * with the syscall instruction; fcntl(F_GETFL), fstat() and lseek() are
+ * none), and two pthread_setcancelstate() calls were 45 of its 330
+ * instructions in the library and libc.  Every
  * other way through submit() disables it first, through *cs (-1: not yet;
  * NULL: the caller did), and the entry restores it.
  */
@@ -841,6 +825,24 @@ static void nocancel(int *cs)
 {
 	if (cs && *cs < 0)
 		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, cs);
+}
+
+/*
+ * Does a completion in the caller run anything of the program's or the
+ * library's that may act on a cancellation?  A callback, a queue, and a
+ * signal too: it may be delivered to this thread on the way out of the
+ * system call that queues it, and its handler may call write(2) or
+ * aio_suspend(), which would unwind the thread with the signal counted
+ * in (kaio__signalling) for ever.  No notification, or signal number 0
+ * (a zeroed aiocb: nothing is sent), does not.
+ */
+static int notifies(const struct sigevent *sev)
+{
+	if (sev->sigev_notify == SIGEV_NONE)
+		return 0;
+	return !((sev->sigev_notify == SIGEV_SIGNAL ||
+		  sev->sigev_notify == SIGEV_THREAD_ID) &&
+		 sev->sigev_signo == 0);
 }
 
 /*
@@ -862,11 +864,7 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	long long t0 = 0, now;
 	int fl, eof = 0, ret, cached, how, saved = errno;
 
-	/* A signal is sent with a system call of its own (notify.c); any
-	 * other notification may reach a cancellation point. */
-	if (kaio_unlikely(cb->aio_sigevent.sigev_notify != SIGEV_NONE &&
-			  cb->aio_sigevent.sigev_notify != SIGEV_SIGNAL &&
-			  cb->aio_sigevent.sigev_notify != SIGEV_THREAD_ID))
+	if (kaio_unlikely(notifies(&cb->aio_sigevent)))
 		nocancel(cs);
 	kaio__init();
 	if (kaio_unlikely(kaio__cfg.stats))

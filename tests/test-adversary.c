@@ -680,6 +680,90 @@ START_TEST(read_write_with_cancel_pending)
 END_TEST
 
 /*
+ * A caller-side completion whose signal goes to the submitting thread
+ * itself, which has a cancellation pending: the handler runs on the way
+ * out of the system call that queues the signal, inside aio_read(), and
+ * calls write(2), a cancellation point.  aio_read() is none, so the
+ * handler's write() must not act on the cancellation there: unwound
+ * between queuing its signal and counting it out, the library would make
+ * every later aio_suspend() that finds a request done wait for ever for
+ * that signal to be counted out.
+ */
+static int hc_devnull = -1;
+static atomic_int hc_handled, hc_returned;
+
+static void hc_handler(int sig)
+{
+	(void)sig;
+	if (write(hc_devnull, "x", 1) == 1)	/* a cancellation point */
+		atomic_fetch_add(&hc_handled, 1);
+}
+
+static void *hc_thread(void *arg)
+{
+	struct aiocb *cb = arg;
+	int ret;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL);
+	pthread_cancel(pthread_self());
+	pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, NULL);
+	cb->aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
+	cb->aio_sigevent.sigev_signo = SIGRTMIN + 4;
+	cb->aio_sigevent._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	ret = aio_read(cb);
+	atomic_store(&hc_returned, ret == 0 ? 1 : -1);
+	pthread_testcancel();
+	return (void *)(long)(ret + 10);	/* never: cancelled above */
+}
+
+START_TEST(handler_cancel_point_in_caller_completion)
+{
+	static struct aiocb cb, cb2;
+	static char buf[2][16];
+	const struct aiocb *l[1] = { &cb2 };
+	struct timespec ts = { 5, 0 };
+	struct sigaction sa, old;
+	pthread_t t;
+	void *res;
+	int fd = t_tmpfile(64, 0), i;
+
+	hc_devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	ck_assert_int_ge(hc_devnull, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = hc_handler;
+	ck_assert_int_eq(sigaction(SIGRTMIN + 4, &sa, &old), 0);
+	atomic_store(&hc_handled, 0);
+	atomic_store(&hc_returned, 0);
+	ck_assert_int_eq(pread(fd, buf[0], 16, 0), 16);	/* cached */
+	t_prep(&cb, fd, buf[0], 16, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, hc_thread, &cb), 0);
+	ck_assert_int_eq(pthread_join(t, &res), 0);
+	ck_assert_ptr_eq(res, PTHREAD_CANCELED);
+	ck_assert_msg(atomic_load(&hc_returned) == 1, "aio_read() %s",
+		      atomic_load(&hc_returned) ? "failed" :
+		      "was unwound by its own signal's handler");
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 16);
+	/* Its signal ran the handler, unless the read completed in the
+	 * kernel after the thread was gone (a backend, not the caller). */
+	for (i = 0; i < 50 && !atomic_load(&hc_handled); i++)
+		usleep(10000);
+	ck_assert_int_le(atomic_load(&hc_handled), 1);
+	/* A done request: aio_suspend() returns at once. */
+	t_prep(&cb2, fd, buf[1], 16, 16);
+	ck_assert_int_eq(aio_read(&cb2), 0);
+	ck_assert_int_eq(t_wait(&cb2, 5000), 0);
+	alarm(20);	/* a hang in aio_suspend() ignores its timeout */
+	ck_assert_int_eq(aio_suspend(l, 1, &ts), 0);
+	alarm(0);
+	ck_assert_int_eq(aio_return(&cb2), 16);
+	sigaction(SIGRTMIN + 4, &old, NULL);
+	close(hc_devnull);
+	close(fd);
+}
+END_TEST
+
+/*
  * aio_read(), aio_fsync() and lio_listio() are no cancellation points (in
  * glibc only aio_suspend() is): called with a cancellation pending they
  * return, and their requests complete.  Native AIO's first submission
@@ -838,12 +922,14 @@ Suite *adversary_suite(void)
 	(void)queue_post_with_cancel_pending;
 	(void)submit_with_cancel_pending;
 	(void)read_write_with_cancel_pending;
+	(void)handler_cancel_point_in_caller_completion;
 #else
 	tcase_add_test(tc, sigev_thread_callback_cancels_itself);
 	tcase_add_test(tc, queue_reap_with_cancel_pending);
 	tcase_add_test(tc, queue_post_with_cancel_pending);
 	tcase_add_test(tc, submit_with_cancel_pending);
 	tcase_add_test(tc, read_write_with_cancel_pending);
+	tcase_add_test(tc, handler_cancel_point_in_caller_completion);
 #endif
 	suite_add_tcase(s, tc);
 	return s;
