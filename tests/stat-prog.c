@@ -10,9 +10,8 @@
  *   append  O_APPEND writes to a regular file (two fstat() calls each
  *           under auto and uring before 66ee25b: this case failed)
  *   read    reads of a regular file (a guard: one each already)
- *   direct  O_DIRECT reads of a file in the working directory, which need
- *           none: fcntl(F_GETPIPE_SZ) tells a file from a packet-mode
- *           pipe (one each before; skipped where O_DIRECT is refused)
+ *   direct  O_DIRECT reads of a file in the working directory (a guard:
+ *           one each; skipped where O_DIRECT is refused)
  * Each request is awaited before the next.  Exit 0 pass, 1 fail, 77 skip.
  */
 #define _GNU_SOURCE
@@ -162,7 +161,7 @@ int main(void)
 		r = one("read", fd, 0, thread, NREQ);
 		rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
 		if (dfd >= 0) {
-			r = one("direct", dfd, 0, thread, 0);
+			r = one("direct", dfd, 0, thread, NREQ);
 			rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
 		}
 	}
