@@ -71,7 +71,8 @@ static inline int sys_futex_wake(atomic_int *addr, int n)
 /*
  * One round of a wait for another thread to leave a short window (a
  * signal being queued, a request changing backends): a yield, and after
- * KAIO_BACKOFF_YIELDS of them a sleep.  A yield never lets a thread of
+ * KAIO_BACKOFF_YIELDS of them a sleep (20 us, then 50 us: the window is
+ * short, and may open again at once).  A yield never lets a thread of
  * lower priority run, so a waiter of higher priority on the same CPU
  * would spin until real-time throttling stepped in (50 ms a second by
  * default; never if it is off); a sleep lets it.  Raw system calls: no
@@ -87,7 +88,7 @@ static inline void sys_backoff(unsigned *n)
 		sys_call6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
 		return;
 	}
-	ts.tv_nsec = *n <= 4 * KAIO_BACKOFF_YIELDS ? 20 * 1000 : 1000 * 1000;
+	ts.tv_nsec = *n <= 4 * KAIO_BACKOFF_YIELDS ? 20 * 1000 : 50 * 1000;
 	sys_call6(SYS_nanosleep, (long)&ts, 0, 0, 0, 0, 0);
 }
 
