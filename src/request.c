@@ -817,9 +817,11 @@ static void refused(struct aiocb *cb, int ret)
  * notification, reaches no cancellation point (its system calls are made
  * with the syscall instruction; fcntl(F_GETFL), fstat() and lseek() are
  * none), and two pthread_setcancelstate() calls were 45 of its 330
- * instructions in the library and libc.  Every
- * other way through submit() disables it first, through *cs (-1: not yet;
- * NULL: the caller did), and the entry restores it.
+ * instructions in the library and libc.  Every other way through
+ * submit() disables it first, through *cs (-1: not yet; NULL: the caller
+ * did), and the entry restores it.  A handler of some other signal that
+ * acts on a pending cancellation in the middle of aio_read() unwinds it
+ * there, as it would glibc's (which holds its request lock meanwhile).
  */
 static void nocancel(int *cs)
 {
