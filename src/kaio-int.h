@@ -279,17 +279,22 @@ _Static_assert(offsetof(struct aiocb, __glibc_reserved) % sizeof(void *) == 0 &&
 	       sizeof(((struct aiocb *)0)->__glibc_reserved) >= sizeof(void *),
 	       "room for the reaper hint");
 
-/* The reaper hint (see the top of the file). */
+/*
+ * The reaper hint (see the top of the file).  Release and acquire: a
+ * waiter that reads the hint goes on to read the reaper it points to,
+ * which may have been made just before (a thread's first ring); its
+ * making must be visible.  Plain moves on x86-64.
+ */
 static inline void kaio__cb_hint_set(struct aiocb *cb, struct kaio_reaper *r)
 {
 	__atomic_store_n((void **)(void *)cb->__glibc_reserved, (void *)r,
-			 __ATOMIC_RELAXED);
+			 __ATOMIC_RELEASE);
 }
 
 static inline struct kaio_reaper *kaio__cb_hint(const struct aiocb *cb)
 {
 	return (struct kaio_reaper *)__atomic_load_n(
-		(void *const *)(const void *)cb->__glibc_reserved, __ATOMIC_RELAXED);
+		(void *const *)(const void *)cb->__glibc_reserved, __ATOMIC_ACQUIRE);
 }
 
 /* The aiocb's __error_code, with acquire: its result is then visible. */
