@@ -79,13 +79,6 @@ static void await(struct kaio_cancel *t)
 	}
 }
 
-/* Is cb a request of this process still in progress? */
-static int in_progress(const struct aiocb *cb)
-{
-	return kaio__cb_state(cb) == KAIO_CB_LIVE &&
-	       kaio__cb_error(cb) == EINPROGRESS;
-}
-
 int kaio__aio_cancel(int fd, struct aiocb *cb)
 {
 	struct kaio_cancel t = { 0 };
@@ -100,7 +93,7 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 	/* As glibc: an aiocb not in progress (never submitted, finished,
 	 * already returned) is all done; one that says EINPROGRESS but is
 	 * no request of this process is not found (EINVAL). */
-	if (cb && !in_progress(cb)) {
+	if (cb && !kaio__cb_in_progress(cb)) {
 		if (kaio__cb_error(cb) == EINPROGRESS &&
 		    kaio__cb_state(cb) != KAIO_CB_LIVE)
 			return kaio__fail(EINVAL);
@@ -141,7 +134,7 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 		return AIO_CANCELED;
 	/* Found nowhere but not finished: between the caller and a backend
 	 * (being submitted, or completing in the submitter).  It runs. */
-	if ((cb && in_progress(cb)) || unsure)
+	if ((cb && kaio__cb_in_progress(cb)) || unsure)
 		return AIO_NOTCANCELED;
 	return AIO_ALLDONE;
 }

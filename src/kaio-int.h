@@ -31,6 +31,7 @@
 #define KAIO_INT_H
 
 #include <aio.h>
+#include <errno.h>
 #include <limits.h>
 #include <linux/aio_abi.h>
 #include <pthread.h>
@@ -302,6 +303,31 @@ static inline int kaio__cb_error(const struct aiocb *cb)
 {
 	return atomic_load_explicit((atomic_int *)&cb->__error_code,
 				    memory_order_acquire);
+}
+
+/* Is cb a request of this process still in progress? */
+static inline int kaio__cb_in_progress(const struct aiocb *cb)
+{
+	return kaio__cb_state(cb) == KAIO_CB_LIVE &&
+	       kaio__cb_error(cb) == EINPROGRESS;
+}
+
+/*
+ * Is one of list[] done (not in progress here), or is there nothing in it
+ * to wait for?  Either way aio_suspend() returns 0, as glibc's does.
+ */
+static inline int kaio__any_done(const struct aiocb *const list[], int nent)
+{
+	int i, any = 0;
+
+	for (i = 0; i < nent; i++) {
+		if (!list[i])
+			continue;
+		if (!kaio__cb_in_progress(list[i]))
+			return 1;
+		any = 1;
+	}
+	return !any;
 }
 
 /*

@@ -314,8 +314,7 @@ static struct kaio_reaper *reaper_of(const struct aiocb *const list[],
 	if (!list)
 		return NULL;
 	for (i = 0; i < nent; i++) {
-		if (!list[i] || kaio__cb_state(list[i]) != KAIO_CB_LIVE ||
-		    kaio__cb_error(list[i]) != EINPROGRESS)
+		if (!list[i] || !kaio__cb_in_progress(list[i]))
 			continue;
 		h = kaio__cb_hint(list[i]);
 		if (!h || (r && h != r))
@@ -407,22 +406,6 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	return 0;
 }
 
-/*
- * Is one of the requests the caller waits for done?  Then its
- * aio_suspend() returns 0 whatever the wait says (suspend.c).
- */
-static int some_done(const struct wait_set *ws)
-{
-	int i;
-
-	for (i = 0; ws->list && i < ws->nent; i++)
-		if (ws->list[i] &&
-		    (kaio__cb_state(ws->list[i]) != KAIO_CB_LIVE ||
-		     kaio__cb_error(ws->list[i]) != EINPROGRESS))
-			return 1;
-	return 0;
-}
-
 /* Is a signal pending that the caller's mask old lets in? */
 static int held_back(const sigset_t *old)
 {
@@ -462,7 +445,8 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	 * caller's wait is over anyway (a sigpending() and a scan of 64
 	 * signals, 0.8 us, in every aio_suspend() that reaped its request
 	 * here): the handler runs all the same as the mask is restored. */
-	if (!ret && !some_done(ws) && held_back(&hold.old))
+	if (!ret && !(ws->list && kaio__any_done(ws->list, ws->nent)) &&
+	    held_back(&hold.old))
 		ret = -EINTR;
 	pthread_cleanup_pop(1);
 	return ret;

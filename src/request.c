@@ -494,12 +494,6 @@ static void mark(struct aiocb *cb)
 			      memory_order_relaxed);
 }
 
-static int busy(const struct aiocb *cb)
-{
-	return kaio__cb_state(cb) == KAIO_CB_LIVE &&
-	       kaio__cb_error(cb) == EINPROGRESS;
-}
-
 /*
  * The open flags of a buffered, seekable fd, kept for the caller-side read
  * or write: a cached read then costs one system call, not two (fcntl() was
@@ -607,7 +601,7 @@ static int fetch_flags(int fd, int op, int *fl)
  */
 static int validate_sync(const struct aiocb *cb, int op, int flags)
 {
-	if (kaio_unlikely(busy(cb)))
+	if (kaio_unlikely(kaio__cb_in_progress(cb)))
 		return -EINVAL;		/* already in progress */
 	if (op != KAIO_OP_FSYNC && op != KAIO_OP_FDSYNC &&
 	    (cb->aio_reqprio < 0 || cb->aio_reqprio > AIO_PRIO_DELTA_MAX))
@@ -873,7 +867,7 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 		t0 = kaio__now_ns();
 	ret = validate_sync(cb, op, flags);
 	if (ret) {
-		if (!busy(cb))
+		if (!kaio__cb_in_progress(cb))
 			goto fail;
 		return ret;
 	}

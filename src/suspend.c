@@ -125,13 +125,6 @@ int kaio__restartable(void)
 	return 1;
 }
 
-static int done(const struct aiocb *cb)
-{
-	/* Not an operation in progress here: nothing to wait for. */
-	return kaio__cb_state(cb) != KAIO_CB_LIVE ||
-	       kaio__cb_error(cb) != EINPROGRESS;
-}
-
 /* This thread's own part of kaio__signalling (request.c). */
 extern __thread int kaio__tls_signalling
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
@@ -157,21 +150,6 @@ static void signals_out(void)
 		sys_backoff(&n);
 }
 
-/* Is one of list[] done, or is there nothing to wait for (as glibc)? */
-static int any_done(const struct aiocb *const list[], int nent)
-{
-	int i, any = 0;
-
-	for (i = 0; i < nent; i++) {
-		if (!list[i])
-			continue;
-		if (done(list[i]))
-			return 1;
-		any = 1;
-	}
-	return !any;
-}
-
 int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		      const struct timespec *timeout)
 {
@@ -180,7 +158,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 
 	if (nent < 0 || (nent > 0 && !list))
 		return kaio__fail(EINVAL);
-	if (any_done(list, nent)) {
+	if (kaio__any_done(list, nent)) {
 		signals_out();
 		return 0;
 	}
@@ -196,7 +174,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	pthread_cleanup_push(suspend_gone, NULL);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
-		if (any_done(list, nent)) {
+		if (kaio__any_done(list, nent)) {
 			ret = 0;
 			break;
 		}
@@ -207,7 +185,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		}
 		/* A handler that ran for a request this call waits for (its
 		 * completion signal) ends the wait with success, not EINTR. */
-		if (ret == -EINTR && any_done(list, nent))
+		if (ret == -EINTR && kaio__any_done(list, nent))
 			ret = 0;
 		/* As glibc: only a timed wait ends in EINTR after SA_RESTART. */
 		if (ret == -EINTR && !timeout && kaio__restartable())
