@@ -46,6 +46,10 @@
  *   list.
  * - Completions are reaped with io_getevents() by one thread at a time,
  *   the background reaper or a waiting application thread (reap.c).
+ * - A request the kernel took carries the context's reaper as a hint in
+ *   its aiocb (kaio-int.h), written under kctx.lock, which reap() takes
+ *   before it completes anything; it is cleared before the request goes
+ *   back to another backend.
  * - A refusal from the kernel is never a failure: io_setup() failing (for
  *   example fs.aio-max-nr exhausted) disables the backend, and io_submit()
  *   failing declines that request (submit() returns it to the dispatcher);
@@ -345,6 +349,7 @@ static void reap(struct io_event *ev, long n)
 			cw = unlist_locked(req);
 			pthread_mutex_unlock(&kctx.lock);
 			req->flags &= ~KAIO_RQ_KNOWAIT;
+			kaio__cb_hint_set(req->cb, NULL);  /* out of the ring */
 			ev[i].data = 0;		/* off the list already */
 			if (kaio__backend_resubmit(req,
 						   &kaio__kernel_backend) == 0) {
@@ -538,6 +543,9 @@ static int submit(struct kaio_req **reqs, int n)
 			struct kaio_req *r = reqs[done + i];
 
 			r->flags |= KAIO_RQ_INKERNEL;
+			/* Before the reaper can complete it: reap() takes
+			 * kctx.lock first. */
+			kaio__cb_hint_set(r->cb, &kreaper);
 			urgent += r->list || r->nt.notify != SIGEV_NONE;
 		}
 		for (i = (int)ret; i < m; i++)

@@ -8,8 +8,10 @@
  * (r->who): its background reaper thread, or an application thread
  * sleeping in aio_suspend() or lio_listio(LIO_WAIT) whose requests only
  * this ring can finish: every request aio_suspend() waits for carries
- * this reaper as its hint (kaio-int.h), or, without a list or hints,
- * kaio__user_pending == 0 and no other ring has requests in flight.
+ * this reaper as its hint (kaio-int.h), or, for a wait without a list
+ * (lio_listio(), aio_cancel()), kaio__user_pending == 0 and no other ring
+ * has requests in flight.  A request without a hint may complete
+ * anywhere, and wakes only the futex: whoever waits for it sleeps there.
  * Such a thread reaps for itself, so the kernel's wake-up reaches it
  * directly, with no second hop through the reaper.
  *
@@ -487,7 +489,13 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 			busy++;
 		}
 	}
-	if (busy == 1 && !atomic_load(&kaio__user_pending)) {
+	/*
+	 * With a list, only the ring its hints name: a request of it in no
+	 * ring (being submitted, completed in the caller, on the pool) or in
+	 * another ring completes with a wake-up that reaches the futex, not
+	 * this ring.  Without one, only a ring that can finish everything.
+	 */
+	if (!list && busy == 1 && !atomic_load(&kaio__user_pending)) {
 		ret = reap_here(r, seq, deadline, cancel, &ws);
 		tls_park = park;
 		return ret;

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * A thread in aio_suspend() is woken by the completion of a request it saw
+ * in progress, wherever that request completes, also while a kernel ring
+ * is busy with something else.  Run by tests/check-wake.sh under each
+ * KAIO_BACKEND.
+ *
+ * The busy ring: a kaio_poll() of an empty pipe, in flight all along.  The
+ * request waited for: an aio_fsync() held between the moment its aiocb
+ * says EINPROGRESS and the moment a backend has it.  The program exports
+ * its own syscall() (linked with -export-dynamic), which makes the
+ * library's capture of the submitter's identity (getgroups(2), part of
+ * every aio_fsync()) take HOLD_MS, once.  The waiter, meanwhile, finds no
+ * ring that holds the fsync, nothing counted as pending in user space,
+ * and one busy ring.  Were it to sleep in that ring (reaping there for
+ * itself, reap.c), the fsync's completion, which comes from elsewhere and
+ * wakes the futex sleepers, would not reach it, and it would sleep until
+ * its own timeout (WAIT_S).  It must return within a second of the
+ * fsync's completion.
+ *
+ * Exit 0 pass, 1 fail, 77 skip (a hang is killed by alarm()).
+ */
+#define _GNU_SOURCE
+#include <aio.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kaio_posix.h"
+
+enum { HOLD_MS = 2500, WAIT_S = 8 };
+
+static atomic_int hold_next, held;
+
+__attribute__((visibility("default"))) long syscall(long nr, ...);
+
+long syscall(long nr, ...)
+{
+	static long (*real)(long, ...);
+	long a[6];
+	va_list ap;
+	int i;
+
+	va_start(ap, nr);
+	for (i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_getgroups && atomic_exchange(&hold_next, 0)) {
+		atomic_store(&held, 1);
+		usleep(HOLD_MS * 1000);
+	}
+	if (!real)
+		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static struct aiocb fs_cb;
+static atomic_int saw;
+static atomic_llong woke_at;
+static int wait_ret, wait_errno;
+
+static void *waiter(void *arg)
+{
+	const struct aiocb *l[1] = { &fs_cb };
+	struct timespec ts = { WAIT_S, 0 };
+
+	(void)arg;
+	while (aio_error(&fs_cb) != EINPROGRESS)
+		sched_yield();
+	atomic_store(&saw, 1);
+	wait_ret = aio_suspend(l, 1, &ts);
+	wait_errno = errno;
+	atomic_store(&woke_at, now_ms());
+	return NULL;
+}
+
+int main(void)
+{
+	char path[] = "/tmp/kaio-wake.XXXXXX";
+	struct aiocb pl;
+	long long done_at;
+	pthread_t t;
+	int p[2], fd, bad = 0, err;
+
+	alarm(60);
+	fd = mkstemp(path);
+	if (fd < 0 || pipe(p)) {
+		perror("wake-prog: setup");
+		return 1;
+	}
+	unlink(path);
+	if (write(fd, "data", 4) != 4)
+		return 1;
+	memset(&pl, 0, sizeof(pl));
+	pl.aio_fildes = p[0];
+	pl.aio_nbytes = POLLIN;
+	if (kaio_poll(&pl)) {
+		perror("wake-prog: kaio_poll");
+		return 1;
+	}
+	memset(&fs_cb, 0, sizeof(fs_cb));
+	fs_cb.aio_fildes = fd;
+	if (pthread_create(&t, NULL, waiter, NULL))
+		return 1;
+	atomic_store(&hold_next, 1);
+	if (aio_fsync(O_SYNC, &fs_cb)) {
+		perror("wake-prog: aio_fsync");
+		return 1;
+	}
+	while ((err = aio_error(&fs_cb)) == EINPROGRESS)
+		usleep(1000);
+	done_at = now_ms();
+	pthread_join(t, NULL);
+	if (err || aio_return(&fs_cb) != 0) {
+		fprintf(stderr, "FAIL: aio_fsync: error %d\n", err);
+		bad = 1;
+	}
+	if (!atomic_load(&held)) {
+		/* The identity was not captured with getgroups(2) here. */
+		printf("SKIP: the fsync was never held in submission\n");
+		bad = bad ? bad : 77;
+	} else if (wait_ret != 0 || atomic_load(&woke_at) - done_at > 1000) {
+		fprintf(stderr, "FAIL: a waiter that saw the fsync in progress "
+			"%s %lld ms after it completed (aio_suspend() = %d, "
+			"errno %d)\n", wait_ret ? "timed out" : "returned",
+			atomic_load(&woke_at) - done_at, wait_ret,
+			wait_ret ? wait_errno : 0);
+		bad = 1;
+	} else {
+		/* done_at is when the submitter, polling, saw it. */
+		printf("the waiter returned %+lld ms from the fsync's "
+		       "completion\n", atomic_load(&woke_at) - done_at);
+	}
+	/* The poll ends with the pipe's first byte. */
+	if (write(p[1], "x", 1) != 1)
+		return 1;
+	while (aio_error(&pl) == EINPROGRESS)
+		usleep(1000);
+	if (aio_error(&pl) || !(aio_return(&pl) & POLLIN)) {
+		fprintf(stderr, "FAIL: the poll: error %d\n", aio_error(&pl));
+		bad = 1;
+	}
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	return bad;
+}
