@@ -598,6 +598,13 @@ static int wants(struct kaio_req *req)
 		return kctx.fsync_ok;
 	case KAIO_OP_READ:
 	case KAIO_OP_WRITE:
+		/* O_DIRECT on anything but a file or block device is a
+		 * packet-mode pipe or FIFO.  O_DIRECT stays on the native
+		 * path, threaded series or not, and io_submit() would read
+		 * or write the pipe in the caller, and block there. */
+		if ((req->flags & KAIO_RQ_DIRECT) &&
+		    !(req->flags & KAIO_RQ_FILE))
+			return 0;
 		if (req->flags & KAIO_RQ_DIRECT || threaded)
 			return 1;
 		/* io_submit() copies a cached RWF_NOWAIT read in the

@@ -85,7 +85,7 @@ enum {
 	KAIO_RQ_NOSEEK	= 1 << 2,	/* read(2)/write(2), not pread/pwrite */
 	KAIO_RQ_QUIET	= 1 << 3,	/* no per-request notification */
 	KAIO_RQ_APPEND	= 1 << 4,	/* O_APPEND write */
-	KAIO_RQ_DIRECT	= 1 << 5,	/* O_DIRECT on a file or block device */
+	KAIO_RQ_DIRECT	= 1 << 5,	/* the fd has O_DIRECT */
 	KAIO_RQ_KNOWAIT	= 1 << 6,	/* in the kernel with RWF_NOWAIT */
 	KAIO_RQ_INKERNEL = 1 << 7,	/* owned by the kernel backend */
 	KAIO_RQ_CREDS	= 1 << 8,	/* creds: the submitter's identity */

@@ -634,12 +634,7 @@ static int classify(struct kaio_req *req, int fl)
 {
 	if (req->op != KAIO_OP_READ && req->op != KAIO_OP_WRITE)
 		return 0;
-	/* Direct I/O is a file's or block device's.  O_DIRECT on a pipe
-	 * or FIFO is packet mode, which changes nothing about where the
-	 * request can run: it is read or written as the stream it is (on
-	 * the native path, io_submit() would do that in the caller, and
-	 * block there). */
-	if ((fl & O_DIRECT) && (fl & KAIO_FL_FILE))
+	if (fl & O_DIRECT)
 		req->flags |= KAIO_RQ_DIRECT;
 	if (fl & KAIO_FL_STREAM)
 		req->flags |= KAIO_RQ_NOSEEK | KAIO_RQ_SERIAL;
