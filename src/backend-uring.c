@@ -685,6 +685,9 @@ static void *submitter(void *arg)
 			 */
 			for (i = 0, urgent = 0; i < in; i++) {
 				sent[i]->flags |= KAIO_RQ_INKERNEL;
+				/* As in submit_on(): ring0's reaper takes
+				 * its lock before it completes anything. */
+				kaio__cb_hint_set(sent[i]->cb, &ring0.reaper);
 				urgent += sent[i]->list ||
 					  sent[i]->nt.notify != SIGEV_NONE;
 			}
