@@ -259,6 +259,18 @@ static void setup_locked(void)
 		errno = saved;
 		return;
 	}
+	/*
+	 * Before 5.11 (no IORING_FEAT_EXT_ARG) liburing times a wait out
+	 * with a timeout request of its own: it takes a submission entry
+	 * without the ring's lock, and its completion would reach
+	 * reap_batch() as a request.  Not used there.
+	 */
+	if (!(ring0.ring.features & IORING_FEAT_EXT_ARG)) {
+		io_uring_queue_exit(&ring0.ring);
+		ur.setup_err = ENOSYS;
+		errno = saved;
+		return;
+	}
 	io_uring_ring_dontfork(&ring0.ring);
 	env = getenv("KAIO_URING_RINGS");
 	ur.trings_max = env && *env ? atoi(env) : UR_TRINGS;
