@@ -495,21 +495,32 @@ static void mark(struct aiocb *cb)
 }
 
 /*
- * The open flags of a buffered, seekable fd, kept for the caller-side read
- * or write: a cached read then costs one system call, not two (fcntl() was
- * a tenth of its CPU), a write one, not three (fcntl() and fstat()).  They
- * are re-checked after KAIO_FLAGS_REUSE uses by a thread (the count is the
- * thread's own, in a small table indexed by fd: threads reading one fd at
- * once write no shared word), and whenever the request does not complete
- * in the caller (any request that goes to a backend is routed on fresh
- * flags); flags that do not allow the operation are fetched again.  What
- * a stale entry can do: an fd number reused for an O_DIRECT file, or
- * switched to O_DIRECT with F_SETFL, may serve up to KAIO_FLAGS_REUSE
- * requests of each thread in the caller, at device speed; one that
- * became O_APPEND appends (Linux's pwrite() does on such an fd), in
- * submission order, since the caller writes before it returns; one that
- * became a stream fails with ESPIPE and goes to a backend.  The data and
- * errors are those of the fd as it is.
+ * The open flags of a seekable fd that is not a stream, kept for the
+ * caller-side read or write: a cached read then costs one system call, not
+ * two (fcntl() was a tenth of its CPU), a write one, not three (fcntl() and
+ * fstat()).  They are re-checked after KAIO_FLAGS_REUSE uses by a thread
+ * (the count is the thread's own, in a small table indexed by fd: threads
+ * reading one fd at once write no shared word); flags that do not allow the
+ * operation are fetched again.  What a stale entry can do in the caller:
+ * an fd number reused for an O_DIRECT file, or switched to O_DIRECT with
+ * F_SETFL, may serve up to KAIO_FLAGS_REUSE requests of each thread in the
+ * caller, at device speed; one that became O_APPEND appends (Linux's
+ * pwrite() does on such an fd), in submission order, since the caller
+ * writes before it returns; one that became a stream fails with ESPIPE and
+ * goes to a backend.  The data and errors are those of the fd as it is.
+ *
+ * A request that goes to a backend is routed on fresh flags, but for a
+ * read of a regular file or block device (an O_DIRECT one too: that is
+ * every read, and fcntl() and fstat() were two of its three system calls).
+ * There one fstat() shows the fd is still such a file (still_file()); what
+ * else a read's route could depend on and may have changed is O_DIRECT and
+ * the access mode, and every backend serves a read of such a file right
+ * either way: io_uring and the pool ignore O_DIRECT, native AIO reads a
+ * file that lost it in io_submit() (the caller waits for the device once,
+ * as a fresh route to the pool would not make it), and an fd no longer open
+ * for reading fails with EBADF where the read runs, as glibc reports it
+ * (through aio_error(), not from aio_read()).  A write is routed on fresh
+ * flags: O_APPEND decides its order.
  */
 #define KAIO_FLAGS_REUSE	32
 #define KAIO_FLAGS_SLOTS	8	/* a power of two */
@@ -582,12 +593,30 @@ static int fetch_flags(int fd, int op, int *fl)
 
 		u->fd = fd;
 		u->left = KAIO_FLAGS_REUSE;
+		/* Not a stream, nor O_DIRECT on anything but a file (a
+		 * packet-mode pipe: native AIO would block on it). */
 		atomic_store_explicit(&f->rd_flags,
-				      *fl & (O_DIRECT | KAIO_FL_STREAM) ? 0
-									: *fl + 1,
+				      (*fl & KAIO_FL_STREAM) ||
+				      ((*fl & O_DIRECT) &&
+				       !(*fl & KAIO_FL_FILE)) ? 0 : *fl + 1,
 				      memory_order_relaxed);
 	}
 	return 0;
+}
+
+/*
+ * May a read go to a backend on cached flags fl?  Only if they are a
+ * regular file's or block device's and one fstat() shows the fd is one
+ * still (see above KAIO_FLAGS_REUSE).  Its error, if any, is left to
+ * fetch_flags().
+ */
+static int still_file(int fd, int op, int fl)
+{
+	struct stat st;
+
+	if (op != KAIO_OP_READ || !(fl & KAIO_FL_FILE) || fstat(fd, &st) < 0)
+		return 0;
+	return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
 }
 
 /*
@@ -622,7 +651,7 @@ static int validate_fd(const struct aiocb *cb, int op, int *fl, int *cached)
 	*fl = 0;
 	if (kaio__is_pathop(op) && op != KAIO_OP_READAHEAD)
 		return 0;	/* a dirfd: the operation itself checks it */
-	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) && kaio__cfg.nowait &&
+	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && kaio__cfg.nowait)) &&
 	    read_flags_cached(cb->aio_fildes, fl) && access_ok(op, *fl)) {
 		*cached = 1;
 		return 0;
@@ -932,7 +961,7 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	}
 	nocancel(cs);
 	/* A backend gets the request: route it on the fd's flags as they are. */
-	if (cached) {
+	if (cached && !still_file(cb->aio_fildes, op, fl)) {
 		ret = fetch_flags(cb->aio_fildes, op, &fl);
 		if (ret) {
 			if (list)

@@ -1,17 +1,24 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * How many fstat(2) calls a request costs on its way to a backend (run by
- * tests/check-stat.sh under each backend).  The library learns what an fd
- * is (a file, a stream) from one fstat() per request that reaches a
- * backend; nothing on the way should ask again.  The program's own
- * fstat() and fstat64() (exported with -rdynamic, as osync-prog's fsync())
- * count the calls made on the test's fd.  Cases, each from the main thread
- * and from a second thread (which has an io_uring ring of its own):
+ * How many fstat(2) and fcntl(2) calls a request costs on its way to a
+ * backend (run by tests/check-stat.sh under each backend).  The library
+ * learns what an fd is (a file, a stream) from one fstat() per request that
+ * reaches a backend; nothing on the way should ask again.  A read of a
+ * regular file needs its open flags (fcntl(F_GETFL)) only once in a while:
+ * they are cached, and that fstat() shows the fd is still such a file.  The
+ * program's own fstat(), fstat64() and fcntl() (exported with -rdynamic, as
+ * osync-prog's fsync()) count the calls made on the test's fd.  Cases, each
+ * from the main thread and from a second thread (which has an io_uring ring
+ * of its own):
  *   append  O_APPEND writes to a regular file (two fstat() calls each
  *           under auto and uring before 66ee25b: this case failed)
- *   read    reads of a regular file (a guard: one each already)
- *   direct  O_DIRECT reads of a file in the working directory (a guard:
- *           one each; skipped where O_DIRECT is refused)
+ *   read    reads of a regular file: one fstat() each at most, and one
+ *           fcntl() per 8 (under uring and kernel, which complete nothing
+ *           in the caller, one fcntl() each before the flags were kept for
+ *           a backend's reads: this case failed)
+ *   direct  O_DIRECT reads of a file in the working directory: the same
+ *           bounds (one fcntl() each under every backend before; skipped
+ *           where O_DIRECT is refused)
  * Each request is awaited before the next.  Exit 0 pass, 1 fail, 77 skip.
  */
 #define _GNU_SOURCE
@@ -20,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,10 +37,27 @@
 
 #define NREQ	64
 
-static atomic_int watched = -1, n_fstat;
+static atomic_int watched = -1, n_fstat, n_fcntl;
 
 __attribute__((visibility("default"))) int fstat(int fd, struct stat *st);
 __attribute__((visibility("default"))) int fstat64(int fd, struct stat64 *st);
+__attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...);
+
+/* Every command the library uses takes an int or nothing. */
+int fcntl(int fd, int cmd, ...)
+{
+	int (*real)(int, int, ...) =
+		(int (*)(int, int, ...))dlsym(RTLD_NEXT, "fcntl");
+	va_list ap;
+	long arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	if (fd == atomic_load(&watched) && cmd == F_GETFL)
+		atomic_fetch_add(&n_fcntl, 1);
+	return real(fd, cmd, arg);
+}
 
 int fstat(int fd, struct stat *st)
 {
@@ -93,13 +118,17 @@ static void *run(void *arg)
 	return NULL;
 }
 
-static int one(const char *name, int fd, int write, int thread, int most)
+/* most, most_fcntl: the bounds on fstat() and fcntl(F_GETFL) calls; a
+ * negative one is not checked. */
+static int one(const char *name, int fd, int write, int thread, int most,
+	       int most_fcntl)
 {
 	struct job j = { name, fd, write, 0 };
 	pthread_t t;
-	int n;
+	int n, nf;
 
 	atomic_store(&n_fstat, 0);
+	atomic_store(&n_fcntl, 0);
 	atomic_store(&watched, fd);
 	if (thread) {
 		if (pthread_create(&t, NULL, run, &j)) {
@@ -114,11 +143,17 @@ static int one(const char *name, int fd, int write, int thread, int most)
 	if (j.fail)
 		return 1;
 	n = atomic_load(&n_fstat);
-	printf("%s (%s thread): %d fstat() for %d requests\n", name,
-	       thread ? "second" : "main", n, NREQ);
+	nf = atomic_load(&n_fcntl);
+	printf("%s (%s thread): %d fstat() and %d fcntl(F_GETFL) for %d "
+	       "requests\n", name, thread ? "second" : "main", n, nf, NREQ);
 	if (n > most) {
 		printf("FAIL: %s: more than %d fstat() for %d requests\n",
 		       name, most, NREQ);
+		return 1;
+	}
+	if (most_fcntl >= 0 && nf > most_fcntl) {
+		printf("FAIL: %s: more than %d fcntl(F_GETFL) for %d "
+		       "requests\n", name, most_fcntl, NREQ);
 		return 1;
 	}
 	return 0;
@@ -156,12 +191,12 @@ int main(void)
 		printf("SKIP: direct: no O_DIRECT file in the working "
 		       "directory\n");
 	for (thread = 0; thread < 2; thread++) {
-		r = one("append", afd, 1, thread, NREQ);
+		r = one("append", afd, 1, thread, NREQ, -1);
 		rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
-		r = one("read", fd, 0, thread, NREQ);
+		r = one("read", fd, 0, thread, NREQ, NREQ / 8);
 		rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
 		if (dfd >= 0) {
-			r = one("direct", dfd, 0, thread, NREQ);
+			r = one("direct", dfd, 0, thread, NREQ, NREQ / 8);
 			rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
 		}
 	}

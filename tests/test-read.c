@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "test-common.h"
@@ -247,6 +248,82 @@ START_TEST(read_fd_reused)
 }
 END_TEST
 
+/*
+ * An fd number read from as a file (flags: 0 or O_DIRECT), then reused for
+ * a stream: a read at an offset acts on the stream as glibc's does (read(2)
+ * where pread(2) says ESPIPE), and reads of a pipe complete in submission
+ * order.  The library keeps a file's open flags and routes a read on them
+ * after one fstat() (request.c): here that fstat() must send it back to
+ * fresh flags.  Routed on the file's flags, the socket's read failed with
+ * ESPIPE (io_uring and the pool), and native AIO read the pipe in
+ * io_submit().
+ */
+static void reused_for_stream(int flags)
+{
+	char sbuf[16];
+	void *buf;
+	struct aiocb cb, pc[2];
+	int fd = t_tmpfile(1 << 16, flags), sv[2], p[2], i;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	for (i = 0; i < 8; i++) {
+		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+		ck_assert(t_check_bytes(buf, (off_t)i * 4096, 4096));
+	}
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ck_assert_int_eq(write(sv[1], "socket", 6), 6);
+	ck_assert_int_eq(dup2(sv[0], fd), fd);
+	t_prep(&cb, fd, sbuf, sizeof(sbuf), 4096);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 6);
+	ck_assert(memcmp(sbuf, "socket", 6) == 0);
+
+	/* Back to a file, then a pipe: two reads, in order. */
+	close(fd);
+	fd = t_tmpfile(1 << 16, flags);
+	for (i = 0; i < 4; i++) {
+		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+	}
+	t_pipe(p);
+	ck_assert_int_eq(dup2(p[0], fd), fd);
+	t_prep(&pc[0], fd, sbuf, 3, 4096);
+	t_prep(&pc[1], fd, sbuf + 3, 3, 8192);
+	ck_assert_int_eq(aio_read(&pc[0]), 0);
+	ck_assert_int_eq(aio_read(&pc[1]), 0);
+	ck_assert_int_eq(write(p[1], "abcdef", 6), 6);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(t_wait(&pc[i], 5000), 0);
+		ck_assert_int_eq(aio_return(&pc[i]), 3);
+	}
+	ck_assert(memcmp(sbuf, "abcdef", 6) == 0);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	close(fd);
+	free(buf);
+}
+
+START_TEST(read_fd_reused_stream)
+{
+	reused_for_stream(0);
+}
+END_TEST
+
+START_TEST(read_direct_fd_reused_stream)
+{
+	reused_for_stream(O_DIRECT);
+}
+END_TEST
+
 Suite *read_suite(void)
 {
 	Suite *s = suite_create("aio_read");
@@ -265,6 +342,12 @@ Suite *read_suite(void)
 	tcase_add_test(tc, read_errors);
 	tcase_add_test(tc, read_in_progress_twice);
 	tcase_add_test(tc, read_fd_reused);
+	tcase_add_test(tc, read_fd_reused_stream);
+	if (t_direct_ok())
+		tcase_add_test(tc, read_direct_fd_reused_stream);
+	else
+		printf("SKIP: read_direct_fd_reused_stream: O_DIRECT not "
+		       "supported here\n");
 	suite_add_tcase(s, tc);
 	return s;
 }
