@@ -50,7 +50,7 @@
 
 #include "kaio_posix.h"
 
-enum { HOLD_MS = 2500, WAIT_S = 6, ROUNDS = 3 };
+enum { HOLD_MS = 1500, WAIT_S = 6, ROUNDS = 3 };
 
 static atomic_int hold_next, held;
 static atomic_llong hold_end;
