@@ -605,7 +605,15 @@ static int wants(struct kaio_req *req)
 		if ((req->flags & KAIO_RQ_DIRECT) &&
 		    !(req->flags & KAIO_RQ_FILE))
 			return 0;
-		if (req->flags & KAIO_RQ_DIRECT || threaded)
+		if (threaded)
+			return 1;
+		/* O_DIRECT as the flags kept for the fd say (request.c): one
+		 * that lost it since would be read inside io_submit(). */
+		if ((req->flags & (KAIO_RQ_DIRECT | KAIO_RQ_KEPT)) ==
+		    (KAIO_RQ_DIRECT | KAIO_RQ_KEPT) &&
+		    !(fcntl(req->fd, F_GETFL) & O_DIRECT))
+			return 0;
+		if (req->flags & KAIO_RQ_DIRECT)
 			return 1;
 		/* io_submit() copies a cached RWF_NOWAIT read in the
 		 * caller: not past the caller's budget. */

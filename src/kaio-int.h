@@ -93,6 +93,8 @@ enum {
 					 * backend may copy it in the caller */
 	KAIO_RQ_FILE	= 1 << 10,	/* a read or write of a regular file or
 					 * block device (fstat() at submission) */
+	KAIO_RQ_KEPT	= 1 << 11,	/* routed on kept open flags: O_DIRECT
+					 * may be out of date (request.c) */
 };
 
 /* KAIO_BACKEND */
@@ -221,8 +223,9 @@ struct kaio_fd {
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
 	atomic_int logged;		/* KAIO_DEBUG: decisions shown */
-	atomic_int rd_flags;		/* F_GETFL + 1 of a buffered, seekable
-					 * fd; 0: unknown (request.c) */
+	atomic_int rd_flags;		/* F_GETFL + 1 (and its kind) of a
+					 * seekable fd, not a stream; 0:
+					 * unknown (request.c) */
 	atomic_llong wr_hold;		/* no plain write in the caller before
 					 * this time (ns, request.c) */
 	atomic_llong wr_slow;		/* when the last slow one ended */

@@ -512,15 +512,17 @@ static void mark(struct aiocb *cb)
  * A request that goes to a backend is routed on fresh flags, but for a
  * read of a regular file or block device (an O_DIRECT one too: that is
  * every read, and fcntl() and fstat() were two of its three system calls).
- * There one fstat() shows the fd is still such a file (still_file()); what
- * else a read's route could depend on and may have changed is O_DIRECT and
- * the access mode, and every backend serves a read of such a file right
- * either way: io_uring and the pool ignore O_DIRECT, native AIO reads a
- * file that lost it in io_submit() (the caller waits for the device once,
- * as a fresh route to the pool would not make it), and an fd no longer open
- * for reading fails with EBADF where the read runs, as glibc reports it
- * (through aio_error(), not from aio_read()).  A write is routed on fresh
- * flags: O_APPEND decides its order.
+ * There one fstat() shows the fd is still such a file (still_file()), and
+ * the request is marked KAIO_RQ_KEPT.  What else a read's route depends on
+ * and may have changed (an fd number closed and reused, or F_SETFL) is
+ * O_DIRECT and the access mode.  io_uring and the pool serve a read of such
+ * a file right either way, and an fd no longer open for reading fails with
+ * EBADF where the read runs, as glibc reports it (through aio_error(), not
+ * from aio_read()).  Native AIO on a stock kernel would run a read of a file
+ * that is not O_DIRECT inside io_submit(), blocking the caller for the
+ * device: it asks again before it takes a KAIO_RQ_KEPT read as O_DIRECT
+ * (backend-kaio.c).  A write is routed on fresh flags: O_APPEND decides its
+ * order.
  */
 #define KAIO_FLAGS_REUSE	32
 #define KAIO_FLAGS_SLOTS	8	/* a power of two */
@@ -962,6 +964,7 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	nocancel(cs);
 	/* A backend gets the request: route it on the fd's flags as they are. */
 	if (cached && !still_file(cb->aio_fildes, op, fl)) {
+		cached = 0;
 		ret = fetch_flags(cb->aio_fildes, op, &fl);
 		if (ret) {
 			if (list)
@@ -991,6 +994,8 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	else if (op == KAIO_OP_READ || op == KAIO_OP_WRITE)
 		*left -= cb->aio_nbytes - done;
 	classify(req, fl);
+	if (cached)
+		req->flags |= KAIO_RQ_KEPT;
 	ret = kaio__creds_prepare(req);	/* what may reach the pool later */
 	if (ret) {
 		kaio__req_free(req);

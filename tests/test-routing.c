@@ -141,6 +141,53 @@ START_TEST(route_direct_after_reuse)
 }
 END_TEST
 
+/*
+ * The reverse: an fd number that was an O_DIRECT file, reused for a
+ * buffered one whose pages are not cached.  The library keeps the old
+ * flags for a while (request.c); native AIO on a stock kernel must not take
+ * the read as O_DIRECT on them, for io_submit() would then read the file in
+ * the caller, which aio_read() must never wait for.  The read goes where a
+ * buffered read that misses the cache goes: the pool (stock kernel, native
+ * AIO's RWF_NOWAIT failing under KAIO_BACKEND=kernel), io_uring, or native
+ * AIO on the threaded series.  With the flags taken as they were kept,
+ * native AIO served it under KAIO_BACKEND=kernel.
+ */
+START_TEST(route_buffered_after_direct_reuse)
+{
+	struct aiocb cb;
+	void *buf;
+	int fd = t_tmpfile(1 << 16, O_DIRECT), bfd = t_tmpfile(1 << 20, 0), i;
+	int want = kernel_stat(0);
+	unsigned long before;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	for (i = 0; i < 4; i++) {
+		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+	}
+	/* Written back, then dropped from the page cache. */
+	ck_assert_int_eq(fdatasync(bfd), 0);
+	ck_assert_int_eq(posix_fadvise(bfd, 0, 0, POSIX_FADV_DONTNEED), 0);
+	ck_assert_int_eq(dup2(bfd, fd), fd);
+	if (want == KAIO_STAT_KERNEL && !t_threaded_kernel())
+		want = KAIO_STAT_POOL;
+	before = stat(want);
+	t_prep(&cb, fd, buf, 4096, 1 << 19);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 4096);
+	ck_assert(t_check_bytes(buf, 1 << 19, 4096));
+	ck_assert_msg(stat(want) == before + 1,
+		      "the read was not served by %s", kaio_stat_name(want));
+	free(buf);
+	close(bfd);
+	close(fd);
+}
+END_TEST
+
 /* A cached buffered read never touches the pool. */
 START_TEST(route_cached_read)
 {
@@ -299,6 +346,7 @@ Suite *routing_suite(void)
 		tcase_add_test(tc, route_direct_write_fsync);
 		tcase_add_test(tc, route_listio_direct);
 		tcase_add_test(tc, route_direct_after_reuse);
+		tcase_add_test(tc, route_buffered_after_direct_reuse);
 	} else {
 		printf("SKIP: routing: O_DIRECT not supported here\n");
 	}
