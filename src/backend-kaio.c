@@ -607,8 +607,12 @@ static int wants(struct kaio_req *req)
 			return 0;
 		if (threaded)
 			return 1;
-		/* O_DIRECT as the flags kept for the fd say (request.c): one
-		 * that lost it since would be read inside io_submit(). */
+		/* O_DIRECT as the flags kept for the fd say (request.c)?  One
+		 * that lost it since would be read inside io_submit().  It
+		 * goes to the pool, not to the RWF_NOWAIT path below: judged
+		 * O_DIRECT, it has no identity captured for the reaper to
+		 * hand it on with (creds.c), and the pool captures it in the
+		 * submitter's window. */
 		if ((req->flags & (KAIO_RQ_DIRECT | KAIO_RQ_KEPT)) ==
 		    (KAIO_RQ_DIRECT | KAIO_RQ_KEPT) &&
 		    !(fcntl(req->fd, F_GETFL) & O_DIRECT))

@@ -146,11 +146,11 @@ END_TEST
  * buffered one whose pages are not cached.  The library keeps the old
  * flags for a while (request.c); native AIO on a stock kernel must not take
  * the read as O_DIRECT on them, for io_submit() would then read the file in
- * the caller, which aio_read() must never wait for.  The read goes where a
- * buffered read that misses the cache goes: the pool (stock kernel, native
- * AIO's RWF_NOWAIT failing under KAIO_BACKEND=kernel), io_uring, or native
- * AIO on the threaded series.  With the flags taken as they were kept,
- * native AIO served it under KAIO_BACKEND=kernel.
+ * the caller, which aio_read() must never wait for.  The read goes to the
+ * pool on a stock kernel (native AIO declines it), to io_uring where that
+ * takes it, or to native AIO on the threaded series.  With the flags taken
+ * as they were kept, native AIO served it under KAIO_BACKEND=kernel and
+ * under auto without io_uring.
  */
 START_TEST(route_buffered_after_direct_reuse)
 {
