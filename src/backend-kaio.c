@@ -458,7 +458,11 @@ static void prep(struct kaio_req *req)
 							     : IOCB_CMD_PWRITE;
 		cb->aio_buf = (uintptr_t)req->buf + req->done;
 		cb->aio_nbytes = req->nbytes - req->done;
-		cb->aio_offset = req->off + (off_t)req->done;
+		/* A stream has no offset, and a socket's read_iter fails
+		 * any but 0 with ESPIPE (glibc reads it: read(2) after
+		 * pread(2)'s ESPIPE).  An O_APPEND write ignores it. */
+		cb->aio_offset = req->flags & KAIO_RQ_NOSEEK
+				 ? 0 : req->off + (off_t)req->done;
 		if (req->flags & KAIO_RQ_KNOWAIT)
 			cb->aio_rw_flags = RWF_NOWAIT;
 		break;
