@@ -149,6 +149,20 @@ int t_wait(struct aiocb *cb, int timeout_ms)
 	return err;
 }
 
+void t_read_n(int fd, void *buf, int n, off_t step)
+{
+	struct aiocb cb;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		t_prep(&cb, fd, buf, 4096, (off_t)i * step);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+		ck_assert(t_check_bytes(buf, (off_t)i * step, 4096));
+	}
+}
+
 void t_pipe(int p[2])
 {
 	ck_assert_int_eq(pipe(p), 0);

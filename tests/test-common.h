@@ -19,6 +19,9 @@ int t_tmpfile(size_t size, int flags);	/* filled with t_byte(), unlinked */
 int t_check_bytes(const void *buf, off_t off, size_t len);
 void t_prep(struct aiocb *cb, int fd, void *buf, size_t len, off_t off);
 int t_wait(struct aiocb *cb, int timeout_ms);	/* aio_error() when done */
+/* n aio_read()s of 4096 bytes of fd (a t_tmpfile()) at i * step, each
+ * awaited and its bytes checked */
+void t_read_n(int fd, void *buf, int n, off_t step);
 void t_dump_state(const char *why);	/* threads and io_uring state, on stderr */
 void t_pipe(int p[2]);
 TCase *t_tcase(const char *name);

@@ -212,14 +212,9 @@ START_TEST(read_fd_reused)
 {
 	char buf[4096], path[64];
 	struct aiocb cb;
-	int fd = t_tmpfile(1 << 16, 0), other = t_tmpfile(1 << 17, 0), wfd, i;
+	int fd = t_tmpfile(1 << 16, 0), other = t_tmpfile(1 << 17, 0), wfd;
 
-	for (i = 0; i < 8; i++) {
-		t_prep(&cb, fd, buf, sizeof(buf), (off_t)i * 4096);
-		ck_assert_int_eq(aio_read(&cb), 0);
-		ck_assert_int_eq(t_wait(&cb, 5000), 0);
-		ck_assert_int_eq(aio_return(&cb), 4096);
-	}
+	t_read_n(fd, buf, 8, 4096);
 	/* Closed: the request fails with EBADF. */
 	ck_assert_int_eq(close(fd), 0);
 	t_prep(&cb, fd, buf, sizeof(buf), 0);
@@ -267,13 +262,7 @@ static void reused_for_stream(int flags)
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
-	for (i = 0; i < 8; i++) {
-		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
-		ck_assert_int_eq(aio_read(&cb), 0);
-		ck_assert_int_eq(t_wait(&cb, 5000), 0);
-		ck_assert_int_eq(aio_return(&cb), 4096);
-		ck_assert(t_check_bytes(buf, (off_t)i * 4096, 4096));
-	}
+	t_read_n(fd, buf, 8, 4096);
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	ck_assert_int_eq(write(sv[1], "socket", 6), 6);
 	ck_assert_int_eq(dup2(sv[0], fd), fd);
@@ -286,12 +275,7 @@ static void reused_for_stream(int flags)
 	/* Back to a file, then a pipe: two reads, in order. */
 	close(fd);
 	fd = t_tmpfile(1 << 16, flags);
-	for (i = 0; i < 4; i++) {
-		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
-		ck_assert_int_eq(aio_read(&cb), 0);
-		ck_assert_int_eq(t_wait(&cb, 5000), 0);
-		ck_assert_int_eq(aio_return(&cb), 4096);
-	}
+	t_read_n(fd, buf, 4, 4096);
 	t_pipe(p);
 	ck_assert_int_eq(dup2(p[0], fd), fd);
 	t_prep(&pc[0], fd, sbuf, 3, 4096);

@@ -109,30 +109,18 @@ END_TEST
 START_TEST(route_direct_after_reuse)
 {
 	enum { N = 48, STALE_MAX = 32 };
-	struct aiocb cb;
 	void *buf;
-	int fd = t_tmpfile(1 << 16, 0), dfd = t_tmpfile(1 << 20, O_DIRECT), i;
+	int fd = t_tmpfile(1 << 16, 0), dfd = t_tmpfile(1 << 20, O_DIRECT);
 	unsigned long inl;
 
 	ck_assert_int_ge(dfd, 0);
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
-	for (i = 0; i < 4; i++) {
-		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
-		ck_assert_int_eq(aio_read(&cb), 0);
-		ck_assert_int_eq(t_wait(&cb, 5000), 0);
-		ck_assert_int_eq(aio_return(&cb), 4096);
-	}
+	t_read_n(fd, buf, 4, 4096);
 	/* Written back: an O_DIRECT read need not wait for the page cache. */
 	ck_assert_int_eq(fsync(dfd), 0);
 	inl = stat(KAIO_STAT_INLINE);
 	ck_assert_int_eq(dup2(dfd, fd), fd);
-	for (i = 0; i < N; i++) {
-		t_prep(&cb, fd, buf, 4096, (off_t)i * 8192);
-		ck_assert_int_eq(aio_read(&cb), 0);
-		ck_assert_int_eq(t_wait(&cb, 5000), 0);
-		ck_assert_int_eq(aio_return(&cb), 4096);
-		ck_assert(t_check_bytes(buf, (off_t)i * 8192, 4096));
-	}
+	t_read_n(fd, buf, N, 8192);
 	ck_assert_uint_le(stat(KAIO_STAT_INLINE) - inl, STALE_MAX);
 	ck_assert_uint_ge(stat(kernel_stat(0)), N - STALE_MAX);
 	free(buf);
@@ -156,18 +144,13 @@ START_TEST(route_buffered_after_direct_reuse)
 {
 	struct aiocb cb;
 	void *buf;
-	int fd = t_tmpfile(1 << 16, O_DIRECT), bfd = t_tmpfile(1 << 20, 0), i;
+	int fd = t_tmpfile(1 << 16, O_DIRECT), bfd = t_tmpfile(1 << 20, 0);
 	int want = kernel_stat(0);
 	unsigned long before;
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
-	for (i = 0; i < 4; i++) {
-		t_prep(&cb, fd, buf, 4096, (off_t)i * 4096);
-		ck_assert_int_eq(aio_read(&cb), 0);
-		ck_assert_int_eq(t_wait(&cb, 5000), 0);
-		ck_assert_int_eq(aio_return(&cb), 4096);
-	}
+	t_read_n(fd, buf, 4, 4096);
 	/* Written back, then dropped from the page cache. */
 	ck_assert_int_eq(fdatasync(bfd), 0);
 	ck_assert_int_eq(posix_fadvise(bfd, 0, 0, POSIX_FADV_DONTNEED), 0);
@@ -192,15 +175,9 @@ END_TEST
 START_TEST(route_cached_read)
 {
 	char buf[4096];
-	struct aiocb cb;
-	int fd = t_tmpfile(1 << 16, 0), i;
+	int fd = t_tmpfile(1 << 16, 0);
 
-	for (i = 0; i < 16; i++) {
-		t_prep(&cb, fd, buf, sizeof(buf), (off_t)i * 4096);
-		ck_assert_int_eq(aio_read(&cb), 0);
-		ck_assert_int_eq(t_wait(&cb, 5000), 0);
-		ck_assert_int_eq(aio_return(&cb), 4096);
-	}
+	t_read_n(fd, buf, 16, 4096);
 	if (inline_on()) {
 		ck_assert_uint_eq(stat(KAIO_STAT_INLINE), 16);
 		ck_assert_uint_eq(stat(KAIO_STAT_POOL), 0);
