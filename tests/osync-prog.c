@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shim-real.h"
+
 static atomic_int n_fsync, n_fdatasync;
 
 __attribute__((visibility("default"))) int fsync(int fd);
@@ -25,18 +27,18 @@ __attribute__((visibility("default"))) int fdatasync(int fd);
 
 int fsync(int fd)
 {
-	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+	static int (*real)(int);
 
 	atomic_fetch_add(&n_fsync, 1);
-	return real(fd);
+	return SHIM_NEXT(real, "fsync")(fd);
 }
 
 int fdatasync(int fd)
 {
-	int (*real)(int) = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	static int (*real)(int);
 
 	atomic_fetch_add(&n_fdatasync, 1);
-	return real(fd);
+	return SHIM_NEXT(real, "fdatasync")(fd);
 }
 
 static void req(struct aiocb *cb, int fd, int op)

@@ -39,6 +39,8 @@
 
 #include <liburing.h>
 
+#include "shim-real.h"
+
 static atomic_int refusing;
 static atomic_int refusing_threads;	/* pthread_create() alone */
 static atomic_int refuse_slowly;	/* a refused pthread_create() sleeps */
@@ -62,15 +64,11 @@ int io_uring_wait_cqes(struct io_uring *ring, struct io_uring_cqe **cqe_ptr,
 		       unsigned wait_nr, struct __kernel_timespec *ts,
 		       sigset_t *sigmask)
 {
-	static int (*real)(struct io_uring *, struct io_uring_cqe **,
+	static int (*next)(struct io_uring *, struct io_uring_cqe **,
 			   unsigned, struct __kernel_timespec *, sigset_t *);
+	__typeof__(next) real = SHIM_NEXT(next, "io_uring_wait_cqes");
 	int ret;
 
-	if (!real)
-		real = (int (*)(struct io_uring *, struct io_uring_cqe **,
-				unsigned, struct __kernel_timespec *,
-				sigset_t *))dlsym(RTLD_NEXT,
-						  "io_uring_wait_cqes");
 	if (!real)
 		return -ENOSYS;
 	ret = real(ring, cqe_ptr, wait_nr, ts, sigmask);
@@ -89,15 +87,13 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a,
 
 int io_uring_submit(struct io_uring *ring)
 {
-	static int (*real)(struct io_uring *);
+	static int (*next)(struct io_uring *);
+	__typeof__(next) real = SHIM_NEXT(next, "io_uring_submit");
 	unsigned tail, head;
 	int ret;
 
 	if (atomic_load(&refusing))
 		return -EAGAIN;
-	if (!real)
-		real = (int (*)(struct io_uring *))dlsym(RTLD_NEXT,
-							 "io_uring_submit");
 	if (!real)
 		return -ENOSYS;
 	if (!atomic_load(&partial_on))
@@ -125,11 +121,7 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a,
 			usleep(100 * 1000);
 		return EAGAIN;
 	}
-	if (!real)
-		real = (int (*)(pthread_t *, const pthread_attr_t *,
-				void *(*)(void *), void *))
-			dlsym(RTLD_NEXT, "pthread_create");
-	return real(t, a, fn, arg);
+	return SHIM_NEXT(real, "pthread_create")(t, a, fn, arg);
 }
 
 static int failures;
@@ -177,14 +169,6 @@ static void prep(struct aiocb *cb, int fd, void *buf, size_t n)
 	cb->aio_nbytes = n;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* Case 0's second thread: it waits for the read once it is in progress. */
 static struct aiocb late_cb;
 static atomic_int late_submitted, late_saw, late_woken;
@@ -201,10 +185,10 @@ static void *late_waiter(void *arg)
 		if (atomic_load(&late_submitted))
 			return NULL;	/* refused before it was seen */
 	atomic_store(&late_saw, 1);
-	t0 = now_ms();
+	t0 = shim_now_ms();
 	if (aio_suspend(l, 1, &ts) == 0)
 		atomic_store(&late_woken, 1);
-	late_ms = now_ms() - t0;
+	late_ms = shim_now_ms() - t0;
 	return NULL;
 }
 

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/syscall.h>
 
+#include "shim-real.h"
+
 long syscall(long nr, ...);
 
 static int failing(const char *what)
@@ -24,21 +26,13 @@ static int failing(const char *what)
 
 long syscall(long nr, ...)
 {
-	static long (*real)(long, ...);
 	long a[6];
-	va_list ap;
-	int i;
 
-	va_start(ap, nr);
-	for (i = 0; i < 6; i++)
-		a[i] = va_arg(ap, long);
-	va_end(ap);
+	SHIM_SYSCALL_ARGS(a, nr);
 	if ((nr == SYS_io_setup && failing("io_setup")) ||
 	    (nr == SYS_io_submit && failing("io_submit"))) {
 		errno = EAGAIN;
 		return -1;
 	}
-	if (!real)
-		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
-	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	return shim_syscall(nr, a);
 }

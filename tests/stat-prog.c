@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "kaio_posix.h"
+#include "shim-real.h"
 
 #define NREQ	64
 
@@ -50,8 +51,8 @@ __attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...);
 /* A command takes nothing, an int or a pointer: passed on as a long. */
 int fcntl(int fd, int cmd, ...)
 {
-	int (*real)(int, int, ...) =
-		(int (*)(int, int, ...))dlsym(RTLD_NEXT, "fcntl");
+	static int (*next)(int, int, ...);
+	int (*real)(int, int, ...) = SHIM_NEXT(next, "fcntl");
 	va_list ap;
 	long arg;
 
@@ -75,22 +76,20 @@ int fcntl(int fd, int cmd, ...)
 
 int fstat(int fd, struct stat *st)
 {
-	int (*real)(int, struct stat *) =
-		(int (*)(int, struct stat *))dlsym(RTLD_NEXT, "fstat");
+	static int (*real)(int, struct stat *);
 
 	if (fd == atomic_load(&watched))
 		atomic_fetch_add(&n_fstat, 1);
-	return real(fd, st);
+	return SHIM_NEXT(real, "fstat")(fd, st);
 }
 
 int fstat64(int fd, struct stat64 *st)
 {
-	int (*real)(int, struct stat64 *) =
-		(int (*)(int, struct stat64 *))dlsym(RTLD_NEXT, "fstat64");
+	static int (*real)(int, struct stat64 *);
 
 	if (fd == atomic_load(&watched))
 		atomic_fetch_add(&n_fstat, 1);
-	return real(fd, st);
+	return SHIM_NEXT(real, "fstat64")(fd, st);
 }
 
 struct job {

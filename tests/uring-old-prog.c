@@ -33,6 +33,7 @@
 #include <liburing.h>
 
 #include "kaio_posix.h"
+#include "shim-real.h"
 
 static atomic_int rings, real_ext_arg;
 
@@ -43,12 +44,10 @@ int io_uring_queue_init(unsigned entries, struct io_uring *ring,
 int io_uring_queue_init(unsigned entries, struct io_uring *ring,
 			unsigned flags)
 {
-	static int (*real)(unsigned, struct io_uring *, unsigned);
+	static int (*next)(unsigned, struct io_uring *, unsigned);
+	__typeof__(next) real = SHIM_NEXT(next, "io_uring_queue_init");
 	int ret;
 
-	if (!real)
-		real = (int (*)(unsigned, struct io_uring *, unsigned))
-			dlsym(RTLD_NEXT, "io_uring_queue_init");
 	if (!real)
 		return -ENOSYS;
 	ret = real(entries, ring, flags);

@@ -49,43 +49,26 @@
 #include <unistd.h>
 
 #include "kaio_posix.h"
+#include "shim-real.h"
 
 enum { HOLD_MS = 1500, WAIT_S = 6, ROUNDS = 3 };
 
 static atomic_int hold_next, held;
 static atomic_llong hold_end;
 
-static long long now_ms(void);
-
 __attribute__((visibility("default"))) long syscall(long nr, ...);
 
 long syscall(long nr, ...)
 {
-	static long (*real)(long, ...);
 	long a[6];
-	va_list ap;
-	int i;
 
-	va_start(ap, nr);
-	for (i = 0; i < 6; i++)
-		a[i] = va_arg(ap, long);
-	va_end(ap);
+	SHIM_SYSCALL_ARGS(a, nr);
 	if (nr == SYS_getgroups && atomic_exchange(&hold_next, 0)) {
 		atomic_store(&held, 1);
 		usleep(HOLD_MS * 1000);
-		atomic_store(&hold_end, now_ms());
+		atomic_store(&hold_end, shim_now_ms());
 	}
-	if (!real)
-		real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
-	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return shim_syscall(nr, a);
 }
 
 static struct aiocb fs_cb;
@@ -103,10 +86,10 @@ static void *waiter(void *arg)
 		if (atomic_load(&submitted))
 			return NULL;	/* never seen in progress */
 	atomic_store(&saw, 1);
-	atomic_store(&waited_at, now_ms());
+	atomic_store(&waited_at, shim_now_ms());
 	wait_ret = aio_suspend(l, 1, &ts);
 	wait_errno = errno;
-	atomic_store(&woke_at, now_ms());
+	atomic_store(&woke_at, shim_now_ms());
 	return NULL;
 }
 
@@ -152,7 +135,7 @@ static int round_once(int fd, int n, int *kind)
 	atomic_store(&submitted, 1);
 	while ((err = aio_error(&fs_cb)) == EINPROGRESS)
 		usleep(1000);
-	done_at = now_ms();
+	done_at = shim_now_ms();
 	kaio_stats_get(&sb, sizeof(sb));
 	*kind = served_by(&sa, &sb);
 	pthread_join(t, NULL);

@@ -49,6 +49,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../shim-real.h"
+
 #define EXPORT __attribute__((visibility("default")))
 
 extern void *__libc_malloc(size_t);
@@ -229,24 +231,16 @@ EXPORT int eventfd(unsigned int initval, int flags)
 
 EXPORT long syscall(long nr, ...)
 {
-	static long (*real)(long, ...);
 	void *ret = __builtin_return_address(0);
 	long a[6];
-	va_list ap;
-	int i;
 
-	va_start(ap, nr);
-	for (i = 0; i < 6; i++)
-		a[i] = va_arg(ap, long);
-	va_end(ap);
+	SHIM_SYSCALL_ARGS(a, nr);
 	if ((nr == SYS_io_setup && inject(K_IO_SETUP, ret)) ||
 	    (nr == SYS_io_submit && inject(K_IO_SUBMIT, ret))) {
 		errno = EAGAIN;
 		return -1;
 	}
-	if (!real)
-		real = next("syscall");
-	return real(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+	return shim_syscall(nr, a);
 }
 
 /* liburing's entry points (declared here: the shim needs no liburing). */
