@@ -1034,10 +1034,13 @@ static const char *mode(void)
 /*
  * May io_uring run req?  Not at offset -1 (io_uring reads it as "the file
  * position": the pool fails a negative offset with EINVAL, as pread does),
- * and only if the ring is there.
+ * nor one only a system call answers right (KAIO_RQ_SYSCALL), and only if
+ * the ring is there.
  */
 static int can_run(const struct kaio_req *req)
 {
+	if (req->flags & KAIO_RQ_SYSCALL)
+		return 0;
 	if (!(req->flags & KAIO_RQ_NOSEEK) && req->off < 0 &&
 	    (req->op == KAIO_OP_READ || req->op == KAIO_OP_WRITE))
 		return 0;

@@ -95,6 +95,9 @@ enum {
 					 * block device (fstat() at submission) */
 	KAIO_RQ_KEPT	= 1 << 11,	/* routed on kept open flags: O_DIRECT
 					 * may be out of date (request.c) */
+	KAIO_RQ_SYSCALL	= 1 << 12,	/* only read(2)/write(2) answer as
+					 * glibc's: a non-blocking stream, or
+					 * an fd neither file, pipe nor socket */
 };
 
 /* KAIO_BACKEND */

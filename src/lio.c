@@ -50,14 +50,19 @@ static int wait_list(struct kaio_list *list)
 	return ret;
 }
 
-/* The request's operation, from its aio_lio_opcode; -1 if none. */
+/*
+ * The request's operation, from its aio_lio_opcode; -1 if none.  As
+ * glibc's worker: 3 and 4 (its internal LIO_DSYNC and LIO_SYNC) are
+ * fdatasync and fsync, and otherwise only the low 7 bits count, which
+ * LIO_READ or LIO_WRITE must be (128 is glibc's mark of an aiocb64).
+ */
 static int lio_op(int opcode)
 {
 	switch (opcode) {
-	case LIO_READ:
-		return KAIO_OP_READ;
-	case LIO_WRITE:
-		return KAIO_OP_WRITE;
+	case 3:
+		return KAIO_OP_FDSYNC;
+	case 4:
+		return KAIO_OP_FSYNC;
 	case LIO_KAIO_OPENAT:
 		return KAIO_OP_OPENAT;
 	case LIO_KAIO_UNLINKAT:
@@ -68,6 +73,12 @@ static int lio_op(int opcode)
 		return KAIO_OP_READAHEAD;
 	case LIO_KAIO_POLL:
 		return KAIO_OP_POLL;
+	}
+	switch (opcode & 127) {
+	case LIO_READ:
+		return KAIO_OP_READ;
+	case LIO_WRITE:
+		return KAIO_OP_WRITE;
 	}
 	return -1;
 }

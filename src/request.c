@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -257,8 +258,11 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 	if (kaio_unlikely(kaio__tls_nocomplete))
 		kaio__bug("a request completed under an fd lock or inside a "
 			  "backend's submit()");
-	if (res >= 0)
-		res += (ssize_t)req->done;
+	/* Bytes moved in the caller, then an error on the rest (EFAULT,
+	 * EFBIG, ENOSPC, EIO): the count, as one read(2) or write(2) that
+	 * failed partway returns, and as glibc's single pread()/pwrite(). */
+	if (res >= 0 || (req->done && res != -ECANCELED))
+		res = (ssize_t)req->done + (res > 0 ? res : 0);
 	else if (res == -ECANCELED)
 		kaio__count(KAIO_STAT_CANCELED);
 	if (signals(&req->nt, req->flags & KAIO_RQ_QUIET))
@@ -275,21 +279,31 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 		 res, 1);
 }
 
-/* Move data for a request on a worker; returns bytes or -errno. */
+/*
+ * Move data for a request on a worker; returns bytes or -errno.  A file
+ * that cannot pread()/pwrite() (ESPIPE: /proc/PID/comm, a number reused
+ * for a stream) is read or written as glibc's worker does then: read(2)
+ * or write(2).
+ */
 static ssize_t rw(struct kaio_req *req)
 {
 	char *buf = (char *)req->buf + req->done;
 	size_t len = req->nbytes - req->done;
 	off_t off = req->off + (off_t)req->done;
+	int rd = req->op == KAIO_OP_READ, seek = !(req->flags & KAIO_RQ_NOSEEK);
 	ssize_t n;
 
 	do {
-		if (req->op == KAIO_OP_READ)
-			n = req->flags & KAIO_RQ_NOSEEK ? read(req->fd, buf, len)
-							: pread(req->fd, buf, len, off);
+		if (seek)
+			n = rd ? pread(req->fd, buf, len, off)
+			       : pwrite(req->fd, buf, len, off);
 		else
-			n = req->flags & KAIO_RQ_NOSEEK ? write(req->fd, buf, len)
-							: pwrite(req->fd, buf, len, off);
+			n = rd ? read(req->fd, buf, len)
+			       : write(req->fd, buf, len);
+		if (n < 0 && errno == ESPIPE && seek) {
+			seek = 0;
+			errno = EINTR;	/* again, without the offset */
+		}
 	} while (n < 0 && errno == EINTR);
 	return n < 0 ? -errno : n;
 }
@@ -417,6 +431,10 @@ static ssize_t try_write(struct aiocb *cb, size_t *done, long long t0)
 		if (n <= 0)
 			break;
 		*done += (size_t)n;
+		/* Short: the file size limit, or no space.  The rest goes
+		 * to a backend, whose error then leaves this count. */
+		if (*done < cb->aio_nbytes)
+			break;
 	}
 	end = kaio__now_ns();
 	held = end - t0;
@@ -560,6 +578,7 @@ static int read_flags_cached(int fd, int *fl)
  */
 #define KAIO_FL_STREAM	0x40000000
 #define KAIO_FL_FILE	0x20000000
+#define KAIO_FL_PIPE	0x10000000	/* a pipe, FIFO or socket */
 
 static int fd_kind(int fd)
 {
@@ -571,6 +590,8 @@ static int fd_kind(int fd)
 		return KAIO_FL_FILE;
 	if (S_ISDIR(st.st_mode))
 		return 0;
+	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+		return KAIO_FL_STREAM | KAIO_FL_PIPE;
 	if (S_ISCHR(st.st_mode))
 		return lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE ?
 		       KAIO_FL_STREAM : 0;
@@ -645,12 +666,17 @@ static int validate_sync(const struct aiocb *cb, int op, int flags)
 /*
  * The fd's open flags, checked for op: 0 or -errno, which glibc reports
  * late (aio_error() says EBADF) for reads and writes, and at once for
- * aio_fsync().  *cached: *fl came from read_flags_cached().
+ * aio_fsync().  *cached: *fl came from read_flags_cached().  A read or
+ * write at a negative offset fails with EINVAL first, whatever the fd:
+ * glibc's pread()/pwrite() check the offset before the fd, on a stream or
+ * an O_APPEND file too, where the library uses no offset.
  */
 static int validate_fd(const struct aiocb *cb, int op, int *fl, int *cached)
 {
 	*cached = 0;
 	*fl = 0;
+	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) && cb->aio_offset < 0)
+		return -EINVAL;
 	if (kaio__is_pathop(op) && op != KAIO_OP_READAHEAD)
 		return 0;	/* a dirfd: the operation itself checks it */
 	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && kaio__cfg.nowait)) &&
@@ -671,11 +697,22 @@ static int classify(struct kaio_req *req, int fl)
 		req->flags |= KAIO_RQ_NOSEEK | KAIO_RQ_SERIAL;
 	if (fl & KAIO_FL_FILE)
 		req->flags |= KAIO_RQ_FILE;
+	/*
+	 * io_uring waits for a non-blocking stream to be ready (glibc's
+	 * read(2) fails with EAGAIN at once), ignores SO_RCVTIMEO, and never
+	 * completes some reads and writes of other kinds of fd (an epoll fd,
+	 * /dev/kmsg, a 0-byte read of a pty), which a system call answers.
+	 */
+	if (((fl & KAIO_FL_STREAM) && (fl & O_NONBLOCK)) ||
+	    !(fl & (KAIO_FL_FILE | KAIO_FL_PIPE)))
+		req->flags |= KAIO_RQ_SYSCALL;
 	if (req->op == KAIO_OP_WRITE) {
 		req->flags |= KAIO_RQ_TRACKED;
+		/* In submission order; at the offset, which the kernel
+		 * ignores for O_APPEND: pwrite(2), as glibc's, leaves the
+		 * fd's file position where it was, write(2) moves it. */
 		if (fl & O_APPEND)
-			req->flags |= KAIO_RQ_APPEND | KAIO_RQ_SERIAL |
-				      KAIO_RQ_NOSEEK;
+			req->flags |= KAIO_RQ_APPEND | KAIO_RQ_SERIAL;
 	}
 	return 0;
 }
@@ -795,6 +832,36 @@ int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
 }
 
 /*
+ * Is all of the write cb below RLIMIT_FSIZE?  The kernel sends SIGXFSZ to
+ * the thread that writes at or past the limit.  glibc's worker has every
+ * signal blocked, so there it is only EFBIG (or a short count); in the
+ * caller, the default action would kill the program.  Such a write goes
+ * to a backend.  The limit is read again after KAIO_FSIZE_REUSE caller-side
+ * writes of a thread while it is infinite, before every one while not.
+ */
+#define KAIO_FSIZE_REUSE	32
+
+static __thread rlim_t tls_fsize;
+static __thread int tls_fsize_left;
+
+static int below_fsize(const struct aiocb *cb)
+{
+	struct rlimit rl;
+
+	if (tls_fsize_left > 0 && tls_fsize == RLIM_INFINITY) {
+		tls_fsize_left--;
+		return 1;
+	}
+	if (getrlimit(RLIMIT_FSIZE, &rl))
+		return 0;
+	tls_fsize = rl.rlim_cur;
+	tls_fsize_left = KAIO_FSIZE_REUSE;
+	return rl.rlim_cur == RLIM_INFINITY ||
+	       ((rlim_t)cb->aio_offset < rl.rlim_cur &&
+		cb->aio_nbytes <= rl.rlim_cur - (rlim_t)cb->aio_offset);
+}
+
+/*
  * May a read or write of cb be tried in the caller, within the budget?
  * 0: no; 1: with RWF_NOWAIT; 2: a write, where RWF_NOWAIT is refused
  * (try_write() alone).
@@ -811,6 +878,8 @@ static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
 	    kaio__cfg.backend == KAIO_BACKEND_URING)
 		return 0;
 	if (cb->aio_nbytes > *left)
+		return 0;
+	if (op == KAIO_OP_WRITE && !below_fsize(cb))
 		return 0;
 	if (nowait_ok(cb->aio_fildes, op))
 		return 1;
@@ -917,8 +986,6 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	mark(cb);
 	kaio__count(op_stat[op]);
 
-	/* A negative offset is left to the backend's EINVAL (preadv2 reads
-	 * -1 as "the file position"). */
 	if ((how = caller_may(cb, op, fl, left))) {
 		n = how == 1 ? try_nowait(cb, op, &done, &eof) : -EOPNOTSUPP;
 		if (n == -EOPNOTSUPP && how == 1)

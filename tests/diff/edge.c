@@ -50,7 +50,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -817,6 +819,176 @@ static void c_write_append(void)
 	put_file("file", "w.append");
 }
 
+/* O_APPEND at a negative offset: pwrite(2)'s EINVAL; the fd's position */
+static void c_write_append_off_neg(void)
+{
+	struct aiocb cb;
+	int fd = new_file("w.appneg", "xyz", O_WRONLY | O_APPEND);
+
+	cb_init(&cb, fd, (void *)wdata, 3, -3);
+	one(WR, &cb);
+	out("pos=%lld", (long long)lseek(fd, 0, SEEK_CUR));
+	put_file("file", "w.appneg");
+}
+
+/* O_APPEND: appended, and the fd's file position stays where it was */
+static void c_write_append_pos(void)
+{
+	struct aiocb cb;
+	int fd = new_file("w.apppos", "xyz", O_RDWR | O_APPEND);
+
+	lseek(fd, 1, SEEK_SET);
+	cb_init(&cb, fd, (void *)wdata, 3, 0);
+	one(WR, &cb);
+	out("pos=%lld", (long long)lseek(fd, 0, SEEK_CUR));
+	put_file("file", "w.apppos");
+}
+
+/* a stream at a negative offset: EINVAL before the fd is looked at */
+static void c_read_pipe_off_neg(void)
+{
+	struct aiocb cb;
+	int p[2];
+
+	xpipe(p);
+	xwrite(p[1], "data", 4);
+	cb_init(&cb, p[0], rbuf[0], 4, -1);
+	one(RD, &cb);
+	out("left=%d", pipe_pending(p[0]));
+}
+
+static void c_write_pipe_off_neg(void)
+{
+	struct aiocb cb;
+	int p[2];
+
+	xpipe(p);
+	cb_init(&cb, p[1], (void *)wdata, 4, -1);
+	one(WR, &cb);
+	out("left=%d", pipe_pending(p[0]));
+}
+
+static void c_read_fd_neg_off_neg(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, -1, rbuf[0], 4, -1);
+	one(RD, &cb);
+}
+
+/* non-blocking streams with nothing to read: EAGAIN at once */
+static void c_read_pipe_nonblock(void)
+{
+	struct aiocb cb;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		_exit(3);
+	cb_init(&cb, p[0], rbuf[0], 4, 0);
+	one(RD, &cb);
+}
+
+static void c_read_socket_nonblock(void)
+{
+	struct aiocb cb;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
+		_exit(3);
+	cb_init(&cb, sv[0], rbuf[0], 4, 0);
+	one(RD, &cb);
+}
+
+static void c_read_eventfd_nonblock(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), rbuf[0], 8, 0);
+	one(RD, &cb);
+}
+
+/* a non-blocking pipe that is full: the write fails with EAGAIN */
+static void c_write_pipe_full_nonblock(void)
+{
+	static char fill[65536];
+	struct aiocb cb;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		_exit(3);
+	while (write(p[1], fill, sizeof(fill)) > 0)
+		;
+	cb_init(&cb, p[1], (void *)wdata, 4, 0);
+	one(WR, &cb);
+}
+
+/* an epoll fd cannot be read: EINVAL */
+static void c_read_epoll(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, epoll_create1(EPOLL_CLOEXEC), rbuf[0], 8, 0);
+	one(RD, &cb);
+}
+
+/* /proc/self/comm cannot pwrite(): written with write(2), as glibc's */
+static void c_write_proc_comm(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, xopen("/proc/self/comm", O_WRONLY), (void *)"edgeprog", 8, 0);
+	one(WR, &cb);
+	put_file("comm", "/proc/self/comm");
+}
+
+/*
+ * RLIMIT_FSIZE of 4096 bytes, SIGXFSZ at its default action: a write
+ * across the limit writes what fits (6 bytes), one past it fails with
+ * EFBIG; the program lives (glibc's worker has the signal blocked).
+ */
+static void fsize_write(off_t off)
+{
+	struct rlimit rl = { 4096, 4096 };
+	struct aiocb cb;
+	struct stat st;
+	char name[24];
+
+	snprintf(name, sizeof(name), "w.fsize%lld", (long long)off);
+	if (setrlimit(RLIMIT_FSIZE, &rl))
+		_exit(3);
+	cb_init(&cb, new_file(name, NULL, O_RDWR), (void *)wdata, 10, off);
+	one(WR, &cb);
+	if (fstat(cb.aio_fildes, &st) == 0)
+		out("size=%lld", (long long)st.st_size);
+}
+
+static void c_write_fsize_across(void)	{ fsize_write(4090); }
+static void c_write_fsize_past(void)	{ fsize_write(8192); }
+
+/*
+ * A read into a buffer whose second page cannot be written: the bytes of
+ * the first page, as one pread(2) returns them, not EFAULT.
+ */
+static void c_read_fault_partway(void)
+{
+	static char big[8192];
+	struct aiocb cb;
+	char *m;
+	int fd = new_file("r.fault", NULL, O_RDWR);
+
+	memset(big, 'q', sizeof(big));
+	xwrite(fd, big, sizeof(big));
+	m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		 -1, 0);
+	if (m == MAP_FAILED || mprotect(m + 4096, 4096, PROT_NONE))
+		_exit(3);
+	cb_init(&cb, fd, m, 8192, 0);
+	submit(RD, &cb);
+	put_wait((struct aiocb *const[]){ &cb }, 1, 1);
+	put_err("err", &cb);
+	put_return("ret", &cb);
+}
+
 /* a read of an empty pipe, left waiting; @sig: with a signal (value 5) */
 static void pending_read(struct aiocb *cb, int p[2], int sig, int buf)
 {
@@ -1482,6 +1654,29 @@ static void c_lio_bad_opcode_wait(void)
 	lio(LIO_WAIT, l, 2, NULL, -1);
 }
 
+/* opcodes glibc's worker runs: 3 and 4 (fdatasync, fsync), 128 and 256
+ * (a read: the low 7 bits), 129 (a write) */
+static void lio_op1(int op)
+{
+	struct aiocb a;
+	struct aiocb *l[1];
+	char name[16];
+
+	snprintf(name, sizeof(name), "l.op%d", op);	/* cases run at once */
+	cb_init(&a, new_file(name, "0123456789", O_RDWR), rbuf[0], 4, 0);
+	a.aio_lio_opcode = op;
+	l[0] = &a;
+	lio(LIO_WAIT, l, 1, NULL, -1);
+	put_file("file", name);
+}
+
+static void c_lio_opcode_3(void)	{ lio_op1(3); }
+static void c_lio_opcode_4(void)	{ lio_op1(4); }
+static void c_lio_opcode_128(void)	{ lio_op1(128); }
+static void c_lio_opcode_129(void)	{ lio_op1(129); }
+static void c_lio_opcode_256(void)	{ lio_op1(256); }
+static void c_lio_opcode_130(void)	{ lio_op1(130); }
+
 static void c_lio_bad_opcode_nowait(void)
 {
 	struct lio2 t;
@@ -1882,6 +2077,20 @@ static const struct {
 	{ "write.dev_null", c_write_devnull },
 	{ "write.dev_full", c_write_devfull },
 	{ "write.append_two", c_write_append },
+	{ "write.append_offset_neg", c_write_append_off_neg },
+	{ "write.append_keeps_position", c_write_append_pos },
+	{ "read.pipe_offset_neg", c_read_pipe_off_neg },
+	{ "write.pipe_offset_neg", c_write_pipe_off_neg },
+	{ "read.fd_neg_offset_neg", c_read_fd_neg_off_neg },
+	{ "read.pipe_nonblock_empty", c_read_pipe_nonblock },
+	{ "read.socket_nonblock_empty", c_read_socket_nonblock },
+	{ "read.eventfd_nonblock_0", c_read_eventfd_nonblock },
+	{ "write.pipe_nonblock_full", c_write_pipe_full_nonblock },
+	{ "read.epoll_fd", c_read_epoll },
+	{ "write.proc_self_comm", c_write_proc_comm },
+	{ "write.fsize_across_limit", c_write_fsize_across },
+	{ "write.fsize_past_limit", c_write_fsize_past },
+	{ "read.fault_partway", c_read_fault_partway },
 	{ "fsync.op_0", c_fsync_op0 },
 	{ "fsync.op_o_rdwr", c_fsync_rdwr },
 	{ "fsync.o_sync", c_fsync_sync },
@@ -1941,6 +2150,12 @@ static const struct {
 	{ "lio.nop_and_read", c_lio_nop_and_read },
 	{ "lio.null_entries", c_lio_null_entries },
 	{ "lio.bad_opcode_wait", c_lio_bad_opcode_wait },
+	{ "lio.opcode_3_dsync", c_lio_opcode_3 },
+	{ "lio.opcode_4_sync", c_lio_opcode_4 },
+	{ "lio.opcode_128_read", c_lio_opcode_128 },
+	{ "lio.opcode_129_write", c_lio_opcode_129 },
+	{ "lio.opcode_256_read", c_lio_opcode_256 },
+	{ "lio.opcode_130_nop64", c_lio_opcode_130 },
 	{ "lio.bad_opcode_nowait", c_lio_bad_opcode_nowait },
 	{ "lio.wait_one_fails", c_lio_wait_one_fail },
 	{ "lio.wait_all_fail", c_lio_wait_all_fail },
