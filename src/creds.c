@@ -29,8 +29,10 @@
  *   (-EAGAIN: io_uring's completion of a short read or write then reports
  *   the short count); none ever runs with another thread's identity.
  *
- * Worker side: a worker knows the identity it has, and switches only when
- * a request's differs, with the per-thread system calls, in this order:
+ * Worker side: a worker reads the identity it has before each request
+ * (glibc's setuid() family may have changed it since the last), and
+ * switches only when the request's differs, with the per-thread system
+ * calls, in this order:
  *   1. capset: effective = the worker's permitted set (needs CAP_SETUID
  *      and CAP_SETGID for what follows);
  *   2. setgroups, setfsgid, setfsuid (setfsuid to non-zero drops the
@@ -332,25 +334,27 @@ int kaio__creds_apply(struct kaio_wcreds *w, const struct kaio_creds *t)
 {
 	int saved = errno, tries;
 
-	if (w->known && same(&w->cur, t))
-		return 0;
+	/*
+	 * What the worker has now, read, not remembered: glibc's setuid()
+	 * family changes every thread of the process, this one too, unseen
+	 * (and may shrink its permitted set).  Trusted as remembered, a
+	 * request submitted as nobody, after which the program went back
+	 * to root with seteuid(0), ran as root.  Four system calls.
+	 */
+	reread(w);
 	for (tries = 0; tries < 2; tries++) {
+		if (w->known && same(&w->cur, t)) {
+			errno = saved;
+			return 0;
+		}
 		if (w->ok && switch_to(w, t) == 0) {
 			remember(w, t);
 			errno = saved;
 			return 0;
 		}
-		/*
-		 * Half switched, perhaps, or what the worker remembers is
-		 * stale: glibc's setuid() family changes every thread of the
-		 * process, this one too (and may have shrunk its permitted
-		 * set).  Find out what it is now, and try once more.
-		 */
+		/* Half switched, perhaps: find out what it is now, and try
+		 * once more. */
 		reread(w);
-		if (w->known && same(&w->cur, t)) {
-			errno = saved;
-			return 0;
-		}
 	}
 	errno = saved;
 	return -EPERM;

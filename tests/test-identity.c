@@ -378,6 +378,56 @@ static void check_root(void)
 	ck_assert_int_eq(gid, 0);
 }
 
+/*
+ * glibc's seteuid() changes every thread of the process, the pool's
+ * workers too, and they are not told.  A write submitted as U1 waits for
+ * the only worker, which serves a pipe read submitted as U1 before it;
+ * then the program goes back to root.  The write must still run as U1:
+ * it clears the setuid bit.  A worker that trusted the identity it
+ * remembered (U1's, from the read) ran it as root, and the bit stayed.
+ * The pool's case: ident_on_pool runs it under KAIO_BACKEND=threads.
+ */
+START_TEST(ident_seteuid_process_wide)
+{
+	const char *be = getenv("KAIO_BACKEND");
+	static char hello[] = "hello";
+	struct aioinit ai;
+	struct aiocb pc, wc;
+	char b;
+	int p[2], fd;
+
+	if (!be || strcmp(be, "threads"))
+		return;
+	scratch();
+	memset(&ai, 0, sizeof(ai));
+	ai.aio_threads = 1;
+	ai.aio_idle_time = 60;
+	aio_init(&ai);
+	make_file("suidp", 0, 04777);
+	fd = openat(dfd, "suidp", O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	t_pipe(p);
+	ck_assert_int_eq(seteuid(U1), 0);
+	t_prep(&pc, p[0], &b, 1, 0);
+	ck_assert_int_eq(aio_read(&pc), 0);
+	usleep(100 * 1000);	/* the worker takes the read */
+	t_prep(&wc, fd, hello, 5, 0);
+	ck_assert_int_eq(aio_write(&wc), 0);
+	ck_assert_int_eq(seteuid(0), 0);
+	ck_assert_int_eq(write(p[1], "y", 1), 1);
+	ck_assert_int_eq(t_wait(&pc, 10000), 0);
+	ck_assert_int_eq(aio_return(&pc), 1);
+	ck_assert_int_eq(t_wait(&wc, 10000), 0);
+	ck_assert_int_eq(aio_return(&wc), 5);
+	ck_assert_msg(!suid_set(fd), "a write submitted as uid %d ran as root",
+		      U1);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	unscratch();
+}
+END_TEST
+
 START_TEST(ident_setresuid_threads)
 {
 	struct usr u1 = { .uid = U1 }, u2 = { .uid = U2 };
@@ -613,6 +663,7 @@ Suite *identity_suite(void)
 
 	if (can_run()) {
 		tcase_add_test(tc, ident_fsuid_write_clears_setuid);
+		tcase_add_test(tc, ident_seteuid_process_wide);
 		tcase_add_test(tc, ident_setresuid_threads);
 		tcase_add_test(tc, ident_unprivileged_first);
 		tcase_add_test(tc, ident_capdrop_thread);
