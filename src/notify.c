@@ -65,6 +65,8 @@ static struct {
 	struct kaio_note *head, *tail;
 	int nthreads, nidle, nqueued;
 	int pending;		/* SIGEV_THREAD records bound, not yet taken */
+	int reserving;		/* threads between a SIGEV_THREAD reservation
+				 * and its binding (tls_reserved) */
 } nt = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 };
@@ -89,9 +91,36 @@ static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
 static pthread_key_t spare_key;
 static int spare_ok;
 
+/*
+ * A thread between kaio__notify_reserve() and note_make() for a
+ * SIGEV_THREAD request.  A submission refused in between leaves it set
+ * until the thread's next binding or its exit (spare_free(): the spare
+ * record is still there then), so nt.reserving counts each thread once.
+ */
+static __thread int tls_reserved;
+
+static void unreserve_locked(void)
+{
+	if (tls_reserved) {
+		tls_reserved = 0;
+		if (nt.reserving > 0)	/* 0 in a fork child */
+			nt.reserving--;
+	}
+}
+
+static void spare_free(void *s)
+{
+	if (tls_reserved) {
+		pthread_mutex_lock(&nt.lock);
+		unreserve_locked();
+		pthread_mutex_unlock(&nt.lock);
+	}
+	free(s);
+}
+
 static void spare_init(void)
 {
-	spare_ok = pthread_key_create(&spare_key, free) == 0;
+	spare_ok = pthread_key_create(&spare_key, spare_free) == 0;
 }
 
 static struct kaio_note *spare_take(void)
@@ -169,9 +198,16 @@ static struct kaio_note *take_locked(void)
 	int ret = 0;
 
 	while (!(j = nt.head)) {
-		/* The last notifier stays while a SIGEV_THREAD request is
-		 * outstanding: its callback then needs no new thread. */
-		if (ret == ETIMEDOUT && (nt.nthreads > 1 || nt.pending == 0))
+		/*
+		 * The last notifier stays while a SIGEV_THREAD request is
+		 * outstanding, or reserved and not yet bound: the
+		 * reservation found it there, and its callback then needs no
+		 * new thread.  Gone in between (the request counts in
+		 * nt.pending only once bound), with no thread to be had, it
+		 * left a request accepted whose callback never ran.
+		 */
+		if (ret == ETIMEDOUT && (nt.nthreads > 1 ||
+		    (nt.pending == 0 && nt.reserving == 0)))
 			return NULL;
 		clock_gettime(CLOCK_MONOTONIC, &dl);
 		dl.tv_sec += atomic_load(&kaio__cfg.idle_secs);
@@ -390,6 +426,10 @@ int kaio__notify_reserve(const struct sigevent *sev)
 	pthread_once(&nt_once, nt_init);
 	pthread_mutex_lock(&nt.lock);
 	ok = spawn_locked(1);
+	if (ok && !tls_reserved) {
+		tls_reserved = 1;
+		nt.reserving++;
+	}
 	pthread_mutex_unlock(&nt.lock);
 	return ok ? 0 : -EAGAIN;
 }
@@ -411,6 +451,7 @@ static struct kaio_note *note_make(const struct kaio_notify *n)
 		pthread_once(&nt_once, nt_init);
 		pthread_mutex_lock(&nt.lock);
 		nt.pending++;
+		unreserve_locked();
 		spawn_locked(1);	/* the last one left since reserve */
 		pthread_mutex_unlock(&nt.lock);
 	}

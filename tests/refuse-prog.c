@@ -21,8 +21,12 @@
  * drops (-ECANCELED, as io-wq does when it cannot start a worker) while
  * its submitter waits for it: it completes once, with EAGAIN (its
  * submitter's identity was not captured: it must not run with another
- * one on the pool) or, if a backend could take it, done.  Exit 0 pass, 1
- * fail (a hang is killed by alarm()).
+ * one on the pool) or, if a backend could take it, done.  Then a
+ * SIGEV_THREAD read accepted while no thread can be started: the last
+ * notifier, idle, must not leave in the moment between its reservation
+ * and the request's binding (fcntl(F_GETFL), exported too, holds it there
+ * for more than the idle time), or the callback never runs.  Exit 0 pass,
+ * 1 fail (a hang is killed by alarm()).
  */
 #define _GNU_SOURCE
 #include <aio.h>
@@ -30,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +53,26 @@ static atomic_int refuse_slowly;	/* a refused pthread_create() sleeps */
 static atomic_int partial_on, budget;
 /* The next completion io_uring_wait_cqes() returns says -ECANCELED. */
 static atomic_int drop_next, dropped;
+/* fcntl(slow_fd, F_GETFL) sleeps slow_ms once. */
+static atomic_int slow_fd = -1, slow_ms;
+
+__attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...);
+
+/* A command takes nothing, an int or a pointer: passed on as a long. */
+int fcntl(int fd, int cmd, ...)
+{
+	static int (*next)(int, int, ...);
+	int (*real)(int, int, ...) = SHIM_NEXT(next, "fcntl");
+	va_list ap;
+	long arg;
+
+	if (cmd == F_GETFL && fd == atomic_load(&slow_fd))
+		usleep(atomic_exchange(&slow_ms, 0) * 1000);
+	va_start(ap, cmd);
+	arg = va_arg(ap, long);
+	va_end(ap);
+	return real(fd, cmd, arg);
+}
 
 __attribute__((visibility("default")))
 int io_uring_wait_cqes(struct io_uring *ring, struct io_uring_cqe **cqe_ptr,
@@ -125,6 +150,13 @@ int pthread_create(pthread_t *t, const pthread_attr_t *a,
 }
 
 static int failures;
+static atomic_int callbacks;
+
+static void count_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&callbacks, 1);
+}
 
 #define CHECK(cond, ...) do {						\
 	if (!(cond)) {							\
@@ -410,6 +442,59 @@ int main(void)
 							  : "done");
 		}
 		close(wfd);
+	}
+	/* 7. A SIGEV_THREAD read, reserved while a notifier idles, bound
+	 * after it would have timed out, with no thread to be had. */
+	{
+		struct aioinit ai;
+		struct aiocb a, c;
+		const struct aiocb *l[1];
+		int p[2], q[2], i;
+		char b1, b2;
+
+		memset(&ai, 0, sizeof(ai));
+		ai.aio_idle_time = 1;
+		aio_init(&ai);
+		if (pipe(p) || pipe(q)) {
+			perror("setup 7");
+			return 1;
+		}
+		prep(&a, p[0], &b1, 1);
+		a.aio_sigevent.sigev_notify = SIGEV_THREAD;
+		a.aio_sigevent.sigev_notify_function = count_cb;
+		CHECK(aio_read(&a) == 0, "notifier: first read: errno %d", errno);
+		CHECK(write(p[1], "a", 1) == 1, "notifier: pipe");
+		for (i = 0; i < 5000 && atomic_load(&callbacks) < 1; i++)
+			usleep(1000);
+		(void)aio_return(&a);
+		CHECK(atomic_load(&callbacks) == 1, "notifier: no first callback");
+		CHECK(write(q[1], "b", 1) == 1, "notifier: pipe");
+		prep(&c, q[0], &b2, 1);
+		c.aio_sigevent = a.aio_sigevent;
+		atomic_store(&refusing_threads, 1);
+		atomic_store(&slow_ms, 1600);
+		atomic_store(&slow_fd, q[0]);
+		ret = aio_read(&c);
+		atomic_store(&slow_fd, -1);
+		if (ret) {
+			CHECK(errno == EAGAIN, "notifier: refused with errno %d",
+			      errno);
+		} else {
+			l[0] = &c;
+			while (aio_error(&c) == EINPROGRESS)
+				aio_suspend(l, 1, NULL);
+			for (i = 0; i < 3000 && atomic_load(&callbacks) < 2; i++)
+				usleep(1000);
+			CHECK(atomic_load(&callbacks) == 2,
+			      "notifier: read accepted, its callback did not "
+			      "run in 3 s");
+			(void)aio_return(&c);
+		}
+		atomic_store(&refusing_threads, 0);
+		close(p[0]);
+		close(p[1]);
+		close(q[0]);
+		close(q[1]);
 	}
 	free(buf);
 	if (failures)
