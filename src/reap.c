@@ -136,6 +136,28 @@ static void *reaper(void *arg)
 		/* Sleepers that want the role must wake up to take it. */
 		if (atomic_load(&r->app_wants))
 			kaio__wake_waiters();
+		if (n == -EPERM || n == -EACCES || n == -ENOSYS) {
+			/*
+			 * The wait is forbidden now: a seccomp filter came
+			 * after the ring was made.  Completions still reach
+			 * an io_uring CQ, and reap_batch() takes those it
+			 * finds there without a system call: look every
+			 * 10 ms.  Leaving, the reaper left them there, and
+			 * what was in flight never completed.
+			 */
+			struct timespec dl;
+
+			clock_gettime(CLOCK_REALTIME, &dl);	/* rcond's */
+			dl.tv_nsec += 10 * 1000000L;
+			if (dl.tv_nsec >= 1000000000L) {
+				dl.tv_sec++;
+				dl.tv_nsec -= 1000000000L;
+			}
+			pthread_mutex_lock(&r->lock);
+			pthread_cond_timedwait(&r->rcond, &r->lock, &dl);
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
 		if (n < 0 && n != -EINTR && n != -ETIME && n != -ETIMEDOUT)
 			break;	/* the context is gone (a fork child's copy) */
 	}

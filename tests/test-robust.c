@@ -12,11 +12,17 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -569,6 +575,63 @@ START_TEST(robust_alloc_fail_completion)
 }
 END_TEST
 
+/*
+ * A seccomp filter that forbids waiting in io_uring and native AIO comes
+ * (for every thread) while a pipe read is in io_uring.  The read's data
+ * comes later: the read still completes, with no call that reaps (only
+ * aio_error()).  The reaper, refused its wait, used to leave; the
+ * completion then stayed in the ring for ever.
+ */
+START_TEST(robust_wait_forbidden_midway)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_getevents, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	const char *b = getenv("KAIO_BACKEND");
+	struct aiocb cb;
+	char c;
+	int p[2], i;
+
+	if ((b && strcmp(b, "auto") && strcmp(b, "uring")) || !t_uring_ok() ||
+	    t_threaded_kernel()) {
+		printf("SKIP: robust_wait_forbidden_midway: io_uring does not "
+		       "serve pipe reads here\n");
+		return;
+	}
+	t_pipe(p);
+	t_prep(&cb, p[0], &c, 1, 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	usleep(100 * 1000);	/* io_uring's submitter thread enters it */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
+		    SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+		printf("SKIP: robust_wait_forbidden_midway: seccomp: %s\n",
+		       strerror(errno));
+		return;
+	}
+	usleep(1500 * 1000);	/* past the reaper's 1 s wait in the ring */
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	for (i = 0; i < 5000 && aio_error(&cb) == EINPROGRESS; i++)
+		usleep(1000);
+	ck_assert_msg(aio_error(&cb) == 0,
+		      "the read did not complete (aio_error %d)", aio_error(&cb));
+	ck_assert_int_eq(aio_return(&cb), 1);
+	ck_assert_uint_eq(stat_of(KAIO_STAT_URING), 1);	/* io_uring's */
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 Suite *robust_suite(void)
 {
 	Suite *s = suite_create("robust");
@@ -580,6 +643,7 @@ Suite *robust_suite(void)
 	tcase_add_test(tc, robust_sigev_thread_no_thread);
 	tcase_add_test(tc, robust_sigev_thread_exit);
 	tcase_add_test(tc, robust_alloc_fail_completion);
+	tcase_add_test(tc, robust_wait_forbidden_midway);
 	suite_add_tcase(s, tc);
 	return s;
 }
