@@ -31,7 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -580,12 +582,31 @@ static int read_flags_cached(int fd, int *fl)
 #define KAIO_FL_FILE	0x20000000
 #define KAIO_FL_PIPE	0x10000000	/* a pipe, FIFO or socket */
 
+/*
+ * A "regular file" of the kernel's own file systems, which may wait
+ * without bound (/proc/kmsg, a tracing pipe): such files say their size
+ * is 0.  They are neither file nor stream here (KAIO_RQ_SYSCALL, the
+ * pool): io_uring would tie the read to the submitting thread, whose exit
+ * then waited for data that may never come.
+ */
+static int kernel_fs(int fd, const struct stat *st)
+{
+	struct statfs sf;
+
+	if (st->st_size != 0 || fstatfs(fd, &sf) < 0)
+		return 0;
+	return sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
+	       sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC;
+}
+
 static int fd_kind(int fd)
 {
 	struct stat st;
 
 	if (fstat(fd, &st) < 0)
 		return 0;	/* the operation reports the error */
+	if (S_ISREG(st.st_mode) && kernel_fs(fd, &st))
+		return 0;
 	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
 		return KAIO_FL_FILE;
 	if (S_ISDIR(st.st_mode))
@@ -639,7 +660,8 @@ static int still_file(int fd, int op, int fl)
 
 	if (op != KAIO_OP_READ || !(fl & KAIO_FL_FILE) || fstat(fd, &st) < 0)
 		return 0;
-	return S_ISREG(st.st_mode) || S_ISBLK(st.st_mode);
+	return S_ISBLK(st.st_mode) ||
+	       (S_ISREG(st.st_mode) && !kernel_fs(fd, &st));
 }
 
 /*

@@ -171,6 +171,35 @@ START_TEST(route_buffered_after_direct_reuse)
 }
 END_TEST
 
+/*
+ * A "regular file" of the kernel's own file systems (/proc, /sys): such a
+ * read may wait without bound (/proc/kmsg), so io_uring, which ties it to
+ * the submitting thread's exit, must not take it; the pool reads it, as
+ * glibc's worker would.  It used to go to io_uring under auto and uring.
+ * Here /proc/version, which does not wait: its bytes are checked.
+ */
+START_TEST(route_procfs_read)
+{
+	char buf[64], want[64];
+	struct aiocb cb;
+	unsigned long ur = stat(KAIO_STAT_URING);
+	int fd = open("/proc/version", O_RDONLY), i;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, want, sizeof(want), 0), (ssize_t)sizeof(want));
+	for (i = 0; i < 4; i++) {
+		t_prep(&cb, fd, buf, sizeof(buf), 0);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), (ssize_t)sizeof(buf));
+		ck_assert(memcmp(buf, want, sizeof(buf)) == 0);
+	}
+	ck_assert_msg(stat(KAIO_STAT_URING) == ur,
+		      "io_uring served a read of a /proc file");
+	close(fd);
+}
+END_TEST
+
 /* A cached buffered read never touches the pool. */
 START_TEST(route_cached_read)
 {
@@ -330,6 +359,7 @@ Suite *routing_suite(void)
 	tcase_add_test(tc, route_cached_read);
 	tcase_add_test(tc, route_uncached_read);
 	tcase_add_test(tc, route_buffered_write);
+	tcase_add_test(tc, route_procfs_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
