@@ -617,6 +617,7 @@ void kaio__cancel_async_end(int old) KAIO_HIDDEN;
 int kaio__notify_reserve(const struct sigevent *sev) KAIO_HIDDEN;
 void kaio__notify_bind(struct kaio_notify *nt) KAIO_HIDDEN;
 void kaio__notify_release(const struct kaio_notify *nt) KAIO_HIDDEN;
+void kaio__notify_unreserve(void) KAIO_HIDDEN;
 void kaio__notify(const struct kaio_notify *nt, struct aiocb *cb,
 		  ssize_t res) KAIO_HIDDEN;
 

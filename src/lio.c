@@ -159,8 +159,10 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 	kaio__init();
 	kaio__count(KAIO_STAT_LISTIO);
 	l = calloc(1, sizeof(*l));
-	if (!l)
+	if (!l) {
+		kaio__notify_unreserve();
 		return kaio__fail(EAGAIN);
+	}
 	atomic_init(&l->refs, 1);
 	l->wait = mode == LIO_WAIT;
 	if (mode == LIO_NOWAIT && sig)

@@ -110,11 +110,7 @@ static void unreserve_locked(void)
 
 static void spare_free(void *s)
 {
-	if (tls_reserved) {
-		pthread_mutex_lock(&nt.lock);
-		unreserve_locked();
-		pthread_mutex_unlock(&nt.lock);
-	}
+	kaio__notify_unreserve();
 	free(s);
 }
 
@@ -247,7 +243,9 @@ static void callback_exited(void *arg)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
 	pthread_mutex_lock(&nt.lock);
 	nt.nthreads--;
-	while (!spawn_locked(nt.pending > 0) && nt.pending > 0) {
+	/* A reserved request counts as one to come (take_locked()). */
+	while (!spawn_locked(nt.pending > 0 || nt.reserving > 0) &&
+	       (nt.pending > 0 || nt.reserving > 0)) {
 		clock_gettime(CLOCK_MONOTONIC, &dl);
 		dl.tv_nsec += pause_ms * 1000000L;
 		dl.tv_sec += dl.tv_nsec / 1000000000L;
@@ -447,6 +445,7 @@ static struct kaio_note *note_make(const struct kaio_notify *n)
 	j->ev.value = n->value;
 	if (n->notify == SIGEV_KAIO) {
 		kaio__queue_bind(j, n->queue);	/* unbound: dropped later */
+		kaio__notify_unreserve();	/* took the spare it kept */
 	} else {
 		pthread_once(&nt_once, nt_init);
 		pthread_mutex_lock(&nt.lock);
@@ -507,8 +506,19 @@ void kaio__notify(const struct kaio_notify *n, struct aiocb *cb, ssize_t res)
 	}
 }
 
+/* A submission refused after kaio__notify_reserve(), before binding. */
+void kaio__notify_unreserve(void)
+{
+	if (!tls_reserved)
+		return;
+	pthread_mutex_lock(&nt.lock);
+	unreserve_locked();
+	pthread_mutex_unlock(&nt.lock);
+}
+
 void kaio__notify_reset(void)
 {
+	tls_reserved = 0;	/* the forking thread's; nt.reserving is 0 */
 	memset(&nt, 0, sizeof(nt));
 	pthread_mutex_init(&nt.lock, NULL);
 	nt_once = (pthread_once_t)PTHREAD_ONCE_INIT;

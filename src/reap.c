@@ -416,6 +416,13 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	tls_park = 1;		/* a handler runs only if the wait ends in EINTR */
 	n = r->reap_batch(r, &rel, cancel, &hold->old);
 	tls_park = 0;
+	if (n == -EPERM || n == -EACCES || n == -ENOSYS) {
+		/* The wait is forbidden (see reaper()): the caller looks
+		 * again in 10 ms, not at once, which spun a CPU. */
+		struct timespec t = { 0, 10 * 1000000L };
+
+		nanosleep(&t, NULL);
+	}
 	if (n > 0)
 		atomic_store(&r->app_reaped, now_ns());
 	if (n == -EINTR)

@@ -584,8 +584,8 @@ static int read_flags_cached(int fd, int *fl)
 
 /*
  * A "regular file" of the kernel's own file systems, which may wait
- * without bound (/proc/kmsg, a tracing pipe): such files say their size
- * is 0.  They are neither file nor stream here (KAIO_RQ_SYSCALL, the
+ * without bound (/proc/kmsg, a tracing pipe): such files occupy no blocks
+ * (their size is 0, or 4096 on sysfs).  They are neither file nor stream here (KAIO_RQ_SYSCALL, the
  * pool): io_uring would tie the read to the submitting thread, whose exit
  * then waited for data that may never come.
  */
@@ -593,7 +593,7 @@ static int kernel_fs(int fd, const struct stat *st)
 {
 	struct statfs sf;
 
-	if (st->st_size != 0 || fstatfs(fd, &sf) < 0)
+	if (st->st_blocks != 0 || fstatfs(fd, &sf) < 0)
 		return 0;
 	return sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
 	       sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC;
@@ -996,9 +996,13 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	ret = validate_fd(cb, op, &fl, &cached);
 	if (kaio_unlikely(ret)) {
 		/* glibc's aio_fsync() checks the fd before it touches the
-		 * aiocb: refused, it is left as it was. */
-		if (op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC)
+		 * aiocb: refused, it is left as it was.  A lio_listio()
+		 * entry (list) is not checked there: it completes with the
+		 * error, as a read's does. */
+		if ((op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC) && !list) {
+			kaio__notify_unreserve();
 			return ret;
+		}
 		nocancel(cs);
 		kaio__count(op_stat[op]);
 		ret = kaio__submit_failed(cb, -ret, list, flags);
@@ -1115,6 +1119,7 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 nomem:
 	ret = -EAGAIN;
 fail:
+	kaio__notify_unreserve();	/* nothing was bound: see notify.c */
 	refused(cb, ret);
 	return ret;
 }

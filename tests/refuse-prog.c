@@ -53,8 +53,8 @@ static atomic_int refuse_slowly;	/* a refused pthread_create() sleeps */
 static atomic_int partial_on, budget;
 /* The next completion io_uring_wait_cqes() returns says -ECANCELED. */
 static atomic_int drop_next, dropped;
-/* fcntl(slow_fd, F_GETFL) sleeps slow_ms once. */
-static atomic_int slow_fd = -1, slow_ms;
+/* fcntl(slow_fd, F_GETFL) sets slowed and sleeps slow_ms once. */
+static atomic_int slow_fd = -1, slow_ms, slowed;
 
 __attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...);
 
@@ -66,8 +66,10 @@ int fcntl(int fd, int cmd, ...)
 	va_list ap;
 	long arg;
 
-	if (cmd == F_GETFL && fd == atomic_load(&slow_fd))
+	if (cmd == F_GETFL && fd == atomic_load(&slow_fd)) {
+		atomic_store(&slowed, 1);
 		usleep(atomic_exchange(&slow_ms, 0) * 1000);
+	}
 	va_start(ap, cmd);
 	arg = va_arg(ap, long);
 	va_end(ap);
@@ -156,6 +158,16 @@ static void count_cb(union sigval v)
 {
 	(void)v;
 	atomic_fetch_add(&callbacks, 1);
+}
+
+/* Counted, then leaves its notifier thread once fcntl() is held. */
+static void exit_cb(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&callbacks, 1);
+	while (!atomic_load(&slowed))
+		usleep(1000);
+	pthread_exit(NULL);
 }
 
 #define CHECK(cond, ...) do {						\
@@ -490,6 +502,63 @@ int main(void)
 			      "run in 3 s");
 			(void)aio_return(&c);
 		}
+		atomic_store(&refusing_threads, 0);
+		close(p[0]);
+		close(p[1]);
+		close(q[0]);
+		close(q[1]);
+	}
+
+	/* 8. The same window, but the last notifier leaves from inside a
+	 * callback (pthread_exit()) while the read is reserved. */
+	{
+		struct aiocb a, c;
+		const struct aiocb *l[1];
+		int p[2], q[2], i, before;
+		char b1, b2;
+
+		if (pipe(p) || pipe(q)) {
+			perror("setup 8");
+			return 1;
+		}
+		/* Case 7's notifier may still idle: the count starts here. */
+		atomic_store(&slowed, 0);
+		before = atomic_load(&callbacks);
+		prep(&a, p[0], &b1, 1);
+		a.aio_sigevent.sigev_notify = SIGEV_THREAD;
+		a.aio_sigevent.sigev_notify_function = exit_cb;
+		CHECK(aio_read(&a) == 0, "exiting notifier: first read: errno %d",
+		      errno);
+		CHECK(write(p[1], "a", 1) == 1, "exiting notifier: pipe");
+		for (i = 0; i < 5000 && atomic_load(&callbacks) < before + 1; i++)
+			usleep(1000);
+		CHECK(write(q[1], "b", 1) == 1, "exiting notifier: pipe");
+		prep(&c, q[0], &b2, 1);
+		c.aio_sigevent = a.aio_sigevent;
+		c.aio_sigevent.sigev_notify_function = count_cb;
+		atomic_store(&refusing_threads, 1);
+		atomic_store(&slow_ms, 300);
+		atomic_store(&slow_fd, q[0]);
+		ret = aio_read(&c);
+		atomic_store(&slow_fd, -1);
+		if (ret) {
+			CHECK(errno == EAGAIN,
+			      "exiting notifier: refused with errno %d", errno);
+		} else {
+			l[0] = &c;
+			while (aio_error(&c) == EINPROGRESS)
+				aio_suspend(l, 1, NULL);
+			/* The leaving notifier starts its successor now. */
+			atomic_store(&refusing_threads, 0);
+			for (i = 0; i < 3000 &&
+			     atomic_load(&callbacks) < before + 2; i++)
+				usleep(1000);
+			CHECK(atomic_load(&callbacks) == before + 2,
+			      "exiting notifier: read accepted, its callback "
+			      "did not run in 3 s");
+			(void)aio_return(&c);
+		}
+		(void)aio_return(&a);
 		atomic_store(&refusing_threads, 0);
 		close(p[0]);
 		close(p[1]);

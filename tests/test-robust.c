@@ -580,7 +580,9 @@ END_TEST
  * (for every thread) while a pipe read is in io_uring.  The read's data
  * comes later: the read still completes, with no call that reaps (only
  * aio_error()).  The reaper, refused its wait, used to leave; the
- * completion then stayed in the ring for ever.
+ * completion then stayed in the ring for ever.  Before the data, a
+ * 300 ms aio_suspend() must sleep, not spin: refused its wait too, it
+ * looked again at once, and used the whole 300 ms of CPU.
  */
 START_TEST(robust_wait_forbidden_midway)
 {
@@ -620,6 +622,20 @@ START_TEST(robust_wait_forbidden_midway)
 		return;
 	}
 	usleep(1500 * 1000);	/* past the reaper's 1 s wait in the ring */
+	{
+		const struct aiocb *l[1] = { &cb };
+		struct timespec to = { 0, 300 * 1000000L }, c0, c1;
+		long cpu_ms;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+		ck_assert_int_eq(aio_suspend(l, 1, &to), -1);
+		ck_assert_int_eq(errno, EAGAIN);
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c1);
+		cpu_ms = (c1.tv_sec - c0.tv_sec) * 1000L +
+			 (c1.tv_nsec - c0.tv_nsec) / 1000000;
+		ck_assert_msg(cpu_ms < 150, "a 300 ms aio_suspend() used %ld ms "
+			      "of CPU", cpu_ms);
+	}
 	ck_assert_int_eq(write(p[1], "x", 1), 1);
 	for (i = 0; i < 5000 && aio_error(&cb) == EINPROGRESS; i++)
 		usleep(1000);

@@ -1677,6 +1677,18 @@ static void c_lio_opcode_129(void)	{ lio_op1(129); }
 static void c_lio_opcode_256(void)	{ lio_op1(256); }
 static void c_lio_opcode_130(void)	{ lio_op1(130); }
 
+/* an fsync entry on an fd that is not open: it completes with EBADF (only
+ * aio_fsync() refuses a bad fd at once) */
+static void c_lio_opcode_4_badfd(void)
+{
+	struct aiocb a;
+	struct aiocb *l[1] = { &a };
+
+	cb_init(&a, 77, rbuf[0], 4, 0);
+	a.aio_lio_opcode = 4;
+	lio(LIO_WAIT, l, 1, NULL, -1);
+}
+
 static void c_lio_bad_opcode_nowait(void)
 {
 	struct lio2 t;
@@ -2156,6 +2168,7 @@ static const struct {
 	{ "lio.opcode_129_write", c_lio_opcode_129 },
 	{ "lio.opcode_256_read", c_lio_opcode_256 },
 	{ "lio.opcode_130_nop64", c_lio_opcode_130 },
+	{ "lio.opcode_4_sync_bad_fd", c_lio_opcode_4_badfd },
 	{ "lio.bad_opcode_nowait", c_lio_bad_opcode_nowait },
 	{ "lio.wait_one_fails", c_lio_wait_one_fail },
 	{ "lio.wait_all_fail", c_lio_wait_all_fail },
