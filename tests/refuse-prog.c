@@ -58,22 +58,15 @@ static atomic_int slow_fd = -1, slow_ms, slowed;
 
 __attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...);
 
-/* A command takes nothing, an int or a pointer: passed on as a long. */
 int fcntl(int fd, int cmd, ...)
 {
 	static int (*next)(int, int, ...);
-	int (*real)(int, int, ...) = SHIM_NEXT(next, "fcntl");
-	va_list ap;
-	long arg;
 
 	if (cmd == F_GETFL && fd == atomic_load(&slow_fd)) {
 		atomic_store(&slowed, 1);
 		usleep(atomic_exchange(&slow_ms, 0) * 1000);
 	}
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	return real(fd, cmd, arg);
+	return SHIM_FCNTL_NEXT(next, fd, cmd);
 }
 
 __attribute__((visibility("default")))

@@ -8,6 +8,7 @@
 #define KAIO_TESTS_SHIM_REAL_H
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <time.h>
 
@@ -47,6 +48,39 @@ static inline long shim_syscall(long nr, const long a[6])
 
 	return SHIM_NEXT(real, "syscall")(nr, a[0], a[1], a[2], a[3], a[4],
 					  a[5]);
+}
+
+/*
+ * SHIM_FCNTL_NEXT(var, fd, cmd): the rest of a wrapper of fcntl(), from
+ * inside it: the next fcntl() (kept in var, as SHIM_NEXT()) with the
+ * caller's third argument, if cmd takes one.  It takes nothing, an int or
+ * a pointer: passed on as a long.
+ */
+#define SHIM_FCNTL_NEXT(var, fd, cmd) __extension__ ({			\
+	int (*fnext_)(int, int, ...) = SHIM_NEXT(var, "fcntl");		\
+	va_list ap_;							\
+	long arg_ = 0;							\
+									\
+	if (!shim_fcntl_no_arg(cmd)) {					\
+		va_start(ap_, cmd);					\
+		arg_ = va_arg(ap_, long);				\
+		va_end(ap_);						\
+	}								\
+	fnext_(fd, cmd, arg_); })
+
+static inline int shim_fcntl_no_arg(int cmd)
+{
+	switch (cmd) {
+	case F_GETFD:
+	case F_GETFL:
+	case F_GETOWN:
+	case F_GETSIG:
+	case F_GETLEASE:
+	case F_GETPIPE_SZ:
+	case F_GET_SEALS:
+		return 1;
+	}
+	return 0;
 }
 
 static inline long long shim_now_ms(void)

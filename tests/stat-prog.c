@@ -48,30 +48,13 @@ __attribute__((visibility("default"))) int fstat(int fd, struct stat *st);
 __attribute__((visibility("default"))) int fstat64(int fd, struct stat64 *st);
 __attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...);
 
-/* A command takes nothing, an int or a pointer: passed on as a long. */
 int fcntl(int fd, int cmd, ...)
 {
 	static int (*next)(int, int, ...);
-	int (*real)(int, int, ...) = SHIM_NEXT(next, "fcntl");
-	va_list ap;
-	long arg;
 
 	if (fd == atomic_load(&watched) && cmd == F_GETFL)
 		atomic_fetch_add(&n_fcntl, 1);
-	switch (cmd) {
-	case F_GETFD:
-	case F_GETFL:
-	case F_GETOWN:
-	case F_GETSIG:
-	case F_GETLEASE:
-	case F_GETPIPE_SZ:
-	case F_GET_SEALS:
-		return real(fd, cmd);
-	}
-	va_start(ap, cmd);
-	arg = va_arg(ap, long);
-	va_end(ap);
-	return real(fd, cmd, arg);
+	return SHIM_FCNTL_NEXT(next, fd, cmd);
 }
 
 int fstat(int fd, struct stat *st)

@@ -29,7 +29,20 @@ int t_direct_ok(void);
 int t_uring_ok(void);	/* io_uring is usable in this process */
 /* A request blocked in the kernel (a pipe read) can be cancelled. */
 int t_running_cancellable(void);
-int t_threaded_kernel(void);	/* native AIO on the threaded-AIO series */
+int t_threaded_kernel(void);
+
+/*
+ * The start of a seccomp filter (<linux/filter.h>, <linux/seccomp.h>,
+ * <linux/audit.h>): every call of another architecture is allowed, then
+ * the system call's number is loaded for the rest to test.
+ */
+#define T_SECCOMP_LOAD_NR						\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
+		 offsetof(struct seccomp_data, arch)),			\
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),	\
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),			\
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
+		 offsetof(struct seccomp_data, nr))	/* native AIO on the threaded-AIO series */
 
 Suite *read_suite(void);
 Suite *write_suite(void);
