@@ -302,11 +302,6 @@ void kaio__fd_done(struct kaio_req *req, ssize_t res)
 	fail_all(failed);
 }
 
-static int match(struct kaio_req *r, int fd, struct aiocb *cb)
-{
-	return r->fd == fd && (!cb || r->cb == cb);
-}
-
 /* Take the matching requests off one fd queue, onto *out. */
 static int steal(struct kaio_fd *f, struct kaio_req **head,
 		 struct kaio_req **tail, int fd, struct aiocb *cb,
@@ -317,7 +312,7 @@ static int steal(struct kaio_fd *f, struct kaio_req **head,
 
 	for (r = *head; r; r = next) {
 		next = r->next;
-		if (!match(r, fd, cb))
+		if (!kaio__req_is(r, fd, cb))
 			continue;
 		kaio__q_del(head, tail, r);
 		if (r->flags & KAIO_RQ_TRACKED)

@@ -24,6 +24,12 @@
  *                   kernel took the request and before anyone can complete
  *                   it, cleared before it leaves the ring for another
  *                   backend, reset at submission.  (Unused by glibc.)
+ *   __glibc_reserved[8..15]  the request made for it (its owner), set
+ *                   before any backend has it, cleared at submission.
+ *                   A request whose result is out can still sit on a
+ *                   backend's list while the program submits the same
+ *                   aiocb again: aio_cancel(fd, cb) must not take it for
+ *                   the new one (kaio__req_is()).
  * The library never touches the aiocb after it has published __error_code,
  * since the caller may free it as soon as it sees the result.
  */
@@ -283,8 +289,8 @@ static inline int kaio__cb_state(const struct aiocb *cb)
 struct kaio_reaper;
 
 _Static_assert(offsetof(struct aiocb, __glibc_reserved) % sizeof(void *) == 0 &&
-	       sizeof(((struct aiocb *)0)->__glibc_reserved) >= sizeof(void *),
-	       "room for the reaper hint");
+	       sizeof(((struct aiocb *)0)->__glibc_reserved) >= 16 &&
+	       sizeof(void *) <= 8, "room for the reaper hint and the owner");
 
 /*
  * The reaper hint (see the top of the file).  Release and acquire: a
@@ -304,6 +310,20 @@ static inline struct kaio_reaper *kaio__cb_hint(const struct aiocb *cb)
 		(void *const *)(const void *)cb->__glibc_reserved, __ATOMIC_ACQUIRE);
 }
 
+/* The owner (see the top of the file): written by the submitter only. */
+static inline void kaio__cb_owner_set(struct aiocb *cb, const void *req)
+{
+	__atomic_store_n((const void **)(void *)(cb->__glibc_reserved + 8), req,
+			 __ATOMIC_RELAXED);
+}
+
+static inline const void *kaio__cb_owner(const struct aiocb *cb)
+{
+	return __atomic_load_n(
+		(const void *const *)(const void *)(cb->__glibc_reserved + 8),
+		__ATOMIC_RELAXED);
+}
+
 /* The aiocb's __error_code, with acquire: its result is then visible. */
 static inline int kaio__cb_error(const struct aiocb *cb)
 {
@@ -316,6 +336,19 @@ static inline int kaio__cb_in_progress(const struct aiocb *cb)
 {
 	return kaio__cb_state(cb) == KAIO_CB_LIVE &&
 	       kaio__cb_error(cb) == EINPROGRESS;
+}
+
+/*
+ * Is r one that aio_cancel(fd, cb) asks about?  For one aiocb, r must be
+ * its owner: r->cb alone also matches a request whose result is out (the
+ * program may have taken it and submitted cb again) while r still sits on
+ * a backend's list until its completion is over.
+ */
+static inline int kaio__req_is(const struct kaio_req *r, int fd,
+			       const struct aiocb *cb)
+{
+	return r->fd == fd &&
+	       (!cb || (r->cb == cb && kaio__cb_owner(cb) == (const void *)r));
 }
 
 /*

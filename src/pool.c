@@ -333,7 +333,7 @@ static void steal_q(struct kaio_q *q, int fd, struct aiocb *cb,
 
 	for (r = q->head; r; r = next) {
 		next = r->next;
-		if (r->fd != fd || (cb && r->cb != cb))
+		if (!kaio__req_is(r, fd, cb))
 			continue;
 		kaio__q_del(&q->head, &q->tail, r);
 		r->next = *out;
@@ -358,7 +358,7 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 	/* Running until its result is in the aiocb (finished is set after
 	 * that): AIO_ALLDONE lets the caller free the aiocb. */
 	for (r = pool.running.head; r; r = r->next)
-		if (r->fd == fd && (!cb || r->cb == cb) &&
+		if (kaio__req_is(r, fd, cb) &&
 		    !atomic_load_explicit(&r->finished, memory_order_acquire))
 			running = 1;
 	pthread_mutex_unlock(&pool.lock);

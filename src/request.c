@@ -510,6 +510,7 @@ static void mark(struct aiocb *cb)
 		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
 	kaio__cb_set(&cb->__policy, KAIO_MAGIC);
 	kaio__cb_hint_set(cb, NULL);
+	kaio__cb_owner_set(cb, NULL);
 	atomic_store_explicit((atomic_int *)&cb->__error_code, EINPROGRESS,
 			      memory_order_relaxed);
 }
@@ -780,6 +781,7 @@ static struct kaio_req *build(struct aiocb *cb, int op,
 	if (!req)
 		return NULL;
 	req->cb = cb;
+	kaio__cb_owner_set(cb, req);
 	req->op = op;
 	req->fd = cb->aio_fildes;
 	req->flags = flags;
