@@ -689,8 +689,7 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		ret = sys_io_cancel((aio_context_t)atomic_load(&kctx.ctx),
 				    &r->iocb, &ev);
 		if ((ret < 0 && errno == EINPROGRESS) ||
-		    r->op == KAIO_OP_POLL || in_ring(r) ||
-		    atomic_load(&r->finished)) {
+		    r->op == KAIO_OP_POLL || in_ring(r)) {
 			r->cw = t;
 			atomic_fetch_add(&t->pending, 1);
 		} else {

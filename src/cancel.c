@@ -40,6 +40,32 @@ atomic_uint kaio__handoff_begun;
 atomic_uint kaio__handoff_ended;
 
 /*
+ * Is r, on a backend's list or an fd's queue, one that aio_cancel(fd, cb)
+ * asks about?  Not once its result is out: the program may have seen it,
+ * and freed the aiocb or submitted it again, while r still sits on a list
+ * until its completion is over (a kernel backend's reaped batch, a pool
+ * worker's last steps).  r->finished says so after the result; a request
+ * caught between the two (completing, a few instructions) is waited for,
+ * so that one the program already saw done is never taken for running.
+ * For one aiocb, r must also be its owner (kaio-int.h): r->cb alone would
+ * match an older request on the same aiocb.
+ */
+int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb)
+{
+	unsigned spins = 0;
+
+	if (r->fd != fd ||
+	    (cb && (r->cb != cb || kaio__cb_owner(cb) != (const void *)r)))
+		return 0;
+	if (kaio_likely(!atomic_load_explicit(&r->completing,
+					      memory_order_relaxed)))
+		return 1;
+	while (!atomic_load_explicit(&r->finished, memory_order_acquire))
+		sys_backoff(&spins);
+	return 0;
+}
+
+/*
  * A settled request's part of the ticket; the ticket is not touched after.
  * The last part wakes the aio_cancel() waiting on it (await()): whatever
  * woke the sleepers before (a completion, which a request moved on to the
@@ -102,6 +128,11 @@ int kaio__aio_cancel(int fd, struct aiocb *cb)
 	for (n = 0, pass = 0;; pass++) {
 		unsigned b0 = atomic_load(&kaio__handoff_begun);
 		unsigned e0 = atomic_load(&kaio__handoff_ended);
+
+		/* Each pass looks at everything again: what an earlier one
+		 * saw running may since have moved to a queue and been
+		 * cancelled by this one, or ended. */
+		atomic_store(&t.running, 0);
 
 		n += kaio__fd_cancel(fd, cb, &out, &t);
 		while ((r = out)) {

@@ -159,6 +159,7 @@ struct kaio_req {
 	int op;
 	int fd;
 	int flags;
+	atomic_int completing;		/* its result is being published */
 	atomic_int finished;		/* result published: not "running" */
 	long long t0;			/* submission time (KAIO_STATS) */
 	int prio;			/* 0 (first) .. AIO_PRIO_DELTA_MAX */
@@ -338,18 +339,8 @@ static inline int kaio__cb_in_progress(const struct aiocb *cb)
 	       kaio__cb_error(cb) == EINPROGRESS;
 }
 
-/*
- * Is r one that aio_cancel(fd, cb) asks about?  For one aiocb, r must be
- * its owner: r->cb alone also matches a request whose result is out (the
- * program may have taken it and submitted cb again) while r still sits on
- * a backend's list until its completion is over.
- */
-static inline int kaio__req_is(const struct kaio_req *r, int fd,
-			       const struct aiocb *cb)
-{
-	return r->fd == fd &&
-	       (!cb || (r->cb == cb && kaio__cb_owner(cb) == (const void *)r));
-}
+int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb)
+	KAIO_HIDDEN;
 
 /*
  * Is one of list[] done (not in progress here), or is there nothing in it

@@ -355,11 +355,10 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		if (!pool.q[p].head)
 			pool.qmask &= ~(1u << p);
 	}
-	/* Running until its result is in the aiocb (finished is set after
-	 * that): AIO_ALLDONE lets the caller free the aiocb. */
+	/* Running until its result is in the aiocb (kaio__req_is()):
+	 * AIO_ALLDONE lets the caller free the aiocb. */
 	for (r = pool.running.head; r; r = r->next)
-		if (kaio__req_is(r, fd, cb) &&
-		    !atomic_load_explicit(&r->finished, memory_order_acquire))
+		if (kaio__req_is(r, fd, cb))
 			running = 1;
 	pthread_mutex_unlock(&pool.lock);
 	*np += n;

@@ -269,6 +269,9 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 		kaio__count(KAIO_STAT_CANCELED);
 	if (signals(&req->nt, req->flags & KAIO_RQ_QUIET))
 		signalling_begin();
+	/* An aio_cancel() that finds it between the two stores waits for
+	 * the second (kaio__req_is()): it is done once the result is out. */
+	atomic_store_explicit(&req->completing, 1, memory_order_relaxed);
 	publish(req->cb, req->list, res);
 	/* After the result: aio_cancel() then never answers AIO_ALLDONE
 	 * while the aiocb is still to be written (pool.c). */
