@@ -40,29 +40,43 @@ atomic_uint kaio__handoff_begun;
 atomic_uint kaio__handoff_ended;
 
 /*
- * Is r, on a backend's list or an fd's queue, one that aio_cancel(fd, cb)
- * asks about?  Not once its result is out: the program may have seen it,
- * and freed the aiocb or submitted it again, while r still sits on a list
- * until its completion is over (a kernel backend's reaped batch, a pool
- * worker's last steps).  r->finished says so after the result; a request
- * caught between the two (completing, a few instructions) is waited for,
- * so that one the program already saw done is never taken for running.
- * For one aiocb, r must also be its owner (kaio-int.h): r->cb alone would
- * match an older request on the same aiocb.
+ * May aio_cancel(fd, cb) (ticket t) cancel r, on a backend's list or an
+ * fd's queue?  1 yes; 0 if r is none of its business, or if r has started
+ * (t then says a matching request runs on).
+ *
+ * Not r once its result is out: the program may have seen it, and freed
+ * the aiocb or submitted it again, while r still sits on a list until its
+ * completion is over (a kernel backend's reaped batch, a pool worker's
+ * last steps).  r->finished says so after the result; a request caught
+ * between the two (completing, a few instructions) is waited for, so that
+ * one the program already saw done is never taken for running.  For one
+ * aiocb, r must also be its owner (kaio-int.h): r->cb alone would match an
+ * older request on the same aiocb.
+ *
+ * r has started if bytes moved for it in the caller (r->done): the rest
+ * runs on, as a request glibc's worker has begun does.  Cancelled, it
+ * would say ECANCELED for data that was read or written.
  */
-int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb)
+int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb,
+		 struct kaio_cancel *t)
 {
 	unsigned spins = 0;
 
 	if (r->fd != fd ||
 	    (cb && (r->cb != cb || kaio__cb_owner(cb) != (const void *)r)))
 		return 0;
-	if (kaio_likely(!atomic_load_explicit(&r->completing,
-					      memory_order_relaxed)))
-		return 1;
-	while (!atomic_load_explicit(&r->finished, memory_order_acquire))
-		sys_backoff(&spins);
-	return 0;
+	if (kaio_unlikely(atomic_load_explicit(&r->completing,
+					       memory_order_relaxed))) {
+		while (!atomic_load_explicit(&r->finished,
+					     memory_order_acquire))
+			sys_backoff(&spins);
+		return 0;
+	}
+	if (r->done) {
+		atomic_store(&t->running, 1);
+		return 0;
+	}
+	return 1;
 }
 
 /*

@@ -305,14 +305,14 @@ void kaio__fd_done(struct kaio_req *req, ssize_t res)
 /* Take the matching requests off one fd queue, onto *out. */
 static int steal(struct kaio_fd *f, struct kaio_req **head,
 		 struct kaio_req **tail, int fd, struct aiocb *cb,
-		 struct kaio_req **out)
+		 struct kaio_req **out, struct kaio_cancel *t)
 {
 	struct kaio_req *r, *next;
 	int n = 0;
 
 	for (r = *head; r; r = next) {
 		next = r->next;
-		if (!kaio__req_is(r, fd, cb))
+		if (!kaio__req_is(r, fd, cb, t))
 			continue;
 		kaio__q_del(head, tail, r);
 		if (r->flags & KAIO_RQ_TRACKED)
@@ -345,10 +345,10 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		return n;
 	}
 	fd_lock(f);
-	n = steal(f, &f->sqhead, &f->sqtail, fd, cb, out);
-	n += steal(f, &f->fshead, &f->fstail, fd, cb, out);
-	n += steal(f, &f->fghead, &f->fgtail, fd, cb, out);
-	n += steal(f, &f->rdhead, &f->rdtail, fd, cb, out);
+	n = steal(f, &f->sqhead, &f->sqtail, fd, cb, out, t);
+	n += steal(f, &f->fshead, &f->fstail, fd, cb, out, t);
+	n += steal(f, &f->fghead, &f->fgtail, fd, cb, out, t);
+	n += steal(f, &f->rdhead, &f->rdtail, fd, cb, out, t);
 	kaio__backend_cancel(fd, cb, &pooled, t, &n);
 	/* Requests taken from the backend still hold their fd bookkeeping. */
 	while ((r = pooled)) {

@@ -29,7 +29,7 @@
  *                   A request whose result is out can still sit on a
  *                   backend's list while the program submits the same
  *                   aiocb again: aio_cancel(fd, cb) must not take it for
- *                   the new one (kaio__req_is()).
+ *                   the new one (cancel.c).
  * The library never touches the aiocb after it has published __error_code,
  * since the caller may free it as soon as it sees the result.
  */
@@ -339,8 +339,8 @@ static inline int kaio__cb_in_progress(const struct aiocb *cb)
 	       kaio__cb_error(cb) == EINPROGRESS;
 }
 
-int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb)
-	KAIO_HIDDEN;
+int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb,
+		 struct kaio_cancel *t) KAIO_HIDDEN;
 
 /*
  * Is one of list[] done (not in progress here), or is there nothing in it

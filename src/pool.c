@@ -327,13 +327,13 @@ static int enqueue(struct kaio_req *req)
 }
 
 static void steal_q(struct kaio_q *q, int fd, struct aiocb *cb,
-		    struct kaio_req **out, int *n)
+		    struct kaio_cancel *t, struct kaio_req **out, int *n)
 {
 	struct kaio_req *r, *next;
 
 	for (r = q->head; r; r = next) {
 		next = r->next;
-		if (!kaio__req_is(r, fd, cb))
+		if (!kaio__req_is(r, fd, cb, t))
 			continue;
 		kaio__q_del(&q->head, &q->tail, r);
 		r->next = *out;
@@ -351,14 +351,14 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 
 	pthread_mutex_lock(&pool.lock);
 	for (p = 0; p < KAIO_NPRIO; p++) {
-		steal_q(&pool.q[p], fd, cb, out, &n);
+		steal_q(&pool.q[p], fd, cb, t, out, &n);
 		if (!pool.q[p].head)
 			pool.qmask &= ~(1u << p);
 	}
 	/* Running until its result is in the aiocb (kaio__req_is()):
 	 * AIO_ALLDONE lets the caller free the aiocb. */
 	for (r = pool.running.head; r; r = r->next)
-		if (kaio__req_is(r, fd, cb))
+		if (kaio__req_is(r, fd, cb, t))
 			running = 1;
 	pthread_mutex_unlock(&pool.lock);
 	*np += n;
