@@ -802,10 +802,20 @@ START_TEST(cancel_handoff_answer)
 			wrong++;
 		if (ret == AIO_CANCELED)
 			ck_assert_int_eq(e, ECANCELED);
-		if (e == EINPROGRESS) {	/* queued behind the busy worker */
+		if (e == EINPROGRESS) {
+			/* Queued behind the busy worker: a read that had
+			 * moved bytes (part was cached) runs on, as may one
+			 * the reaper had not handed on yet.  Let the worker
+			 * go, and block it again. */
 			left++;
-			aio_cancel(fd, &cb);
-			ck_assert_int_eq(t_wait(&cb, 10000), ECANCELED);
+			ck_assert_int_eq(write(p[1], "x", 1), 1);
+			ck_assert_int_eq(t_wait(&blk, 10000), 0);
+			e = t_wait(&cb, 10000);
+			ck_assert(e == 0 || e == ECANCELED);
+			aio_return(&blk);
+			t_prep(&blk, p[0], pb, 1, 0);
+			ck_assert_int_eq(aio_read(&blk), 0);
+			usleep(10000);
 		}
 		aio_return(&cb);
 	}
@@ -848,6 +858,7 @@ START_TEST(cancel_started_runs_on)
 	posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);	/* no readahead */
 	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
 	ck_assert_int_eq(pread(fd, &c, 1, 0), 1);	/* page 0 only */
+	memset(buf, 0, sizeof(buf));
 	t_prep(&cb, fd, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
 	ret = aio_cancel(fd, &cb);
@@ -858,15 +869,22 @@ START_TEST(cancel_started_runs_on)
 		/* Done before the cancel: nothing to see here. */
 		printf("SKIP: cancel_started_runs_on: the read was done "
 		       "before aio_cancel() (%s)\n", strerror(e));
+	} else if (ret == AIO_CANCELED) {
+		/* Right only if nothing had been read (KAIO_NOWAIT=0: no
+		 * caller-side read). */
+		ck_assert_int_eq(e, ECANCELED);
+		ck_assert_msg(!t_check_bytes(buf, 0, 4096), "aio_cancel() "
+			      "cancelled a read that had moved bytes");
+		printf("SKIP: cancel_started_runs_on: no byte was read in the "
+		       "caller\n");
+		goto out;
 	} else {
-		ck_assert_msg(ret != AIO_CANCELED, "aio_cancel() cancelled a "
-			      "read that had moved bytes (aio_error %s)",
-			      strerror(e));
 		ck_assert_int_eq(ret, AIO_NOTCANCELED);
 	}
 	ck_assert_int_eq(t_wait(&cb, 10000), 0);
 	ck_assert_int_eq(aio_return(&cb), (ssize_t)sizeof(buf));
 	ck_assert(t_check_bytes(buf, 0, sizeof(buf)));
+out:
 	close(p[0]);
 	close(p[1]);
 	close(fd);
