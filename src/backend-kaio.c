@@ -679,7 +679,7 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		return;
 	pthread_mutex_lock(&kctx.lock);
 	for (r = kctx.inflight.head; r; r = r->next) {
-		if (!kaio__req_is(r, fd, cb, t))
+		if (!kaio__cancel_may(r, fd, cb, t))
 			continue;
 		if (r->cw || !(r->flags & KAIO_RQ_INKERNEL)) {
 			atomic_store(&t->running, 1);

@@ -974,7 +974,7 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		pthread_mutex_lock(&u->lock);
 		flush_locked(u);	/* the kernel knows every request */
 		for (r = u->inflight.head; r; r = r->next) {
-			if (!kaio__req_is(r, fd, cb, t))
+			if (!kaio__cancel_may(r, fd, cb, t))
 				continue;
 			if (r->cw) {	/* another aio_cancel() waits for it */
 				atomic_store(&t->running, 1);

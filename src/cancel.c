@@ -47,9 +47,10 @@ atomic_uint kaio__handoff_ended;
  * Not r once its result is out: the program may have seen it, and freed
  * the aiocb or submitted it again, while r still sits on a list until its
  * completion is over (a kernel backend's reaped batch, a pool worker's
- * last steps).  r->finished says so after the result; a request caught
- * between the two (completing, a few instructions) is waited for, so that
- * one the program already saw done is never taken for running.  For one
+ * last steps).  r->finished says KAIO_RQ_DONE after the result; a request
+ * caught while it is stored (KAIO_RQ_PUBLISHING, a few instructions) is
+ * waited for, so that one the program already saw done is never taken for
+ * running.  For one
  * aiocb, r must also be its owner (kaio-int.h): r->cb alone would match an
  * older request on the same aiocb.
  *
@@ -57,18 +58,18 @@ atomic_uint kaio__handoff_ended;
  * runs on, as a request glibc's worker has begun does.  Cancelled, it
  * would say ECANCELED for data that was read or written.
  */
-int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb,
-		 struct kaio_cancel *t)
+int kaio__cancel_may(struct kaio_req *r, int fd, const struct aiocb *cb,
+		     struct kaio_cancel *t)
 {
 	unsigned spins = 0;
 
 	if (r->fd != fd ||
 	    (cb && (r->cb != cb || kaio__cb_owner(cb) != (const void *)r)))
 		return 0;
-	if (kaio_unlikely(atomic_load_explicit(&r->completing,
+	if (kaio_unlikely(atomic_load_explicit(&r->finished,
 					       memory_order_relaxed))) {
-		while (!atomic_load_explicit(&r->finished,
-					     memory_order_acquire))
+		while (atomic_load_explicit(&r->finished, memory_order_acquire)
+		       != KAIO_RQ_DONE)
 			sys_backoff(&spins);
 		return 0;
 	}

@@ -312,7 +312,7 @@ static int steal(struct kaio_fd *f, struct kaio_req **head,
 
 	for (r = *head; r; r = next) {
 		next = r->next;
-		if (!kaio__req_is(r, fd, cb, t))
+		if (!kaio__cancel_may(r, fd, cb, t))
 			continue;
 		kaio__q_del(head, tail, r);
 		if (r->flags & KAIO_RQ_TRACKED)

@@ -147,6 +147,12 @@ struct kaio_fd;
 struct kaio_list;
 struct kaio_cancel;
 
+/* req->finished: 0 until kaio__complete() publishes the result. */
+enum {
+	KAIO_RQ_PUBLISHING = 1,		/* the result is being stored */
+	KAIO_RQ_DONE = 2,		/* it is in the aiocb: not "running" */
+};
+
 struct kaio_req {
 	/* Links: the pool's queues and running list, or an fd's queues. */
 	struct kaio_req *next, *prev;
@@ -159,8 +165,7 @@ struct kaio_req {
 	int op;
 	int fd;
 	int flags;
-	atomic_int completing;		/* its result is being published */
-	atomic_int finished;		/* result published: not "running" */
+	atomic_int finished;		/* KAIO_RQ_PUBLISHING, KAIO_RQ_DONE */
 	long long t0;			/* submission time (KAIO_STATS) */
 	int prio;			/* 0 (first) .. AIO_PRIO_DELTA_MAX */
 	void *buf;
@@ -339,8 +344,8 @@ static inline int kaio__cb_in_progress(const struct aiocb *cb)
 	       kaio__cb_error(cb) == EINPROGRESS;
 }
 
-int kaio__req_is(struct kaio_req *r, int fd, const struct aiocb *cb,
-		 struct kaio_cancel *t) KAIO_HIDDEN;
+int kaio__cancel_may(struct kaio_req *r, int fd, const struct aiocb *cb,
+		     struct kaio_cancel *t) KAIO_HIDDEN;
 
 /*
  * Is one of list[] done (not in progress here), or is there nothing in it

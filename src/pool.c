@@ -333,7 +333,7 @@ static void steal_q(struct kaio_q *q, int fd, struct aiocb *cb,
 
 	for (r = q->head; r; r = next) {
 		next = r->next;
-		if (!kaio__req_is(r, fd, cb, t))
+		if (!kaio__cancel_may(r, fd, cb, t))
 			continue;
 		kaio__q_del(&q->head, &q->tail, r);
 		r->next = *out;
@@ -355,10 +355,10 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		if (!pool.q[p].head)
 			pool.qmask &= ~(1u << p);
 	}
-	/* Running until its result is in the aiocb (kaio__req_is()):
+	/* Running until its result is in the aiocb (kaio__cancel_may()):
 	 * AIO_ALLDONE lets the caller free the aiocb. */
 	for (r = pool.running.head; r; r = r->next)
-		if (kaio__req_is(r, fd, cb, t))
+		if (kaio__cancel_may(r, fd, cb, t))
 			running = 1;
 	pthread_mutex_unlock(&pool.lock);
 	*np += n;

@@ -269,13 +269,15 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 		kaio__count(KAIO_STAT_CANCELED);
 	if (signals(&req->nt, req->flags & KAIO_RQ_QUIET))
 		signalling_begin();
-	/* An aio_cancel() that finds it between the two stores waits for
-	 * the second (kaio__req_is()): it is done once the result is out. */
-	atomic_store_explicit(&req->completing, 1, memory_order_relaxed);
+	/* aio_cancel() never takes a request the program may have seen done
+	 * for running, nor answers AIO_ALLDONE while its aiocb is still to be
+	 * written: one it finds between the two stores is waited for
+	 * (kaio__cancel_may()). */
+	atomic_store_explicit(&req->finished, KAIO_RQ_PUBLISHING,
+			      memory_order_relaxed);
 	publish(req->cb, req->list, res);
-	/* After the result: aio_cancel() then never answers AIO_ALLDONE
-	 * while the aiocb is still to be written (pool.c). */
-	atomic_store_explicit(&req->finished, 1, memory_order_release);
+	atomic_store_explicit(&req->finished, KAIO_RQ_DONE,
+			      memory_order_release);
 	if (req->f)
 		kaio__fd_done(req, res);
 	if (!(req->flags & KAIO_RQ_INKERNEL))

@@ -185,7 +185,7 @@ allow="
 request.c kaio__complete kaio__req_free kaio__execute kaio__wake_waiters kaio__defer_wake
 backend.c kaio__backend_resubmit kaio__tls_tid
 reap.c kaio__reaper_start kaio__reaper_submitted kaio__reaper_done kaio__reaper_reset kaio__cancel_async_begin kaio__cancel_async_end
-cancel.c kaio__cancel_settle kaio__handoff_begun kaio__handoff_ended kaio__req_is
+cancel.c kaio__cancel_settle kaio__handoff_begun kaio__handoff_ended kaio__cancel_may
 observe.c kaio__debug_route kaio__latency kaio__statp kaio__stats_thread kaio__tls_stats
 creds.c kaio__creds_for_pool kaio__creds_apply kaio__creds_worker_init kaio__creds_worker_fini
 init.c kaio__block_signals kaio__cfg

@@ -509,6 +509,20 @@ static pid_t reader_of(int fd)
 }
 
 /*
+ * Let the traced thread tid go on (PTRACE_SYSCALL, PTRACE_SINGLESTEP) to
+ * its next stop: the stop's status, or -1 (a bound on the steps, too).
+ */
+static int resume(pid_t tid, int how, long *steps)
+{
+	int st;
+
+	if (++*steps > 20000000 || ptrace(how, tid, 0, 0) < 0 ||
+	    waitpid(tid, &st, __WALL) != tid || !WIFSTOPPED(st))
+		return -1;
+	return st;
+}
+
+/*
  * The tracer (a child: a thread cannot trace its own process).  It stops
  * thread tid of its parent when the read it is blocked in returns, then
  * single-steps it until *err (in the parent) no longer says EINPROGRESS:
@@ -538,8 +552,7 @@ static void hold_after_publish(pid_t tid, const int *err,
 	c = 'F';
 	/* Through system-call stops, to the exit of the read that got data. */
 	while (!seen_exit) {
-		if (ptrace(PTRACE_SYSCALL, tid, 0, 0) < 0 ||
-		    waitpid(tid, &st, __WALL) != tid || !WIFSTOPPED(st))
+		if ((st = resume(tid, PTRACE_SYSCALL, &steps)) < 0)
 			goto out;
 		if (WSTOPSIG(st) != (SIGTRAP | 0x80))
 			continue;
@@ -558,9 +571,7 @@ static void hold_after_publish(pid_t tid, const int *err,
 			goto out;
 		if (v != EINPROGRESS)
 			break;
-		if (++steps > 20000000 ||
-		    ptrace(PTRACE_SINGLESTEP, tid, 0, 0) < 0 ||
-		    waitpid(tid, &st, __WALL) != tid || !WIFSTOPPED(st))
+		if (resume(tid, PTRACE_SINGLESTEP, &steps) < 0)
 			goto out;
 	}
 	/* Out of whatever the store was in (a sanitizer's runtime holds a
@@ -568,9 +579,7 @@ static void hold_after_publish(pid_t tid, const int *err,
 	while (!(rip = ptrace(PTRACE_PEEKUSER, tid,
 			      offsetof(struct user_regs_struct, rip), 0)) ||
 	       rip < text[0] || rip >= text[1]) {
-		if (++steps > 20000000 ||
-		    ptrace(PTRACE_SINGLESTEP, tid, 0, 0) < 0 ||
-		    waitpid(tid, &st, __WALL) != tid || !WIFSTOPPED(st))
+		if (resume(tid, PTRACE_SINGLESTEP, &steps) < 0)
 			goto out;
 	}
 	c = 'H';
