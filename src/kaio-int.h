@@ -423,7 +423,7 @@ static inline void kaio__count(int what)
 /* Completion wait: a global sequence bumped by every completion (suspend.c). */
 extern atomic_int kaio__done_seq KAIO_HIDDEN;
 extern atomic_int kaio__done_waiters KAIO_HIDDEN;
-/* Accepted requests not yet complete and not in the kernel. */
+/* Accepted requests not in the kernel whose completion is not yet announced. */
 extern atomic_int kaio__user_pending KAIO_HIDDEN;
 /* Requests whose result is out and whose signal is not yet (request.c). */
 extern atomic_int kaio__signalling KAIO_HIDDEN;

@@ -397,12 +397,15 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	 * nothing in the ring would wake this thread.  Look again: by the
 	 * hints if the caller went by them (a request leaves the ring only
 	 * in its reaper's hands, which are now this thread's), else by the
-	 * count of requests outside every ring.
+	 * count of requests outside every ring.  The count first: a request
+	 * leaves it only after its completion moved the sequence
+	 * (kaio__complete()), so a count found empty and then an unmoved
+	 * sequence mean that nothing outside the ring is left to announce.
 	 */
-	if (atomic_load(&kaio__done_seq) != seq ||
-	    !atomic_load(&r->inflight_n) ||
+	if (!atomic_load(&r->inflight_n) ||
 	    (ws->list ? reaper_of(ws->list, ws->nent) != r
-		      : atomic_load(&kaio__user_pending) != 0))
+		      : atomic_load(&kaio__user_pending) != 0) ||
+	    atomic_load(&kaio__done_seq) != seq)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	rel.tv_sec = deadline->tv_sec - now.tv_sec;

@@ -251,12 +251,15 @@ static void finish(struct aiocb *cb, const struct kaio_notify *nt,
  * - the result is published before the fd's bookkeeping releases what
  *   waited for this request (an fsync must never be seen complete before
  *   the writes it covers);
- * - kaio__user_pending drops only after the result is published, so a
- *   waiter that then sleeps in a kernel backend (reap.c) never waits for
- *   this request there.
+ * - kaio__user_pending drops only after the completion is announced (the
+ *   sequence moved, the list's reference dropped): a waiter without a
+ *   list that finds no request outside the rings may sleep in a ring
+ *   (reap.c), where a later announcement would not reach it.
  */
 void kaio__complete(struct kaio_req *req, ssize_t res)
 {
+	int counted = !(req->flags & KAIO_RQ_INKERNEL);
+
 	if (kaio_unlikely(kaio__tls_nocomplete))
 		kaio__bug("a request completed under an fd lock or inside a "
 			  "backend's submit()");
@@ -280,10 +283,10 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 			      memory_order_release);
 	if (req->f)
 		kaio__fd_done(req, res);
-	if (!(req->flags & KAIO_RQ_INKERNEL))
-		atomic_fetch_sub(&kaio__user_pending, 1);
 	announce(req->cb, &req->nt, req->list, req->flags & KAIO_RQ_QUIET,
 		 res, 1);
+	if (counted)
+		atomic_fetch_sub(&kaio__user_pending, 1);
 }
 
 /*

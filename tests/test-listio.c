@@ -1,9 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -158,6 +171,171 @@ START_TEST(listio_write_read)
 }
 END_TEST
 
+/*
+ * lio_listio(LIO_WAIT) whose request completes on the pool while a pipe
+ * read of the process waits in io_uring.  Such a waiter has no list to go
+ * by (reap.c): it may sleep in the ring only while no request is outside
+ * every ring, and a pool request must not count itself out of that
+ * before its completion is announced, or the announcement never reaches
+ * the ring the waiter sleeps in (an outside tester saw 4 hangs in 150
+ * runs).  Forced with a seccomp listener: it holds the submitter in the
+ * fcntl() that looks at the second entry's fd until the pool's worker is
+ * held too, in queuing the first entry's signal; then it lets the
+ * submitter go, and the worker 300 ms later.  If lio_listio() has not
+ * returned 3 s after that, a byte for the pipe read wakes the ring.
+ */
+struct hold_ctx {
+	int lfd;		/* the seccomp listener */
+	int rescue;		/* the pipe read's write end */
+	atomic_int returned;	/* lio_listio() came back */
+	int held_both;		/* the scenario was set up */
+	int rescued;		/* lio_listio() had to be woken */
+};
+
+static void let_go(int lfd, __u64 id)
+{
+	struct seccomp_notif_resp r;
+
+	memset(&r, 0, sizeof(r));
+	r.id = id;
+	r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	ioctl(lfd, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+static void *holder(void *arg)
+{
+	struct hold_ctx *c = arg;
+	struct pollfd pf = { c->lfd, POLLIN, 0 };
+	struct seccomp_notif n;
+	__u64 sub = 0, wk = 0;
+	int have_sub = 0, have_wk = 0, i;
+
+	for (i = 0; i < 300 && !(have_sub && have_wk); i++) {
+		if (poll(&pf, 1, 10) <= 0)
+			continue;
+		memset(&n, 0, sizeof(n));
+		if (ioctl(c->lfd, SECCOMP_IOCTL_NOTIF_RECV, &n))
+			continue;
+		if (n.data.nr == SYS_fcntl) {
+			sub = n.id;
+			have_sub = 1;
+		} else {
+			wk = n.id;
+			have_wk = 1;
+		}
+	}
+	c->held_both = have_sub && have_wk;
+	if (have_sub)
+		let_go(c->lfd, sub);
+	if (have_wk) {
+		usleep(1500000);	/* past the reaper's 1 s slice */
+		let_go(c->lfd, wk);
+	}
+	for (i = 0; i < 300 && !atomic_load(&c->returned); i++)
+		usleep(10000);
+	if (!atomic_load(&c->returned)) {
+		c->rescued = 1;
+		if (write(c->rescue, "x", 1) != 1)
+			abort();
+	}
+	return NULL;
+}
+
+/* Hold fcntl(fd, ...) and the queuing of signal sig: the listener, or -1. */
+static int hold_filter(int fd, int sig)
+{
+	struct sock_filter f[] = {
+		T_SECCOMP_LOAD_NR,
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_fcntl, 0, 2),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[0])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (__u32)fd, 3, 4),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rt_sigqueueinfo, 0, 3),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, args[1])),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (__u32)sig, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			    SECCOMP_FILTER_FLAG_NEW_LISTENER |
+			    SECCOMP_FILTER_FLAG_TSYNC |
+			    SECCOMP_FILTER_FLAG_TSYNC_ESRCH, &prog);
+}
+
+START_TEST(listio_wait_pool_completion)
+{
+	struct hold_ctx c;
+	struct aiocb rd, w, r, *l[2];
+	struct timespec zero = { 0, 0 };
+	const char *fork_mode = getenv("CK_FORK");
+	char b0, back[8];
+	int p[2], nb[2], fd, sig = SIGRTMIN + 3;
+	sigset_t set;
+	pthread_t t;
+
+	if (fork_mode && !strcmp(fork_mode, "no")) {
+		printf("SKIP: listio_wait_pool_completion: its seccomp filter "
+		       "would outlive the test (CK_FORK=no)\n");
+		return;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+	t_pipe(p);
+	ck_assert_int_eq(pipe2(nb, O_NONBLOCK), 0);
+	ck_assert_int_eq(write(nb[1], "abcdefgh", 8), 8);
+	fd = fcntl(nb[0], F_DUPFD_CLOEXEC, 900);	/* one number to hold */
+	ck_assert_int_ge(fd, 900);
+	t_prep(&rd, p[0], &b0, 1, 0);
+	ck_assert_int_eq(aio_read(&rd), 0);	/* waits: in io_uring if any */
+	usleep(20000);
+	memset(&c, 0, sizeof(c));
+	c.rescue = p[1];
+	c.lfd = hold_filter(fd, sig);
+	if (c.lfd < 0) {
+		printf("SKIP: listio_wait_pool_completion: no seccomp "
+		       "listener here (%s)\n", strerror(errno));
+		goto out;
+	}
+	ck_assert_int_eq(pthread_create(&t, NULL, holder, &c), 0);
+	t_prep(&w, nb[1], "0123456789abcdef", 16, 0);
+	w.aio_lio_opcode = LIO_WRITE;
+	w.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	w.aio_sigevent.sigev_signo = sig;
+	t_prep(&r, fd, back, sizeof(back), 0);
+	r.aio_lio_opcode = LIO_READ;
+	l[0] = &w;
+	l[1] = &r;
+	ck_assert_int_eq(lio_listio(LIO_WAIT, l, 2, NULL), 0);
+	atomic_store(&c.returned, 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(aio_return(&w), 16);
+	ck_assert_int_eq(aio_return(&r), 8);
+	ck_assert(!memcmp(back, "abcdefgh", 8));
+	ck_assert_msg(!c.rescued, "lio_listio(LIO_WAIT) slept on after its "
+		      "last request had completed on the pool");
+	if (!c.held_both)
+		printf("SKIP: listio_wait_pool_completion: the write did not "
+		       "complete on a pool worker here\n");
+	sigtimedwait(&set, NULL, &zero);
+	close(c.lfd);
+out:
+	if (!c.rescued)
+		ck_assert_int_eq(write(p[1], "y", 1), 1);
+	ck_assert_int_eq(t_wait(&rd, 10000), 0);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	close(nb[0]);
+	close(nb[1]);
+}
+END_TEST
+
 Suite *listio_suite(void)
 {
 	Suite *s = suite_create("lio_listio");
@@ -167,6 +345,7 @@ Suite *listio_suite(void)
 	tcase_add_test(tc, listio_nowait_notify);
 	tcase_add_test(tc, listio_write_read);
 	tcase_add_test(tc, listio_errors);
+	tcase_add_test(tc, listio_wait_pool_completion);
 	suite_add_tcase(s, tc);
 	return s;
 }
