@@ -838,6 +838,8 @@ static const int op_stat[] = {
 	[KAIO_OP_POLL] = KAIO_STAT_POLL,
 };
 
+static void refused(struct aiocb *cb, int ret);
+
 /*
  * Accept cb and complete it at once with -err, in the caller: an error
  * glibc reports through aio_error() rather than from the call (a bad fd,
@@ -853,8 +855,16 @@ int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
 
 	kaio__init();
 	ret = validate_sync(cb, -1, flags);
-	if (ret)
+	if (ret) {
+		/* Refused as kaio__submit() refuses (a bad aio_reqprio is
+		 * looked at first, as in glibc): written into, unless in
+		 * progress. */
+		if (!kaio__cb_in_progress(cb)) {
+			kaio__notify_unreserve();
+			refused(cb, ret);
+		}
 		return ret;
+	}
 	mark(cb);
 	if (list)
 		atomic_fetch_add(&list->refs, 1);

@@ -138,6 +138,20 @@ START_TEST(listio_errors)
 	ck_assert_int_eq(aio_error(&cb[1]), EINVAL);
 	/* Nothing to do. */
 	ck_assert_int_eq(lio_listio(LIO_WAIT, l, 0, NULL), 0);
+	/* A bad aio_reqprio is refused before the opcode is looked at, and
+	 * written into the aiocb, as glibc's __aio_enqueue_request() does:
+	 * an unknown opcode does not leave it unsubmitted. */
+	t_prep(&cb[0], fd, buf[0], 16, 0);
+	cb[0].aio_lio_opcode = 7;
+	cb[0].aio_reqprio = AIO_PRIO_DELTA_MAX + 1;
+	ck_assert_int_eq(lio_listio(LIO_WAIT, l, 1, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(aio_error(&cb[0]), EINVAL);
+	ck_assert_int_eq(aio_return(&cb[0]), -1);
+	ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, 1, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(aio_error(&cb[0]), EINVAL);
+	ck_assert_int_eq(aio_return(&cb[0]), -1);
 	close(fd);
 }
 END_TEST
