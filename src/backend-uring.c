@@ -80,6 +80,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "backend.h"
@@ -241,6 +242,33 @@ static int unbounded(const struct kaio_req *req)
 	return !(req->flags & KAIO_RQ_APPEND) || !(req->flags & KAIO_RQ_FILE);
 }
 
+/*
+ * Move a ring's descriptor out of the low numbers.  glibc's AIO keeps no
+ * descriptor: a program that closed fd 0 (a daemon) or any other number
+ * gets it back from its next open(), and a stale number of its own must
+ * fail with EBADF, never name a ring.  The ring goes to the lowest free
+ * number from half the soft limit, at most 512 (the kernel's table stays
+ * small); if none is free there it keeps its number.  liburing keeps the
+ * number in two places.
+ */
+static void ring_fd_up(struct io_uring *ring)
+{
+	struct rlimit rl;
+	long floor = 512;
+	int fd;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY &&
+	    (long)(rl.rlim_cur / 2) < floor)
+		floor = (long)(rl.rlim_cur / 2);
+	if (ring->ring_fd >= floor)
+		return;
+	fd = fcntl(ring->ring_fd, F_DUPFD_CLOEXEC, floor);
+	if (fd < 0)
+		return;
+	close(ring->ring_fd);
+	ring->ring_fd = ring->enter_ring_fd = fd;
+}
+
 /* Called with ring0.lock held. */
 static void setup_locked(void)
 {
@@ -272,6 +300,7 @@ static void setup_locked(void)
 		return;
 	}
 	io_uring_ring_dontfork(&ring0.ring);
+	ring_fd_up(&ring0.ring);
 	env = getenv("KAIO_URING_RINGS");
 	ur.trings_max = env && *env ? atoi(env) : UR_TRINGS;
 	if (ur.trings_max < 0 || ur.trings_max > UR_TRINGS)
@@ -323,6 +352,7 @@ static struct uring *thread_ring(struct owner *o)
 		return NULL;
 	}
 	io_uring_ring_dontfork(&u->ring);
+	ring_fd_up(&u->ring);
 	atomic_store(&trings[i], u);
 	atomic_store(&ntrings, i + 1);
 	pthread_mutex_unlock(&owner_lock);

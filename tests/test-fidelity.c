@@ -784,6 +784,66 @@ static void *write_soon(void *arg)
  * handler recorded, finds the request there.  The signal is blocked, so
  * "queued" is what sigpending() shows.
  */
+/*
+ * glibc's AIO keeps no descriptor, so the library keeps none in the low
+ * numbers: after requests that start io_uring's rings (the shared one and
+ * a thread's own), open() still returns the lowest number the program
+ * left free, and that number, once closed again, reads EBADF.
+ */
+struct fd_use {
+	int p[2];
+	int file;
+};
+
+static void *use_rings(void *arg)
+{
+	struct fd_use *u = arg;
+	struct aiocb cb;
+	char buf[512];
+
+	t_prep(&cb, u->p[0], buf, 4, 0);
+	if (aio_read(&cb) || write(u->p[1], "abcd", 4) != 4 ||
+	    t_wait(&cb, 10000) || aio_return(&cb) != 4)
+		return (void *)1;
+	t_prep(&cb, u->file, buf, sizeof(buf), 0);
+	if (aio_read(&cb) || t_wait(&cb, 10000) ||
+	    aio_return(&cb) != (ssize_t)sizeof(buf))
+		return (void *)1;
+	return NULL;
+}
+
+START_TEST(fds_left_to_the_program)
+{
+	struct fd_use u;
+	struct aiocb cb;
+	pthread_t t;
+	void *bad;
+	char b;
+	int lo, n;
+
+	t_pipe(u.p);
+	u.file = t_tmpfile(4096, 0);
+	lo = open("/dev/null", O_RDONLY);
+	ck_assert_int_ge(lo, 0);
+	close(lo);
+	ck_assert(use_rings(&u) == NULL);
+	ck_assert_int_eq(pthread_create(&t, NULL, use_rings, &u), 0);
+	ck_assert_int_eq(pthread_join(t, &bad), 0);
+	ck_assert(bad == NULL);
+	n = open("/dev/null", O_RDONLY);
+	ck_assert_msg(n == lo, "open() returned %d, not the lowest free "
+		      "number %d: the library holds it", n, lo);
+	close(n);
+	t_prep(&cb, lo, &b, 1, 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 10000), EBADF);
+	ck_assert_int_eq(aio_return(&cb), -1);
+	close(u.p[0]);
+	close(u.p[1]);
+	close(u.file);
+}
+END_TEST
+
 START_TEST(signal_before_wakeup)
 {
 	char buf[4];
@@ -842,6 +902,7 @@ Suite *fidelity_suite(void)
 	tcase_add_test(tc, stream_fds);
 	tcase_add_test(tc, packet_pipes_in_order);
 	tcase_add_test(tc, signal_before_wakeup);
+	tcase_add_test(tc, fds_left_to_the_program);
 	suite_add_tcase(s, tc);
 	return s;
 }
