@@ -314,6 +314,7 @@ static void reap(struct io_event *ev, long n)
 	struct kaio_req *req;
 	struct kaio_cancel *cw;
 	long i, res;
+	int urgent = 0;
 
 	/* Their submitter may still be in submit(): let it finish first,
 	 * so its bookkeeping precedes the completions'. */
@@ -323,7 +324,7 @@ static void reap(struct io_event *ev, long n)
 	for (i = 0; i < n; i++) {
 		req = (struct kaio_req *)(uintptr_t)ev[i].data;
 		res = (long)ev[i].res;
-		kaio__reaper_done(&kreaper, req);
+		urgent += kaio__reaper_urgent(req);
 		if (atomic_load(&req->cancel_asked) &&
 		    (res == -EINTR || (res == 0 && req->op == KAIO_OP_POLL)))
 			res = -ECANCELED;	/* io_cancel() stopped it */
@@ -372,6 +373,7 @@ static void reap(struct io_event *ev, long n)
 		ev[i].res = res;
 	}
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
+	kaio__reaper_retire(&kreaper, (int)n, urgent);	/* after it */
 	pthread_mutex_lock(&kctx.lock);
 	for (i = 0; i < n; i++)
 		if (ev[i].data)

@@ -424,7 +424,6 @@ static int complete_one(struct uring *u, struct kaio_req *req, long *resp)
 		io_uring_unregister_personality(&ring0.ring, req->personality);
 		req->personality = 0;
 	}
-	kaio__reaper_done(&u->reaper, req);
 	if (res == -EINTR && atomic_load(&req->cancel_asked))
 		res = -ECANCELED;	/* io-wq's worker interrupted by it */
 	/*
@@ -468,7 +467,7 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 	struct __kernel_timespec ts, *tp = NULL;
 	long res[UR_BATCH];
 	unsigned head, n = 0, i;
-	int ret, old = 0, keep[UR_BATCH];
+	int ret, old = 0, keep[UR_BATCH], urgent = 0;
 
 	if (rel) {
 		ts.tv_sec = rel->tv_sec;
@@ -504,9 +503,12 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 	pthread_mutex_lock(&u->lock);
 	pthread_mutex_unlock(&u->lock);
 	kaio__defer_wake(1);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		urgent += kaio__reaper_urgent(batch[i]);
 		keep[i] = complete_one(u, batch[i], &res[i]);
+	}
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
+	kaio__reaper_retire(&u->reaper, (int)n, urgent);
 	pthread_mutex_lock(&u->lock);
 	for (i = 0; i < n; i++)
 		if (keep[i])

@@ -633,8 +633,9 @@ extern __thread int kaio__tls_depth
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 			    int urgent) KAIO_HIDDEN;
-void kaio__reaper_done(struct kaio_reaper *r,
-		       const struct kaio_req *req) KAIO_HIDDEN;
+int kaio__reaper_urgent(const struct kaio_req *req) KAIO_HIDDEN;
+void kaio__reaper_retire(struct kaio_reaper *r, int n,
+			 int urgent) KAIO_HIDDEN;
 int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 		      const struct aiocb *const list[], int nent) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;

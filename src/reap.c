@@ -209,14 +209,20 @@ out:
 	return ret;
 }
 
-/* n requests went into the kernel; urgent of them are notified. */
+/*
+ * n requests went into the kernel; urgent of them are notified.  Counted
+ * in the ring before they leave kaio__user_pending: a request is always
+ * in one count or the other (see sole_ring()).
+ */
 void kaio__reaper_submitted(struct kaio_reaper *r, int n, int urgent)
 {
+	int was;
+
 	if (urgent)
 		atomic_fetch_add(&r->urgent, urgent);
+	was = atomic_fetch_add(&r->inflight_n, n);
 	atomic_fetch_sub(&kaio__user_pending, n);
-	if (atomic_fetch_add(&r->inflight_n, n) != 0 ||
-	    atomic_load(&r->app_wants))
+	if (was != 0 || atomic_load(&r->app_wants))
 		return;
 	pthread_mutex_lock(&r->lock);
 	if (urgent || r->bg_sleep == 2 || !app_active(r))
@@ -224,12 +230,24 @@ void kaio__reaper_submitted(struct kaio_reaper *r, int n, int urgent)
 	pthread_mutex_unlock(&r->lock);
 }
 
-/* A request left the kernel (completed, or handed on to the pool). */
-void kaio__reaper_done(struct kaio_reaper *r, const struct kaio_req *req)
+/* Is req one whose completion someone waits for at once (r->urgent)? */
+int kaio__reaper_urgent(const struct kaio_req *req)
 {
-	atomic_fetch_sub(&r->inflight_n, 1);
-	if (req->list || req->nt.notify != SIGEV_NONE)
-		atomic_fetch_sub(&r->urgent, 1);
+	return req->list || req->nt.notify != SIGEV_NONE;
+}
+
+/*
+ * n requests left the kernel, urgent of them notified: their completions
+ * are announced (the batch's wake-up is out), or they went on to the pool
+ * (counted in kaio__user_pending again).  Only then out of the ring's
+ * count: a waiter that finds it empty must find the sequence moved.
+ */
+void kaio__reaper_retire(struct kaio_reaper *r, int n, int urgent)
+{
+	if (urgent)
+		atomic_fetch_sub(&r->urgent, urgent);
+	if (n)
+		atomic_fetch_sub(&r->inflight_n, n);
 }
 
 /*
@@ -348,6 +366,38 @@ static struct kaio_reaper *reaper_of(const struct aiocb *const list[],
 	return r;
 }
 
+/*
+ * The one ring that can finish everything outstanding, for a waiter
+ * without a list; NULL if there is none.  Every accepted request not yet
+ * announced is counted in kaio__user_pending or in its ring's inflight_n,
+ * and moves between them counted in the new place before it leaves the
+ * old (kaio__reaper_submitted(), kaio__backend_resubmit() before
+ * kaio__reaper_retire()).  So the count outside the rings is read before
+ * and after the rings': a request moving into a ring is seen by the first
+ * read or in its ring, one moving out in its ring or by the second read.
+ * A count drops only after the completion's announcement, so a caller
+ * that then finds kaio__done_seq unmoved has nothing left to miss.
+ */
+static struct kaio_reaper *sole_ring(void)
+{
+	struct kaio_reaper *r = NULL, *ri;
+	int i;
+
+	if (atomic_load(&kaio__user_pending))
+		return NULL;
+	for (i = 0; i < KAIO_REAPER_SLOTS; i++) {
+		ri = atomic_load(&reapers[i]);
+		if (!ri || !atomic_load(&ri->inflight_n))
+			continue;
+		if (r)
+			return NULL;
+		r = ri;
+	}
+	if (atomic_load(&kaio__user_pending))
+		return NULL;
+	return r;
+}
+
 /* What a waiter waits for: a list (and its hints), or anything. */
 struct wait_set {
 	const struct aiocb *const *list;
@@ -397,14 +447,14 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	 * nothing in the ring would wake this thread.  Look again: by the
 	 * hints if the caller went by them (a request leaves the ring only
 	 * in its reaper's hands, which are now this thread's), else by the
-	 * count of requests outside every ring.  The count first: a request
-	 * leaves it only after its completion moved the sequence
-	 * (kaio__complete()), so a count found empty and then an unmoved
-	 * sequence mean that nothing outside the ring is left to announce.
+	 * counts (sole_ring()).  The counts first: a request leaves them
+	 * only after its completion moved the sequence (kaio__complete(),
+	 * kaio__reaper_retire()), so counts that show only this ring and
+	 * then an unmoved sequence leave nothing elsewhere to announce.
 	 */
 	if (!atomic_load(&r->inflight_n) ||
 	    (ws->list ? reaper_of(ws->list, ws->nent) != r
-		      : atomic_load(&kaio__user_pending) != 0) ||
+		      : sole_ring() != r) ||
 	    atomic_load(&kaio__done_seq) != seq)
 		return 0;
 	clock_gettime(CLOCK_MONOTONIC, &now);
@@ -498,7 +548,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 {
 	struct kaio_reaper *r = NULL, *ri;
 	struct wait_set ws = { NULL, 0 };
-	int i, busy = 0, park = tls_park, ret;
+	int i, park = tls_park, ret;
 
 	/* From a handler that interrupted the library: no lock, no reaping. */
 	if (kaio__tls_depth > 1 && !park)
@@ -513,21 +563,13 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 		tls_park = park;
 		return ret;
 	}
-	r = NULL;
-	for (i = 0; i < KAIO_REAPER_SLOTS; i++) {
-		ri = atomic_load(&reapers[i]);
-		if (ri && atomic_load(&ri->inflight_n)) {
-			r = ri;
-			busy++;
-		}
-	}
 	/*
 	 * With a list, only the ring its hints name: a request of it in no
 	 * ring (being submitted, completed in the caller, on the pool) or in
 	 * another ring completes with a wake-up that reaches the futex, not
 	 * this ring.  Without one, only a ring that can finish everything.
 	 */
-	if (!list && busy == 1 && !atomic_load(&kaio__user_pending)) {
+	if (!list && (r = sole_ring())) {
 		ret = reap_here(r, seq, deadline, cancel, &ws);
 		tls_park = park;
 		return ret;

@@ -17,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -350,6 +351,108 @@ out:
 }
 END_TEST
 
+/*
+ * lio_listio(LIO_WAIT) while a pipe read of the same thread waits in
+ * io_uring's shared ring and the list's requests complete in another ring
+ * (this thread's own), in the pool and in the caller.  A ring whose
+ * reaper had counted a request out before the batch's wake-up was out
+ * looked idle: the waiter slept in the shared ring for the pipe, and the
+ * list's completion never reached it (an outside tester: every run hung
+ * within 4 s).  A call held more than 2 s is woken by a byte for its pipe
+ * and the test fails.
+ */
+struct lio_watch {
+	atomic_long since;	/* ms the current call began, or 0 */
+	atomic_int wfd;		/* its pipe's write end */
+	atomic_int stop;
+	int hung;
+};
+
+static long ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+static void *lio_watchdog(void *arg)
+{
+	struct lio_watch *w = arg;
+	long s;
+
+	while (!atomic_load(&w->stop)) {
+		usleep(50000);
+		s = atomic_load(&w->since);
+		if (s && ms_now() - s > 2000 && !w->hung) {
+			w->hung = 1;
+			if (write(atomic_load(&w->wfd), "abcd", 4) != 4)
+				abort();
+		}
+	}
+	return NULL;
+}
+
+static void lio_note(union sigval v)
+{
+	(void)v;
+}
+
+START_TEST(listio_wait_other_ring)
+{
+	static char buf[3][4096], rbuf[4];
+	struct lio_watch w;
+	struct aiocb cb[3], rb, *l[3];
+	char drain[4096];
+	long t0 = ms_now();
+	int fd = t_tmpfile(3 * 4096, 0), np[2], bp[2], i, k;
+	pthread_t t;
+
+	ck_assert_int_eq(pipe2(np, O_NONBLOCK), 0);
+	memset(&w, 0, sizeof(w));
+	atomic_store(&w.wfd, -1);
+	ck_assert_int_eq(pthread_create(&t, NULL, lio_watchdog, &w), 0);
+	for (i = 0; i < 20000 && ms_now() - t0 < 4000 && !w.hung; i++) {
+		t_pipe(bp);
+		atomic_store(&w.wfd, bp[1]);
+		t_prep(&rb, bp[0], rbuf, 4, 0);
+		ck_assert_int_eq(aio_read(&rb), 0);
+		t_prep(&cb[0], fd, buf[0], 256, 0);
+		cb[0].aio_lio_opcode = LIO_READ;
+		t_prep(&cb[1], np[1], buf[1], 64, 0);	/* the pool */
+		cb[1].aio_lio_opcode = LIO_WRITE;
+		t_prep(&cb[2], fd, buf[2], 256, 8192);
+		cb[2].aio_lio_opcode = LIO_WRITE;
+		for (k = 0; k < 3; k++) {
+			cb[k].aio_sigevent.sigev_notify = SIGEV_THREAD;
+			cb[k].aio_sigevent.sigev_notify_function = lio_note;
+			l[k] = &cb[k];
+		}
+		atomic_store(&w.since, ms_now());
+		ck_assert_int_eq(lio_listio(LIO_WAIT, l, 3, NULL), 0);
+		atomic_store(&w.since, 0);
+		for (k = 0; k < 3; k++)
+			ck_assert_int_ge(aio_return(&cb[k]), 0);
+		while (read(np[0], drain, sizeof(drain)) > 0)
+			;
+		if (!w.hung)
+			ck_assert_int_eq(write(bp[1], "abcd", 4), 4);
+		ck_assert_int_eq(t_wait(&rb, 10000), 0);
+		ck_assert_int_eq(aio_return(&rb), 4);
+		atomic_store(&w.wfd, -1);
+		close(bp[0]);
+		close(bp[1]);
+	}
+	atomic_store(&w.stop, 1);
+	pthread_join(t, NULL);
+	ck_assert_msg(!w.hung, "lio_listio(LIO_WAIT) slept on with its "
+		      "requests done (call %d)", i);
+	close(np[0]);
+	close(np[1]);
+	close(fd);
+}
+END_TEST
+
 Suite *listio_suite(void)
 {
 	Suite *s = suite_create("lio_listio");
@@ -360,6 +463,7 @@ Suite *listio_suite(void)
 	tcase_add_test(tc, listio_write_read);
 	tcase_add_test(tc, listio_errors);
 	tcase_add_test(tc, listio_wait_pool_completion);
+	tcase_add_test(tc, listio_wait_other_ring);
 	suite_add_tcase(s, tc);
 	return s;
 }
