@@ -1109,10 +1109,15 @@ static void fork_child(void)
 
 	/* The parent's rings are not mapped here (MADV_DONTFORK), nor its
 	 * submitter and reaper threads; this thread is a new one, with
-	 * nothing in it.  The thread rings' memory is left behind. */
+	 * nothing in it.  The thread rings' memory is left behind; their
+	 * descriptors are closed, or every generation of children would
+	 * hold its ancestors' rings. */
+	if (ur.state > 0)
+		close(ring0.ring.ring_fd);
 	memset(&ur, 0, sizeof(ur));
 	for (i = atomic_load(&ntrings); i > 0; i--) {
 		u = atomic_load(&trings[i - 1]);
+		close(u->ring.ring_fd);
 		kaio__reaper_reset(&u->reaper);
 		atomic_store(&trings[i - 1], NULL);
 	}

@@ -4,6 +4,7 @@
  * glibc 2.36's.  Each test names the point of the fidelity issue it pins.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 
 #include "kaio_posix.h"
 #include "test-common.h"
@@ -844,6 +846,68 @@ START_TEST(fds_left_to_the_program)
 }
 END_TEST
 
+/* How many io_uring rings this process has open. */
+static int rings_open(void)
+{
+	char path[300], link[64];
+	struct dirent *d;
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+	ssize_t k;
+
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir))) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", d->d_name);
+		k = readlink(path, link, sizeof(link) - 1);
+		if (k <= 0)
+			continue;
+		link[k] = 0;
+		n += strcmp(link, "anon_inode:[io_uring]") == 0;
+	}
+	closedir(dir);
+	return n;
+}
+
+/*
+ * A forked child starts with none of its parent's io_uring rings open: it
+ * makes its own on first use, and the parent's (not mapped in the child)
+ * would otherwise pile up over generations of forks.
+ */
+START_TEST(fork_child_has_no_rings)
+{
+	struct fd_use u;
+	pid_t pid;
+	int st;
+
+	t_pipe(u.p);
+	u.file = t_tmpfile(4096, 0);
+	ck_assert(use_rings(&u) == NULL);
+	if (rings_open() <= 0) {
+		printf("SKIP: fork_child_has_no_rings: no io_uring ring here\n");
+		goto out;
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int before = rings_open();
+
+		/* And AIO works there, with rings of its own. */
+		_exit(before != 0 ? 10 + before : use_rings(&u) ? 2 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_msg(WEXITSTATUS(st) == 0, "the child: %s (status %d)",
+		      WEXITSTATUS(st) >= 10 ? "it had its parent's rings open"
+					    : "its AIO failed",
+		      WEXITSTATUS(st));
+out:
+	close(u.p[0]);
+	close(u.p[1]);
+	close(u.file);
+}
+END_TEST
+
 START_TEST(signal_before_wakeup)
 {
 	char buf[4];
@@ -903,6 +967,7 @@ Suite *fidelity_suite(void)
 	tcase_add_test(tc, packet_pipes_in_order);
 	tcase_add_test(tc, signal_before_wakeup);
 	tcase_add_test(tc, fds_left_to_the_program);
+	tcase_add_test(tc, fork_child_has_no_rings);
 	suite_add_tcase(s, tc);
 	return s;
 }
