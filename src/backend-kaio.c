@@ -373,7 +373,6 @@ static void reap(struct io_event *ev, long n)
 		ev[i].res = res;
 	}
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
-	kaio__reaper_retire(&kreaper, (int)n, urgent);	/* after it */
 	pthread_mutex_lock(&kctx.lock);
 	for (i = 0; i < n; i++)
 		if (ev[i].data)
@@ -388,6 +387,9 @@ static void reap(struct io_event *ev, long n)
 					    ev[i].obj, (long)ev[i].res);
 		kaio__req_free((struct kaio_req *)(uintptr_t)ev[i].data);
 	}
+	/* Out of the count once every waiter was told: the batch's
+	 * wake-up, and each canceller's (kaio__reaper_retire()). */
+	kaio__reaper_retire(&kreaper, (int)n, urgent);
 }
 
 /*

@@ -508,7 +508,6 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		keep[i] = complete_one(u, batch[i], &res[i]);
 	}
 	kaio__defer_wake(0);	/* one wake-up for the whole batch */
-	kaio__reaper_retire(&u->reaper, (int)n, urgent);
 	pthread_mutex_lock(&u->lock);
 	for (i = 0; i < n; i++)
 		if (keep[i])
@@ -521,6 +520,9 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 			kaio__cancel_settle(cw[i], res[i]);
 		kaio__req_free(batch[i]);
 	}
+	/* Out of the count once every waiter was told: the batch's
+	 * wake-up, and each canceller's (kaio__reaper_retire()). */
+	kaio__reaper_retire(&u->reaper, (int)n, urgent);
 	return (long)n;
 }
 

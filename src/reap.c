@@ -238,9 +238,10 @@ int kaio__reaper_urgent(const struct kaio_req *req)
 
 /*
  * n requests left the kernel, urgent of them notified: their completions
- * are announced (the batch's wake-up is out), or they went on to the pool
- * (counted in kaio__user_pending again).  Only then out of the ring's
- * count: a waiter that finds it empty must find the sequence moved.
+ * are announced (the batch's wake-up is out, and the settling of any
+ * aio_cancel() ticket they were on), or they went on to the pool (counted
+ * in kaio__user_pending again).  Only then out of the ring's count: a
+ * waiter that finds it empty must find the sequence moved.
  */
 void kaio__reaper_retire(struct kaio_reaper *r, int n, int urgent)
 {

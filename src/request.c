@@ -254,7 +254,10 @@ static void finish(struct aiocb *cb, const struct kaio_notify *nt,
  * - kaio__user_pending drops only after the completion is announced (the
  *   sequence moved, the list's reference dropped): a waiter without a
  *   list that finds no request outside the rings may sleep in a ring
- *   (reap.c), where a later announcement would not reach it.
+ *   (reap.c), where a later announcement would not reach it.  Inside a
+ *   reaper's batch the sequence moves only at its end (kaio__defer_wake()):
+ *   the request is then still counted in that ring, whose role its reaper
+ *   holds, so no waiter sleeps in a ring meanwhile (sole_ring()).
  */
 void kaio__complete(struct kaio_req *req, ssize_t res)
 {
