@@ -669,8 +669,19 @@ static int in_ring(const struct kaio_req *req)
  * (and, on the threaded series, any threaded request); such a request,
  * and one whose event is already in the ring or being reaped, goes on the
  * ticket t, which its completion settles.  What the kernel cannot cancel
- * (a mainline read, write or fsync) runs on: t->running.
+ * (a mainline read, write or fsync) runs on: t->running.  So does file
+ * I/O on the threaded series: its wait is bounded, and a worker stopped
+ * after part of a read or write ends it with that part's count, a short
+ * read of a file that has the data.  As with io_uring, only what may
+ * wait without bound is asked to stop: polls, reads and writes of
+ * streams, path operations (an open of a FIFO).
  */
+static int file_io(const struct kaio_req *r)
+{
+	return r->op == KAIO_OP_READ || r->op == KAIO_OP_WRITE ||
+	       r->op == KAIO_OP_FSYNC || r->op == KAIO_OP_FDSYNC;
+}
+
 static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		   struct kaio_req **out, int *n)
 {
@@ -685,7 +696,8 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 	for (r = kctx.inflight.head; r; r = r->next) {
 		if (!kaio__cancel_may(r, fd, cb, t))
 			continue;
-		if (r->cw || !(r->flags & KAIO_RQ_INKERNEL)) {
+		if (r->cw || !(r->flags & KAIO_RQ_INKERNEL) ||
+		    (file_io(r) && !(r->flags & KAIO_RQ_NOSEEK))) {
 			atomic_store(&t->running, 1);
 			continue;
 		}
