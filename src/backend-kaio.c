@@ -606,6 +606,10 @@ static int wants(struct kaio_req *req)
 		return kctx.fsync_ok;
 	case KAIO_OP_READ:
 	case KAIO_OP_WRITE:
+		/* Longer than one system call moves (backend.h): an
+		 * O_DIRECT read of a short file wrote past the buffer. */
+		if (req->nbytes - req->done > KAIO_RW_MAX)
+			return 0;
 		/* O_DIRECT on anything but a file or block device is a
 		 * packet-mode pipe or FIFO.  O_DIRECT stays on the native
 		 * path, threaded series or not, and io_submit() would read

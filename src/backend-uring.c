@@ -833,8 +833,8 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 	}
 	for (i = 0; i < n; i++) {
 		r = reqs[i];
-		if (r->nbytes - r->done > 0x7ffff000)
-			break;	/* over the kernel's cap: the pool loops */
+		if (r->nbytes - r->done > KAIO_RW_MAX)
+			break;	/* over the kernel's cap: to the pool */
 		if (u == &ring0 && (unb >> i & 1)) {
 			if (submitter_start_locked())
 				break;

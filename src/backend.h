@@ -54,6 +54,15 @@
 
 #define KAIO_PROBE_ALL	1	/* probe(): runs everything asynchronously */
 
+/*
+ * The most a read or write system call transfers (the kernel's
+ * MAX_RW_COUNT).  pread() checks the caller's whole range before it cuts
+ * the length to this (EFAULT past the end of user space, as glibc
+ * reports); io_submit() and io_uring cut first and check only what is
+ * left, so a longer request goes to the pool.
+ */
+#define KAIO_RW_MAX	0x7ffff000UL
+
 /* flags */
 enum {
 	/* Runs a request another backend hands back from its completion, in
