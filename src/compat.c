@@ -56,6 +56,8 @@
 		kaio__tls_depth++; \
 		r = kaio__##name args; \
 		kaio__tls_depth--; \
+		if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth)) \
+			kaio__signals_release(); \
 		return r; \
 	}
 
@@ -80,6 +82,8 @@
 		r = kaio__##name args; \
 		kaio__tls_depth--; \
 		pthread_setcancelstate(cs, NULL); \
+		if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth)) \
+			kaio__signals_release(); \
 		return r; \
 	}
 
@@ -110,6 +114,8 @@ void kaio_entry_aio_init(const struct aioinit *init)
 	kaio__aio_init(init);
 	kaio__tls_depth--;
 	pthread_setcancelstate(cs, NULL);
+	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
+		kaio__signals_release();
 }
 
 EXPORT4(kaio_entry_aio_read, aio_read);

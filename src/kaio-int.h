@@ -630,6 +630,22 @@ struct kaio_reaper {
 extern __thread int kaio__tls_depth
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 
+/*
+ * A completion signal this thread sends inside an entry point (a request
+ * completed in the caller, one aio_cancel() cancelled) is held back until
+ * the entry point is on its way out (notify.c): a handler that runs, and
+ * perhaps never returns (siglongjmp), then finds the library's state
+ * whole.  kaio__tls_sigheld is the depth the signals were blocked at, 0
+ * if none are; kaio__tls_masked is set while the library has every signal
+ * blocked in this thread anyway (reap.c).
+ */
+extern __thread int kaio__tls_sigheld
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern __thread int kaio__tls_masked
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+void kaio__signals_hold(void) KAIO_HIDDEN;
+void kaio__signals_release(void) KAIO_HIDDEN;
+
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 			    int urgent) KAIO_HIDDEN;

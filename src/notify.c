@@ -129,6 +129,29 @@ static struct kaio_note *spare_take(void)
 	return s ? s : malloc(sizeof(*s));
 }
 
+__thread int kaio__tls_sigheld __attribute__((tls_model("initial-exec")));
+__thread int kaio__tls_masked __attribute__((tls_model("initial-exec")));
+static __thread sigset_t tls_sigold __attribute__((tls_model("initial-exec")));
+
+/* See kaio-int.h. */
+void kaio__signals_hold(void)
+{
+	sigset_t all;
+
+	if (kaio__tls_depth <= 0 || kaio__tls_sigheld || kaio__tls_masked)
+		return;
+	sigfillset(&all);
+	if (!pthread_sigmask(SIG_BLOCK, &all, &tls_sigold))
+		kaio__tls_sigheld = kaio__tls_depth;
+}
+
+/* An entry point leaves the depth signals were held at: they come in. */
+void kaio__signals_release(void)
+{
+	kaio__tls_sigheld = 0;
+	pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
+}
+
 static void send_signal(const struct kaio_notify *n)
 {
 	siginfo_t si;
@@ -136,6 +159,11 @@ static void send_signal(const struct kaio_notify *n)
 
 	if (n->signo == 0)
 		return;
+	/* One this thread may take: not inside the library (a handler that
+	 * jumped out of aio_read() left a count of signals being sent up, on
+	 * which every other thread's aio_suspend() then waited for ever). */
+	if (n->notify == SIGEV_SIGNAL || n->tid == kaio__tid())
+		kaio__signals_hold();
 	memset(&si, 0, sizeof(si));
 	si.si_signo = n->signo;
 	si.si_code = SI_ASYNCIO;

@@ -326,6 +326,7 @@ static void role_release(void *arg)
 	if (h->held && others)
 		kaio__wake_waiters();
 	hand_back(h->r);
+	kaio__tls_masked = 0;
 	pthread_sigmask(SIG_SETMASK, &h->old, NULL);
 }
 
@@ -430,12 +431,14 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 		int ret;
 
 		atomic_store(&r->app_reaped, now_ns());
+		kaio__tls_masked = 0;
 		pthread_sigmask(SIG_SETMASK, &hold->old, NULL);
 		tls_park = 1;
 		ret = futex_sleep(seq, deadline, cancel);
 		tls_park = 0;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, NULL);
+		kaio__tls_masked = 1;
 		return ret;
 	} else {
 		hold->held = 1;
@@ -522,6 +525,7 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	 * but in its waits (see the top of the file). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &hold.old);
+	kaio__tls_masked = 1;	/* no completion signal held apart */
 	atomic_fetch_add(&r->app_wants, 1);
 	pthread_cleanup_push(role_release, &hold);
 	ret = reap_claimed(r, seq, deadline, cancel, &hold, ws);
