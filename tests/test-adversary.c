@@ -692,13 +692,15 @@ END_TEST
 
 /*
  * A caller-side completion whose signal goes to the submitting thread
- * itself, which has a cancellation pending: the handler runs on the way
- * out of the system call that queues the signal, inside aio_read(), and
- * calls write(2), a cancellation point.  aio_read() is none, so the
- * handler's write() must not act on the cancellation there: unwound
- * between queuing its signal and counting it out, the library would make
- * every later aio_suspend() that finds a request done wait for ever for
- * that signal to be counted out.
+ * itself, which has a cancellation pending.  The handler calls write(2),
+ * a cancellation point.  It once ran on the way out of the system call
+ * that queued the signal, inside the library: unwound between queuing
+ * its signal and counting it out, the library made every later
+ * aio_suspend() that finds a request done wait for ever for that signal
+ * to be counted out.  Now the signal comes in as aio_read() leaves, its
+ * work done (notify.c), so the handler's cancellation point may act
+ * there, as it may wherever the program takes the signal; the request
+ * completes, and nothing waits for it.
  */
 static int hc_devnull = -1;
 static atomic_int hc_handled, hc_returned;
@@ -750,9 +752,7 @@ START_TEST(handler_cancel_point_in_caller_completion)
 	ck_assert_int_eq(pthread_create(&t, NULL, hc_thread, &cb), 0);
 	ck_assert_int_eq(pthread_join(t, &res), 0);
 	ck_assert_ptr_eq(res, PTHREAD_CANCELED);
-	ck_assert_msg(atomic_load(&hc_returned) == 1, "aio_read() %s",
-		      atomic_load(&hc_returned) ? "failed" :
-		      "was unwound by its own signal's handler");
+	ck_assert_msg(atomic_load(&hc_returned) >= 0, "aio_read() failed");
 	ck_assert_int_eq(t_wait(&cb, 5000), 0);
 	ck_assert_int_eq(aio_return(&cb), 16);
 	/* Its signal ran the handler, unless the read completed in the

@@ -223,6 +223,69 @@ START_TEST(suspend_eintr)
 }
 END_TEST
 
+/*
+ * Another request's completion signal, ignored (SIG_IGN), does not end a
+ * wait: under glibc its worker sends it and the kernel drops it.  Here
+ * the waiting thread may reap that completion itself, with every signal
+ * blocked, so the signal was queued; sigpending() then counted it as one
+ * that had come during the wait, and aio_suspend() failed with EINTR
+ * though no handler ran.
+ */
+static int ign_wfd;
+
+static void *ign_writer(void *arg)
+{
+	sigset_t m;
+
+	(void)arg;
+	sigemptyset(&m);
+	sigaddset(&m, SIGRTMIN + 5);
+	pthread_sigmask(SIG_BLOCK, &m, NULL);	/* only the waiter takes it */
+	usleep(50000);
+	if (write(ign_wfd, "b", 1) != 1)
+		abort();
+	return NULL;
+}
+
+START_TEST(suspend_ignored_signal_no_eintr)
+{
+	char ba[4], bb[4];
+	struct aiocb a, b;
+	const struct aiocb *l[1] = { &a };
+	struct timespec wait = { 0, 400 * 1000000L };
+	int pa[2], pb[2], r, e, i;
+	pthread_t t;
+
+	ck_assert(signal(SIGRTMIN + 5, SIG_IGN) != SIG_ERR);
+	t_pipe(pa);
+	t_pipe(pb);
+	for (i = 0; i < 6; i++) {
+		t_prep(&a, pa[0], ba, 1, 0);
+		t_prep(&b, pb[0], bb, 1, 0);
+		b.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+		b.aio_sigevent.sigev_signo = SIGRTMIN + 5;
+		ck_assert_int_eq(aio_read(&a), 0);
+		ck_assert_int_eq(aio_read(&b), 0);
+		ign_wfd = pb[1];
+		ck_assert_int_eq(pthread_create(&t, NULL, ign_writer, NULL), 0);
+		r = aio_suspend(l, 1, &wait);
+		e = errno;
+		pthread_join(t, NULL);
+		ck_assert_msg(r == -1 && e == EAGAIN, "aio_suspend() = %d, "
+			      "errno %d, not the timeout (round %d)", r, e, i);
+		ck_assert_int_eq(t_wait(&b, 5000), 0);
+		ck_assert_int_eq(aio_return(&b), 1);
+		ck_assert_int_eq(write(pa[1], "a", 1), 1);
+		ck_assert_int_eq(t_wait(&a, 5000), 0);
+		ck_assert_int_eq(aio_return(&a), 1);
+	}
+	close(pa[0]);
+	close(pa[1]);
+	close(pb[0]);
+	close(pb[1]);
+}
+END_TEST
+
 /* LIO_WAIT alike: glibc's waits in futex(2) without a timeout. */
 START_TEST(listio_wait_eintr)
 {
@@ -561,6 +624,7 @@ Suite *suspend_suite(void)
 	tcase_add_test(tc, suspend_wakes);
 	tcase_add_test(tc, suspend_eintr);
 	tcase_add_test(tc, listio_wait_eintr);
+	tcase_add_test(tc, suspend_ignored_signal_no_eintr);
 	tcase_add_test(tc, suspend_no_lost_wakeup);
 	tcase_add_test(tc, suspend_wakes_for_caller_read);
 	tcase_add_test(tc, suspend_higher_priority_waiter);
