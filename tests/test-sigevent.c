@@ -6,6 +6,8 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -275,7 +277,10 @@ END_TEST
  * request long done.  The jump left a count of "signals being sent"
  * raised for good, and aio_suspend() in every other thread waited on it
  * for ever, its timeout too (10 of 10 runs under auto and threads); the
- * waiting handler held the other thread the same way (20 of 20).
+ * waiting handler held the other thread the same way (20 of 20).  The
+ * jump is run only where the read completes in the caller: a signal
+ * from a reaper or a worker may come while aio_read() holds a lock, and
+ * a jump out of it there is undefined (glibc's leaves its mutex held).
  */
 static sigjmp_buf jump_back;
 
@@ -422,6 +427,15 @@ START_TEST(sigev_signal_handler_waits_in_caller)
 }
 END_TEST
 
+/* Do cached reads complete inside aio_read() under this configuration? */
+static int caller_completes(void)
+{
+	const char *b = getenv("KAIO_BACKEND"), *nw = getenv("KAIO_NOWAIT");
+
+	return (!b || !strcmp(b, "auto") || !strcmp(b, "threads")) &&
+	       !(nw && !strcmp(nw, "0"));
+}
+
 Suite *sigevent_suite(void)
 {
 	Suite *s = suite_create("sigevent");
@@ -434,7 +448,13 @@ Suite *sigevent_suite(void)
 	tcase_add_test(tc, sigev_thread_attr);
 	tcase_add_test(tc, sigev_thread_blocking);
 	tcase_add_test(tc, sigev_thread_id);
-	tcase_add_test(tc, sigev_signal_handler_jumps_out);
+	if (caller_completes())
+		tcase_add_test(tc, sigev_signal_handler_jumps_out);
+	else
+		printf("SKIP: sigev_signal_handler_jumps_out: cached reads do "
+		       "not complete in the caller here, so the signal comes "
+		       "from another thread, maybe while aio_read() holds a "
+		       "lock: jumping out of it there is undefined\n");
 	tcase_add_test(tc, sigev_signal_handler_waits_in_caller);
 	suite_add_tcase(s, tc);
 	return s;
