@@ -48,8 +48,8 @@
  *   the background reaper or a waiting application thread (reap.c).
  * - A request the kernel took carries the context's reaper as a hint in
  *   its aiocb (kaio-int.h), written under kctx.lock, which reap() takes
- *   before it completes anything; it is cleared before the request goes
- *   back to another backend.
+ *   before it completes anything.  One that goes back to another backend
+ *   keeps it and becomes a stray (kaio__backend_resubmit()).
  * - A refusal from the kernel is never a failure: io_setup() failing (for
  *   example fs.aio-max-nr exhausted) disables the backend, and io_submit()
  *   failing declines that request (submit() returns it to the dispatcher);
@@ -350,7 +350,6 @@ static void reap(struct io_event *ev, long n)
 			cw = unlist_locked(req);
 			pthread_mutex_unlock(&kctx.lock);
 			req->flags &= ~KAIO_RQ_KNOWAIT;
-			kaio__cb_hint_set(req->cb, NULL);  /* out of the ring */
 			ev[i].data = 0;		/* off the list already */
 			if (kaio__backend_resubmit(req,
 						   &kaio__kernel_backend) == 0) {

@@ -37,10 +37,11 @@
  *   queue.
  * - A ring's completion queue is consumed by one thread at a time: the
  *   holder of its reaper's role (reap.c).
- * - A request the kernel took carries its ring's reaper as a hint in its
- *   aiocb (kaio-int.h), written under the ring's lock, which the reaper
- *   takes before it completes anything; it is cleared before the request
- *   leaves the ring for another backend (reroute()).
+ * - A request its submitting thread entered carries its ring's reaper as
+ *   a hint in its aiocb (kaio-int.h), written under the ring's lock, which
+ *   the reaper takes before it completes anything.  One the submitter
+ *   thread enters carries none.  One that leaves the ring for another
+ *   backend (reroute()) keeps its hint and becomes a stray.
  * - Never IORING_SETUP_SQPOLL: its kernel thread would carry the ring
  *   creator's credentials (libuv's CVE-2024-22017).  Without it every
  *   request runs with its submitting thread's credentials, captured at
@@ -387,7 +388,6 @@ static int reroute(struct uring *u, struct kaio_req *req, size_t done,
 	pthread_mutex_lock(&u->lock);
 	cw = unlist_locked(u, req);
 	pthread_mutex_unlock(&u->lock);
-	kaio__cb_hint_set(req->cb, NULL);	/* no longer in u */
 	req->done += done;
 	if (kaio__backend_resubmit(req, &kaio__uring_backend) == 0) {
 		if (cw)
@@ -730,10 +730,9 @@ static void *submitter(void *arg)
 			 * back).
 			 */
 			for (i = 0, urgent = 0; i < in; i++) {
+				/* No hint: this thread is not the
+				 * submitter's call (kaio-int.h). */
 				sent[i]->flags |= KAIO_RQ_INKERNEL;
-				/* As in submit_on(): ring0's reaper takes
-				 * its lock before it completes anything. */
-				kaio__cb_hint_set(sent[i]->cb, &ring0.reaper);
 				urgent += sent[i]->list ||
 					  sent[i]->nt.notify != SIGEV_NONE;
 			}

@@ -201,11 +201,17 @@ int kaio__backend_resubmit(struct kaio_req *req,
 	/*
 	 * The request is the user side's again, taken or not (reap.c): one
 	 * the kernel had (KAIO_RQ_INKERNEL) is counted there again; one it
-	 * never took was never counted out.
+	 * never took was never counted out.  Its aiocb still names the ring
+	 * (no thread but the submitter's writes it before the completion):
+	 * it is a stray until it completes.
 	 */
 	if (req->flags & KAIO_RQ_INKERNEL) {
 		req->flags &= ~KAIO_RQ_INKERNEL;
 		atomic_fetch_add(&kaio__user_pending, 1);
+		if (!(req->flags & KAIO_RQ_STRAY)) {
+			req->flags |= KAIO_RQ_STRAY;
+			atomic_fetch_add(&kaio__strays, 1);
+		}
 	}
 	for (rt = after; rt->b; rt++) {
 		if (!(rt->b->flags & KAIO_BE_HANDOFF))

@@ -20,18 +20,25 @@
  *                   child, so inherited requests are recognised as foreign).
  *   __next_prio     untouched.
  *   __glibc_reserved[0..7]  the reaper of the kernel ring the request is
- *                   in (reap.c), a hint for aio_suspend(): set where the
- *                   kernel took the request and before anyone can complete
- *                   it, cleared before it leaves the ring for another
- *                   backend, reset at submission.  (Unused by glibc.)
+ *                   in (reap.c), a hint for aio_suspend(): reset at
+ *                   submission, set where the submitting thread's call
+ *                   put the request in a ring, before anyone can complete
+ *                   it.  A request that leaves the ring for another
+ *                   backend keeps it, stale, and is counted in
+ *                   kaio__strays till it completes; no hint is trusted
+ *                   while that count is up.  (Unused by glibc.)
  *   __glibc_reserved[8..15]  the request made for it (its owner), set
  *                   before any backend has it, cleared at submission.
  *                   A request whose result is out can still sit on a
  *                   backend's list while the program submits the same
  *                   aiocb again: aio_cancel(fd, cb) must not take it for
  *                   the new one (cancel.c).
- * The library never touches the aiocb after it has published __error_code,
- * since the caller may free it as soon as it sees the result.
+ * Only the submitting call and the completion write the aiocb: not a
+ * thread that moves the request meanwhile, nor after __error_code is
+ * published, since the caller may free it as soon as it sees the result.
+ * (glibc's do not either; a program that gives up on a request that never
+ * ends, as glibc's tst-cancel17 does with its pipe write, may reuse the
+ * memory.)
  */
 #ifndef KAIO_INT_H
 #define KAIO_INT_H
@@ -104,6 +111,8 @@ enum {
 	KAIO_RQ_SYSCALL	= 1 << 12,	/* only read(2)/write(2) answer as
 					 * glibc's: a non-blocking stream, or
 					 * an fd neither file, pipe nor socket */
+	KAIO_RQ_STRAY	= 1 << 13,	/* left a ring with its hint: counted
+					 * in kaio__strays till it completes */
 };
 
 /* KAIO_BACKEND */
@@ -425,6 +434,8 @@ extern atomic_int kaio__done_seq KAIO_HIDDEN;
 extern atomic_int kaio__done_waiters KAIO_HIDDEN;
 /* Accepted requests not in the kernel whose completion is not yet announced. */
 extern atomic_int kaio__user_pending KAIO_HIDDEN;
+/* Requests that left a ring with their hint, not yet completed (kaio-int.h). */
+extern atomic_int kaio__strays KAIO_HIDDEN;
 /* Requests whose result is out and whose signal is not yet (request.c). */
 extern atomic_int kaio__signalling KAIO_HIDDEN;
 

@@ -355,7 +355,8 @@ static struct kaio_reaper *reaper_of(const struct aiocb *const list[],
 	struct kaio_reaper *r = NULL, *h;
 	int i;
 
-	if (!list)
+	/* A stray's hint names a ring it left (kaio-int.h). */
+	if (!list || atomic_load(&kaio__strays))
 		return NULL;
 	for (i = 0; i < nent; i++) {
 		if (!list[i] || !kaio__cb_in_progress(list[i]))

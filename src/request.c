@@ -290,6 +290,8 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 		 res, 1);
 	if (counted)
 		atomic_fetch_sub(&kaio__user_pending, 1);
+	if (req->flags & KAIO_RQ_STRAY)
+		atomic_fetch_sub(&kaio__strays, 1);
 }
 
 /*

@@ -41,6 +41,7 @@
 atomic_int kaio__done_seq;
 atomic_int kaio__done_waiters;
 atomic_int kaio__user_pending;
+atomic_int kaio__strays;
 atomic_int kaio__suspending;
 
 static void suspend_gone(void *arg)
