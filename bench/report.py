@@ -247,7 +247,7 @@ def main():
 
     kaio_engines = [e for e in engines if e.startswith("kaio")]
     if kaio_engines:
-        md.append("## Preload evidence (`kaio_posix:` line from stderr, last rep)")
+        md.append("## Preload evidence (`kaio_posix:` line of the 1 s `KAIO_STATS=1` run after each kaio run, last rep)")
         md.append("")
         md.append("```")
         for wl in workloads:
@@ -259,7 +259,7 @@ def main():
         md.append("")
 
     md.append("Rows: glibc = fio posixaio, no preload; kaio = posixaio with LD_PRELOAD, "
-              "KAIO_BACKEND unset (auto); kaio-X = KAIO_BACKEND=X; floor = posixaio with LD_PRELOAD "
+              "KAIO_BACKEND unset (auto), KAIO_STATS unset; kaio-X = KAIO_BACKEND=X; floor = posixaio with LD_PRELOAD "
               "of bench/posixaio-floor.c, which does each transfer with pread/pwrite before "
               "aio_read/aio_write return (the least a POSIX AIO library can cost under this "
               "engine; it blocks the caller, so only its cached rows mean that); io_uring, "
