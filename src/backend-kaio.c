@@ -551,8 +551,10 @@ static int submit(struct kaio_req **reqs, int n)
 
 			r->flags |= KAIO_RQ_INKERNEL;
 			/* Before the reaper can complete it: reap() takes
-			 * kctx.lock first. */
-			kaio__cb_hint_set(r->cb, &kreaper);
+			 * kctx.lock first.  Not in a call that released it
+			 * from its fd's queue. */
+			if (!(r->flags & KAIO_RQ_QUEUED))
+				kaio__cb_hint_set(r->cb, &kreaper);
 			urgent += r->list || r->nt.notify != SIGEV_NONE;
 		}
 		for (i = (int)ret; i < m; i++)

@@ -900,8 +900,10 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 		if (handed & (1ull << j))
 			continue;	/* the reaper's once entered */
 		r->flags |= KAIO_RQ_INKERNEL;
-		/* Before u's reaper can complete it: it takes u->lock. */
-		kaio__cb_hint_set(r->cb, &u->reaper);
+		/* Before u's reaper can complete it: it takes u->lock.  Not
+		 * in a call that released it from its fd's queue. */
+		if (!(r->flags & KAIO_RQ_QUEUED))
+			kaio__cb_hint_set(r->cb, &u->reaper);
 		urgent += r->list || r->nt.notify != SIGEV_NONE;
 		in++;
 	}

@@ -194,6 +194,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 				kaio__q_push(&f->fshead, &f->fstail, req);
 			else
 				group(f, req);
+			req->flags |= KAIO_RQ_QUEUED;
 			kaio__backend_defer(req);	/* released by another */
 			goto out;
 		}
@@ -205,6 +206,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 	} else if (flags & KAIO_RQ_SERIAL) {
 		if (f->serial_busy) {
 			kaio__q_push(&f->sqhead, &f->sqtail, req);
+			req->flags |= KAIO_RQ_QUEUED;
 			kaio__backend_defer(req);	/* released by another */
 			if (flags & KAIO_RQ_TRACKED)
 				track(f, req);

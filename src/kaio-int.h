@@ -113,6 +113,9 @@ enum {
 					 * an fd neither file, pipe nor socket */
 	KAIO_RQ_STRAY	= 1 << 13,	/* left a ring with its hint: counted
 					 * in kaio__strays till it completes */
+	KAIO_RQ_QUEUED	= 1 << 14,	/* waited in its fd's queue: another
+					 * call sends it on, which may not
+					 * write its aiocb (no hint) */
 };
 
 /* KAIO_BACKEND */

@@ -237,6 +237,70 @@ START_TEST(write_pipe_aiocb_untouched_in_flight)
 }
 END_TEST
 
+/*
+ * The same for a request that waits in its fd's queue (an O_APPEND write
+ * behind another, an fsync behind a write): the call that sends it on
+ * later, in another thread or another entry point, does not write its
+ * aiocb either (an outside tester: the reaper hint was written there).
+ * Its result is watched in __error_code, as the only field left alone.
+ */
+static void queued_untouched(int fsync_it)
+{
+	enum { BIG = 4 << 20, RUNS = 10 };
+	struct aiocb a, b, saved, junk;
+	char *buf = malloc(BIG);
+	int fd, run, err, i;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'x', BIG);
+	memset(&junk, 0xa5, sizeof(junk));
+	for (run = 0; run < RUNS; run++) {
+		fd = t_tmpfile(0, fsync_it ? 0 : O_APPEND);
+		t_prep(&a, fd, buf, BIG, 0);
+		b = a;
+		ck_assert_int_eq(aio_write(&a), 0);
+		if (fsync_it)
+			ck_assert_int_eq(aio_fsync(O_SYNC, &b), 0);
+		else
+			ck_assert_int_eq(aio_write(&b), 0);
+		scribble(&saved, &b);
+		scribble(&b, &junk);
+		for (i = 0; i < 10000; i++) {
+			err = __atomic_load_n(&b.__error_code,
+					      __ATOMIC_ACQUIRE);
+			if (err != EINPROGRESS)
+				break;
+			usleep(1000);
+		}
+		ck_assert_int_ne(err, EINPROGRESS);
+		ck_assert_msg(memcmp(&b, &junk, res_at) == 0 &&
+			      memcmp((char *)&b + res_end,
+				     (char *)&junk + res_end,
+				     sizeof(b) - res_end) == 0,
+			      "run %d: the library wrote into a queued "
+			      "request's aiocb before its completion", run);
+		scribble(&b, &saved);
+		ck_assert_int_eq(aio_error(&b), 0);
+		ck_assert_int_eq(aio_return(&b), fsync_it ? 0 : BIG);
+		ck_assert_int_eq(t_wait(&a, 10000), 0);
+		ck_assert_int_eq(aio_return(&a), BIG);
+		close(fd);
+	}
+	free(buf);
+}
+
+START_TEST(write_append_queued_aiocb_untouched)
+{
+	queued_untouched(0);
+}
+END_TEST
+
+START_TEST(fsync_queued_aiocb_untouched)
+{
+	queued_untouched(1);
+}
+END_TEST
+
 Suite *write_suite(void)
 {
 	Suite *s = suite_create("aio_write");
@@ -249,6 +313,8 @@ Suite *write_suite(void)
 	tcase_add_test(tc, write_append_after_setfl);
 	tcase_add_test(tc, write_pipe_order);
 	tcase_add_test(tc, write_pipe_aiocb_untouched_in_flight);
+	tcase_add_test(tc, write_append_queued_aiocb_untouched);
+	tcase_add_test(tc, fsync_queued_aiocb_untouched);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("errors");
 	tcase_add_test(tc, write_errors);
