@@ -314,7 +314,7 @@ static void reap(struct io_event *ev, long n)
 	struct kaio_req *req;
 	struct kaio_cancel *cw;
 	long i, res;
-	int urgent = 0;
+	int urgent = 0, dropped;
 
 	/* Their submitter may still be in submit(): let it finish first,
 	 * so its bookkeeping precedes the completions'. */
@@ -334,14 +334,28 @@ static void reap(struct io_event *ev, long n)
 			req->done += (size_t)res;
 			res = -EAGAIN;
 		}
-		if ((res == -EAGAIN && (req->flags & KAIO_RQ_KNOWAIT)) ||
+		/*
+		 * ECANCELED that nobody asked for: the threaded series' io-wq
+		 * could not start a worker (a signal pending at every try)
+		 * and cancelled the work before it moved anything.  As on
+		 * io_uring: the pool runs it, or it fails with EAGAIN.
+		 */
+		if (res == -ECANCELED && !atomic_load(&req->cancel_asked))
+			res = -EAGAIN, dropped = 1;
+		else
+			dropped = 0;
+		if ((res == -EAGAIN && ((req->flags & KAIO_RQ_KNOWAIT) ||
+					dropped)) ||
 		    (res == -EINVAL && (req->op == KAIO_OP_FSYNC ||
 					req->op == KAIO_OP_FDSYNC))) {
 			/*
 			 * The page cache did not have it (a worker will wait),
-			 * or the kernel has no asynchronous fsync for it.
+			 * or the kernel has no asynchronous fsync for it, or
+			 * dropped it.
 			 */
-			if (res == -EINVAL)
+			if (dropped)
+				;
+			else if (res == -EINVAL)
 				kctx.fsync_ok = 0;
 			else
 				kaio__count(KAIO_STAT_NOWAIT_FALLBACK);
