@@ -353,11 +353,9 @@ static void reap(struct io_event *ev, long n)
 			 * or the kernel has no asynchronous fsync for it, or
 			 * dropped it.
 			 */
-			if (dropped)
-				;
-			else if (res == -EINVAL)
+			if (res == -EINVAL)
 				kctx.fsync_ok = 0;
-			else
+			else if (!dropped)
 				kaio__count(KAIO_STAT_NOWAIT_FALLBACK);
 			kaio__handoff_begin();
 			pthread_mutex_lock(&kctx.lock);
