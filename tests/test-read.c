@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test-common.h"
@@ -340,6 +343,179 @@ START_TEST(read_direct_fd_reused_stream)
 }
 END_TEST
 
+/*
+ * What a read of an fd number must do whatever the library kept of the
+ * file the number named before (request.c keeps its open flags for up to
+ * 32 requests of a thread).  An attempt to send O_DIRECT reads on kept
+ * flags to io_uring with RWF_NOWAIT instead of an fstat() failed
+ * read_direct_reused_pipe_order and read_direct_reused_proc_dir below (an
+ * outside tester's cases), and at first read_direct_fd_reused_stream.
+ *
+ * A thread reads an O_DIRECT file, the fd number becomes an empty pipe,
+ * and the thread's read of it waits for data while the thread exits.  The
+ * exit must not wait for it (io_uring ties a request to the thread that
+ * entered it), and the read must get the data written after.
+ */
+struct reuse_arg {
+	int fd, pipe_rd;
+	void *buf;
+	char sbuf[8];
+	struct aiocb cb;
+};
+
+static void *reuse_reader(void *p)
+{
+	struct reuse_arg *a = p;
+
+	t_read_n(a->fd, a->buf, 4, 4096);
+	ck_assert_int_eq(dup2(a->pipe_rd, a->fd), a->fd);
+	t_prep(&a->cb, a->fd, a->sbuf, 3, 4096);
+	ck_assert_int_eq(aio_read(&a->cb), 0);
+	return NULL;
+}
+
+START_TEST(read_direct_reused_pipe_thread_exits)
+{
+	struct reuse_arg a;
+	struct timespec dl;
+	pthread_t t;
+	int p[2];
+
+	memset(&a, 0, sizeof(a));
+	a.fd = t_tmpfile(1 << 16, O_DIRECT);
+	ck_assert_int_ge(a.fd, 0);
+	ck_assert_int_eq(posix_memalign(&a.buf, 4096, 4096), 0);
+	t_pipe(p);
+	a.pipe_rd = p[0];
+	ck_assert_int_eq(pthread_create(&t, NULL, reuse_reader, &a), 0);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 5;
+	ck_assert_msg(pthread_timedjoin_np(t, NULL, &dl) == 0,
+		      "the thread's exit waited for its pipe read");
+	ck_assert_int_eq(aio_error(&a.cb), EINPROGRESS);
+	ck_assert_int_eq(write(p[1], "xyz", 3), 3);
+	ck_assert_int_eq(t_wait(&a.cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&a.cb), 3);
+	ck_assert(memcmp(a.sbuf, "xyz", 3) == 0);
+	close(p[0]);
+	close(p[1]);
+	close(a.fd);
+	free(a.buf);
+}
+END_TEST
+
+/*
+ * The same for an eventfd, which needs no identity to read: the read waits
+ * for the count, as glibc's read(2) does, and gets it.
+ */
+START_TEST(read_direct_reused_eventfd)
+{
+	uint64_t v = 0, one = 7;
+	struct aiocb cb;
+	void *buf;
+	int fd = t_tmpfile(1 << 16, O_DIRECT), efd = eventfd(0, 0);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_ge(efd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	t_read_n(fd, buf, 4, 4096);
+	ck_assert_int_eq(dup2(efd, fd), fd);
+	t_prep(&cb, fd, &v, sizeof(v), 4096);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	usleep(100 * 1000);
+	ck_assert_int_eq(aio_error(&cb), EINPROGRESS);
+	ck_assert_int_eq(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), (ssize_t)sizeof(v));
+	ck_assert_uint_eq(v, 7);
+	close(efd);
+	close(fd);
+	free(buf);
+}
+END_TEST
+
+/*
+ * Reads of a reused number that is now a pipe complete in submission
+ * order, data written between them or not: A, then "a", then B, then "b"
+ * gives A "a" and B "b", as glibc's one-at-a-time reads do.
+ */
+START_TEST(read_direct_reused_pipe_order)
+{
+	char a, b;
+	void *buf;
+	struct aiocb ca, cb;
+	int i, p[2], fd;
+
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	for (i = 0; i < 20; i++) {
+		fd = t_tmpfile(1 << 16, O_DIRECT);
+		ck_assert_int_ge(fd, 0);
+		t_read_n(fd, buf, 3, 4096);
+		t_pipe(p);
+		ck_assert_int_eq(dup2(p[0], fd), fd);
+		a = b = 0;
+		t_prep(&ca, fd, &a, 1, 0);
+		t_prep(&cb, fd, &b, 1, 0);
+		ck_assert_int_eq(aio_read(&ca), 0);
+		ck_assert_int_eq(write(p[1], "a", 1), 1);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(write(p[1], "b", 1), 1);
+		ck_assert_int_eq(t_wait(&ca, 5000), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&ca), 1);
+		ck_assert_int_eq(aio_return(&cb), 1);
+		ck_assert_msg(a == 'a' && b == 'b', "run %d: A read '%c', B '%c'",
+			      i, a, b);
+		close(p[0]);
+		close(p[1]);
+		close(fd);
+	}
+	free(buf);
+}
+END_TEST
+
+/*
+ * A reused number that is now a /proc file reads it, and one that is now a
+ * directory fails with EISDIR, as glibc's pread() does.
+ */
+START_TEST(read_direct_reused_proc_dir)
+{
+	char got[64], want[64];
+	void *buf;
+	struct aiocb cb;
+	int fd = t_tmpfile(1 << 16, O_DIRECT), other;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	t_read_n(fd, buf, 3, 4096);
+	other = open("/proc/version", O_RDONLY);
+	ck_assert_int_ge(other, 0);
+	ck_assert_int_eq(pread(other, want, sizeof(want), 0),
+			 (ssize_t)sizeof(want));
+	ck_assert_int_eq(dup2(other, fd), fd);
+	close(other);
+	t_prep(&cb, fd, got, sizeof(got), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), (ssize_t)sizeof(got));
+	ck_assert(memcmp(got, want, sizeof(got)) == 0);
+
+	close(fd);
+	fd = t_tmpfile(1 << 16, O_DIRECT);
+	t_read_n(fd, buf, 3, 4096);
+	other = open("/", O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(other, 0);
+	ck_assert_int_eq(dup2(other, fd), fd);
+	close(other);
+	t_prep(&cb, fd, buf, 4096, 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), EISDIR);
+	ck_assert_int_eq(aio_return(&cb), -1);
+	close(fd);
+	free(buf);
+}
+END_TEST
+
 Suite *read_suite(void)
 {
 	Suite *s = suite_create("aio_read");
@@ -359,9 +535,13 @@ Suite *read_suite(void)
 	tcase_add_test(tc, read_in_progress_twice);
 	tcase_add_test(tc, read_fd_reused);
 	tcase_add_test(tc, read_fd_reused_stream);
-	if (t_direct_ok())
+	if (t_direct_ok()) {
 		tcase_add_test(tc, read_direct_fd_reused_stream);
-	else
+		tcase_add_test(tc, read_direct_reused_pipe_thread_exits);
+		tcase_add_test(tc, read_direct_reused_eventfd);
+		tcase_add_test(tc, read_direct_reused_pipe_order);
+		tcase_add_test(tc, read_direct_reused_proc_dir);
+	} else
 		printf("SKIP: read_direct_fd_reused_stream: O_DIRECT not "
 		       "supported here\n");
 	if (t_direct_ok())
