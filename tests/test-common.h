@@ -19,6 +19,13 @@ int t_tmpfile(size_t size, int flags);	/* filled with t_byte(), unlinked */
 int t_check_bytes(const void *buf, off_t off, size_t len);
 void t_prep(struct aiocb *cb, int fd, void *buf, size_t len, off_t off);
 int t_wait(struct aiocb *cb, int timeout_ms);	/* aio_error() when done */
+/* cb fails with err within timeout_ms and aio_return() gives -1; a macro,
+ * so that a failure names the caller's line */
+#define T_WAIT_ERR(cb, timeout_ms, err)					\
+	do {								\
+		ck_assert_int_eq(t_wait((cb), (timeout_ms)), (err));	\
+		ck_assert_int_eq(aio_return(cb), -1);			\
+	} while (0)
 /* n aio_read()s of 4096 bytes of fd (a t_tmpfile()) at i * step, each
  * awaited and its bytes checked */
 void t_read_n(int fd, void *buf, int n, off_t step);

@@ -123,25 +123,21 @@ START_TEST(late_errors)
 	t_prep(&cb, 1000000, buf, sizeof(buf), 0);
 	notify_by(&cb, sig_a(), 1);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 	await_signals(1);
 	ck_assert_int_eq(arrived[0], 1);
 
 	t_prep(&cb, wfd, buf, sizeof(buf), 0);	/* not open for reading */
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 
 	t_prep(&cb, rfd, buf, sizeof(buf), 0);	/* not open for writing */
 	ck_assert_int_eq(aio_write(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 
 	t_prep(&cb, -1, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_write(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 
 	/* aio_fsync(): a bad op and a bad fd "shall fail". */
 	t_prep(&cb, fd, NULL, 0, 0);
@@ -315,8 +311,7 @@ START_TEST(error_after_return)
 	/* A failed request keeps its error, too. */
 	t_prep(&cb, fd, buf, sizeof(buf), -4096);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EINVAL);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EINVAL);
 	ck_assert_int_eq(aio_error(&cb), EINVAL);
 	/* The aiocb can be submitted again, and returned again. */
 	t_prep(&cb, fd, buf, sizeof(buf), 8);
@@ -838,8 +833,7 @@ START_TEST(fds_left_to_the_program)
 	close(n);
 	t_prep(&cb, lo, &b, 1, 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 10000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 10000, EBADF);
 	close(u.p[0]);
 	close(u.p[1]);
 	close(u.file);

@@ -622,8 +622,7 @@ START_TEST(ident_efault_paths)
 	map[pg - 1] = '\0';
 	t_prep(&cb, AT_FDCWD, edge, 0, 0);
 	ck_assert_int_eq(kaio_unlinkat(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 10000), ENOENT);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 10000, ENOENT);
 	free(big);
 	munmap(map, 2 * pg);
 }

@@ -59,16 +59,14 @@ START_TEST(read_errors)
 	/* Bad fd: accepted, and it fails with EBADF, as in glibc. */
 	t_prep(&cb, 1000000, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 	/* Not open for reading: the same. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	wfd = open(path, O_WRONLY);
 	ck_assert_int_ge(wfd, 0);
 	t_prep(&cb, wfd, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 	/* Bad priority. */
 	t_prep(&cb, fd, buf, sizeof(buf), 0);
 	cb.aio_reqprio = -1;
@@ -93,8 +91,7 @@ START_TEST(read_errors)
 	/* A negative offset fails the request with EINVAL. */
 	t_prep(&cb, fd, buf, sizeof(buf), -4096);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EINVAL);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EINVAL);
 	/* A directory. */
 	close(wfd);
 	wfd = open(".", O_RDONLY | O_DIRECTORY);
@@ -204,8 +201,7 @@ START_TEST(read_direct_huge_length)
 	memset(map, 'G', NPG * PG);
 	t_prep(&cb, fd, map, (size_t)0x7ffffffffffff000ULL, 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EFAULT);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EFAULT);
 	for (i = 0; i < NPG * PG; i++)
 		changed += map[i] != 'G';
 	ck_assert_msg(!changed, "%d bytes of the buffer written", changed);
@@ -254,8 +250,7 @@ START_TEST(read_fd_reused)
 	ck_assert_int_eq(close(fd), 0);
 	t_prep(&cb, fd, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 	/* The number now names a write-only fd: EBADF again. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", other);
 	wfd = open(path, O_WRONLY);
@@ -263,8 +258,7 @@ START_TEST(read_fd_reused)
 	ck_assert_int_eq(dup2(wfd, fd), fd);
 	t_prep(&cb, fd, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 	/* A readable file again, a larger one: its bytes, past the old EOF. */
 	ck_assert_int_eq(dup2(other, fd), fd);
 	t_prep(&cb, fd, buf, sizeof(buf), 1 << 16);
@@ -356,6 +350,24 @@ END_TEST
  * exit must not wait for it (io_uring ties a request to the thread that
  * entered it), and the read must get the data written after.
  */
+/* Reads fd n times, so that this thread keeps its flags, then makes its
+ * number name other's file. */
+static void kept_then_dup(int fd, void *buf, int n, int other)
+{
+	t_read_n(fd, buf, n, 4096);
+	ck_assert_int_eq(dup2(other, fd), fd);
+}
+
+/* The same for a new O_DIRECT file, whose fd it returns. */
+static int direct_reused(void *buf, int n, int other)
+{
+	int fd = t_tmpfile(1 << 16, O_DIRECT);
+
+	ck_assert_int_ge(fd, 0);
+	kept_then_dup(fd, buf, n, other);
+	return fd;
+}
+
 struct reuse_arg {
 	int fd, pipe_rd;
 	void *buf;
@@ -367,8 +379,7 @@ static void *reuse_reader(void *p)
 {
 	struct reuse_arg *a = p;
 
-	t_read_n(a->fd, a->buf, 4, 4096);
-	ck_assert_int_eq(dup2(a->pipe_rd, a->fd), a->fd);
+	kept_then_dup(a->fd, a->buf, 4, a->pipe_rd);
 	t_prep(&a->cb, a->fd, a->sbuf, 3, 4096);
 	ck_assert_int_eq(aio_read(&a->cb), 0);
 	return NULL;
@@ -413,13 +424,11 @@ START_TEST(read_direct_reused_eventfd)
 	uint64_t v = 0, one = 7;
 	struct aiocb cb;
 	void *buf;
-	int fd = t_tmpfile(1 << 16, O_DIRECT), efd = eventfd(0, 0);
+	int fd, efd = eventfd(0, 0);
 
-	ck_assert_int_ge(fd, 0);
 	ck_assert_int_ge(efd, 0);
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
-	t_read_n(fd, buf, 4, 4096);
-	ck_assert_int_eq(dup2(efd, fd), fd);
+	fd = direct_reused(buf, 4, efd);
 	t_prep(&cb, fd, &v, sizeof(v), 4096);
 	ck_assert_int_eq(aio_read(&cb), 0);
 	usleep(100 * 1000);
@@ -448,11 +457,8 @@ START_TEST(read_direct_reused_pipe_order)
 
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
 	for (i = 0; i < 20; i++) {
-		fd = t_tmpfile(1 << 16, O_DIRECT);
-		ck_assert_int_ge(fd, 0);
-		t_read_n(fd, buf, 3, 4096);
 		t_pipe(p);
-		ck_assert_int_eq(dup2(p[0], fd), fd);
+		fd = direct_reused(buf, 3, p[0]);
 		a = b = 0;
 		t_prep(&ca, fd, &a, 1, 0);
 		t_prep(&cb, fd, &b, 1, 0);
@@ -483,16 +489,14 @@ START_TEST(read_direct_reused_proc_dir)
 	char got[64], want[64];
 	void *buf;
 	struct aiocb cb;
-	int fd = t_tmpfile(1 << 16, O_DIRECT), other;
+	int fd, other;
 
-	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
-	t_read_n(fd, buf, 3, 4096);
 	other = open("/proc/version", O_RDONLY);
 	ck_assert_int_ge(other, 0);
 	ck_assert_int_eq(pread(other, want, sizeof(want), 0),
 			 (ssize_t)sizeof(want));
-	ck_assert_int_eq(dup2(other, fd), fd);
+	fd = direct_reused(buf, 3, other);
 	close(other);
 	t_prep(&cb, fd, got, sizeof(got), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
@@ -501,16 +505,13 @@ START_TEST(read_direct_reused_proc_dir)
 	ck_assert(memcmp(got, want, sizeof(got)) == 0);
 
 	close(fd);
-	fd = t_tmpfile(1 << 16, O_DIRECT);
-	t_read_n(fd, buf, 3, 4096);
 	other = open("/", O_RDONLY | O_DIRECTORY);
 	ck_assert_int_ge(other, 0);
-	ck_assert_int_eq(dup2(other, fd), fd);
+	fd = direct_reused(buf, 3, other);
 	close(other);
 	t_prep(&cb, fd, buf, 4096, 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EISDIR);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EISDIR);
 	close(fd);
 	free(buf);
 }

@@ -41,12 +41,10 @@ START_TEST(write_errors)
 	/* Reported through aio_error(), as glibc does. */
 	t_prep(&cb, rfd, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_write(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 	t_prep(&cb, -1, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_write(&cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 5000), EBADF);
-	ck_assert_int_eq(aio_return(&cb), -1);
+	T_WAIT_ERR(&cb, 5000, EBADF);
 	close(rfd);
 	close(fd);
 }
