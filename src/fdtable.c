@@ -76,4 +76,5 @@ void kaio__fd_reset(void)
 	/* The parent's table stays allocated in the child, unused. */
 	atomic_store(&kaio__fd_top, NULL);
 	pthread_mutex_init(&top_lock, NULL);
+	atomic_fetch_add(&kaio__fd_epoch, 1);	/* no generation carries over */
 }

@@ -157,6 +157,7 @@ static void setup(void)
 	kaio__cfg.stats = (int)env_long("KAIO_STATS", 0, 0, 1);
 	kaio__cfg.debug = (int)env_long("KAIO_DEBUG", 0, 0, 1);
 	kaio__cfg.backend = backend_mode(getenv("KAIO_BACKEND"));
+	kaio__fdgen_setup();
 	kaio__stats_setup();
 	if (kaio__cfg.stats)
 		kaio__stats_attach(mode_names[kaio__cfg.backend]);

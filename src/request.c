@@ -546,8 +546,10 @@ static void mark(struct aiocb *cb)
  * A request that goes to a backend is routed on fresh flags, but for a
  * read of a regular file or block device (an O_DIRECT one too: that is
  * every read, and fcntl() and fstat() were two of its three system calls).
- * There one fstat() shows the fd is still such a file (still_file()), and
- * the request is marked KAIO_RQ_KEPT.  What else a read's route depends on
+ * There the fd must still be such a file (still_file()): this thread saw
+ * it was, with fstat(), and the number has not been closed or replaced
+ * since (its generation, fdgen.c), or a new fstat() shows it; the request
+ * is marked KAIO_RQ_KEPT.  What else a read's route depends on
  * and may have changed (an fd number closed and reused, or F_SETFL) is
  * O_DIRECT and the access mode.  io_uring and the pool serve a read of such
  * a file right either way, and an fd no longer open for reading fails with
@@ -564,6 +566,10 @@ static void mark(struct aiocb *cb)
 static __thread struct flag_use {
 	int fd;
 	int left;		/* uses left before the flags are re-checked */
+	/* fd was a file (KAIO_FL_FILE) at its generation file_gen and the
+	 * epoch file_epoch (fdgen.c): still_file() need not ask again */
+	int file;
+	unsigned int file_gen, file_epoch;
 } tls_flag_use[KAIO_FLAGS_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static int read_flags_cached(int fd, int *fl)
@@ -633,24 +639,39 @@ static int fd_kind(int fd)
 	return KAIO_FL_STREAM;
 }
 
+/* The fd's generation and the epoch, read before a look at the fd. */
+static void fd_gen(struct kaio_fd *f, unsigned int *gen, unsigned int *epoch)
+{
+	*epoch = atomic_load_explicit(&kaio__fd_epoch, memory_order_acquire);
+	*gen = f ? atomic_load_explicit(&f->gen, memory_order_acquire) : 0;
+}
+
 /* The fd's flags from the kernel, checked for op; 0 or -errno. */
 static int fetch_flags(int fd, int op, int *fl)
 {
-	struct kaio_fd *f;
+	struct kaio_fd *f = NULL;
+	unsigned int gen, epoch;
 
 	*fl = fcntl(fd, F_GETFL);
 	if (*fl < 0)
 		return -errno;
 	if (!access_ok(op, *fl))
 		return -EBADF;
-	if (op == KAIO_OP_READ || op == KAIO_OP_WRITE)
-		*fl |= fd_kind(fd);
-	if ((op == KAIO_OP_READ || op == KAIO_OP_WRITE) &&
-	    (f = kaio__fd_get(fd))) {
+	if (op != KAIO_OP_READ && op != KAIO_OP_WRITE)
+		return 0;
+	/* The fd's state first: a close() from now on bumps its
+	 * generation, so what fd_kind() sees is not taken for longer. */
+	f = kaio__fd_get(fd);
+	fd_gen(f, &gen, &epoch);
+	*fl |= fd_kind(fd);
+	if (f) {
 		struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
 
 		u->fd = fd;
 		u->left = KAIO_FLAGS_REUSE;
+		u->file = (*fl & KAIO_FL_FILE) != 0;
+		u->file_gen = gen;
+		u->file_epoch = epoch;
 		/* Not a stream, nor O_DIRECT on anything but a file (a
 		 * packet-mode pipe: native AIO would block on it). */
 		atomic_store_explicit(&f->rd_flags,
@@ -664,18 +685,36 @@ static int fetch_flags(int fd, int op, int *fl)
 
 /*
  * May a read go to a backend on cached flags fl?  Only if they are a
- * regular file's or block device's and one fstat() shows the fd is one
- * still (see above KAIO_FLAGS_REUSE).  Its error, if any, is left to
- * fetch_flags().
+ * regular file's or block device's and the fd is one still (see above
+ * KAIO_FLAGS_REUSE): this thread saw it was, and the number has not been
+ * closed or replaced since (fdgen.c), or one fstat() shows it.  Its
+ * error, if any, is left to fetch_flags().
  */
 static int still_file(int fd, int op, int fl)
 {
+	struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
+	struct kaio_fd *f;
+	unsigned int gen, epoch;
 	struct stat st;
+	int ok;
 
-	if (op != KAIO_OP_READ || !(fl & KAIO_FL_FILE) || fstat(fd, &st) < 0)
+	if (op != KAIO_OP_READ || !(fl & KAIO_FL_FILE))
 		return 0;
-	return S_ISBLK(st.st_mode) ||
-	       (S_ISREG(st.st_mode) && !kernel_fs(fd, &st));
+	f = kaio__fd_peek(fd);
+	fd_gen(f, &gen, &epoch);
+	if (f && u->fd == fd && u->file && u->file_gen == gen &&
+	    u->file_epoch == epoch && kaio__fdgen_trusted())
+		return 1;
+	if (fstat(fd, &st) < 0)
+		return 0;
+	ok = S_ISBLK(st.st_mode) ||
+	     (S_ISREG(st.st_mode) && !kernel_fs(fd, &st));
+	if (f && u->fd == fd) {
+		u->file = ok;
+		u->file_gen = gen;
+		u->file_epoch = epoch;
+	}
+	return ok;
 }
 
 /*

@@ -1,7 +1,9 @@
 #!/bin/bash
 # The exported names and their versions, exactly: glibc's 17 names at
 # GLIBC_2.34 (default) and GLIBC_2.2.5, lio_listio{,64} also at GLIBC_2.4,
-# and the kaio_* extensions at KAIO_1.0.  Nothing else is exported.
+# the kaio_* extensions at KAIO_1.0, and the wrappers of glibc's calls
+# that close an fd number (src/fdgen.c) at glibc's own versions, as
+# defaults.  Nothing else is exported.
 b=${top_builddir:-.}
 lib="$b/.libs/libkaio_posix.so"
 [ -f "$lib" ] || { echo "FAIL: $lib not built"; exit 1; }
@@ -26,6 +28,13 @@ want=$(
 	for n in openat unlinkat renameat readahead poll; do
 		echo "KAIO_1.0 kaio_$n"
 	done
+	# glibc's calls that close an fd number, wrapped (src/fdgen.c)
+	for n in close __close dup2 __dup2 fclose fcloseall freopen freopen64; do
+		echo "GLIBC_2.2.5 $n"
+	done
+	echo "GLIBC_2.9 dup3"
+	echo "GLIBC_2.34 close_range"
+	echo "GLIBC_2.34 closefrom"
 )
 want=$(echo "$want" | sort)
 if [ "$got" = "$want" ]; then

@@ -1,14 +1,19 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -517,6 +522,266 @@ START_TEST(read_direct_reused_proc_dir)
 }
 END_TEST
 
+/*
+ * Each call of glibc's that takes a number from its file (src/fdgen.c):
+ * a thread reads an O_DIRECT file (so that it knows the number for a
+ * file), the call takes the number from it, and a stream is put on the
+ * number by a path the library does not watch (the raw dup3 system call)
+ * or by the call itself.  The thread's read of the number must then be a
+ * stream's: its exit does not wait for it, and it gets the data written
+ * after.  A library that took the number for a file still would enter the
+ * read into io_uring from the thread, whose exit then waits for the data.
+ */
+extern int __close(int fd);
+extern int __dup2(int oldfd, int newfd);
+
+enum take_way {
+	BY_CLOSE, BY___CLOSE, BY_DUP2, BY___DUP2, BY_DUP3, BY_CLOSE_RANGE,
+	BY_CLOSEFROM, BY_FCLOSE, BY_FCLOSEALL, BY_FREOPEN, BY_FREOPEN64,
+	BY_N
+};
+
+static const char *const way_name[BY_N] = {
+	"close", "__close", "dup2", "__dup2", "dup3", "close_range",
+	"closefrom", "fclose", "fcloseall", "freopen", "freopen64",
+};
+
+struct take_arg {
+	enum take_way way;
+	int fd, rd;		/* the file's number; a stream to put there */
+	const char *fifo;	/* for freopen: a FIFO's path */
+	void *buf;
+	char sbuf[8];
+	struct aiocb cb;
+	int err;		/* a step that failed, or 0 */
+};
+
+static int raw_dup3(int oldfd, int newfd)
+{
+	return (int)syscall(SYS_dup3, oldfd, newfd, 0);
+}
+
+/* Takes a->fd from its file the way a->way says; the stream is then on
+ * the number.  No ck_assert: fcloseall() runs in a child without stdio. */
+static int take(struct take_arg *a)
+{
+	FILE *fp = NULL;
+
+	if (a->way == BY_FCLOSE || a->way == BY_FCLOSEALL ||
+	    a->way == BY_FREOPEN || a->way == BY_FREOPEN64) {
+		fp = fdopen(a->fd, "r");
+		if (!fp)
+			return 1;
+	}
+	switch (a->way) {
+	case BY_CLOSE:
+		return close(a->fd) || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY___CLOSE:
+		return __close(a->fd) || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_DUP2:
+		return dup2(a->rd, a->fd) != a->fd;
+	case BY___DUP2:
+		return __dup2(a->rd, a->fd) != a->fd;
+	case BY_DUP3:
+		return dup3(a->rd, a->fd, 0) != a->fd;
+	case BY_CLOSE_RANGE:
+		return close_range(a->fd, a->fd, 0) ||
+		       raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_CLOSEFROM:	/* a->fd is the highest number in use */
+		closefrom(a->fd);
+		return raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_FCLOSE:
+		return fclose(fp) || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_FCLOSEALL:
+		return fcloseall() || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_FREOPEN:
+		return !(fp = freopen(a->fifo, "r+", fp)) || fileno(fp) != a->fd;
+	case BY_FREOPEN64:
+		return !(fp = freopen64(a->fifo, "r+", fp)) ||
+		       fileno(fp) != a->fd;
+	default:
+		return 1;
+	}
+}
+
+static void *take_reader(void *p)
+{
+	struct take_arg *a = p;
+	int i;
+
+	for (i = 0; i < 4; i++) {	/* t_read_n(), without ck_assert */
+		t_prep(&a->cb, a->fd, a->buf, 4096, (off_t)i * 4096);
+		if (aio_read(&a->cb) || t_wait(&a->cb, 5000) ||
+		    aio_return(&a->cb) != 4096) {
+			a->err = 1;
+			return NULL;
+		}
+	}
+	if (take(a)) {
+		a->err = 2;
+		return NULL;
+	}
+	t_prep(&a->cb, a->fd, a->sbuf, 3, 4096);
+	if (aio_read(&a->cb))
+		a->err = 3;
+	return NULL;
+}
+
+/* One way, start to end: 0, or the step that failed. */
+static int take_case(enum take_way way, const char *dir)
+{
+	struct take_arg a;
+	struct timespec dl;
+	char fifo[256];
+	pthread_t t;
+	int p[2], w, fd, ret = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.way = way;
+	if (posix_memalign(&a.buf, 4096, 4096) || pipe(p))
+		return 10;
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	a.fifo = fifo;
+	a.rd = p[0];
+	w = p[1];
+	fd = t_tmpfile(1 << 16, O_DIRECT);
+	if (fd < 0)
+		return 11;
+	/* Above every number the library or the test may open. */
+	a.fd = fcntl(fd, F_DUPFD, 900);
+	close(fd);
+	if (a.fd < 0)
+		return 12;
+	if (pthread_create(&t, NULL, take_reader, &a))
+		return 13;
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 2;
+	if (pthread_timedjoin_np(t, NULL, &dl))
+		return 14;	/* the thread's exit waited for its read */
+	if (a.err)
+		return 20 + a.err;
+	if (aio_error(&a.cb) != EINPROGRESS)
+		return 15;
+	if (way == BY_FREOPEN || way == BY_FREOPEN64) {
+		close(w);
+		w = open(fifo, O_WRONLY | O_NONBLOCK);
+		if (w < 0)
+			return 16;
+	}
+	if (write(w, "xyz", 3) != 3)
+		ret = 17;
+	else if (t_wait(&a.cb, 5000) != 0 || aio_return(&a.cb) != 3)
+		ret = 18;
+	else if (memcmp(a.sbuf, "xyz", 3) != 0)
+		ret = 19;
+	close(w);
+	close(p[0]);
+	close(a.fd);
+	free(a.buf);
+	return ret;
+}
+
+START_TEST(read_direct_taken_every_way)
+{
+	char dir[] = "/tmp/kaio-take-XXXXXX", fifo[256], failed[512] = "";
+	int way, ret, status;
+	pid_t pid;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	for (way = 0; way < BY_N; way++) {
+		if (way == BY_FCLOSEALL) {	/* it closes stdio: a child */
+			pid = fork();
+			ck_assert_int_ge(pid, 0);
+			if (pid == 0)
+				_exit(take_case(way, dir));
+			ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+			ret = WIFEXITED(status) ? WEXITSTATUS(status) : 99;
+		} else {
+			ret = take_case(way, dir);
+		}
+		if (ret)
+			snprintf(failed + strlen(failed),
+				 sizeof(failed) - strlen(failed), " %s (step %d)",
+				 way_name[way], ret);
+	}
+	unlink(fifo);
+	rmdir(dir);
+	ck_assert_msg(!failed[0], "failed:%s", failed);
+}
+END_TEST
+
+/*
+ * The point of src/fdgen.c: reads of an O_DIRECT file whose number this
+ * thread saw is a file, and which nothing has closed since, make no
+ * fstat() of it.  This program's fstat() counts the library's calls (the
+ * executable comes first in the search order).  Where the process does not
+ * bind all of close(), fclose()... to the library first (ASan's runtime
+ * wraps fclose() and freopen()), the library asks the kernel on every
+ * read, as it must: SKIP.
+ */
+static atomic_int fstat_watch = -1, fstat_seen;
+static int (*real_fstat)(int, struct stat *);
+
+__attribute__((constructor)) static void find_fstat(void)
+{
+	real_fstat = (int (*)(int, struct stat *))dlsym(RTLD_NEXT, "fstat");
+}
+
+__attribute__((visibility("default"))) int fstat(int fd, struct stat *st);
+int fstat(int fd, struct stat *st)
+{
+	if (fd == atomic_load(&fstat_watch))
+		atomic_fetch_add(&fstat_seen, 1);
+	return real_fstat(fd, st);
+}
+
+/* Does every call fdgen.c wraps reach the library first? */
+static int wrappers_first(void)
+{
+	static const char *const names[] = {
+		"close", "__close", "dup2", "__dup2", "dup3", "close_range",
+		"closefrom", "fclose", "fcloseall", "freopen", "freopen64",
+	};
+	Dl_info info;
+	unsigned int i;
+	void *p;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		p = dlsym(RTLD_DEFAULT, names[i]);
+		if (!p || !dladdr(p, &info) || !info.dli_fname ||
+		    !strstr(info.dli_fname, "libkaio_posix"))
+			return 0;
+	}
+	return 1;
+}
+
+START_TEST(read_direct_kept_no_fstat)
+{
+	void *buf;
+	int fd = t_tmpfile(1 << 16, O_DIRECT), seen;
+
+	if (!wrappers_first()) {
+		printf("SKIP: read_direct_kept_no_fstat: close(), fclose() or "
+		       "another is not the library's first here (a "
+		       "sanitizer's runtime wraps it)\n");
+		close(fd);
+		return;
+	}
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	t_read_n(fd, buf, 2, 4096);	/* the flags, and the file seen */
+	atomic_store(&fstat_watch, fd);
+	t_read_n(fd, buf, 8, 4096);
+	atomic_store(&fstat_watch, -1);
+	seen = atomic_load(&fstat_seen);
+	ck_assert_msg(seen == 0, "%d fstat() calls for 8 reads", seen);
+	close(fd);
+	free(buf);
+}
+END_TEST
+
 Suite *read_suite(void)
 {
 	Suite *s = suite_create("aio_read");
@@ -542,6 +807,8 @@ Suite *read_suite(void)
 		tcase_add_test(tc, read_direct_reused_eventfd);
 		tcase_add_test(tc, read_direct_reused_pipe_order);
 		tcase_add_test(tc, read_direct_reused_proc_dir);
+		tcase_add_test(tc, read_direct_taken_every_way);
+		tcase_add_test(tc, read_direct_kept_no_fstat);
 	} else
 		printf("SKIP: read_direct_fd_reused_stream: O_DIRECT not "
 		       "supported here\n");

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fdgen.c - has an fd number been closed or replaced since the library
+ * last looked at it?
+ *
+ * A read of a regular file or block device goes to a backend on the open
+ * flags the thread keeps (request.c), if the fd number still names such a
+ * file: a read of anything else may wait without bound, and must not be
+ * entered into io_uring by a thread that may exit.  Asking the kernel is
+ * an fstat() per read, a third of an O_DIRECT read's CPU (bench/README.md).
+ * Linux has no cheaper way to ask, so the library watches the calls that
+ * take an fd number away from its file: each bumps the number's generation
+ * (struct kaio_fd.gen), or the epoch for all numbers, before and after the
+ * real call (before: a cancelled close() may have closed; after: a reader
+ * may have looked in between).  request.c takes the fstat() on trust for
+ * as long as both are unchanged.
+ *
+ * The calls: close, dup2, dup3, close_range, closefrom, fclose, fcloseall,
+ * freopen and freopen64, and the aliases __close and __dup2; the fork
+ * child's table starts anew (fdtable.c).  Not needed: closedir() and
+ * pclose() close a directory or a pipe, never a number this thread saw
+ * was a file (its file was closed first, and that was seen).
+ *
+ * They interpose only when the process finds them before glibc's: under
+ * LD_PRELOAD, or linked with -lkaio_posix.  Loaded with dlopen(), or behind
+ * another wrapper (ASan's runtime wraps fclose()), they may not be reached
+ * first, and kaio__fdgen_trusted() says so: request.c then asks the kernel
+ * on every read, as before.  Not seen: close(2) as a raw system call or an
+ * io_uring request, and the numbers glibc closes inside other calls
+ * (endmntent()'s FILE, say).  kaio_posix(7) says so.
+ *
+ * Each wrapper is what it wraps: async-signal-safe (two atomic adds on a
+ * table that is never freed), a cancellation point where glibc's is one.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kaio-int.h"
+#include "fdtable.h"
+
+atomic_uint kaio__fd_epoch;
+static atomic_int trusted;
+
+static void gone(int fd)
+{
+	struct kaio_fd *f = kaio__fd_peek(fd);
+
+	if (f)
+		atomic_fetch_add_explicit(&f->gen, 1, memory_order_release);
+}
+
+static void all_gone(void)
+{
+	atomic_fetch_add_explicit(&kaio__fd_epoch, 1, memory_order_release);
+}
+
+/* glibc's function of that name and version, found once. */
+static void *real(void *_Atomic *slot, const char *name, const char *ver)
+{
+	void *p = atomic_load_explicit(slot, memory_order_acquire);
+
+	if (kaio_unlikely(!p)) {
+		p = dlvsym(RTLD_NEXT, name, ver);
+		atomic_store_explicit(slot, p, memory_order_release);
+	}
+	return p;
+}
+
+/* The types of glibc's functions. */
+typedef int (*fd_fn)(int);
+typedef int (*fd2_fn)(int, int);
+typedef int (*fd3_fn)(int, int, int);
+typedef int (*range_fn)(unsigned int, unsigned int, int);
+typedef void (*from_fn)(int);
+typedef int (*file_fn)(FILE *);
+typedef int (*void_fn)(void);
+typedef FILE *(*reopen_fn)(const char *, const char *, FILE *);
+
+#define REAL(type, name, ver) \
+	static void *_Atomic real_##name; \
+	static inline type get_##name(void) \
+	{ \
+		return (type)real(&real_##name, #name, ver); \
+	}
+
+REAL(fd_fn, close, "GLIBC_2.2.5")
+REAL(fd2_fn, dup2, "GLIBC_2.2.5")
+REAL(fd3_fn, dup3, "GLIBC_2.9")
+REAL(range_fn, close_range, "GLIBC_2.34")
+REAL(from_fn, closefrom, "GLIBC_2.34")
+REAL(file_fn, fclose, "GLIBC_2.2.5")
+REAL(void_fn, fcloseall, "GLIBC_2.2.5")
+REAL(reopen_fn, freopen, "GLIBC_2.2.5")
+REAL(reopen_fn, freopen64, "GLIBC_2.2.5")
+
+/* The stream's fd, or -1 (fmemopen()'s has none); errno is kept. */
+static int number(FILE *fp)
+{
+	int saved = errno, fd = fp ? fileno(fp) : -1;
+
+	errno = saved;
+	return fd;
+}
+
+#define ENTRY(ret, name, params) \
+	__attribute__((visibility("default"))) ret kaio_fd_##name params; \
+	ret kaio_fd_##name params
+
+ENTRY(int, close, (int fd))
+{
+	fd_fn fn = get_close();
+	int ret;
+
+	gone(fd);
+	ret = fn ? fn(fd) : (int)syscall(SYS_close, fd);
+	gone(fd);
+	return ret;
+}
+
+ENTRY(int, dup2, (int oldfd, int newfd))
+{
+	fd2_fn fn = get_dup2();
+	int ret;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	gone(newfd);
+	ret = fn(oldfd, newfd);
+	gone(newfd);
+	return ret;
+}
+
+ENTRY(int, dup3, (int oldfd, int newfd, int flags))
+{
+	fd3_fn fn = get_dup3();
+	int ret;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	gone(newfd);
+	ret = fn(oldfd, newfd, flags);
+	gone(newfd);
+	return ret;
+}
+
+ENTRY(int, close_range, (unsigned int first, unsigned int last, int flags))
+{
+	range_fn fn = get_close_range();
+	int ret;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	all_gone();
+	ret = fn(first, last, flags);
+	all_gone();
+	return ret;
+}
+
+ENTRY(void, closefrom, (int lowfd))
+{
+	from_fn fn = get_closefrom();
+
+	all_gone();
+	if (fn)
+		fn(lowfd);
+	all_gone();
+}
+
+ENTRY(int, fclose, (FILE *fp))
+{
+	file_fn fn = get_fclose();
+	int fd = number(fp), ret;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return EOF;
+	}
+	gone(fd);
+	ret = fn(fp);
+	gone(fd);
+	return ret;
+}
+
+ENTRY(int, fcloseall, (void))
+{
+	void_fn fn = get_fcloseall();
+	int ret;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return EOF;
+	}
+	all_gone();
+	ret = fn();
+	all_gone();
+	return ret;
+}
+
+/* freopen() may close the stream's fd and put the new file on its
+ * number (dup3), or leave the number to another open(). */
+static FILE *reopen(reopen_fn fn, const char *path, const char *mode, FILE *fp)
+{
+	int fd = number(fp);
+	FILE *ret;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return NULL;
+	}
+	gone(fd);
+	ret = fn(path, mode, fp);
+	gone(fd);
+	return ret;
+}
+
+ENTRY(FILE *, freopen, (const char *path, const char *mode, FILE *fp))
+{
+	return reopen(get_freopen(), path, mode, fp);
+}
+
+ENTRY(FILE *, freopen64, (const char *path, const char *mode, FILE *fp))
+{
+	return reopen(get_freopen64(), path, mode, fp);
+}
+
+#define ALIAS(entry, as) \
+	extern __typeof(entry) as \
+		__attribute__((alias(#entry), visibility("default")))
+#define DEFSYMVER(as, name, ver) \
+	__asm__(".symver " #as "," #name "@@" #ver)
+#define EXPORT(name, ver) \
+	ALIAS(kaio_fd_##name, kaio_fdv_##name); \
+	DEFSYMVER(kaio_fdv_##name, name, ver)
+
+EXPORT(close, GLIBC_2.2.5);
+EXPORT(dup2, GLIBC_2.2.5);
+EXPORT(dup3, GLIBC_2.9);
+EXPORT(close_range, GLIBC_2.34);
+EXPORT(closefrom, GLIBC_2.34);
+EXPORT(fclose, GLIBC_2.2.5);
+EXPORT(fcloseall, GLIBC_2.2.5);
+EXPORT(freopen, GLIBC_2.2.5);
+EXPORT(freopen64, GLIBC_2.2.5);
+ALIAS(kaio_fd_close, kaio_fdv___close);
+DEFSYMVER(kaio_fdv___close, __close, GLIBC_2.2.5);
+ALIAS(kaio_fd_dup2, kaio_fdv___dup2);
+DEFSYMVER(kaio_fdv___dup2, __dup2, GLIBC_2.2.5);
+
+/*
+ * Does every name above reach its wrapper here, as the process binds it?
+ * Then an unchanged generation means the number was not closed through
+ * glibc.  Once, from the constructor (init.c); glibc's functions are
+ * looked up then too, so that a wrapper called from a signal handler
+ * never calls dlvsym().
+ */
+void kaio__fdgen_setup(void)
+{
+	static const struct {
+		const char *name;
+		void *ours;
+	} names[] = {
+		{ "close", (void *)kaio_fd_close },
+		{ "__close", (void *)kaio_fd_close },
+		{ "dup2", (void *)kaio_fd_dup2 },
+		{ "__dup2", (void *)kaio_fd_dup2 },
+		{ "dup3", (void *)kaio_fd_dup3 },
+		{ "close_range", (void *)kaio_fd_close_range },
+		{ "closefrom", (void *)kaio_fd_closefrom },
+		{ "fclose", (void *)kaio_fd_fclose },
+		{ "fcloseall", (void *)kaio_fd_fcloseall },
+		{ "freopen", (void *)kaio_fd_freopen },
+		{ "freopen64", (void *)kaio_fd_freopen64 },
+	};
+	size_t i;
+	int all = 1;
+
+	get_close();
+	get_dup2();
+	get_dup3();
+	get_close_range();
+	get_closefrom();
+	get_fclose();
+	get_fcloseall();
+	get_freopen();
+	get_freopen64();
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (dlsym(RTLD_DEFAULT, names[i].name) != names[i].ours)
+			all = 0;
+	all = all && get_close() && get_dup2() && get_dup3() &&
+		  get_close_range() && get_closefrom() && get_fclose() &&
+		  get_fcloseall() && get_freopen() && get_freopen64();
+	atomic_store_explicit(&trusted, all, memory_order_release);
+}
+
+int kaio__fdgen_trusted(void)
+{
+	return atomic_load_explicit(&trusted, memory_order_relaxed);
+}
