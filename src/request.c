@@ -40,6 +40,10 @@
 #include "fdtable.h"
 #include "sys.h"
 
+#ifndef MQUEUE_MAGIC
+#define MQUEUE_MAGIC	0x19800202	/* fs/mqueue.c; not in linux/magic.h */
+#endif
+
 __thread int kaio__tls_nocomplete __attribute__((tls_model("initial-exec")));
 
 /* An internal rule was broken: say which, and stop (tests see a crash). */
@@ -605,9 +609,11 @@ static int read_flags_cached(int fd, int *fl)
 /*
  * A "regular file" of the kernel's own file systems, which may wait
  * without bound (/proc/kmsg, a tracing pipe): such files occupy no blocks
- * (their size is 0, or 4096 on sysfs).  They are neither file nor stream here (KAIO_RQ_SYSCALL, the
- * pool): io_uring would tie the read to the submitting thread, whose exit
- * then waited for data that may never come.
+ * (their size is 0, or 4096 on sysfs).  They are neither file nor stream
+ * here (KAIO_RQ_SYSCALL, the pool): io_uring would tie the read to the
+ * submitting thread, whose exit then waited for data that may never come.
+ * A POSIX message queue's fd is one too: its read never waits, but
+ * io_uring, turned back by it, waits on its poll(), which is for messages.
  */
 static int kernel_fs(int fd, const struct stat *st)
 {
@@ -616,7 +622,8 @@ static int kernel_fs(int fd, const struct stat *st)
 	if (st->st_blocks != 0 || fstatfs(fd, &sf) < 0)
 		return 0;
 	return sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
-	       sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC;
+	       sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC ||
+	       sf.f_type == MQUEUE_MAGIC;
 }
 
 static int fd_kind(int fd)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <mqueue.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
@@ -782,6 +783,40 @@ START_TEST(read_direct_kept_no_fstat)
 }
 END_TEST
 
+/*
+ * A POSIX message queue's fd reads as a short text at any offset (its
+ * size, its notification), as glibc's pread() gives it.  Its inode is a
+ * "regular file" with no blocks, whose poll() is about messages: io_uring,
+ * retrying a read it was turned back from on poll, waited for a message
+ * for ever.  Such files go to the pool (request.c, kernel_fs()).
+ */
+START_TEST(read_mqueue)
+{
+	char name[64], want[128], got[128];
+	struct aiocb cb;
+	ssize_t n;
+	int mq;
+
+	snprintf(name, sizeof(name), "/kaio-test-%d", (int)getpid());
+	mq = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, NULL);
+	if (mq < 0) {
+		printf("SKIP: read_mqueue: mq_open: %s\n", strerror(errno));
+		return;
+	}
+	mq_unlink(name);
+	memset(want, 0, sizeof(want));
+	memset(got, 0, sizeof(got));
+	n = pread(mq, want, sizeof(want), 0);
+	ck_assert_int_gt(n, 0);
+	t_prep(&cb, mq, got, sizeof(got), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), n);
+	ck_assert(memcmp(got, want, sizeof(got)) == 0);
+	mq_close(mq);
+}
+END_TEST
+
 Suite *read_suite(void)
 {
 	Suite *s = suite_create("aio_read");
@@ -801,6 +836,7 @@ Suite *read_suite(void)
 	tcase_add_test(tc, read_in_progress_twice);
 	tcase_add_test(tc, read_fd_reused);
 	tcase_add_test(tc, read_fd_reused_stream);
+	tcase_add_test(tc, read_mqueue);
 	if (t_direct_ok()) {
 		tcase_add_test(tc, read_direct_fd_reused_stream);
 		tcase_add_test(tc, read_direct_reused_pipe_thread_exits);
