@@ -16,18 +16,24 @@
  * as long as both are unchanged.
  *
  * The calls: close, dup2, dup3, close_range, closefrom, fclose, fcloseall,
- * freopen and freopen64, and the aliases __close and __dup2; the fork
- * child's table starts anew (fdtable.c).  Not needed: closedir() and
- * pclose() close a directory or a pipe, never a number this thread saw
- * was a file (its file was closed first, and that was seen).
+ * freopen, freopen64, pclose (glibc's closes any stream), endmntent,
+ * login_tty (glibc's own dup2() onto 0, 1 and 2), mq_close (close() by
+ * another name), and the exported aliases and libio internals that close
+ * a stream's fd: __close, __dup2, _IO_fclose, _IO_file_close and
+ * _IO_file_close_it.  The fork child's table starts anew (fdtable.c).
+ * Not needed: closedir() and _IO_proc_close() close a directory or a
+ * pipe, never a number this thread saw was a file (its file was closed
+ * first, and that was seen).
  *
  * They interpose only when the process finds them before glibc's: under
  * LD_PRELOAD, or linked with -lkaio_posix.  Loaded with dlopen(), or behind
  * another wrapper (ASan's runtime wraps fclose()), they may not be reached
  * first, and kaio__fdgen_trusted() says so: request.c then asks the kernel
- * on every read, as before.  Not seen: close(2) as a raw system call or an
- * io_uring request, and the numbers glibc closes inside other calls
- * (endmntent()'s FILE, say).  kaio_posix(7) says so.
+ * on every read, as before.  Not seen (kaio_posix(7) says so): close(2)
+ * as a raw system call or an io_uring request; a library opened with
+ * RTLD_DEEPBIND, or in another namespace (dlmopen()), which binds glibc's
+ * close() directly; a process sharing the fd table but not the memory
+ * (clone(CLONE_FILES) without CLONE_VM).
  *
  * Each wrapper is what it wraps: async-signal-safe (two atomic adds on a
  * table that is never freed), a cancellation point where glibc's is one.
@@ -43,7 +49,7 @@
 #include "kaio-int.h"
 #include "fdtable.h"
 
-atomic_uint kaio__fd_epoch;
+atomic_ullong kaio__fd_epoch;
 static atomic_int trusted;
 
 static void gone(int fd)
@@ -59,6 +65,26 @@ static void all_gone(void)
 	atomic_fetch_add_explicit(&kaio__fd_epoch, 1, memory_order_release);
 }
 
+/* The bumps after the call: cleanups, so that they run when the call is
+ * cancelled too (forced unwinding; the library is built -fexceptions). */
+static void gone_after(int *fd)
+{
+	gone(*fd);
+}
+
+static void all_gone_after(int *unused)
+{
+	(void)unused;
+	all_gone();
+}
+
+#define GONE(fd) \
+	int after_ __attribute__((cleanup(gone_after))) = (fd); \
+	gone(after_)
+#define ALL_GONE() \
+	int after_ __attribute__((cleanup(all_gone_after))) = 0; \
+	all_gone()
+
 /* glibc's function of that name and version, found once. */
 static void *real(void *_Atomic *slot, const char *name, const char *ver)
 {
@@ -69,6 +95,15 @@ static void *real(void *_Atomic *slot, const char *name, const char *ver)
 		atomic_store_explicit(slot, p, memory_order_release);
 	}
 	return p;
+}
+
+/* The stream's fd, or -1 (fmemopen()'s has none); errno is kept. */
+static int number(FILE *fp)
+{
+	int saved = errno, fd = fp ? fileno(fp) : -1;
+
+	errno = saved;
+	return fd;
 }
 
 /* The types of glibc's functions. */
@@ -88,140 +123,118 @@ typedef FILE *(*reopen_fn)(const char *, const char *, FILE *);
 		return (type)real(&real_##name, #name, ver); \
 	}
 
+#define ENTRY(ret, name, params) \
+	__attribute__((visibility("default"))) ret kaio_fd_##name params; \
+	ret kaio_fd_##name params
+
+/* A call that closes a stream's fd: fclose() and its kin. */
+#define WRAP_FILE(name, ver) \
+	REAL(file_fn, name, ver) \
+	ENTRY(int, name, (FILE *fp)) \
+	{ \
+		file_fn fn = get_##name(); \
+		GONE(number(fp)); \
+		if (!fn) { \
+			errno = ENOSYS; \
+			return EOF; \
+		} \
+		return fn(fp); \
+	}
+
 REAL(fd_fn, close, "GLIBC_2.2.5")
 REAL(fd2_fn, dup2, "GLIBC_2.2.5")
 REAL(fd3_fn, dup3, "GLIBC_2.9")
 REAL(range_fn, close_range, "GLIBC_2.34")
 REAL(from_fn, closefrom, "GLIBC_2.34")
-REAL(file_fn, fclose, "GLIBC_2.2.5")
 REAL(void_fn, fcloseall, "GLIBC_2.2.5")
 REAL(reopen_fn, freopen, "GLIBC_2.2.5")
 REAL(reopen_fn, freopen64, "GLIBC_2.2.5")
-
-/* The stream's fd, or -1 (fmemopen()'s has none); errno is kept. */
-static int number(FILE *fp)
-{
-	int saved = errno, fd = fp ? fileno(fp) : -1;
-
-	errno = saved;
-	return fd;
-}
-
-#define ENTRY(ret, name, params) \
-	__attribute__((visibility("default"))) ret kaio_fd_##name params; \
-	ret kaio_fd_##name params
+REAL(fd_fn, login_tty, "GLIBC_2.34")
+REAL(fd_fn, mq_close, "GLIBC_2.34")
 
 ENTRY(int, close, (int fd))
 {
 	fd_fn fn = get_close();
-	int ret;
+	GONE(fd);
 
-	gone(fd);
-	ret = fn ? fn(fd) : (int)syscall(SYS_close, fd);
-	gone(fd);
-	return ret;
+	return fn ? fn(fd) : (int)syscall(SYS_close, fd);
 }
 
 ENTRY(int, dup2, (int oldfd, int newfd))
 {
 	fd2_fn fn = get_dup2();
-	int ret;
+	GONE(newfd);
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	gone(newfd);
-	ret = fn(oldfd, newfd);
-	gone(newfd);
-	return ret;
+	return fn(oldfd, newfd);
 }
 
 ENTRY(int, dup3, (int oldfd, int newfd, int flags))
 {
 	fd3_fn fn = get_dup3();
-	int ret;
+	GONE(newfd);
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	gone(newfd);
-	ret = fn(oldfd, newfd, flags);
-	gone(newfd);
-	return ret;
+	return fn(oldfd, newfd, flags);
 }
 
 ENTRY(int, close_range, (unsigned int first, unsigned int last, int flags))
 {
 	range_fn fn = get_close_range();
-	int ret;
+	ALL_GONE();
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	all_gone();
-	ret = fn(first, last, flags);
-	all_gone();
-	return ret;
+	return fn(first, last, flags);
 }
 
 ENTRY(void, closefrom, (int lowfd))
 {
 	from_fn fn = get_closefrom();
+	ALL_GONE();
 
-	all_gone();
 	if (fn)
 		fn(lowfd);
-	all_gone();
 }
 
-ENTRY(int, fclose, (FILE *fp))
-{
-	file_fn fn = get_fclose();
-	int fd = number(fp), ret;
-
-	if (!fn) {
-		errno = ENOSYS;
-		return EOF;
-	}
-	gone(fd);
-	ret = fn(fp);
-	gone(fd);
-	return ret;
-}
+WRAP_FILE(fclose, "GLIBC_2.2.5")
+WRAP_FILE(pclose, "GLIBC_2.2.5")	/* glibc's closes any stream */
+WRAP_FILE(endmntent, "GLIBC_2.2.5")
+WRAP_FILE(_IO_file_close, "GLIBC_2.2.5")
+WRAP_FILE(_IO_file_close_it, "GLIBC_2.2.5")
 
 ENTRY(int, fcloseall, (void))
 {
 	void_fn fn = get_fcloseall();
-	int ret;
+	ALL_GONE();
 
 	if (!fn) {
 		errno = ENOSYS;
 		return EOF;
 	}
-	all_gone();
-	ret = fn();
-	all_gone();
-	return ret;
+	return fn();
 }
 
 /* freopen() may close the stream's fd and put the new file on its
  * number (dup3), or leave the number to another open(). */
-static FILE *reopen(reopen_fn fn, const char *path, const char *mode, FILE *fp)
+static FILE *reopen(reopen_fn fn, const char *path, const char *mode,
+		    FILE *fp)
 {
-	int fd = number(fp);
-	FILE *ret;
+	GONE(number(fp));
 
 	if (!fn) {
 		errno = ENOSYS;
 		return NULL;
 	}
-	gone(fd);
-	ret = fn(path, mode, fp);
-	gone(fd);
-	return ret;
+	return fn(path, mode, fp);
 }
 
 ENTRY(FILE *, freopen, (const char *path, const char *mode, FILE *fp))
@@ -234,28 +247,68 @@ ENTRY(FILE *, freopen64, (const char *path, const char *mode, FILE *fp))
 	return reopen(get_freopen64(), path, mode, fp);
 }
 
+/* login_tty() puts the terminal on 0, 1 and 2 with glibc's own dup2(). */
+ENTRY(int, login_tty, (int fd))
+{
+	fd_fn fn = get_login_tty();
+	ALL_GONE();
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fn(fd);
+}
+
+ENTRY(int, mq_close, (int mqd))
+{
+	fd_fn fn = get_mq_close();
+	GONE(mqd);
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return fn(mqd);
+}
+
 #define ALIAS(entry, as) \
 	extern __typeof(entry) as \
 		__attribute__((alias(#entry), visibility("default")))
 #define DEFSYMVER(as, name, ver) \
 	__asm__(".symver " #as "," #name "@@" #ver)
-#define EXPORT(name, ver) \
-	ALIAS(kaio_fd_##name, kaio_fdv_##name); \
+#define SYMVER(as, name, ver) \
+	__asm__(".symver " #as "," #name "@" #ver)
+/* name@@ver onto the wrapper called entry */
+#define EXPORT_AS(entry, name, ver) \
+	ALIAS(kaio_fd_##entry, kaio_fdv_##name); \
 	DEFSYMVER(kaio_fdv_##name, name, ver)
+#define EXPORT(name, ver)	EXPORT_AS(name, name, ver)
 
 EXPORT(close, GLIBC_2.2.5);
+EXPORT_AS(close, __close, GLIBC_2.2.5);
 EXPORT(dup2, GLIBC_2.2.5);
+EXPORT_AS(dup2, __dup2, GLIBC_2.2.5);
 EXPORT(dup3, GLIBC_2.9);
 EXPORT(close_range, GLIBC_2.34);
 EXPORT(closefrom, GLIBC_2.34);
 EXPORT(fclose, GLIBC_2.2.5);
+EXPORT_AS(fclose, _IO_fclose, GLIBC_2.2.5);
 EXPORT(fcloseall, GLIBC_2.2.5);
 EXPORT(freopen, GLIBC_2.2.5);
 EXPORT(freopen64, GLIBC_2.2.5);
-ALIAS(kaio_fd_close, kaio_fdv___close);
-DEFSYMVER(kaio_fdv___close, __close, GLIBC_2.2.5);
-ALIAS(kaio_fd_dup2, kaio_fdv___dup2);
-DEFSYMVER(kaio_fdv___dup2, __dup2, GLIBC_2.2.5);
+EXPORT(pclose, GLIBC_2.2.5);
+EXPORT(endmntent, GLIBC_2.2.5);
+EXPORT(_IO_file_close, GLIBC_2.2.5);
+EXPORT(_IO_file_close_it, GLIBC_2.2.5);
+/* login_tty() and mq_close() moved into libc.so.6 in 2.34; programs
+ * linked before still ask for libutil's and librt's versions. */
+EXPORT(login_tty, GLIBC_2.34);
+ALIAS(kaio_fd_login_tty, kaio_fdv_login_tty_old);
+SYMVER(kaio_fdv_login_tty_old, login_tty, GLIBC_2.2.5);
+EXPORT(mq_close, GLIBC_2.34);
+ALIAS(kaio_fd_mq_close, kaio_fdv_mq_close_old);
+SYMVER(kaio_fdv_mq_close_old, mq_close, GLIBC_2.3.4);
 
 /*
  * Does every name above reach its wrapper here, as the process binds it?
@@ -278,28 +331,28 @@ void kaio__fdgen_setup(void)
 		{ "close_range", (void *)kaio_fd_close_range },
 		{ "closefrom", (void *)kaio_fd_closefrom },
 		{ "fclose", (void *)kaio_fd_fclose },
+		{ "_IO_fclose", (void *)kaio_fd_fclose },
 		{ "fcloseall", (void *)kaio_fd_fcloseall },
 		{ "freopen", (void *)kaio_fd_freopen },
 		{ "freopen64", (void *)kaio_fd_freopen64 },
+		{ "pclose", (void *)kaio_fd_pclose },
+		{ "endmntent", (void *)kaio_fd_endmntent },
+		{ "_IO_file_close", (void *)kaio_fd__IO_file_close },
+		{ "_IO_file_close_it", (void *)kaio_fd__IO_file_close_it },
+		{ "login_tty", (void *)kaio_fd_login_tty },
+		{ "mq_close", (void *)kaio_fd_mq_close },
 	};
 	size_t i;
-	int all = 1;
+	int all = get_close() && get_dup2() && get_dup3() &&
+		  get_close_range() && get_closefrom() && get_fclose() &&
+		  get_fcloseall() && get_freopen() && get_freopen64() &&
+		  get_pclose() && get_endmntent() && get__IO_file_close() &&
+		  get__IO_file_close_it() &&
+		  get_login_tty() && get_mq_close();
 
-	get_close();
-	get_dup2();
-	get_dup3();
-	get_close_range();
-	get_closefrom();
-	get_fclose();
-	get_fcloseall();
-	get_freopen();
-	get_freopen64();
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (dlsym(RTLD_DEFAULT, names[i].name) != names[i].ours)
 			all = 0;
-	all = all && get_close() && get_dup2() && get_dup3() &&
-		  get_close_range() && get_closefrom() && get_fclose() &&
-		  get_fcloseall() && get_freopen() && get_freopen64();
 	atomic_store_explicit(&trusted, all, memory_order_release);
 }
 

@@ -253,7 +253,7 @@ struct kaio_fd {
 	atomic_int rd_flags;		/* F_GETFL + 1 (and its kind) of a
 					 * seekable fd, not a stream; 0:
 					 * unknown (request.c) */
-	atomic_uint gen;		/* bumped when the number is closed
+	atomic_ullong gen;		/* bumped when the number is closed
 					 * or replaced (fdgen.c) */
 	atomic_llong wr_hold;		/* no plain write in the caller before
 					 * this time (ns, request.c) */
@@ -275,7 +275,7 @@ extern struct kaio_config kaio__cfg KAIO_HIDDEN;
 extern atomic_int kaio__epoch KAIO_HIDDEN;
 /* fdgen.c: the epoch bumped when any number may have been closed
  * (close_range(), a fork child...); whether the wrappers are reached. */
-extern atomic_uint kaio__fd_epoch KAIO_HIDDEN;
+extern atomic_ullong kaio__fd_epoch KAIO_HIDDEN;
 void kaio__fdgen_setup(void) KAIO_HIDDEN;
 int kaio__fdgen_trusted(void) KAIO_HIDDEN;
 extern pid_t kaio__pid KAIO_HIDDEN;

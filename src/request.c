@@ -573,7 +573,7 @@ static __thread struct flag_use {
 	/* fd was a file (KAIO_FL_FILE) at its generation file_gen and the
 	 * epoch file_epoch (fdgen.c): still_file() need not ask again */
 	int file;
-	unsigned int file_gen, file_epoch;
+	unsigned long long file_gen, file_epoch;
 } tls_flag_use[KAIO_FLAGS_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static int read_flags_cached(int fd, int *fl)
@@ -647,7 +647,8 @@ static int fd_kind(int fd)
 }
 
 /* The fd's generation and the epoch, read before a look at the fd. */
-static void fd_gen(struct kaio_fd *f, unsigned int *gen, unsigned int *epoch)
+static void fd_gen(struct kaio_fd *f, unsigned long long *gen,
+		   unsigned long long *epoch)
 {
 	*epoch = atomic_load_explicit(&kaio__fd_epoch, memory_order_acquire);
 	*gen = f ? atomic_load_explicit(&f->gen, memory_order_acquire) : 0;
@@ -657,7 +658,7 @@ static void fd_gen(struct kaio_fd *f, unsigned int *gen, unsigned int *epoch)
 static int fetch_flags(int fd, int op, int *fl)
 {
 	struct kaio_fd *f = NULL;
-	unsigned int gen, epoch;
+	unsigned long long gen, epoch;
 
 	*fl = fcntl(fd, F_GETFL);
 	if (*fl < 0)
@@ -701,7 +702,7 @@ static int still_file(int fd, int op, int fl)
 {
 	struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
 	struct kaio_fd *f;
-	unsigned int gen, epoch;
+	unsigned long long gen, epoch;
 	struct stat st;
 	int ok;
 

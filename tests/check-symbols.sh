@@ -29,12 +29,16 @@ want=$(
 		echo "KAIO_1.0 kaio_$n"
 	done
 	# glibc's calls that close an fd number, wrapped (src/fdgen.c)
-	for n in close __close dup2 __dup2 fclose fcloseall freopen freopen64; do
+	for n in close __close dup2 __dup2 fclose _IO_fclose fcloseall freopen \
+		 freopen64 pclose endmntent _IO_file_close _IO_file_close_it; do
 		echo "GLIBC_2.2.5 $n"
 	done
 	echo "GLIBC_2.9 dup3"
-	echo "GLIBC_2.34 close_range"
-	echo "GLIBC_2.34 closefrom"
+	for n in close_range closefrom login_tty mq_close; do
+		echo "GLIBC_2.34 $n"
+	done
+	echo "(GLIBC_2.2.5) login_tty"
+	echo "(GLIBC_2.3.4) mq_close"
 )
 want=$(echo "$want" | sort)
 if [ "$got" = "$want" ]; then

@@ -4,10 +4,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <mntent.h>
 #include <mqueue.h>
+#include <pty.h>
+#include <utmp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -535,22 +539,36 @@ END_TEST
  */
 extern int __close(int fd);
 extern int __dup2(int oldfd, int newfd);
+extern int _IO_fclose(FILE *fp);
+extern int _IO_file_close(FILE *fp);
+extern int _IO_file_close_it(FILE *fp);
 
 enum take_way {
 	BY_CLOSE, BY___CLOSE, BY_DUP2, BY___DUP2, BY_DUP3, BY_CLOSE_RANGE,
-	BY_CLOSEFROM, BY_FCLOSE, BY_FCLOSEALL, BY_FREOPEN, BY_FREOPEN64,
+	BY_CLOSEFROM, BY_FCLOSE, BY__IO_FCLOSE, BY_FCLOSEALL, BY_FREOPEN,
+	BY_FREOPEN64, BY_PCLOSE, BY_ENDMNTENT, BY__IO_FILE_CLOSE,
+	BY__IO_FILE_CLOSE_IT, BY_LOGIN_TTY, BY_MQ_CLOSE,
 	BY_N
 };
 
 static const char *const way_name[BY_N] = {
 	"close", "__close", "dup2", "__dup2", "dup3", "close_range",
-	"closefrom", "fclose", "fcloseall", "freopen", "freopen64",
+	"closefrom", "fclose", "_IO_fclose", "fcloseall", "freopen",
+	"freopen64", "pclose", "endmntent", "_IO_file_close",
+	"_IO_file_close_it", "login_tty", "mq_close",
 };
+
+/* Run in a child of their own: they close or replace stdio. */
+static int way_in_child(int way)
+{
+	return way == BY_FCLOSEALL || way == BY_LOGIN_TTY;
+}
 
 struct take_arg {
 	enum take_way way;
 	int fd, rd;		/* the file's number; a stream to put there */
 	const char *fifo;	/* for freopen: a FIFO's path */
+	FILE *fp;		/* a stream the way leaves open */
 	void *buf;
 	char sbuf[8];
 	struct aiocb cb;
@@ -568,8 +586,10 @@ static int take(struct take_arg *a)
 {
 	FILE *fp = NULL;
 
-	if (a->way == BY_FCLOSE || a->way == BY_FCLOSEALL ||
-	    a->way == BY_FREOPEN || a->way == BY_FREOPEN64) {
+	if (a->way != BY_CLOSE && a->way != BY___CLOSE &&
+	    a->way != BY_DUP2 && a->way != BY___DUP2 && a->way != BY_DUP3 &&
+	    a->way != BY_CLOSE_RANGE && a->way != BY_CLOSEFROM &&
+	    a->way != BY_LOGIN_TTY && a->way != BY_MQ_CLOSE) {
 		fp = fdopen(a->fd, "r");
 		if (!fp)
 			return 1;
@@ -593,6 +613,24 @@ static int take(struct take_arg *a)
 		return raw_dup3(a->rd, a->fd) != a->fd;
 	case BY_FCLOSE:
 		return fclose(fp) || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY__IO_FCLOSE:
+		return _IO_fclose(fp) || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_PCLOSE:		/* glibc's closes any stream */
+		pclose(fp);
+		return raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_ENDMNTENT:
+		return endmntent(fp) != 1 || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY__IO_FILE_CLOSE:	/* the fd only: the stream stays */
+		a->fp = fp;
+		return _IO_file_close(fp) || raw_dup3(a->rd, a->fd) != a->fd;
+	case BY__IO_FILE_CLOSE_IT:
+		a->fp = fp;
+		return _IO_file_close_it(fp) ||
+		       raw_dup3(a->rd, a->fd) != a->fd;
+	case BY_LOGIN_TTY:	/* a->fd is 0, a->rd a terminal */
+		return login_tty(a->rd) != 0;
+	case BY_MQ_CLOSE:	/* glibc's is close() */
+		return mq_close(a->fd) || raw_dup3(a->rd, a->fd) != a->fd;
 	case BY_FCLOSEALL:
 		return fcloseall() || raw_dup3(a->rd, a->fd) != a->fd;
 	case BY_FREOPEN:
@@ -648,8 +686,16 @@ static int take_case(enum take_way way, const char *dir)
 	fd = t_tmpfile(1 << 16, O_DIRECT);
 	if (fd < 0)
 		return 11;
-	/* Above every number the library or the test may open. */
-	a.fd = fcntl(fd, F_DUPFD, 900);
+	if (way == BY_LOGIN_TTY) {	/* the file on 0, a terminal to put there */
+		signal(SIGHUP, SIG_IGN);	/* closing the master hangs up */
+		close(p[0]);
+		close(p[1]);
+		if (openpty(&w, &a.rd, NULL, NULL, NULL))
+			return 12;
+		a.fd = dup2(fd, 0);
+	} else {	/* above every number the library or the test opens */
+		a.fd = fcntl(fd, F_DUPFD, 900);
+	}
 	close(fd);
 	if (a.fd < 0)
 		return 12;
@@ -669,14 +715,17 @@ static int take_case(enum take_way way, const char *dir)
 		if (w < 0)
 			return 16;
 	}
-	if (write(w, "xyz", 3) != 3)
+	if (write(w, way == BY_LOGIN_TTY ? "xyz\n" : "xyz",
+		  way == BY_LOGIN_TTY ? 4 : 3) != (way == BY_LOGIN_TTY ? 4 : 3))
 		ret = 17;
 	else if (t_wait(&a.cb, 5000) != 0 || aio_return(&a.cb) != 3)
 		ret = 18;
 	else if (memcmp(a.sbuf, "xyz", 3) != 0)
 		ret = 19;
 	close(w);
-	close(p[0]);
+	close(a.rd);
+	if (a.fp)
+		fclose(a.fp);	/* _IO_file_close(): closes the number again */
 	close(a.fd);
 	free(a.buf);
 	return ret;
@@ -692,7 +741,7 @@ START_TEST(read_direct_taken_every_way)
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	for (way = 0; way < BY_N; way++) {
-		if (way == BY_FCLOSEALL) {	/* it closes stdio: a child */
+		if (way_in_child(way)) {
 			pid = fork();
 			ck_assert_int_ge(pid, 0);
 			if (pid == 0)
