@@ -19,8 +19,8 @@
  * freopen, freopen64, pclose (glibc's closes any stream), endmntent,
  * login_tty (glibc's own dup2() onto 0, 1 and 2), mq_close (close() by
  * another name), and the exported aliases and libio internals that close
- * a stream's fd: __close, __dup2, _IO_fclose, _IO_file_close and
- * _IO_file_close_it.  The fork child's table starts anew (fdtable.c).
+ * a stream's fd: __close, __dup2, _IO_fclose, _IO_file_close,
+ * _IO_file_close_it and _IO_file_finish.  The fork child's table starts anew (fdtable.c).
  * Not needed: closedir() and _IO_proc_close() close a directory or a
  * pipe, never a number this thread saw was a file (its file was closed
  * first, and that was seen).
@@ -33,7 +33,8 @@
  * as a raw system call or an io_uring request; a library opened with
  * RTLD_DEEPBIND, or in another namespace (dlmopen()), which binds glibc's
  * close() directly; a process sharing the fd table but not the memory
- * (clone(CLONE_FILES) without CLONE_VM).
+ * (clone(CLONE_FILES) without CLONE_VM); a call through libio's exported
+ * function tables (_IO_file_jumps).
  *
  * Each wrapper is what it wraps: async-signal-safe (two atomic adds on a
  * table that is never freed), a cancellation point where glibc's is one.
@@ -115,6 +116,7 @@ typedef void (*from_fn)(int);
 typedef int (*file_fn)(FILE *);
 typedef int (*void_fn)(void);
 typedef FILE *(*reopen_fn)(const char *, const char *, FILE *);
+typedef void (*finish_fn)(FILE *, int);
 
 #define REAL(type, name, ver) \
 	static void *_Atomic real_##name; \
@@ -151,6 +153,7 @@ REAL(reopen_fn, freopen, "GLIBC_2.2.5")
 REAL(reopen_fn, freopen64, "GLIBC_2.2.5")
 REAL(fd_fn, login_tty, "GLIBC_2.34")
 REAL(fd_fn, mq_close, "GLIBC_2.34")
+REAL(finish_fn, _IO_file_finish, "GLIBC_2.2.5")
 
 ENTRY(int, close, (int fd))
 {
@@ -210,6 +213,17 @@ WRAP_FILE(pclose, "GLIBC_2.2.5")	/* glibc's closes any stream */
 WRAP_FILE(endmntent, "GLIBC_2.2.5")
 WRAP_FILE(_IO_file_close, "GLIBC_2.2.5")
 WRAP_FILE(_IO_file_close_it, "GLIBC_2.2.5")
+
+/* libio's finish: closes the fd through its own table, not through
+ * _IO_file_close(). */
+ENTRY(void, _IO_file_finish, (FILE *fp, int dummy))
+{
+	finish_fn fn = get__IO_file_finish();
+	GONE(number(fp));
+
+	if (fn)
+		fn(fp, dummy);
+}
 
 ENTRY(int, fcloseall, (void))
 {
@@ -301,6 +315,7 @@ EXPORT(pclose, GLIBC_2.2.5);
 EXPORT(endmntent, GLIBC_2.2.5);
 EXPORT(_IO_file_close, GLIBC_2.2.5);
 EXPORT(_IO_file_close_it, GLIBC_2.2.5);
+EXPORT(_IO_file_finish, GLIBC_2.2.5);
 /* login_tty() and mq_close() moved into libc.so.6 in 2.34; programs
  * linked before still ask for libutil's and librt's versions. */
 EXPORT(login_tty, GLIBC_2.34);
@@ -339,6 +354,7 @@ void kaio__fdgen_setup(void)
 		{ "endmntent", (void *)kaio_fd_endmntent },
 		{ "_IO_file_close", (void *)kaio_fd__IO_file_close },
 		{ "_IO_file_close_it", (void *)kaio_fd__IO_file_close_it },
+		{ "_IO_file_finish", (void *)kaio_fd__IO_file_finish },
 		{ "login_tty", (void *)kaio_fd_login_tty },
 		{ "mq_close", (void *)kaio_fd_mq_close },
 	};
@@ -347,7 +363,7 @@ void kaio__fdgen_setup(void)
 		  get_close_range() && get_closefrom() && get_fclose() &&
 		  get_fcloseall() && get_freopen() && get_freopen64() &&
 		  get_pclose() && get_endmntent() && get__IO_file_close() &&
-		  get__IO_file_close_it() &&
+		  get__IO_file_close_it() && get__IO_file_finish() &&
 		  get_login_tty() && get_mq_close();
 
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

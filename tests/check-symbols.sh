@@ -30,7 +30,8 @@ want=$(
 	done
 	# glibc's calls that close an fd number, wrapped (src/fdgen.c)
 	for n in close __close dup2 __dup2 fclose _IO_fclose fcloseall freopen \
-		 freopen64 pclose endmntent _IO_file_close _IO_file_close_it; do
+		 freopen64 pclose endmntent _IO_file_close _IO_file_close_it \
+		 _IO_file_finish; do
 		echo "GLIBC_2.2.5 $n"
 	done
 	echo "GLIBC_2.9 dup3"

@@ -542,12 +542,13 @@ extern int __dup2(int oldfd, int newfd);
 extern int _IO_fclose(FILE *fp);
 extern int _IO_file_close(FILE *fp);
 extern int _IO_file_close_it(FILE *fp);
+extern void _IO_file_finish(FILE *fp, int dummy);
 
 enum take_way {
 	BY_CLOSE, BY___CLOSE, BY_DUP2, BY___DUP2, BY_DUP3, BY_CLOSE_RANGE,
 	BY_CLOSEFROM, BY_FCLOSE, BY__IO_FCLOSE, BY_FCLOSEALL, BY_FREOPEN,
 	BY_FREOPEN64, BY_PCLOSE, BY_ENDMNTENT, BY__IO_FILE_CLOSE,
-	BY__IO_FILE_CLOSE_IT, BY_LOGIN_TTY, BY_MQ_CLOSE,
+	BY__IO_FILE_CLOSE_IT, BY__IO_FILE_FINISH, BY_LOGIN_TTY, BY_MQ_CLOSE,
 	BY_N
 };
 
@@ -555,7 +556,7 @@ static const char *const way_name[BY_N] = {
 	"close", "__close", "dup2", "__dup2", "dup3", "close_range",
 	"closefrom", "fclose", "_IO_fclose", "fcloseall", "freopen",
 	"freopen64", "pclose", "endmntent", "_IO_file_close",
-	"_IO_file_close_it", "login_tty", "mq_close",
+	"_IO_file_close_it", "_IO_file_finish", "login_tty", "mq_close",
 };
 
 /* Run in a child of their own: they close or replace stdio. */
@@ -627,6 +628,10 @@ static int take(struct take_arg *a)
 		a->fp = fp;
 		return _IO_file_close_it(fp) ||
 		       raw_dup3(a->rd, a->fd) != a->fd;
+	case BY__IO_FILE_FINISH:	/* closes; fclose() then frees */
+		a->fp = fp;
+		_IO_file_finish(fp, 0);
+		return raw_dup3(a->rd, a->fd) != a->fd;
 	case BY_LOGIN_TTY:	/* a->fd is 0, a->rd a terminal */
 		return login_tty(a->rd) != 0;
 	case BY_MQ_CLOSE:	/* glibc's is close() */
