@@ -671,6 +671,8 @@ static void *take_reader(void *p)
 	return NULL;
 }
 
+#define TAKE_NO_PTY	100	/* no terminal to be had here */
+
 /* One way, start to end: 0, or the step that failed. */
 static int take_case(enum take_way way, const char *dir)
 {
@@ -696,7 +698,7 @@ static int take_case(enum take_way way, const char *dir)
 		close(p[0]);
 		close(p[1]);
 		if (openpty(&w, &a.rd, NULL, NULL, NULL))
-			return 12;
+			return TAKE_NO_PTY;
 		a.fd = dup2(fd, 0);
 	} else {	/* above every number the library or the test opens */
 		a.fd = fcntl(fd, F_DUPFD, 900);
@@ -755,6 +757,12 @@ START_TEST(read_direct_taken_every_way)
 			ret = WIFEXITED(status) ? WEXITSTATUS(status) : 99;
 		} else {
 			ret = take_case(way, dir);
+		}
+		if (ret == TAKE_NO_PTY) {
+			printf("SKIP: read_direct_taken_every_way: %s: no "
+			       "pseudo-terminal here (openpty failed)\n",
+			       way_name[way]);
+			continue;
 		}
 		if (ret)
 			snprintf(failed + strlen(failed),
