@@ -25,22 +25,17 @@
 #define ENTRY(ret, name, params, args) \
 	__attribute__((visibility("default"))) ret kaio_entry_##name params; \
 	ret kaio_entry_##name params { return kaio__##name args; }
-#define ALIAS(entry, as) \
-	extern __typeof(entry) as \
-		__attribute__((alias(#entry), visibility("default")))
-#define SYMVER(as, name, ver) \
-	__asm__(".symver " #as "," #name "@" #ver)
-#define DEFSYMVER(as, name, ver) \
-	__asm__(".symver " #as "," #name "@@" #ver)
 
 /* name and name64, each @@GLIBC_2.34 and @GLIBC_2.2.5, onto entry. */
 #define EXPORT4(entry, name) \
-	ALIAS(entry, kaio_v34_##name); DEFSYMVER(kaio_v34_##name, name, GLIBC_2.34); \
-	ALIAS(entry, kaio_v225_##name); SYMVER(kaio_v225_##name, name, GLIBC_2.2.5); \
-	ALIAS(entry, kaio_v34_##name##64); \
-	DEFSYMVER(kaio_v34_##name##64, name##64, GLIBC_2.34); \
-	ALIAS(entry, kaio_v225_##name##64); \
-	SYMVER(kaio_v225_##name##64, name##64, GLIBC_2.2.5)
+	KAIO_ALIAS(entry, kaio_v34_##name); \
+	KAIO_DEFSYMVER(kaio_v34_##name, name, GLIBC_2.34); \
+	KAIO_ALIAS(entry, kaio_v225_##name); \
+	KAIO_SYMVER(kaio_v225_##name, name, GLIBC_2.2.5); \
+	KAIO_ALIAS(entry, kaio_v34_##name##64); \
+	KAIO_DEFSYMVER(kaio_v34_##name##64, name##64, GLIBC_2.34); \
+	KAIO_ALIAS(entry, kaio_v225_##name##64); \
+	KAIO_SYMVER(kaio_v225_##name##64, name##64, GLIBC_2.2.5)
 
 /*
  * The same, counting the call in kaio__tls_depth: aio_suspend() called
@@ -126,20 +121,20 @@ EXPORT4(kaio_entry_aio_return, aio_return);
 EXPORT4(kaio_entry_aio_suspend, aio_suspend);
 EXPORT4(kaio_entry_aio_cancel, aio_cancel);
 
-ALIAS(kaio_entry_aio_init, kaio_v34_aio_init);
-DEFSYMVER(kaio_v34_aio_init, aio_init, GLIBC_2.34);
-ALIAS(kaio_entry_aio_init, kaio_v225_aio_init);
-SYMVER(kaio_v225_aio_init, aio_init, GLIBC_2.2.5);
+KAIO_ALIAS(kaio_entry_aio_init, kaio_v34_aio_init);
+KAIO_DEFSYMVER(kaio_v34_aio_init, aio_init, GLIBC_2.34);
+KAIO_ALIAS(kaio_entry_aio_init, kaio_v225_aio_init);
+KAIO_SYMVER(kaio_v225_aio_init, aio_init, GLIBC_2.2.5);
 
-ALIAS(kaio_entry_lio_listio, kaio_v34_lio_listio);
-DEFSYMVER(kaio_v34_lio_listio, lio_listio, GLIBC_2.34);
-ALIAS(kaio_entry_lio_listio, kaio_v24_lio_listio);
-SYMVER(kaio_v24_lio_listio, lio_listio, GLIBC_2.4);
-ALIAS(kaio_entry_lio_listio_old, kaio_v225_lio_listio);
-SYMVER(kaio_v225_lio_listio, lio_listio, GLIBC_2.2.5);
-ALIAS(kaio_entry_lio_listio, kaio_v34_lio_listio64);
-DEFSYMVER(kaio_v34_lio_listio64, lio_listio64, GLIBC_2.34);
-ALIAS(kaio_entry_lio_listio, kaio_v24_lio_listio64);
-SYMVER(kaio_v24_lio_listio64, lio_listio64, GLIBC_2.4);
-ALIAS(kaio_entry_lio_listio_old, kaio_v225_lio_listio64);
-SYMVER(kaio_v225_lio_listio64, lio_listio64, GLIBC_2.2.5);
+KAIO_ALIAS(kaio_entry_lio_listio, kaio_v34_lio_listio);
+KAIO_DEFSYMVER(kaio_v34_lio_listio, lio_listio, GLIBC_2.34);
+KAIO_ALIAS(kaio_entry_lio_listio, kaio_v24_lio_listio);
+KAIO_SYMVER(kaio_v24_lio_listio, lio_listio, GLIBC_2.4);
+KAIO_ALIAS(kaio_entry_lio_listio_old, kaio_v225_lio_listio);
+KAIO_SYMVER(kaio_v225_lio_listio, lio_listio, GLIBC_2.2.5);
+KAIO_ALIAS(kaio_entry_lio_listio, kaio_v34_lio_listio64);
+KAIO_DEFSYMVER(kaio_v34_lio_listio64, lio_listio64, GLIBC_2.34);
+KAIO_ALIAS(kaio_entry_lio_listio, kaio_v24_lio_listio64);
+KAIO_SYMVER(kaio_v24_lio_listio64, lio_listio64, GLIBC_2.4);
+KAIO_ALIAS(kaio_entry_lio_listio_old, kaio_v225_lio_listio64);
+KAIO_SYMVER(kaio_v225_lio_listio64, lio_listio64, GLIBC_2.2.5);

@@ -20,7 +20,8 @@
  * login_tty (glibc's own dup2() onto 0, 1 and 2), mq_close (close() by
  * another name), and the exported aliases and libio internals that close
  * a stream's fd: __close, __dup2, _IO_fclose, _IO_file_close,
- * _IO_file_close_it and _IO_file_finish.  The fork child's table starts anew (fdtable.c).
+ * _IO_file_close_it and _IO_file_finish.  The fork child's table starts
+ * anew (fdtable.c).
  * Not needed: closedir() and _IO_proc_close() close a directory or a
  * pipe, never a number this thread saw was a file (its file was closed
  * first, and that was seen).
@@ -286,17 +287,10 @@ ENTRY(int, mq_close, (int mqd))
 	return fn(mqd);
 }
 
-#define ALIAS(entry, as) \
-	extern __typeof(entry) as \
-		__attribute__((alias(#entry), visibility("default")))
-#define DEFSYMVER(as, name, ver) \
-	__asm__(".symver " #as "," #name "@@" #ver)
-#define SYMVER(as, name, ver) \
-	__asm__(".symver " #as "," #name "@" #ver)
 /* name@@ver onto the wrapper called entry */
 #define EXPORT_AS(entry, name, ver) \
-	ALIAS(kaio_fd_##entry, kaio_fdv_##name); \
-	DEFSYMVER(kaio_fdv_##name, name, ver)
+	KAIO_ALIAS(kaio_fd_##entry, kaio_fdv_##name); \
+	KAIO_DEFSYMVER(kaio_fdv_##name, name, ver)
 #define EXPORT(name, ver)	EXPORT_AS(name, name, ver)
 
 EXPORT(close, GLIBC_2.2.5);
@@ -319,11 +313,11 @@ EXPORT(_IO_file_finish, GLIBC_2.2.5);
 /* login_tty() and mq_close() moved into libc.so.6 in 2.34; programs
  * linked before still ask for libutil's and librt's versions. */
 EXPORT(login_tty, GLIBC_2.34);
-ALIAS(kaio_fd_login_tty, kaio_fdv_login_tty_old);
-SYMVER(kaio_fdv_login_tty_old, login_tty, GLIBC_2.2.5);
+KAIO_ALIAS(kaio_fd_login_tty, kaio_fdv_login_tty_old);
+KAIO_SYMVER(kaio_fdv_login_tty_old, login_tty, GLIBC_2.2.5);
 EXPORT(mq_close, GLIBC_2.34);
-ALIAS(kaio_fd_mq_close, kaio_fdv_mq_close_old);
-SYMVER(kaio_fdv_mq_close_old, mq_close, GLIBC_2.3.4);
+KAIO_ALIAS(kaio_fd_mq_close, kaio_fdv_mq_close_old);
+KAIO_SYMVER(kaio_fdv_mq_close_old, mq_close, GLIBC_2.3.4);
 
 /*
  * Does every name above reach its wrapper here, as the process binds it?

@@ -62,6 +62,19 @@
 
 #define KAIO_HIDDEN	__attribute__((visibility("hidden")))
 #define KAIO_EXPORT	__attribute__((visibility("default")))
+
+/*
+ * Exported names with glibc's symbol versions (compat.c, fdgen.c).  An alias
+ * must name a function defined in the same file; SYMVER binds a non-default
+ * version (name@ver), DEFSYMVER the default one (name@@ver).
+ */
+#define KAIO_ALIAS(entry, as) \
+	extern __typeof(entry) as \
+		__attribute__((alias(#entry), visibility("default")))
+#define KAIO_SYMVER(as, name, ver) \
+	__asm__(".symver " #as "," #name "@" #ver)
+#define KAIO_DEFSYMVER(as, name, ver) \
+	__asm__(".symver " #as "," #name "@@" #ver)
 #define kaio_likely(x)		__builtin_expect(!!(x), 1)
 #define kaio_unlikely(x)	__builtin_expect(!!(x), 0)
 #define __cold		__attribute__((cold))
