@@ -574,6 +574,8 @@ static int submit(struct kaio_req **reqs, int n)
 				    reqs[done + i]);
 		if (ret > 0)
 			kaio__reaper_submitted(&kreaper, (int)ret, urgent);
+		for (i = 0; i < (int)ret; i++)
+			kaio__reaper_took(reqs[done + i]);
 		done += (int)ret;
 		if (ret < m)
 			break;

@@ -739,6 +739,8 @@ static void *submitter(void *arg)
 			if (in)
 				kaio__reaper_submitted(&ring0.reaper, in,
 						       urgent);
+			for (i = 0; i < in; i++)
+				kaio__reaper_took(sent[i]);
 			r = ur.ho_head;
 			pthread_mutex_unlock(&ring0.lock);
 			requeue_back(back);
@@ -909,6 +911,9 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 	}
 	if (in)
 		kaio__reaper_submitted(&u->reaper, in, urgent);
+	for (j = 0; j < m; j++)
+		if (!(handed & (1ull << j)))
+			kaio__reaper_took(reqs[j]);
 	pthread_mutex_unlock(&u->lock);
 	if ((handed & (m >= 64 ? ~0ull : (1ull << m) - 1)) &&
 	    !atomic_exchange(&ur.ho_word, 1))

@@ -207,7 +207,7 @@ int kaio__backend_resubmit(struct kaio_req *req,
 	 */
 	if (req->flags & KAIO_RQ_INKERNEL) {
 		req->flags &= ~KAIO_RQ_INKERNEL;
-		atomic_fetch_add(&kaio__user_pending, 1);
+		kaio__pending_add(req, 0);
 		if (!(req->flags & KAIO_RQ_STRAY)) {
 			req->flags |= KAIO_RQ_STRAY;
 			atomic_fetch_add(&kaio__strays, 1);

@@ -125,7 +125,7 @@ static void atfork_child(void)
 	 */
 	atomic_store(&kaio__done_waiters, 0);
 	atomic_store(&kaio__suspending, 0);
-	atomic_store(&kaio__user_pending, 0);
+	kaio__pending_reset();
 	atomic_store(&kaio__strays, 0);
 	atomic_store(&kaio__signalling, 0);
 	atomic_store(&kaio__handoff_ended, atomic_load(&kaio__handoff_begun));

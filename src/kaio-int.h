@@ -217,6 +217,7 @@ struct kaio_req {
 	int personality;
 	void *owner;
 	struct kaio_req *hnext;
+	int pshard;			/* its kaio__user_pending shard */
 };
 
 /*
@@ -455,8 +456,36 @@ static inline void kaio__count(int what)
 /* Completion wait: a global sequence bumped by every completion (suspend.c). */
 extern atomic_int kaio__done_seq KAIO_HIDDEN;
 extern atomic_int kaio__done_waiters KAIO_HIDDEN;
-/* Accepted requests not in the kernel whose completion is not yet announced. */
-extern atomic_int kaio__user_pending KAIO_HIDDEN;
+/*
+ * Accepted requests not in the kernel whose completion is not yet
+ * announced (reap.c's sole_ring()), counted in shards on cache lines of
+ * their own: submitting threads then share none.  A request is counted
+ * and uncounted in the shard of the thread that first counted it
+ * (req->pshard), so no shard ever drops below zero, and one read of its
+ * shard sees a counted request as surely as one read of a single count.
+ */
+#define KAIO_PENDING_SHARDS	16
+struct kaio_pending_shard {
+	atomic_int n;
+} __attribute__((aligned(64)));
+extern struct kaio_pending_shard kaio__user_pending[KAIO_PENDING_SHARDS]
+	KAIO_HIDDEN;
+int kaio__pending_shard(void) KAIO_HIDDEN;
+int kaio__pending_any(void) KAIO_HIDDEN;
+void kaio__pending_reset(void) KAIO_HIDDEN;
+
+/* Count req (first time: in this thread's shard, from now on its own). */
+static inline void kaio__pending_add(struct kaio_req *req, int first)
+{
+	if (first)
+		req->pshard = kaio__pending_shard();
+	atomic_fetch_add(&kaio__user_pending[req->pshard].n, 1);
+}
+
+static inline void kaio__pending_sub(const struct kaio_req *req)
+{
+	atomic_fetch_sub(&kaio__user_pending[req->pshard].n, 1);
+}
 /* Requests that left a ring with their hint, not yet completed (kaio-int.h). */
 extern atomic_int kaio__strays KAIO_HIDDEN;
 /* Requests whose result is out and whose signal is not yet (request.c). */
@@ -683,6 +712,7 @@ void kaio__signals_release(void) KAIO_HIDDEN;
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 			    int urgent) KAIO_HIDDEN;
+void kaio__reaper_took(const struct kaio_req *req) KAIO_HIDDEN;
 int kaio__reaper_urgent(const struct kaio_req *req) KAIO_HIDDEN;
 void kaio__reaper_retire(struct kaio_reaper *r, int n,
 			 int urgent) KAIO_HIDDEN;

@@ -210,9 +210,11 @@ out:
 }
 
 /*
- * n requests went into the kernel; urgent of them are notified.  Counted
- * in the ring before they leave kaio__user_pending: a request is always
- * in one count or the other (see sole_ring()).
+ * n requests went into the kernel; urgent of them are notified.  They are
+ * counted in the ring here, and the caller then takes each out of
+ * kaio__user_pending (kaio__reaper_took()), still under the lock the
+ * ring's reaper takes before it completes any: a request is always in one
+ * count or the other (see sole_ring()).
  */
 void kaio__reaper_submitted(struct kaio_reaper *r, int n, int urgent)
 {
@@ -221,13 +223,19 @@ void kaio__reaper_submitted(struct kaio_reaper *r, int n, int urgent)
 	if (urgent)
 		atomic_fetch_add(&r->urgent, urgent);
 	was = atomic_fetch_add(&r->inflight_n, n);
-	atomic_fetch_sub(&kaio__user_pending, n);
 	if (was != 0 || atomic_load(&r->app_wants))
 		return;
 	pthread_mutex_lock(&r->lock);
 	if (urgent || r->bg_sleep == 2 || !app_active(r))
 		pthread_cond_signal(&r->rcond);
 	pthread_mutex_unlock(&r->lock);
+}
+
+/* req, counted in its ring by kaio__reaper_submitted(), leaves the count
+ * of requests outside the rings. */
+void kaio__reaper_took(const struct kaio_req *req)
+{
+	kaio__pending_sub(req);
 }
 
 /* Is req one whose completion someone waits for at once (r->urgent)? */
@@ -386,7 +394,7 @@ static struct kaio_reaper *sole_ring(void)
 	struct kaio_reaper *r = NULL, *ri;
 	int i;
 
-	if (atomic_load(&kaio__user_pending))
+	if (kaio__pending_any())
 		return NULL;
 	for (i = 0; i < KAIO_REAPER_SLOTS; i++) {
 		ri = atomic_load(&reapers[i]);
@@ -396,7 +404,7 @@ static struct kaio_reaper *sole_ring(void)
 			return NULL;
 		r = ri;
 	}
-	if (atomic_load(&kaio__user_pending))
+	if (kaio__pending_any())
 		return NULL;
 	return r;
 }

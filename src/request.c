@@ -18,8 +18,8 @@
  * this write); the request's notification; the wake-up of aio_suspend()
  * waiters; the list's reference (its notification comes last).
  *
- * Lock order: free_lock (the recycled requests) is innermost; nothing else
- * is taken under it.  Whatever lock a completion takes, it takes after
+ * Lock order: free_lock (the shared list of recycled requests) is
+ * innermost; nothing else is taken under it.  Whatever lock a completion takes, it takes after
  * the result is published, and the caller of kaio__complete() holds no
  * backend lock.
  */
@@ -293,7 +293,7 @@ void kaio__complete(struct kaio_req *req, ssize_t res)
 	announce(req->cb, &req->nt, req->list, req->flags & KAIO_RQ_QUIET,
 		 res, 1);
 	if (counted)
-		atomic_fetch_sub(&kaio__user_pending, 1);
+		kaio__pending_sub(req);
 	if (req->flags & KAIO_RQ_STRAY)
 		atomic_fetch_sub(&kaio__strays, 1);
 }
@@ -804,15 +804,85 @@ static int classify(struct kaio_req *req, int fl)
  * Request structures are recycled through a free list of at most aio_num
  * (aio_init(), default 64) entries: glibc's "number of expected
  * simultaneous requests".  Beyond that they come from malloc.
+ *
+ * A thread that submits also keeps up to REQ_CACHE of its own, with no
+ * lock: a thread that reaps its own requests (aio_suspend() on its ring)
+ * then never touches the shared list, whose lock bounced between
+ * submitting threads.  Only a thread that has allocated caches (pool
+ * workers and reapers, which only free, use the shared list); at its exit
+ * (a key's destructor) its cache goes to the shared list, and nothing
+ * more is cached there.  A signal handler's aio_suspend() frees only
+ * where it interrupted no library call but a wait (reap.c), never in the
+ * middle of a cache operation.
  */
+#define REQ_CACHE	32
+
 static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct kaio_req *free_head;
 static int free_n;
 
-static struct kaio_req *req_alloc(void)
+static __thread struct kaio_req *tls_cache
+	__attribute__((tls_model("initial-exec")));
+static __thread int tls_cache_n __attribute__((tls_model("initial-exec")));
+/* 1: this thread caches; -1: it never will (exiting, or no key) */
+static __thread int tls_cache_on __attribute__((tls_model("initial-exec")));
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static pthread_key_t cache_key;
+static int cache_key_ok;
+
+static void req_put_shared(struct kaio_req *req)
+{
+	pthread_mutex_lock(&free_lock);
+	if (free_n < atomic_load_explicit(&kaio__cfg.num,
+					  memory_order_relaxed)) {
+		req->next = free_head;
+		free_head = req;
+		free_n++;
+		req = NULL;
+	}
+	pthread_mutex_unlock(&free_lock);
+	free(req);
+}
+
+static void cache_drain(void *unused)
 {
 	struct kaio_req *req;
 
+	(void)unused;
+	tls_cache_on = -1;
+	while ((req = tls_cache)) {
+		tls_cache = req->next;
+		req_put_shared(req);
+	}
+	tls_cache_n = 0;
+}
+
+static void cache_key_make(void)
+{
+	cache_key_ok = !pthread_key_create(&cache_key, cache_drain);
+}
+
+static void cache_start(void)
+{
+	pthread_once(&cache_once, cache_key_make);
+	if (cache_key_ok && !pthread_setspecific(cache_key, (void *)1))
+		tls_cache_on = 1;
+	else
+		tls_cache_on = -1;
+}
+
+static struct kaio_req *req_alloc(void)
+{
+	struct kaio_req *req = tls_cache;
+
+	if (kaio_likely(req)) {
+		tls_cache = req->next;
+		tls_cache_n--;
+		memset(req, 0, sizeof(*req));
+		return req;
+	}
+	if (kaio_unlikely(!tls_cache_on))
+		cache_start();
 	pthread_mutex_lock(&free_lock);
 	req = free_head;
 	if (req) {
@@ -831,6 +901,8 @@ void kaio__req_reset(void)
 	free_head = NULL;	/* the parent's, leaked in the child */
 	free_n = 0;
 	pthread_mutex_init(&free_lock, NULL);
+	tls_cache = NULL;	/* the forking thread's, leaked alike */
+	tls_cache_n = 0;
 }
 
 static struct kaio_req *build(struct aiocb *cb, int op,
@@ -866,16 +938,13 @@ void kaio__req_free(struct kaio_req *req)
 		kaio__creds_release(&req->creds);
 	if (req->personality > 0)
 		kaio__backend_release(req);	/* io_uring's, from defer() */
-	pthread_mutex_lock(&free_lock);
-	if (free_n < atomic_load_explicit(&kaio__cfg.num,
-					  memory_order_relaxed)) {
-		req->next = free_head;
-		free_head = req;
-		free_n++;
-		req = NULL;
+	if (tls_cache_on > 0 && tls_cache_n < REQ_CACHE) {
+		req->next = tls_cache;
+		tls_cache = req;
+		tls_cache_n++;
+		return;
 	}
-	pthread_mutex_unlock(&free_lock);
-	free(req);
+	req_put_shared(req);
 }
 
 static const int op_stat[] = {
@@ -1166,7 +1235,7 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 		kaio__req_free(req);
 		goto fail;
 	}
-	atomic_fetch_add(&kaio__user_pending, 1);
+	kaio__pending_add(req, 1);
 	if (list)
 		atomic_fetch_add(&list->refs, 1);
 	if (batch && batch->n < KAIO_BATCH_MAX &&
@@ -1180,7 +1249,7 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	ret = kaio__fd_dispatch(req);
 	kaio__creds_window(NULL, NULL);
 	if (ret) {
-		atomic_fetch_sub(&kaio__user_pending, 1);
+		kaio__pending_sub(req);
 		if (list)
 			atomic_fetch_sub(&list->refs, 1);
 		kaio__req_free(req);
@@ -1225,7 +1294,7 @@ int kaio__batch_submit(struct kaio_batch *batch)
 	while ((r = failed)) {
 		failed = r->next;
 		cb = r->cb;
-		atomic_fetch_sub(&kaio__user_pending, 1);
+		kaio__pending_sub(r);
 		if (r->list)	/* the submitter holds one: never the last */
 			atomic_fetch_sub(&r->list->refs, 1);
 		kaio__req_free(r);	/* unfinished: its record is released */

@@ -40,7 +40,37 @@
 
 atomic_int kaio__done_seq;
 atomic_int kaio__done_waiters;
-atomic_int kaio__user_pending;
+struct kaio_pending_shard kaio__user_pending[KAIO_PENDING_SHARDS];
+static atomic_int pending_next;
+static __thread int tls_pshard __attribute__((tls_model("initial-exec")));
+
+/* This thread's shard: taken in turn at its first request. */
+int kaio__pending_shard(void)
+{
+	if (kaio_unlikely(!tls_pshard))
+		tls_pshard = 1 + (int)((unsigned)atomic_fetch_add(
+				&pending_next, 1) % KAIO_PENDING_SHARDS);
+	return tls_pshard - 1;
+}
+
+/* Is any request counted?  (Each shard is >= 0: see kaio-int.h.) */
+int kaio__pending_any(void)
+{
+	int i;
+
+	for (i = 0; i < KAIO_PENDING_SHARDS; i++)
+		if (atomic_load(&kaio__user_pending[i].n))
+			return 1;
+	return 0;
+}
+
+void kaio__pending_reset(void)
+{
+	int i;
+
+	for (i = 0; i < KAIO_PENDING_SHARDS; i++)
+		atomic_store(&kaio__user_pending[i].n, 0);
+}
 atomic_int kaio__strays;
 atomic_int kaio__suspending;
 
