@@ -26,6 +26,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,6 +138,21 @@ static void atfork_child(void)
 	kaio__latency_reset();
 }
 
+/* glibc's _Fork(), found once (see kaio_entry__Fork()). */
+typedef pid_t (*fork_fn)(void);
+static void *_Atomic real_fork;
+
+static fork_fn fork_real(void)
+{
+	void *p = atomic_load_explicit(&real_fork, memory_order_acquire);
+
+	if (kaio_unlikely(!p)) {
+		p = dlvsym(RTLD_NEXT, "_Fork", "GLIBC_2.34");
+		atomic_store_explicit(&real_fork, p, memory_order_release);
+	}
+	return (fork_fn)p;
+}
+
 /*
  * Once, from the constructor, or from the first call into the library if
  * another constructor makes one first: then from aio_read(), say, which
@@ -162,6 +178,7 @@ static void setup(void)
 	if (kaio__cfg.stats)
 		kaio__stats_attach(mode_names[kaio__cfg.backend]);
 	pthread_atfork(NULL, NULL, atfork_child);
+	fork_real();
 	pthread_setcancelstate(cs, NULL);
 }
 
@@ -169,6 +186,39 @@ void kaio__init(void)
 {
 	pthread_once(&init_once, setup);
 }
+
+/*
+ * _Fork() (glibc 2.34) forks without running the fork handlers, so the
+ * child kept the parent's library state: io_uring rings that are not
+ * mapped there (MADV_DONTFORK: its first request crashed), pool workers
+ * and reapers that do not exist (a request never ended).  The wrapper
+ * runs in the child what fork() runs there through pthread_atfork():
+ * stores, mutex initialisation and close(2), nothing that takes a lock or
+ * allocates, so it is as safe in the child of a multithreaded parent, or
+ * from a signal handler, as _Fork() itself.  glibc's fork() calls its own
+ * _Fork() directly, never this.  The real one is found when the library
+ * is set up, not in a signal handler.
+ */
+__attribute__((visibility("default"))) pid_t kaio_entry__Fork(void);
+pid_t kaio_entry__Fork(void)
+{
+	fork_fn fn = fork_real();
+	int saved = errno;
+	pid_t pid;
+
+	if (!fn) {
+		errno = ENOSYS;
+		return -1;
+	}
+	pid = fn();
+	if (pid == 0) {
+		atfork_child();
+		errno = saved;
+	}
+	return pid;
+}
+KAIO_ALIAS(kaio_entry__Fork, kaio_v34__Fork);
+KAIO_DEFSYMVER(kaio_v34__Fork, _Fork, GLIBC_2.34);
 
 __attribute__((constructor)) static void kaio_ctor(void)
 {

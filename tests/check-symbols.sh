@@ -38,6 +38,7 @@ want=$(
 	for n in close_range closefrom login_tty mq_close; do
 		echo "GLIBC_2.34 $n"
 	done
+	echo "GLIBC_2.34 _Fork"	# runs the fork child's reset (src/init.c)
 	echo "(GLIBC_2.2.5) login_tty"
 	echo "(GLIBC_2.3.4) mq_close"
 )
