@@ -194,8 +194,12 @@ void kaio__init(void)
  * and reapers that do not exist (a request never ended).  The wrapper
  * runs in the child what fork() runs there through pthread_atfork():
  * stores, mutex initialisation and close(2), nothing that takes a lock or
- * allocates, so it is as safe in the child of a multithreaded parent, or
- * from a signal handler, as _Fork() itself.  glibc's fork() calls its own
+ * allocates.  What the child may call afterwards is what it may call
+ * after fork(): in the child of a multithreaded parent, aio_read() and
+ * the like allocate, and glibc's _Fork() leaves malloc's locks as the
+ * parent's other threads held them; a fork from a handler that
+ * interrupted a library call leaves the child inside that call (neither
+ * is reset here: see kaio_posix(7)).  glibc's fork() calls its own
  * _Fork() directly, never this.  The real one is found when the library
  * is set up, not in a signal handler.
  */

@@ -19,9 +19,9 @@
  * waiters; the list's reference (its notification comes last).
  *
  * Lock order: free_lock (the shared list of recycled requests) is
- * innermost; nothing else is taken under it.  Whatever lock a completion takes, it takes after
- * the result is published, and the caller of kaio__complete() holds no
- * backend lock.
+ * innermost; nothing else is taken under it.  Whatever lock a completion
+ * takes, it takes after the result is published, and the caller of
+ * kaio__complete() holds no backend lock.
  */
 #include "config.h"
 
@@ -805,15 +805,17 @@ static int classify(struct kaio_req *req, int fl)
  * (aio_init(), default 64) entries: glibc's "number of expected
  * simultaneous requests".  Beyond that they come from malloc.
  *
- * A thread that submits also keeps up to REQ_CACHE of its own, with no
- * lock: a thread that reaps its own requests (aio_suspend() on its ring)
- * then never touches the shared list, whose lock bounced between
- * submitting threads.  Only a thread that has allocated caches (pool
- * workers and reapers, which only free, use the shared list); at its exit
- * (a key's destructor) its cache goes to the shared list, and nothing
- * more is cached there.  A signal handler's aio_suspend() frees only
- * where it interrupted no library call but a wait (reap.c), never in the
- * middle of a cache operation.
+ * A thread that submits also keeps up to REQ_CACHE (at most aio_num) of
+ * its own, with no lock: a thread that reaps its own requests
+ * (aio_suspend() on its ring) then never touches the shared list, whose
+ * lock bounced between submitting threads.  Only a thread that has
+ * allocated caches (pool workers and reapers, which only free, use the
+ * shared list); at its exit (a key's destructor) its cache goes to the
+ * shared list, and nothing more is cached there.  An application thread
+ * allocates and frees only inside a library call, and a signal handler's
+ * aio_suspend() that interrupted one frees nothing unless it interrupted
+ * a wait (reap.c), never a cache operation; the destructor counts as a
+ * call.
  */
 #define REQ_CACHE	32
 
@@ -844,17 +846,25 @@ static void req_put_shared(struct kaio_req *req)
 	free(req);
 }
 
+/*
+ * At thread exit.  Counted as a library call (kaio__tls_depth): a signal
+ * handler's aio_suspend() then reaps nothing here, so it frees nothing
+ * while free_lock is held or the cache half unlinked.
+ */
 static void cache_drain(void *unused)
 {
 	struct kaio_req *req;
 
 	(void)unused;
+	kaio__tls_depth++;
 	tls_cache_on = -1;
+	atomic_signal_fence(memory_order_seq_cst);
 	while ((req = tls_cache)) {
 		tls_cache = req->next;
 		req_put_shared(req);
 	}
 	tls_cache_n = 0;
+	kaio__tls_depth--;
 }
 
 static void cache_key_make(void)
@@ -938,7 +948,9 @@ void kaio__req_free(struct kaio_req *req)
 		kaio__creds_release(&req->creds);
 	if (req->personality > 0)
 		kaio__backend_release(req);	/* io_uring's, from defer() */
-	if (tls_cache_on > 0 && tls_cache_n < REQ_CACHE) {
+	if (tls_cache_on > 0 && tls_cache_n < REQ_CACHE &&
+	    tls_cache_n < atomic_load_explicit(&kaio__cfg.num,
+					       memory_order_relaxed)) {
 		req->next = tls_cache;
 		tls_cache = req;
 		tls_cache_n++;
