@@ -9,6 +9,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* T_TSAN: built with ThreadSanitizer, which some fork tests cannot run
+ * under (test-rings.c, test-process.c say why). */
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
+#endif
+
 /* The byte a test file holds at offset off. */
 static inline unsigned char t_byte(off_t off)
 {

@@ -26,14 +26,8 @@
 #define NREQ		2
 
 /* TSan reports a thread created in a fork child whose parent had threads
- * running ("dup thread with used id"): the child then reads in one. */
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
+ * running ("dup thread with used id"): under T_TSAN the child then reads
+ * in one. */
 
 static int rfd = -1;
 
