@@ -30,6 +30,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <linux/magic.h>
 #include <sys/stat.h>
@@ -537,7 +538,7 @@ static void mark(struct aiocb *cb)
  * caller-side read or write: a cached read then costs one system call, not
  * two (fcntl() was a tenth of its CPU), a write one, not three (fcntl() and
  * fstat()).  They are re-checked after KAIO_FLAGS_REUSE uses by a thread
- * (the count is the thread's own, in a small table indexed by fd: threads
+ * (the count is the thread's own, in its table indexed by fd: threads
  * reading one fd at once write no shared word); flags that do not allow the
  * operation are fetched again.  What a stale entry can do in the caller:
  * an fd number reused for an O_DIRECT file, or switched to O_DIRECT with
@@ -565,31 +566,155 @@ static void mark(struct aiocb *cb)
  * order.
  */
 #define KAIO_FLAGS_REUSE	32
-#define KAIO_FLAGS_SLOTS	8	/* a power of two */
+#define KAIO_FLAGS_MIN	128	/* slots of a thread's first table (4 KiB) */
+#define KAIO_FLAGS_MAX	1024	/* at most: higher numbers share slots */
 
-static __thread struct flag_use {
-	int fd;
+struct flag_use {
+	int fd1;		/* fd + 1; 0: a free slot */
 	int left;		/* uses left before the flags are re-checked */
 	/* fd was a file (KAIO_FL_FILE) at its generation file_gen and the
 	 * epoch file_epoch (fdgen.c): still_file() need not ask again */
 	int file;
 	unsigned long long file_gen, file_epoch;
-} tls_flag_use[KAIO_FLAGS_SLOTS] __attribute__((tls_model("initial-exec")));
+};
+
+/*
+ * This thread's table, indexed by fd & tls_flags_mask, made on its first
+ * fetch and grown (a power of two) to cover the numbers it uses, up to
+ * KAIO_FLAGS_MAX: a server reading many files from one thread keeps the
+ * flags of each.  NULL: none yet, or none to be had (no memory, or the
+ * thread is exiting); every request then asks the kernel.  Unmapped at
+ * thread exit (cache_drain()).  Mapped, not malloc()ed: the exit may be a
+ * pthread_exit() or cancellation inside a signal handler, which may have
+ * interrupted malloc() itself, and a handler's request may grow it.
+ *
+ * Used only between flags_hold() and flags_release().  A signal handler's
+ * request that interrupted a use (tls_flags_busy) leaves the table alone
+ * and asks the kernel: the interrupted call's slot pointer stays valid
+ * (no growth frees the table under it) and its entry whole (no other fd
+ * takes the slot between its fields).  A thread left in a hold for good,
+ * by a longjmp() out of such a handler, asks the kernel from then on.
+ */
+static __thread struct flag_use *tls_flags
+	__attribute__((tls_model("initial-exec")));
+static __thread unsigned tls_flags_mask
+	__attribute__((tls_model("initial-exec")));
+static __thread int tls_flags_busy
+	__attribute__((tls_model("initial-exec")));
+
+static int thread_armed(void);
+
+/* May this call use the table?  If so, flags_release() ends the use. */
+static int flags_hold(void)
+{
+	if (tls_flags_busy)
+		return 0;
+	tls_flags_busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	return 1;
+}
+
+static void flags_release(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+	tls_flags_busy = 0;
+}
+
+/* fd's slot, if this thread keeps one for it (in a hold). */
+static struct flag_use *flag_slot(int fd)
+{
+	struct flag_use *u;
+
+	if (!tls_flags || fd < 0)
+		return NULL;
+	u = &tls_flags[(unsigned)fd & tls_flags_mask];
+	return u->fd1 == fd + 1 ? u : NULL;
+}
+
+/*
+ * A larger table, covering fd if the cap allows, with what the old one
+ * held (each in its own slot still: the old index is the new one's low
+ * bits).  In a hold: no signal handler's request reads either table.
+ */
+static void flags_grow(int fd)
+{
+	struct flag_use *t, *old = tls_flags;
+	unsigned had = old ? tls_flags_mask + 1 : 0, n, i;
+
+	for (n = had ? had : KAIO_FLAGS_MIN;
+	     n <= (unsigned)fd && n < KAIO_FLAGS_MAX; n *= 2)
+		;
+	if (n == had)
+		return;
+	t = mmap(NULL, n * sizeof(*t), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t == MAP_FAILED)
+		return;
+	for (i = 0; i < had; i++)
+		if (old[i].fd1)
+			t[(unsigned)(old[i].fd1 - 1) & (n - 1)] = old[i];
+	tls_flags = t;
+	tls_flags_mask = n - 1;
+	if (old)
+		munmap(old, had * sizeof(*old));
+}
+
+/* A slot for fd, taken from whatever number held it; NULL if none (in a
+ * hold). */
+static struct flag_use *flag_slot_take(int fd)
+{
+	struct flag_use *u;
+
+	if (fd < 0)
+		return NULL;
+	if ((!tls_flags || ((unsigned)fd > tls_flags_mask &&
+			    tls_flags_mask + 1 < KAIO_FLAGS_MAX)) &&
+	    thread_armed())
+		flags_grow(fd);
+	if (!tls_flags)
+		return NULL;
+	u = &tls_flags[(unsigned)fd & tls_flags_mask];
+	u->fd1 = fd + 1;
+	return u;
+}
+
+/*
+ * At thread exit, whatever hold it is in: a call that pthread_exit() left
+ * from a signal handler does not come back to its slot.
+ */
+static void flags_free(void)
+{
+	struct flag_use *t = tls_flags;
+	size_t len = (tls_flags_mask + 1UL) * sizeof(*t);
+
+	tls_flags_busy = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	tls_flags = NULL;
+	tls_flags_mask = 0;
+	if (t)
+		munmap(t, len);
+}
 
 static int read_flags_cached(int fd, int *fl)
 {
-	struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
+	struct flag_use *u;
 	struct kaio_fd *f;
-	int v;
+	int v, ok = 0;
 
-	if (u->fd != fd || u->left <= 0)
+	if (!flags_hold())
 		return 0;
-	f = kaio__fd_peek(fd);
-	if (!f || !(v = atomic_load_explicit(&f->rd_flags, memory_order_relaxed)))
-		return 0;
-	u->left--;
-	*fl = v - 1;
-	return 1;
+	u = flag_slot(fd);
+	if (u && u->left > 0) {
+		f = kaio__fd_peek(fd);
+		if (f && (v = atomic_load_explicit(&f->rd_flags,
+						   memory_order_relaxed))) {
+			u->left--;
+			*fl = v - 1;
+			ok = 1;
+		}
+	}
+	flags_release();
+	return ok;
 }
 
 /*
@@ -673,13 +798,18 @@ static int fetch_flags(int fd, int op, int *fl)
 	fd_gen(f, &gen, &epoch);
 	*fl |= fd_kind(fd);
 	if (f) {
-		struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
+		struct flag_use *u;
 
-		u->fd = fd;
-		u->left = KAIO_FLAGS_REUSE;
-		u->file = (*fl & KAIO_FL_FILE) != 0;
-		u->file_gen = gen;
-		u->file_epoch = epoch;
+		if (flags_hold()) {
+			u = flag_slot_take(fd);
+			if (u) {
+				u->left = KAIO_FLAGS_REUSE;
+				u->file = (*fl & KAIO_FL_FILE) != 0;
+				u->file_gen = gen;
+				u->file_epoch = epoch;
+			}
+			flags_release();
+		}
 		/* Not a stream, nor O_DIRECT on anything but a file (a
 		 * packet-mode pipe: native AIO would block on it). */
 		atomic_store_explicit(&f->rd_flags,
@@ -700,28 +830,38 @@ static int fetch_flags(int fd, int op, int *fl)
  */
 static int still_file(int fd, int op, int fl)
 {
-	struct flag_use *u = &tls_flag_use[fd & (KAIO_FLAGS_SLOTS - 1)];
+	struct flag_use *u = NULL;
 	struct kaio_fd *f;
 	unsigned long long gen, epoch;
 	struct stat st;
-	int ok;
+	int ok, held;
 
 	if (op != KAIO_OP_READ || !(fl & KAIO_FL_FILE))
 		return 0;
 	f = kaio__fd_peek(fd);
 	fd_gen(f, &gen, &epoch);
-	if (f && u->fd == fd && u->file && u->file_gen == gen &&
-	    u->file_epoch == epoch && kaio__fdgen_trusted())
+	held = flags_hold();
+	if (held)
+		u = flag_slot(fd);
+	if (f && u && u->file && u->file_gen == gen &&
+	    u->file_epoch == epoch && kaio__fdgen_trusted()) {
+		flags_release();
 		return 1;
-	if (fstat(fd, &st) < 0)
-		return 0;
+	}
+	if (fstat(fd, &st) < 0) {
+		ok = 0;
+		goto out;
+	}
 	ok = S_ISBLK(st.st_mode) ||
 	     (S_ISREG(st.st_mode) && !kernel_fs(fd, &st));
-	if (f && u->fd == fd) {
+	if (f && u) {
 		u->file = ok;
 		u->file_gen = gen;
 		u->file_epoch = epoch;
 	}
+out:
+	if (held)
+		flags_release();
 	return ok;
 }
 
@@ -864,6 +1004,7 @@ static void cache_drain(void *unused)
 		req_put_shared(req);
 	}
 	tls_cache_n = 0;
+	flags_free();
 	kaio__tls_depth--;
 }
 
@@ -879,6 +1020,14 @@ static void cache_start(void)
 		tls_cache_on = 1;
 	else
 		tls_cache_on = -1;
+}
+
+/* May this thread keep memory of its own (freed by cache_drain())? */
+static int thread_armed(void)
+{
+	if (kaio_unlikely(!tls_cache_on))
+		cache_start();
+	return tls_cache_on > 0;
 }
 
 static struct kaio_req *req_alloc(void)

@@ -21,6 +21,13 @@
  *           where O_DIRECT is refused), but for reads native AIO served
  *           on a stock kernel: it asks whether the fd is O_DIRECT still
  *           (one fcntl() more each, as the counters show)
+ *   many    reads of 16 numbers of one file, in turn: each number's flags
+ *           are kept as one number's are (the same bounds per request;
+ *           the flags were kept in 8 slots by fd & 7 before, so two of
+ *           these numbers took each slot from the other, and every read
+ *           made an fcntl() and an fstat(): this case failed)
+ *   high    the same from 2000, above the table's cap (1024 slots): the
+ *           numbers share slots with lower ones, not with each other
  * Each request is awaited before the next.  Exit 0 pass, 1 fail, 77 skip.
  */
 #define _GNU_SOURCE
@@ -34,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,8 +49,17 @@
 #include "shim-real.h"
 
 #define NREQ	64
+#define NMANY	16
 
-static atomic_int watched = -1, n_fstat, n_fcntl;
+/* The calls counted are those on fds watched .. watched + nwatched - 1. */
+static atomic_int watched = -1, nwatched = 1, n_fstat, n_fcntl;
+
+static int is_watched(int fd)
+{
+	int w = atomic_load(&watched);
+
+	return w >= 0 && fd >= w && fd < w + atomic_load(&nwatched);
+}
 
 __attribute__((visibility("default"))) int fstat(int fd, struct stat *st);
 __attribute__((visibility("default"))) int fstat64(int fd, struct stat64 *st);
@@ -52,7 +69,7 @@ int fcntl(int fd, int cmd, ...)
 {
 	static int (*next)(int, int, ...);
 
-	if (fd == atomic_load(&watched) && cmd == F_GETFL)
+	if (is_watched(fd) && cmd == F_GETFL)
 		atomic_fetch_add(&n_fcntl, 1);
 	return SHIM_FCNTL_NEXT(next, fd, cmd);
 }
@@ -61,7 +78,7 @@ int fstat(int fd, struct stat *st)
 {
 	static int (*real)(int, struct stat *);
 
-	if (fd == atomic_load(&watched))
+	if (is_watched(fd))
 		atomic_fetch_add(&n_fstat, 1);
 	return SHIM_NEXT(real, "fstat")(fd, st);
 }
@@ -70,14 +87,15 @@ int fstat64(int fd, struct stat64 *st)
 {
 	static int (*real)(int, struct stat64 *);
 
-	if (fd == atomic_load(&watched))
+	if (is_watched(fd))
 		atomic_fetch_add(&n_fstat, 1);
 	return SHIM_NEXT(real, "fstat64")(fd, st);
 }
 
+/* Requests go to fd, fd + 1, ... fd + nfd - 1 in turn, NREQ to each. */
 struct job {
 	const char *name;
-	int fd, write;
+	int fd, nfd, write;
 	int fail;
 };
 
@@ -89,9 +107,9 @@ static void *run(void *arg)
 	struct aiocb cb;
 	int i, err;
 
-	for (i = 0; i < NREQ; i++) {
+	for (i = 0; i < NREQ * j->nfd; i++) {
 		memset(&cb, 0, sizeof(cb));
-		cb.aio_fildes = j->fd;
+		cb.aio_fildes = j->fd + i % j->nfd;
 		cb.aio_buf = buf;
 		cb.aio_nbytes = sizeof(buf);
 		cb.aio_offset = 0;
@@ -114,19 +132,23 @@ static void *run(void *arg)
 	return NULL;
 }
 
-/* most, most_fcntl: the bounds on fstat() and fcntl(F_GETFL) calls; a
- * negative one is not checked.  direct: fd is O_DIRECT. */
-static int one(const char *name, int fd, int write, int direct, int thread,
-	       int most, int most_fcntl)
+/* most, most_fcntl: the bounds on fstat() and fcntl(F_GETFL) calls per
+ * NREQ requests to each of the nfd numbers from fd; a negative one is not
+ * checked.  direct: fd is O_DIRECT. */
+static int one(const char *name, int fd, int nfd, int write, int direct,
+	       int thread, int most, int most_fcntl)
 {
-	struct job j = { name, fd, write, 0 };
+	struct job j = { name, fd, nfd, write, 0 };
 	struct kaio_stats s0, s1;
 	pthread_t t;
 	int n, nf;
 
+	most *= nfd;
+	most_fcntl = most_fcntl < 0 ? -1 : most_fcntl * nfd;
 	kaio_stats_get(&s0, sizeof(s0));
 	atomic_store(&n_fstat, 0);
 	atomic_store(&n_fcntl, 0);
+	atomic_store(&nwatched, nfd);
 	atomic_store(&watched, fd);
 	if (thread) {
 		if (pthread_create(&t, NULL, run, &j)) {
@@ -147,25 +169,47 @@ static int one(const char *name, int fd, int write, int direct, int thread,
 		most_fcntl += (int)(s1.v[KAIO_STAT_KERNEL] -
 				    s0.v[KAIO_STAT_KERNEL]);
 	printf("%s (%s thread): %d fstat() and %d fcntl(F_GETFL) for %d "
-	       "requests\n", name, thread ? "second" : "main", n, nf, NREQ);
+	       "requests\n", name, thread ? "second" : "main", n, nf,
+	       NREQ * nfd);
 	if (n > most) {
 		printf("FAIL: %s: more than %d fstat() for %d requests\n",
-		       name, most, NREQ);
+		       name, most, NREQ * nfd);
 		return 1;
 	}
 	if (most_fcntl >= 0 && nf > most_fcntl) {
 		printf("FAIL: %s: more than %d fcntl(F_GETFL) for %d "
-		       "requests\n", name, most_fcntl, NREQ);
+		       "requests\n", name, most_fcntl, NREQ * nfd);
 		return 1;
 	}
 	return 0;
+}
+
+/* NMANY duplicates of fd numbered from, from + 1, ...: from, or -1. */
+static int dup_run(int fd, int from)
+{
+	struct rlimit rl;
+	int i;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur < (rlim_t)(from + NMANY) &&
+	    rl.rlim_max >= (rlim_t)(from + NMANY)) {
+		rl.rlim_cur = (rlim_t)(from + NMANY);
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	for (i = 0; i < NMANY; i++)
+		if (fcntl(fd, F_DUPFD, from + i) != from + i) {
+			printf("SKIP: no %d free fd numbers from %d\n", NMANY,
+			       from);
+			return -1;
+		}
+	return from;
 }
 
 int main(void)
 {
 	char path[] = "/tmp/kaio-stat.XXXXXX", dpath[] = "kaio-stat-d.XXXXXX";
 	static char buf[4096];
-	int fd, afd, dfd, rc = 0, r, thread;
+	int fd, afd, dfd, mfd, hfd, rc = 0, r, thread;
 
 	fd = mkstemp(path);
 	if (fd < 0) {
@@ -192,13 +236,27 @@ int main(void)
 	if (dfd < 0)
 		printf("SKIP: direct: no O_DIRECT file in the working "
 		       "directory\n");
+	/* NMANY numbers in a row, from 200: 16 to a power of two, and more
+	 * than the 8 slots (fd & 7) the flags had before. */
+	mfd = dup_run(fd, 200);
+	hfd = dup_run(fd, 2000);
 	for (thread = 0; thread < 2; thread++) {
-		r = one("append", afd, 1, 0, thread, NREQ, -1);
+		r = one("append", afd, 1, 1, 0, thread, NREQ, -1);
 		rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
-		r = one("read", fd, 0, 0, thread, NREQ, NREQ / 8);
+		r = one("read", fd, 1, 0, 0, thread, NREQ, NREQ / 8);
 		rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
 		if (dfd >= 0) {
-			r = one("direct", dfd, 0, 1, thread, NREQ, NREQ / 8);
+			r = one("direct", dfd, 1, 0, 1, thread, NREQ, NREQ / 8);
+			rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
+		}
+		if (mfd >= 0) {
+			r = one("many", mfd, NMANY, 0, 0, thread, NREQ,
+				NREQ / 8);
+			rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
+		}
+		if (hfd >= 0) {
+			r = one("high", hfd, NMANY, 0, 0, thread, NREQ,
+				NREQ / 8);
 			rc = r == 1 || rc == 1 ? 1 : r ? r : rc;
 		}
 	}

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -83,6 +85,19 @@ T_EXPORT void *calloc(size_t n, size_t size)
 		return NULL;
 	}
 	return __libc_calloc(n, size);
+}
+
+/* While set, this thread's next mmap() first raises SIGUSR2. */
+static __thread int t_raise_in_mmap;
+
+T_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
+		    off_t off)
+{
+	if (t_raise_in_mmap) {
+		t_raise_in_mmap = 0;
+		raise(SIGUSR2);
+	}
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 #endif
 
@@ -575,6 +590,92 @@ START_TEST(robust_alloc_fail_completion)
 }
 END_TEST
 
+/* --- a signal handler's request while the flags table grows ------------ */
+
+#ifndef T_SANITIZED
+static struct aiocb nest_cb;
+static char nest_buf[4096];
+static int nest_fd;
+static volatile sig_atomic_t nest_ran, nest_ret;
+
+static void nest_handler(int sig)
+{
+	(void)sig;
+	t_prep(&nest_cb, nest_fd, nest_buf, sizeof(nest_buf), 8192);
+	nest_ret = aio_read(&nest_cb);
+	nest_ran++;
+}
+
+/*
+ * A thread reads a low fd (its table of cached flags is made small), then
+ * a high one: the table grows, and in the mmap() for it a signal handler
+ * reads a higher fd still.  The handler's request must leave the table
+ * alone: it grew it too, and unmapped the old one, which the growth it
+ * interrupted then copied from (and unmapped again).
+ */
+static void *nest_thread(void *arg)
+{
+	struct aiocb cb;
+	char buf[4096];
+	int fd = *(int *)arg, lo, hi, i;
+
+	lo = dup(fd);
+	hi = fcntl(fd, F_DUPFD, 200);
+	nest_fd = fcntl(fd, F_DUPFD, 900);
+	ck_assert(lo >= 0 && lo < 16 && hi >= 200 && nest_fd >= 900);
+	for (i = 0; i < 4; i++) {
+		t_prep(&cb, lo, buf, sizeof(buf), 0);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+	}
+	t_prep(&cb, hi, buf, sizeof(buf), 4096);
+	t_raise_in_mmap = 1;
+	ck_assert_int_eq(aio_read(&cb), 0);
+	t_raise_in_mmap = 0;
+	ck_assert_int_eq(nest_ran, 1);
+	ck_assert_int_eq(nest_ret, 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 4096);
+	ck_assert(t_check_bytes(buf, 4096, 4096));
+	ck_assert_int_eq(t_wait(&nest_cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&nest_cb), 4096);
+	ck_assert(t_check_bytes(nest_buf, 8192, 4096));
+	/* Both numbers still read right, from whatever the table holds. */
+	for (i = 0; i < 2 * 32 + 2; i++) {
+		t_prep(&cb, i & 1 ? hi : nest_fd, buf, sizeof(buf), 0);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 4096);
+		ck_assert(t_check_bytes(buf, 0, 4096));
+	}
+	close(lo);
+	close(hi);
+	close(nest_fd);
+	return NULL;
+}
+#endif
+
+START_TEST(robust_flags_grow_nested)
+{
+#ifdef T_SANITIZED
+	fprintf(stderr, "SKIP robust_flags_grow_nested: the sanitizer's "
+		"runtime owns mmap(), where the signal is raised\n");
+#else
+	struct sigaction sa;
+	pthread_t t;
+	int fd = t_tmpfile(16384, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = nest_handler;
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, nest_thread, &fd), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	close(fd);
+#endif
+}
+END_TEST
+
 /*
  * A seccomp filter that forbids waiting in io_uring and native AIO comes
  * (for every thread) while a pipe read is in io_uring.  The read's data
@@ -655,6 +756,7 @@ Suite *robust_suite(void)
 	tcase_add_test(tc, robust_sigev_thread_exit);
 	tcase_add_test(tc, robust_alloc_fail_completion);
 	tcase_add_test(tc, robust_wait_forbidden_midway);
+	tcase_add_test(tc, robust_flags_grow_nested);
 	suite_add_tcase(s, tc);
 	return s;
 }
