@@ -570,7 +570,7 @@ static void mark(struct aiocb *cb)
 #define KAIO_FLAGS_MAX	1024	/* at most: higher numbers share slots */
 
 struct flag_use {
-	int fd1;		/* fd + 1; 0: a free slot */
+	unsigned fd1;		/* fd + 1; 0: a free slot */
 	int left;		/* uses left before the flags are re-checked */
 	/* fd was a file (KAIO_FL_FILE) at its generation file_gen and the
 	 * epoch file_epoch (fdgen.c): still_file() need not ask again */
@@ -628,7 +628,7 @@ static struct flag_use *flag_slot(int fd)
 	if (!tls_flags || fd < 0)
 		return NULL;
 	u = &tls_flags[(unsigned)fd & tls_flags_mask];
-	return u->fd1 == fd + 1 ? u : NULL;
+	return u->fd1 == (unsigned)fd + 1 ? u : NULL;
 }
 
 /*
@@ -652,7 +652,7 @@ static void flags_grow(int fd)
 		return;
 	for (i = 0; i < had; i++)
 		if (old[i].fd1)
-			t[(unsigned)(old[i].fd1 - 1) & (n - 1)] = old[i];
+			t[(old[i].fd1 - 1) & (n - 1)] = old[i];
 	tls_flags = t;
 	tls_flags_mask = n - 1;
 	if (old)
@@ -674,7 +674,7 @@ static struct flag_use *flag_slot_take(int fd)
 	if (!tls_flags)
 		return NULL;
 	u = &tls_flags[(unsigned)fd & tls_flags_mask];
-	u->fd1 = fd + 1;
+	u->fd1 = (unsigned)fd + 1;
 	return u;
 }
 

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <mntent.h>
@@ -66,8 +67,23 @@ START_TEST(read_errors)
 	int fd = t_tmpfile(100, 0), wfd;
 	char path[64];
 
-	/* Bad fd: accepted, and it fails with EBADF, as in glibc. */
+	/* Bad fd: accepted, and it fails with EBADF, as in glibc; also once
+	 * this thread keeps flags (a read of fd first), at the ends of the
+	 * int range (INT_MAX + 1 overflowed in the table's lookup). */
+	t_prep(&cb, fd, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), sizeof(buf));
 	t_prep(&cb, 1000000, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	T_WAIT_ERR(&cb, 5000, EBADF);
+	t_prep(&cb, INT_MAX, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	T_WAIT_ERR(&cb, 5000, EBADF);
+	t_prep(&cb, INT_MIN, buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	T_WAIT_ERR(&cb, 5000, EBADF);
+	t_prep(&cb, -1, buf, sizeof(buf), 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
 	T_WAIT_ERR(&cb, 5000, EBADF);
 	/* Not open for reading: the same. */
