@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,13 @@ static struct op *done_head;
 static struct io_uring ring;
 static int uring_pending;
 #endif
+
+/* The POSIX styles' reads and writes of one pass of the loop, submitted
+ * with one lio_listio() at its end, as the uring style enters its ring
+ * once a pass. */
+#define LIO_PEND_MAX	64
+static struct aiocb *lio_pend[LIO_PEND_MAX];
+static int lio_n;
 
 static void die(const char *what)
 {
@@ -335,6 +343,34 @@ static void rt_handler(int sig, siginfo_t *si, void *uc)
 	errno = e;
 }
 
+/*
+ * Submit the pass's list.  An entry lio_listio() could not queue (it
+ * fails with EAGAIN or EIO, and that entry's aio_error() says EAGAIN)
+ * is done here, as Samba does with a refused aio_read().
+ */
+static void lio_flush(void)
+{
+	struct op *o;
+	int i, n = lio_n;
+
+	if (!n)
+		return;
+	lio_n = 0;
+	if (lio_listio(LIO_NOWAIT, lio_pend, n, NULL) == 0)
+		return;
+	if (errno != EAGAIN && errno != EIO)
+		die("lio_listio");
+	for (i = 0; i < n; i++) {
+		if (aio_error(lio_pend[i]) != EAGAIN)
+			continue;
+		o = (struct op *)((char *)lio_pend[i] - offsetof(struct op, cb));
+		inflight--;
+		cnt.sync_fallback++;
+		do_sync(o);
+		op_done(o);
+	}
+}
+
 static void submit(struct op *o)
 {
 	int r;
@@ -398,12 +434,18 @@ static void submit(struct op *o)
 			o->cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
 			o->cb.aio_sigevent.sigev_signo = rtsig;
 		}
-		if (o->kind == KP_READ)
-			r = aio_read(&o->cb);
-		else if (o->kind == KP_WRITE)
-			r = aio_write(&o->cb);
-		else
-			r = aio_fsync(O_SYNC, &o->cb);
+		if (o->kind != KP_FSYNC) {
+			o->cb.aio_lio_opcode = o->kind == KP_READ ? LIO_READ
+								  : LIO_WRITE;
+			lio_pend[lio_n++] = &o->cb;
+			inflight++;
+			if (lio_n == LIO_PEND_MAX)
+				lio_flush();
+			return;
+		}
+		/* After the writes before it. */
+		lio_flush();
+		r = aio_fsync(O_SYNC, &o->cb);
 		if (r == 0) {
 			inflight++;
 			return;
@@ -830,6 +872,7 @@ static void serve(int lfd, struct conn *only)
 			uring_pending = 0;
 		}
 #endif
+		lio_flush();
 		flush_all();
 	}
 }

@@ -473,6 +473,10 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		ts.tv_sec = rel->tv_sec;
 		ts.tv_nsec = rel->tv_nsec;
 		tp = &ts;
+		/* No wait, nothing there: no system call either. */
+		if (!ts.tv_sec && !ts.tv_nsec && !io_uring_cq_ready(&u->ring) &&
+		    !io_uring_cq_has_overflow(&u->ring))
+			return -ETIMEDOUT;
 	}
 	pthread_mutex_lock(&u->lock);	/* the SQ is the submitters' */
 	flush_locked(u);
@@ -1061,6 +1065,23 @@ static void cancel_retry(struct kaio_cancel *t)
 	}
 }
 
+/*
+ * A batch of file reads from this thread goes to its own ring (submit()),
+ * made now if need be; io_uring's enter completes those the page cache
+ * holds, so the caller may reap them at once.
+ */
+static int own_ring(struct kaio_reaper **r)
+{
+	struct owner *o;
+	struct uring *t;
+
+	if (probe() || !ur.trings_max || !(o = owner_get()) ||
+	    !(t = thread_ring(o)) || kaio__reaper_start(&t->reaper))
+		return 0;
+	*r = &t->reaper;
+	return 1;
+}
+
 static const char *mode(void)
 {
 	if (ur.state == 0)
@@ -1157,4 +1178,5 @@ const struct kaio_backend kaio__uring_backend = {
 	.cancel_retry = cancel_retry,
 	.fork_child = fork_child,
 	.mode = mode,
+	.own_ring = own_ring,
 };

@@ -240,18 +240,39 @@ static void submit_last(const struct route *last, struct kaio_req *req,
  * backend wants in one call.  Those no backend would take are put on
  * *failed.
  */
+/* The backend a batch goes to, if not the last (*last, the pool). */
+static const struct route *batch_route(const struct route **last)
+{
+	const struct route *list = routes(), *rt;
+
+	for (*last = list; (*last)[1].b; (*last)++)
+		;
+	for (rt = list; rt != *last; rt++)
+		if (offer_ok(rt, list) && (!rt->b->probe || rt->b->probe() >= 0))
+			return rt;
+	return NULL;
+}
+
+/* Does this thread's batch go to a ring it may reap at once?  See the
+ * own_ring() operation (backend.h). */
+int kaio__backend_own_ring(struct kaio_reaper **r)
+{
+	const struct route *last, *sel = batch_route(&last);
+
+	*r = NULL;
+	return sel && sel->b->own_ring ? sel->b->own_ring(r) : 0;
+}
+
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed)
 {
-	const struct route *list = routes(), *rt, *last, *sel = NULL;
+	const struct route *last, *sel;
 	struct kaio_req *take[KAIO_BATCH_MAX];
 	int i, nt = 0, taken;
 
-	for (last = list; last[1].b; last++)
-		;
-	for (rt = list; n && rt != last && !sel; rt++)
-		if (offer_ok(rt, list) && (!rt->b->probe || rt->b->probe() >= 0))
-			sel = rt;
+	if (!n)
+		return;
+	sel = batch_route(&last);
 	for (i = 0; i < n; i++) {
 		reqs[i]->tid = kaio__tid();	/* the submitter, at submission */
 		if (sel && nt < KAIO_BATCH_MAX && wants(sel, reqs[i]))

@@ -46,6 +46,11 @@
  * - fork_child(): in a fork child, forget the parent's state.
  * - config_changed(): aio_init() changed the limits.
  * - mode(): one word for the KAIO_STATS line ("unused", "on", ...).
+ * - own_ring(r): does a batch of file reads this thread gives it go to a
+ *   ring of the thread's own, whose enter completes the reads the page
+ *   cache holds (io_uring)?  Then 1, and *r is that ring's reaper, made
+ *   now if need be: lio_listio() then submits such reads as one batch
+ *   and reaps them at once (kaio__reaper_poll_begin()).  Else 0.
  */
 #ifndef KAIO_BACKEND_H
 #define KAIO_BACKEND_H
@@ -85,6 +90,7 @@ struct kaio_backend {
 	void (*fork_child)(void);
 	void (*config_changed)(void);
 	const char *(*mode)(void);
+	int (*own_ring)(struct kaio_reaper **r);
 };
 
 extern const struct kaio_backend kaio__kernel_backend KAIO_HIDDEN;

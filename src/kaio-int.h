@@ -563,6 +563,8 @@ int kaio__restartable(void) KAIO_HIDDEN;
 struct kaio_batch {
 	int n;
 	size_t caller_left;		/* of KAIO_CALLER_BYTES, this call */
+	/* Reads go into the batch, for this ring, reaped at once (lio.c). */
+	struct kaio_reaper *ring;
 	struct kaio_req *reqs[KAIO_BATCH_MAX];
 };
 
@@ -647,6 +649,7 @@ void kaio__backend_defer(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed) KAIO_HIDDEN;
+int kaio__backend_own_ring(struct kaio_reaper **r) KAIO_HIDDEN;
 void kaio__backend_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 			  struct kaio_cancel *t, int *n) KAIO_HIDDEN;
 void kaio__backend_cancel_retry(struct kaio_cancel *t) KAIO_HIDDEN;
@@ -708,6 +711,8 @@ extern __thread int kaio__tls_masked
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 void kaio__signals_hold(void) KAIO_HIDDEN;
 void kaio__signals_release(void) KAIO_HIDDEN;
+void kaio__signals_mask(sigset_t *old) KAIO_HIDDEN;
+void kaio__signals_unmask(const sigset_t *old) KAIO_HIDDEN;
 
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_submitted(struct kaio_reaper *r, int n,
@@ -718,6 +723,9 @@ void kaio__reaper_retire(struct kaio_reaper *r, int n,
 			 int urgent) KAIO_HIDDEN;
 int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 		      const struct aiocb *const list[], int nent) KAIO_HIDDEN;
+void kaio__reaper_poll_begin(struct kaio_reaper *r, sigset_t *old) KAIO_HIDDEN;
+void kaio__reaper_poll_end(struct kaio_reaper *r,
+			   const sigset_t *old) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
 /* A reaper's wait as a cancellation point: async mode around it. */
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;

@@ -105,6 +105,29 @@ static void flush(struct kaio_batch *batch, int *nok, int *failed, int *err)
 	}
 }
 
+/*
+ * A list with LIO_RING_MIN reads or more, where io_uring serves this
+ * thread's batches: its reads skip the caller's RWF_NOWAIT attempt (one
+ * system call each) and go into the batch, whose one enter completes
+ * those the page cache holds; the caller reaps them before it returns
+ * (kaio__reaper_poll_begin()), three system calls in all with the signal
+ * mask's two.  Not from a handler that interrupted the library.
+ */
+#define LIO_RING_MIN	4
+
+static struct kaio_reaper *ring_reads(struct aiocb *const list[], int nent)
+{
+	struct kaio_reaper *r;
+	int i, n = 0;
+
+	if (kaio__tls_depth > 1 || kaio__cfg.backend == KAIO_BACKEND_THREADS)
+		return NULL;
+	for (i = 0; i < nent && n < LIO_RING_MIN; i++)
+		if (list[i] && lio_op(list[i]->aio_lio_opcode) == KAIO_OP_READ)
+			n++;
+	return n >= LIO_RING_MIN && kaio__backend_own_ring(&r) ? r : NULL;
+}
+
 static void submit_all(struct aiocb *const list[], int nent,
 		       struct kaio_list *l, int quiet, int *nok,
 		       int *failed, int *err)
@@ -115,6 +138,7 @@ static void submit_all(struct aiocb *const list[], int nent,
 
 	batch.n = 0;
 	batch.caller_left = KAIO_CALLER_BYTES;
+	batch.ring = ring_reads(list, nent);
 	for (i = 0; i < nent; i++) {
 		if (!list[i] || list[i]->aio_lio_opcode == LIO_NOP)
 			continue;

@@ -132,17 +132,51 @@ static struct kaio_note *spare_take(void)
 __thread int kaio__tls_sigheld __attribute__((tls_model("initial-exec")));
 __thread int kaio__tls_masked __attribute__((tls_model("initial-exec")));
 static __thread sigset_t tls_sigold __attribute__((tls_model("initial-exec")));
+/* A completion signal was sent while kaio__tls_masked. */
+static __thread int tls_sigwanted __attribute__((tls_model("initial-exec")));
 
 /* See kaio-int.h. */
 void kaio__signals_hold(void)
 {
 	sigset_t all;
 
+	if (kaio__tls_masked)
+		tls_sigwanted = 1;
 	if (kaio__tls_depth <= 0 || kaio__tls_sigheld || kaio__tls_masked)
 		return;
 	sigfillset(&all);
 	if (!pthread_sigmask(SIG_BLOCK, &all, &tls_sigold))
 		kaio__tls_sigheld = kaio__tls_depth;
+}
+
+/*
+ * Block every signal while this thread completes requests in an entry
+ * point (kaio__tls_masked; *old: the mask before), until
+ * kaio__signals_unmask(old): the signals come in then, or, if a
+ * completion sent one meanwhile, as the entry point leaves, like any
+ * completion signal of an entry point.
+ */
+void kaio__signals_mask(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+	kaio__tls_masked = 1;
+	tls_sigwanted = 0;
+}
+
+void kaio__signals_unmask(const sigset_t *old)
+{
+	kaio__tls_masked = 0;
+	if (tls_sigwanted && !kaio__tls_sigheld && kaio__tls_depth > 0) {
+		tls_sigwanted = 0;
+		tls_sigold = *old;
+		kaio__tls_sigheld = kaio__tls_depth;
+		return;
+	}
+	tls_sigwanted = 0;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 /* An entry point leaves the depth signals were held at: they come in. */

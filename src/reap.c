@@ -619,6 +619,46 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 	return ret;
 }
 
+/*
+ * lio_listio() enters a batch of reads into this thread's own ring, whose
+ * enter completes those the page cache holds: the caller reaps them as
+ * the call returns, as a read completed in the caller would be, instead
+ * of a wake-up of the reaper thread per batch.  Begin before the batch is
+ * submitted: this thread then wants the role, so the submission does not
+ * wake the reaper (kaio__reaper_submitted()), and every signal waits, as
+ * whenever an application thread wants or holds the role (top of the
+ * file).  End after it: reap what is there, if the role is free, without
+ * waiting; what is left (a read the kernel must fetch) is the reaper's.
+ * Not from a handler that interrupted the library (the caller checks
+ * kaio__tls_depth); never a cancellation point.
+ */
+void kaio__reaper_poll_begin(struct kaio_reaper *r, sigset_t *old)
+{
+	kaio__signals_mask(old);
+	atomic_fetch_add(&r->app_wants, 1);
+}
+
+void kaio__reaper_poll_end(struct kaio_reaper *r, const sigset_t *old)
+{
+	static const struct timespec zero = { 0, 0 };
+	int none = WHO_NONE, held, others;
+	long n, all = 0;
+
+	held = atomic_compare_exchange_strong(&r->who, &none, WHO_APP);
+	if (held) {
+		while ((n = r->reap_batch(r, &zero, 0, NULL)) > 0)
+			all += n;
+		if (all)
+			atomic_store(&r->app_reaped, now_ns());
+		atomic_store(&r->who, WHO_NONE);
+	}
+	others = atomic_fetch_sub(&r->app_wants, 1) > 1;
+	if (held && others)
+		kaio__wake_waiters();
+	hand_back(r);
+	kaio__signals_unmask(old);
+}
+
 void kaio__reaper_reset(struct kaio_reaper *r)
 {
 	long (*fn)(struct kaio_reaper *, const struct timespec *, int,

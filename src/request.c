@@ -1314,7 +1314,8 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	mark(cb);
 	kaio__count(op_stat[op]);
 
-	if ((how = caller_may(cb, op, fl, left))) {
+	if (!(batch && batch->ring && op == KAIO_OP_READ) &&
+	    (how = caller_may(cb, op, fl, left))) {
 		n = how == 1 ? try_nowait(cb, op, &done, &eof) : -EOPNOTSUPP;
 		if (n == -EOPNOTSUPP && how == 1)
 			nowait_refused(cb->aio_fildes, op);
@@ -1444,10 +1445,14 @@ int kaio__batch_submit(struct kaio_batch *batch)
 {
 	struct kaio_req *failed = NULL, *r;
 	struct aiocb *cb;
+	sigset_t old;
 	int n = 0;
 
 	if (!batch->n)
 		return 0;
+	/* Reads entered into this thread's ring: reaped here, at once. */
+	if (batch->ring)
+		kaio__reaper_poll_begin(batch->ring, &old);
 	kaio__creds_window(NULL, batch);
 	kaio__backend_submit_batch(batch->reqs, batch->n, &failed);
 	kaio__creds_window(NULL, NULL);
@@ -1462,6 +1467,8 @@ int kaio__batch_submit(struct kaio_batch *batch)
 		refused(cb, -EAGAIN);
 		n++;
 	}
+	if (batch->ring)
+		kaio__reaper_poll_end(batch->ring, &old);
 	return n;
 }
 

@@ -454,6 +454,86 @@ START_TEST(listio_wait_other_ring)
 }
 END_TEST
 
+/* This thread's read system calls so far (/proc/thread-self/io). */
+static long read_syscalls(void)
+{
+	char b[512], *p;
+	int fd = open("/proc/thread-self/io", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = pread(fd, b, sizeof(b) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	b[n] = 0;
+	p = strstr(b, "syscr: ");
+	return p ? atol(p + 7) : -1;
+}
+
+/*
+ * A list of cached reads where io_uring serves the thread's batches is
+ * entered as one batch, not read one system call per entry in the caller,
+ * and the call reaps it: every read is complete, with its data, when
+ * lio_listio(LIO_NOWAIT) returns.  Before: 16 read system calls (auto), or
+ * reads left for the reaper thread (uring).
+ */
+START_TEST(listio_cached_reads_one_enter)
+{
+	enum { N = 16, ROUNDS = 50 };
+	static char buf[N][4096];
+	const char *m = getenv("KAIO_BACKEND");
+	struct aiocb cb[N], *l[N];
+	long base, before, after, worst = 0;
+	int fd, i, j, r, notdone = 0;
+
+	if ((m && *m && strcmp(m, "auto") && strcmp(m, "uring")) ||
+	    !t_uring_ok() || t_threaded_kernel() || read_syscalls() < 0) {
+		printf("SKIP: listio_cached_reads_one_enter: io_uring does not "
+		       "serve this backend's batches here (KAIO_BACKEND=%s, "
+		       "io_uring %s, threaded kernel %d), or no "
+		       "/proc/thread-self/io\n", m ? m : "",
+		       t_uring_ok() ? "usable" : "refused",
+		       t_threaded_kernel());
+		return;
+	}
+	fd = t_tmpfile(N * 4096, 0);
+	for (i = 0; i < N; i++)		/* in the page cache */
+		ck_assert_int_eq(pread(fd, buf[i], 4096, i * 4096), 4096);
+	for (r = 0; r < ROUNDS; r++) {
+		for (i = 0; i < N; i++) {
+			t_prep(&cb[i], fd, buf[i], 4096, (off_t)i * 4096);
+			cb[i].aio_lio_opcode = LIO_READ;
+			memset(buf[i], 0, 4096);
+			l[i] = &cb[i];
+		}
+		before = read_syscalls();
+		base = read_syscalls() - before;	/* the look itself */
+		before = read_syscalls();
+		ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, N, NULL), 0);
+		after = read_syscalls() - before - base;
+		if (after > worst)
+			worst = after;
+		for (i = 0; i < N; i++)
+			notdone += aio_error(&cb[i]) == EINPROGRESS;
+		for (i = 0; i < N; i++) {
+			ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+			ck_assert_int_eq(aio_return(&cb[i]), 4096);
+			for (j = 0; j < 4096; j += 512)
+				ck_assert_int_eq((unsigned char)buf[i][j],
+						 t_byte((off_t)i * 4096 + j));
+		}
+	}
+	ck_assert_msg(worst <= 1, "lio_listio() of %d cached reads made %ld "
+		      "read system calls", N, worst);
+	ck_assert_msg(notdone == 0, "%d of %d cached reads still in progress "
+		      "when lio_listio(LIO_NOWAIT) returned", notdone,
+		      N * ROUNDS);
+	close(fd);
+}
+END_TEST
+
 Suite *listio_suite(void)
 {
 	Suite *s = suite_create("lio_listio");
@@ -465,6 +545,7 @@ Suite *listio_suite(void)
 	tcase_add_test(tc, listio_errors);
 	tcase_add_test(tc, listio_wait_pool_completion);
 	tcase_add_test(tc, listio_wait_other_ring);
+	tcase_add_test(tc, listio_cached_reads_one_enter);
 	suite_add_tcase(s, tc);
 	return s;
 }
