@@ -563,8 +563,10 @@ int kaio__restartable(void) KAIO_HIDDEN;
 struct kaio_batch {
 	int n;
 	size_t caller_left;		/* of KAIO_CALLER_BYTES, this call */
-	/* Reads go into the batch, for this ring, reaped at once (lio.c). */
+	/* Reads go into the batch, for this ring, reaped at once (lio.c);
+	 * how many the caller would have tried itself. */
 	struct kaio_reaper *ring;
+	int diverted;
 	struct kaio_req *reqs[KAIO_BATCH_MAX];
 };
 

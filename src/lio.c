@@ -139,6 +139,7 @@ static void submit_all(struct aiocb *const list[], int nent,
 	batch.n = 0;
 	batch.caller_left = KAIO_CALLER_BYTES;
 	batch.ring = ring_reads(list, nent);
+	batch.diverted = 0;
 	for (i = 0; i < nent; i++) {
 		if (!list[i] || list[i]->aio_lio_opcode == LIO_NOP)
 			continue;

@@ -1314,8 +1314,16 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 	mark(cb);
 	kaio__count(op_stat[op]);
 
-	if (!(batch && batch->ring && op == KAIO_OP_READ) &&
-	    (how = caller_may(cb, op, fl, left))) {
+	/* A read the page cache may serve at once, in a list entered into
+	 * this thread's ring: into the batch, reaped at once (lio.c). */
+	how = caller_may(cb, op, fl, left);
+	if (batch && batch->ring && op == KAIO_OP_READ &&
+	    (how || (kaio__cfg.backend == KAIO_BACKEND_URING &&
+		     !(fl & (O_DIRECT | KAIO_FL_STREAM))))) {
+		how = 0;
+		batch->diverted++;
+	}
+	if (how) {
 		n = how == 1 ? try_nowait(cb, op, &done, &eof) : -EOPNOTSUPP;
 		if (n == -EOPNOTSUPP && how == 1)
 			nowait_refused(cb->aio_fildes, op);
@@ -1446,12 +1454,14 @@ int kaio__batch_submit(struct kaio_batch *batch)
 	struct kaio_req *failed = NULL, *r;
 	struct aiocb *cb;
 	sigset_t old;
-	int n = 0;
+	int n = 0, poll;
 
 	if (!batch->n)
 		return 0;
 	/* Reads entered into this thread's ring: reaped here, at once. */
-	if (batch->ring)
+	poll = batch->ring && batch->diverted;
+	batch->diverted = 0;
+	if (poll)
 		kaio__reaper_poll_begin(batch->ring, &old);
 	kaio__creds_window(NULL, batch);
 	kaio__backend_submit_batch(batch->reqs, batch->n, &failed);
@@ -1467,7 +1477,7 @@ int kaio__batch_submit(struct kaio_batch *batch)
 		refused(cb, -EAGAIN);
 		n++;
 	}
-	if (batch->ring)
+	if (poll)
 		kaio__reaper_poll_end(batch->ring, &old);
 	return n;
 }

@@ -355,6 +355,85 @@ START_TEST(sigev_signal_handler_jumps_out)
 }
 END_TEST
 
+/*
+ * The same for a list of cached reads, which the caller completes too:
+ * read by read in the caller, or entered into its io_uring ring as one
+ * batch and reaped before lio_listio() returns.  The last read's signal
+ * goes to this thread, whose handler jumps out of lio_listio(); the list
+ * must still be whole: its own notification comes, and another thread's
+ * waits go on.  Before the signals were held to the call's exit after
+ * the ring's reaping, the handler ran in the middle of it (auto), and 0
+ * to 2 of the 3 lists' notifications came.
+ */
+static atomic_int list_notes;
+
+static void list_note(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&list_notes, 1);
+}
+
+START_TEST(sigev_signal_list_handler_jumps_out)
+{
+	enum { N = 8 };
+	static char buf[N][4096];
+	static struct aiocb cb[N];
+	struct aiocb *l[N];
+	struct sigevent lsig;
+	struct sigaction sa;
+	struct timespec dl;
+	volatile int i;
+	int k;
+	long t0;
+	pthread_t t;
+
+	jump_fd = t_tmpfile(N * 4096, 0);
+	for (k = 0; k < N; k++)
+		ck_assert_int_eq(pread(jump_fd, buf[k], 4096, k * 4096), 4096);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = jump_handler;
+	ck_assert_int_eq(sigaction(SIGRTMIN + 3, &sa, NULL), 0);
+	atomic_store(&list_notes, 0);
+	for (i = 0; i < 3; i++) {
+		if (sigsetjmp(jump_back, 1) == 0) {
+			for (k = 0; k < N; k++) {
+				t_prep(&cb[k], jump_fd, buf[k], 4096,
+				       (off_t)k * 4096);
+				cb[k].aio_lio_opcode = LIO_READ;
+				l[k] = &cb[k];
+			}
+			/* One signal, to this thread: the list's
+			 * notification thread must not take it. */
+			cb[N - 1].aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
+			cb[N - 1].aio_sigevent.sigev_signo = SIGRTMIN + 3;
+			cb[N - 1].aio_sigevent._sigev_un._tid =
+				(pid_t)syscall(SYS_gettid);
+			memset(&lsig, 0, sizeof(lsig));
+			lsig.sigev_notify = SIGEV_THREAD;
+			lsig.sigev_notify_function = list_note;
+			ck_assert_int_eq(lio_listio(LIO_NOWAIT, l, N, &lsig), 0);
+			for (;;)
+				pause();
+		}
+		for (k = 0; k < N; k++)
+			ck_assert_int_eq(t_wait(&cb[k], 5000), 0);
+		for (k = 0; k < N; k++)
+			ck_assert_int_eq(aio_return(&cb[k]), 4096);
+	}
+	for (t0 = t_ms(); atomic_load(&list_notes) < 3 && t_ms() - t0 < 5000;)
+		usleep(1000);
+	ck_assert_msg(atomic_load(&list_notes) == 3, "%d of 3 lists' "
+		      "notifications came", atomic_load(&list_notes));
+	ck_assert_int_eq(pthread_create(&t, NULL, jump_other, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 6;
+	ck_assert_msg(pthread_timedjoin_np(t, NULL, &dl) == 0,
+		      "another thread's aio_suspend() never returned");
+	ck_assert(atomic_load(&jump_other_ok));
+	close(jump_fd);
+}
+END_TEST
+
 static atomic_int in_handler;
 static sem_t handler_go;
 
@@ -448,10 +527,12 @@ Suite *sigevent_suite(void)
 	tcase_add_test(tc, sigev_thread_attr);
 	tcase_add_test(tc, sigev_thread_blocking);
 	tcase_add_test(tc, sigev_thread_id);
-	if (caller_completes())
+	if (caller_completes()) {
 		tcase_add_test(tc, sigev_signal_handler_jumps_out);
-	else
-		printf("SKIP: sigev_signal_handler_jumps_out: cached reads do "
+		tcase_add_test(tc, sigev_signal_list_handler_jumps_out);
+	} else
+		printf("SKIP: sigev_signal_handler_jumps_out, "
+		       "sigev_signal_list_handler_jumps_out: cached reads do "
 		       "not complete in the caller here, so the signal comes "
 		       "from another thread, maybe while aio_read() holds a "
 		       "lock: jumping out of it there is undefined\n");
