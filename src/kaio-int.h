@@ -713,6 +713,8 @@ extern __thread int kaio__tls_masked
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 void kaio__signals_hold(void) KAIO_HIDDEN;
 void kaio__signals_release(void) KAIO_HIDDEN;
+int kaio__signals_ran(const sigset_t *old) KAIO_HIDDEN;
+int kaio__signals_release_before_wait(void) KAIO_HIDDEN;
 void kaio__signals_mask(sigset_t *old) KAIO_HIDDEN;
 void kaio__signals_unmask(const sigset_t *old) KAIO_HIDDEN;
 

@@ -27,7 +27,8 @@
 
 #define KAIO_LIO_QUIET	128	/* glibc's LIO_NO_INDIVIDUAL_BIT */
 
-static int wait_list(struct kaio_list *list)
+/* ran: a handler ran as the wait began (a completion signal held). */
+static int wait_list(struct kaio_list *list, int ran)
 {
 	struct timespec dl;
 	int seq, ret = 0;
@@ -37,7 +38,12 @@ static int wait_list(struct kaio_list *list)
 		seq = atomic_load(&kaio__done_seq);
 		if (atomic_load(&list->refs) == 1)
 			break;
-		ret = kaio__wait_seq(seq, &dl);
+		if (ran) {
+			ran = 0;
+			ret = -EINTR;
+		} else {
+			ret = kaio__wait_seq(seq, &dl);
+		}
 		if (ret == -EINTR && atomic_load(&list->refs) == 1)
 			ret = 0;	/* the last request's own signal */
 		/* As glibc's: restarted after a handler with SA_RESTART. */
@@ -202,7 +208,9 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 		kaio__list_put(l);	/* may notify now, if all are done */
 		return ret ? kaio__fail(-ret) : 0;
 	}
-	wret = wait_list(l);
+	/* A completion in this call held the signals: they come in now,
+	 * and the wait can end with EINTR, as glibc's. */
+	wret = wait_list(l, kaio__signals_release_before_wait());
 	if (!ret && atomic_load(&l->failed))
 		ret = -EIO;
 	kaio__list_put(l);

@@ -179,6 +179,51 @@ void kaio__signals_unmask(const sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
+/*
+ * Let in the signals the mask old lets in, which this thread blocks now:
+ * did one of them run a handler?  pselect6() with no descriptor, a zero
+ * timeout and that mask fails with EINTR only if one did.  One that is
+ * ignored (SIG_IGN, or SIGCHLD's default; queued only because it was
+ * blocked) or that another thread took meanwhile restarts the call, which
+ * then returns 0 (sigpending() would count those too).  The caller's mask
+ * is left as it was.
+ */
+int kaio__signals_ran(const sigset_t *old)
+{
+	const struct timespec zero = { 0, 0 };
+	/* pselect6()'s last argument: the kernel's sigset_t and its size. */
+	const struct {
+		const sigset_t *set;
+		size_t size;
+	} mask = { old, 8 };
+	int saved = errno;
+	long ret;
+
+	ret = syscall(SYS_pselect6, 0, NULL, NULL, NULL, &zero, &mask);
+	if (ret < 0 && errno == EINTR)
+		return 1;
+	errno = saved;
+	return 0;
+}
+
+/*
+ * An entry point that is about to wait (lio_listio(LIO_WAIT)) lets in
+ * the completion signals it held: its wait must end with EINTR for a
+ * signal, as glibc's does.  Returns whether a handler ran meanwhile.
+ * Only the entry point that held them (the depth they were held at).
+ */
+int kaio__signals_release_before_wait(void)
+{
+	int ran;
+
+	if (!kaio__tls_sigheld || kaio__tls_sigheld != kaio__tls_depth)
+		return 0;
+	kaio__tls_sigheld = 0;
+	ran = kaio__signals_ran(&tls_sigold);
+	pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
+	return ran;
+}
+
 /* An entry point leaves the depth signals were held at: they come in. */
 void kaio__signals_release(void)
 {

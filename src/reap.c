@@ -516,24 +516,14 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
  */
 static int held_back(const sigset_t *old)
 {
-	const struct timespec zero = { 0, 0 };
-	/* pselect6()'s last argument: the kernel's sigset_t and its size. */
-	const struct {
-		const sigset_t *set;
-		size_t size;
-	} mask = { old, 8 };
-	int park = tls_park, saved = errno;
-	long ret;
+	int park = tls_park, ran;
 
 	tls_park = 1;
 	kaio__tls_masked = 0;
-	ret = syscall(SYS_pselect6, 0, NULL, NULL, NULL, &zero, &mask);
+	ran = kaio__signals_ran(old);
 	kaio__tls_masked = 1;
 	tls_park = park;
-	if (ret < 0 && errno == EINTR)
-		return 1;
-	errno = saved;
-	return 0;
+	return ran;
 }
 
 /*

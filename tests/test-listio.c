@@ -536,6 +536,94 @@ START_TEST(listio_cached_reads_one_enter)
 }
 END_TEST
 
+/*
+ * lio_listio(LIO_WAIT) whose cached reads complete in the call (in the
+ * caller, or reaped from its io_uring ring) and signal this thread: the
+ * completion signals are held while the call completes them, but not
+ * through its wait.  A signal whose handler has no SA_RESTART ends the
+ * wait with EINTR, as glibc's (there at once: a completion signal ends
+ * it).  Before, every signal stayed blocked for the whole wait (auto,
+ * threads; uring since the ring's reads were reaped in the call): the
+ * call returned 0 when the pipe's read completed, 2.5 s later.
+ */
+static atomic_int usr1_seen;
+static int wake_pipe;
+
+static void usr1_note(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&usr1_seen, 1);
+}
+
+static void *usr1_later(void *arg)
+{
+	pthread_t *main_thread = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	usleep(200000);
+	pthread_kill(*main_thread, SIGUSR1);
+	usleep(2300000);
+	if (write(wake_pipe, "x", 1) != 1)
+		abort();
+	return NULL;
+}
+
+START_TEST(listio_wait_interruptible_after_caller_completion)
+{
+	enum { N = 8 };
+	static char buf[N][4096], pb[1];
+	struct aiocb cb[N + 1], *l[N + 1];
+	struct sigaction sa, old_usr1, old_rt;
+	pthread_t self = pthread_self(), t;
+	long t0, took;
+	int fd = t_tmpfile(N * 4096, 0), p[2], i, ret, err;
+
+	t_pipe(p);
+	wake_pipe = p[1];
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(pread(fd, buf[i], 4096, i * 4096), 4096);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = usr1_note;	/* no SA_RESTART */
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, &old_usr1), 0);
+	ck_assert_int_eq(sigaction(SIGRTMIN + 4, &sa, &old_rt), 0);
+	for (i = 0; i < N; i++) {
+		t_prep(&cb[i], fd, buf[i], 4096, (off_t)i * 4096);
+		cb[i].aio_lio_opcode = LIO_READ;
+		cb[i].aio_sigevent.sigev_notify = SIGEV_THREAD_ID;
+		cb[i].aio_sigevent.sigev_signo = SIGRTMIN + 4;
+		cb[i].aio_sigevent._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+		l[i] = &cb[i];
+	}
+	t_prep(&cb[N], p[0], pb, 1, 0);
+	cb[N].aio_lio_opcode = LIO_READ;
+	l[N] = &cb[N];
+	atomic_store(&usr1_seen, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, usr1_later, &self), 0);
+	t0 = ms_now();
+	ret = lio_listio(LIO_WAIT, l, N + 1, NULL);
+	err = errno;
+	took = ms_now() - t0;
+	ck_assert_msg(ret == -1 && err == EINTR && took < 1500,
+		      "lio_listio(LIO_WAIT) gave %d (%s) after %ld ms; a "
+		      "signal without SA_RESTART came at 200 ms", ret,
+		      ret ? strerror(err) : "-", took);
+	ck_assert_int_eq(t_wait(&cb[N], 10000), 0);
+	ck_assert_int_eq(aio_return(&cb[N]), 1);
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&cb[i], 10000), 0);
+		ck_assert_int_eq(aio_return(&cb[i]), 4096);
+	}
+	pthread_join(t, NULL);
+	sigaction(SIGUSR1, &old_usr1, NULL);
+	sigaction(SIGRTMIN + 4, &old_rt, NULL);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+}
+END_TEST
+
 Suite *listio_suite(void)
 {
 	Suite *s = suite_create("lio_listio");
@@ -548,6 +636,7 @@ Suite *listio_suite(void)
 	tcase_add_test(tc, listio_wait_pool_completion);
 	tcase_add_test(tc, listio_wait_other_ring);
 	tcase_add_test(tc, listio_cached_reads_one_enter);
+	tcase_add_test(tc, listio_wait_interruptible_after_caller_completion);
 	suite_add_tcase(s, tc);
 	return s;
 }
