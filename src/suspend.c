@@ -136,8 +136,17 @@ static int cancel_enabled(void)
  * SA_RESTART, so only a handler without it ends them with EINTR.  Which
  * signal came is not known here: the wait goes on only if every signal
  * this thread takes and catches has SA_RESTART, so no program that could
- * see EINTR under glibc misses it.  Called only after an EINTR.
+ * see EINTR under glibc misses it.  But for the fault signals: the kernel
+ * raises them in the thread that faults, at the faulting instruction,
+ * never in one asleep in a system call, so a crash handler (a
+ * sanitizer's, Samba's) does not count.  Called only after an EINTR.
  */
+static int fault_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL ||
+	       sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
+}
+
 int kaio__restartable(void)
 {
 	struct sigaction sa;
@@ -147,7 +156,8 @@ int kaio__restartable(void)
 	if (pthread_sigmask(SIG_SETMASK, NULL, &mask))
 		return 0;
 	for (sig = 1; sig < NSIG; sig++) {
-		if (sigismember(&mask, sig) == 1 || sigaction(sig, NULL, &sa))
+		if (sigismember(&mask, sig) == 1 || fault_signal(sig) ||
+		    sigaction(sig, NULL, &sa))
 			continue;
 		if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN &&
 		    !(sa.sa_flags & SA_RESTART))
