@@ -313,6 +313,7 @@ static void reap(struct io_event *ev, long n)
 {
 	struct kaio_req *req;
 	struct kaio_cancel *cw;
+	size_t part;
 	long i, res;
 	int urgent = 0, dropped;
 
@@ -328,10 +329,13 @@ static void reap(struct io_event *ev, long n)
 		if (atomic_load(&req->cancel_asked) &&
 		    (res == -EINTR || (res == 0 && req->op == KAIO_OP_POLL)))
 			res = -ECANCELED;	/* io_cancel() stopped it */
+		part = 0;
 		if (res > 0 && (req->flags & KAIO_RQ_KNOWAIT) &&
 		    (size_t)res < req->nbytes - req->done) {
-			/* Part was cached: a worker reads the rest. */
-			req->done += (size_t)res;
+			/* Part was cached: a worker reads the rest.  Counted
+			 * in req->done once off the list, where aio_cancel()
+			 * reads it under kctx.lock. */
+			part = (size_t)res;
 			res = -EAGAIN;
 		}
 		/*
@@ -361,6 +365,7 @@ static void reap(struct io_event *ev, long n)
 			pthread_mutex_lock(&kctx.lock);
 			cw = unlist_locked(req);
 			pthread_mutex_unlock(&kctx.lock);
+			req->done += part;
 			req->flags &= ~KAIO_RQ_KNOWAIT;
 			ev[i].data = 0;		/* off the list already */
 			if (kaio__backend_resubmit(req,
