@@ -473,8 +473,11 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		ts.tv_sec = rel->tv_sec;
 		ts.tv_nsec = rel->tv_nsec;
 		tp = &ts;
-		/* No wait, nothing there: no system call either. */
-		if (!ts.tv_sec && !ts.tv_nsec && !io_uring_cq_ready(&u->ring) &&
+		/* A caller's look after its own enter (no wait, no mask:
+		 * kaio__reaper_poll_end()), nothing there: no system call
+		 * either. */
+		if (!ts.tv_sec && !ts.tv_nsec && !sigmask && !cancel &&
+		    !io_uring_cq_ready(&u->ring) &&
 		    !io_uring_cq_has_overflow(&u->ring))
 			return -ETIMEDOUT;
 	}

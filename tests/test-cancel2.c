@@ -470,7 +470,9 @@ START_TEST(cancel_rerouted_wakes)
 	/* None went through the ring (there they would have been served,
 	 * cancelled or not, by io_uring): each was rerouted. */
 	ck_assert_uint_eq(st1.v[KAIO_STAT_URING], st0.v[KAIO_STAT_URING]);
-	ck_assert_msg(worst < 50, "aio_cancel() of a rerouted request took "
+	/* The fault takes the 100 ms retry; a loaded machine has been
+	 * seen to take 79 ms without it (CI, make check). */
+	ck_assert_msg(worst < 95, "aio_cancel() of a rerouted request took "
 		      "%ld ms (its 100 ms retry: a settled ticket with no "
 		      "wake-up)", worst);
 	close(c.p[0]);
