@@ -317,14 +317,27 @@ static void *jump_other(void *arg)
 	return NULL;
 }
 
+/* After the jumps: another thread's read and untimed wait still work. */
+static void other_thread_reads(void)
+{
+	struct timespec dl;
+	pthread_t t;
+
+	atomic_store(&jump_other_ok, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, jump_other, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &dl);
+	dl.tv_sec += 6;
+	ck_assert_msg(pthread_timedjoin_np(t, NULL, &dl) == 0,
+		      "another thread's aio_suspend() never returned");
+	ck_assert(atomic_load(&jump_other_ok));
+}
+
 START_TEST(sigev_signal_handler_jumps_out)
 {
 	static char buf[4096];
 	static struct aiocb cb;
 	struct sigaction sa;
-	struct timespec dl;
 	volatile int i;
-	pthread_t t;
 	sigset_t none;
 
 	jump_fd = t_tmpfile(4096, 0);
@@ -345,12 +358,7 @@ START_TEST(sigev_signal_handler_jumps_out)
 		ck_assert_int_eq(aio_error(&cb), 0);
 		ck_assert_int_eq(aio_return(&cb), 4096);
 	}
-	ck_assert_int_eq(pthread_create(&t, NULL, jump_other, NULL), 0);
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += 6;
-	ck_assert_msg(pthread_timedjoin_np(t, NULL, &dl) == 0,
-		      "another thread's aio_suspend() never returned");
-	ck_assert(atomic_load(&jump_other_ok));
+	other_thread_reads();
 	close(jump_fd);
 }
 END_TEST
@@ -381,11 +389,9 @@ START_TEST(sigev_signal_list_handler_jumps_out)
 	struct aiocb *l[N];
 	struct sigevent lsig;
 	struct sigaction sa;
-	struct timespec dl;
 	volatile int i;
 	int k;
 	long t0;
-	pthread_t t;
 
 	jump_fd = t_tmpfile(N * 4096, 0);
 	for (k = 0; k < N; k++)
@@ -424,12 +430,7 @@ START_TEST(sigev_signal_list_handler_jumps_out)
 		usleep(1000);
 	ck_assert_msg(atomic_load(&list_notes) == 3, "%d of 3 lists' "
 		      "notifications came", atomic_load(&list_notes));
-	ck_assert_int_eq(pthread_create(&t, NULL, jump_other, NULL), 0);
-	clock_gettime(CLOCK_REALTIME, &dl);
-	dl.tv_sec += 6;
-	ck_assert_msg(pthread_timedjoin_np(t, NULL, &dl) == 0,
-		      "another thread's aio_suspend() never returned");
-	ck_assert(atomic_load(&jump_other_ok));
+	other_thread_reads();
 	close(jump_fd);
 }
 END_TEST
