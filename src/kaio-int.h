@@ -666,7 +666,7 @@ struct kaio_reaper {
 	/* Under lock. */
 	pthread_cond_t rcond;		/* the reaper's sleep */
 	int bg_sleep;			/* reaper asleep: 1 timed, 2 untimed */
-	int started;
+	atomic_int started;		/* set under lock, read without */
 	/* No lock. */
 	atomic_int who;			/* none, the reaper, an app thread */
 	atomic_int app_wants;		/* app threads waiting for the role */

@@ -19,8 +19,8 @@
  * then r->lock, innermost: nothing else is taken under it.
  *
  * Concurrency contract:
- * - r->lock protects r->bg_sleep and r->started, and pairs with r->rcond;
- *   the counters are atomics.  A backend may hold its own lock when it
+ * - r->lock protects r->bg_sleep, and r->started's change (it is read
+ *   without), and pairs with r->rcond; the counters are atomics.  A backend may hold its own lock when it
  *   calls kaio__reaper_start() or kaio__reaper_submitted().
  * - The background reaper steps aside after each batch while an
  *   application thread wants the role (r->app_wants), waking it.  A thread
@@ -190,8 +190,10 @@ int kaio__reaper_start(struct kaio_reaper *r)
 	sigset_t old;
 	int ret = 0;
 
+	if (atomic_load_explicit(&r->started, memory_order_acquire))
+		return 0;		/* every list of cached reads asks */
 	pthread_mutex_lock(&r->lock);
-	if (r->started)
+	if (atomic_load_explicit(&r->started, memory_order_relaxed))
 		goto out;
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -201,8 +203,8 @@ int kaio__reaper_start(struct kaio_reaper *r)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	if (!ret) {
-		r->started = 1;
 		atomic_store(&reapers[r->slot], r);
+		atomic_store_explicit(&r->started, 1, memory_order_release);
 	}
 out:
 	pthread_mutex_unlock(&r->lock);
