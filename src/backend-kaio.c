@@ -567,12 +567,13 @@ static int submit(struct kaio_req **reqs, int n)
 			struct kaio_req *r = reqs[done + i];
 
 			r->flags |= KAIO_RQ_INKERNEL;
+			r->flags &= ~KAIO_RQ_EVFD;	/* a ring's, before */
 			/* Before the reaper can complete it: reap() takes
 			 * kctx.lock first.  Not in a call that released it
 			 * from its fd's queue. */
 			if (!(r->flags & KAIO_RQ_QUEUED))
 				kaio__cb_hint_set(r->cb, &kreaper);
-			urgent += r->list || r->nt.notify != SIGEV_NONE;
+			urgent += kaio__reaper_urgent(r);
 		}
 		for (i = (int)ret; i < m; i++)
 			kaio__q_del(&kctx.inflight.head, &kctx.inflight.tail,

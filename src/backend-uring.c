@@ -96,6 +96,11 @@ struct uring {
 	/* Under lock (the completion queue is the reaper's, reap.c). */
 	struct io_uring ring;
 	struct kaio_q inflight;
+	/* The completion queue whose eventfd the ring signals (queue.c),
+	 * its identity, and whether registering it worked. */
+	const struct kaio_queue *evq;
+	uint64_t evqid;
+	int evok;
 	struct kaio_reaper reaper;
 };
 
@@ -107,6 +112,7 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 static void flush_locked(struct uring *u);
 static int cancel_one(struct uring *u, struct kaio_req *req);
 static void personality_put(struct kaio_req *req);
+static int ring_ready(struct kaio_reaper *r);
 
 /* The shared ring; its lock also guards ur's fields but state. */
 static struct uring ring0 = {
@@ -116,6 +122,7 @@ static struct uring ring0 = {
 		.rcond = PTHREAD_COND_INITIALIZER,
 		.slot = 1,
 		.reap_batch = reap_batch,
+		.ready = ring_ready,
 	},
 };
 
@@ -346,6 +353,7 @@ static struct uring *thread_ring(struct owner *o)
 	pthread_cond_init(&u->reaper.rcond, NULL);
 	u->reaper.slot = 2 + i;
 	u->reaper.reap_batch = reap_batch;
+	u->reaper.ready = ring_ready;
 	if (io_uring_queue_init(UR_ENTRIES, &u->ring, 0) < 0) {
 		pthread_mutex_unlock(&owner_lock);
 		free(u);
@@ -531,6 +539,63 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 	 * wake-up, and each canceller's (kaio__reaper_retire()). */
 	kaio__reaper_retire(&u->reaper, (int)n, urgent);
 	return (long)n;
+}
+
+/*
+ * Completions wait in r's ring?  Read by a thread that may not hold the
+ * role: the head with the release store's pair (io_uring_cq_advance()).
+ */
+static int ring_ready(struct kaio_reaper *r)
+{
+	struct io_uring *ring = &ring_of(r)->ring;
+	unsigned tail = __atomic_load_n(ring->cq.ktail, __ATOMIC_ACQUIRE);
+	unsigned head = __atomic_load_n(ring->cq.khead, __ATOMIC_ACQUIRE);
+
+	return tail != head ||
+	       (__atomic_load_n(ring->sq.kflags, __ATOMIC_RELAXED) &
+		IORING_SQ_CQ_OVERFLOW);
+}
+
+/* The ring's eventfd is efd now (kaio__queue_link()); u->lock held. */
+static int evfd_attach(struct kaio_reaper *r, int efd)
+{
+	struct uring *u = ring_of(r);
+
+	if (u->evq && u->evok)
+		io_uring_unregister_eventfd(&u->ring);
+	u->evok = 0;
+	if (io_uring_register_eventfd(&u->ring, efd))
+		return -1;
+	u->evok = 1;
+	return 0;
+}
+
+/*
+ * req, a SIGEV_KAIO request this thread enters into its ring u: may its
+ * queue hear of it from u's eventfd?  u->lock held.  The first such
+ * request links u to its queue (one register call), and u stays with
+ * that queue while it lives; one that could not be linked is urgent, as
+ * before (its reaper wakes and posts its event).
+ */
+static int evfd_to(struct uring *u, const struct kaio_req *req)
+{
+	const struct kaio_note *n = req->nt.note;
+
+	if (!n || !n->q)
+		return 0;
+	if (u->evq == n->q && u->evqid == n->qid)
+		return u->evok;
+	if (!kaio__queue_link(n, &u->reaper, u->evq, u->evqid, evfd_attach)) {
+		if (!u->evok && u->evq != n->q) {
+			/* Not registered: not asked again for this queue. */
+			u->evq = n->q;
+			u->evqid = n->qid;
+		}
+		return 0;
+	}
+	u->evq = n->q;
+	u->evqid = n->qid;
+	return 1;
 }
 
 static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
@@ -740,8 +805,8 @@ static void *submitter(void *arg)
 				/* No hint: this thread is not the
 				 * submitter's call (kaio-int.h). */
 				sent[i]->flags |= KAIO_RQ_INKERNEL;
-				urgent += sent[i]->list ||
-					  sent[i]->nt.notify != SIGEV_NONE;
+				sent[i]->flags &= ~KAIO_RQ_EVFD;
+				urgent += kaio__reaper_urgent(sent[i]);
 			}
 			if (in)
 				kaio__reaper_submitted(&ring0.reaper, in,
@@ -859,12 +924,19 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 				mine |= 1ull << i;
 			}
 			handed |= 1ull << i;
+			r->flags &= ~KAIO_RQ_EVFD;
 		} else {
 			if (!o)
 				break;
 			sqe = io_uring_get_sqe(&u->ring);
 			if (!sqe)
 				break;
+			/* Before the enter, which may complete it. */
+			if (u != &ring0 && r->nt.notify == SIGEV_KAIO &&
+			    evfd_to(u, r))
+				r->flags |= KAIO_RQ_EVFD;
+			else
+				r->flags &= ~KAIO_RQ_EVFD;
 			prep(sqe, r);
 			r->owner = o;
 			atomic_fetch_add(&o->n, 1);
@@ -888,6 +960,7 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 		}
 	}
 	for (j = m; j < i; j++) {
+		reqs[j]->flags &= ~KAIO_RQ_EVFD;	/* not this ring's */
 		if (mine & (1ull << j)) {
 			io_uring_unregister_personality(&ring0.ring,
 							reqs[j]->personality);
@@ -913,7 +986,7 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 		 * in a call that released it from its fd's queue. */
 		if (!(r->flags & KAIO_RQ_QUEUED))
 			kaio__cb_hint_set(r->cb, &u->reaper);
-		urgent += r->list || r->nt.notify != SIGEV_NONE;
+		urgent += kaio__reaper_urgent(r);
 		in++;
 	}
 	if (in)

@@ -129,6 +129,9 @@ enum {
 	KAIO_RQ_QUEUED	= 1 << 14,	/* waited in its fd's queue: another
 					 * call sends it on, which may not
 					 * write its aiocb (no hint) */
+	KAIO_RQ_EVFD	= 1 << 15,	/* its completion queue hears of it
+					 * from its ring's eventfd (queue.c):
+					 * not urgent for the reaper */
 };
 
 /* KAIO_BACKEND */
@@ -685,6 +688,9 @@ struct kaio_reaper {
 	 */
 	long (*reap_batch)(struct kaio_reaper *r, const struct timespec *rel,
 			   int cancel, const sigset_t *sigmask);
+	/* Completions wait in the ring (a look, no system call)?  NULL:
+	 * the ring is never linked to a completion queue. */
+	int (*ready)(struct kaio_reaper *r);
 };
 
 /* Reapers at most: native AIO, io_uring's shared ring, its thread rings. */
@@ -730,6 +736,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 void kaio__reaper_poll_begin(struct kaio_reaper *r, sigset_t *old) KAIO_HIDDEN;
 void kaio__reaper_poll_end(struct kaio_reaper *r,
 			   const sigset_t *old) KAIO_HIDDEN;
+void kaio__reaper_poll(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
 /* A reaper's wait as a cancellation point: async mode around it. */
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;
@@ -746,6 +753,10 @@ void kaio__notify(const struct kaio_notify *nt, struct aiocb *cb,
 /* queue.c */
 int kaio__queue_valid(int fd) KAIO_HIDDEN;
 int kaio__queue_bind(struct kaio_note *n, int fd) KAIO_HIDDEN;
+int kaio__queue_link(const struct kaio_note *n, struct kaio_reaper *r,
+		     const struct kaio_queue *old, uint64_t old_id,
+		     int (*attach)(struct kaio_reaper *r, int efd))
+	KAIO_HIDDEN;
 int kaio__queue_post(struct kaio_note *n, struct aiocb *cb,
 		     ssize_t res) KAIO_HIDDEN;
 void kaio__queue_reset(void) KAIO_HIDDEN;

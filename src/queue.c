@@ -14,7 +14,10 @@
  * when the list goes from empty to non-empty, so a burst of completions
  * costs one write(2).  kaio_queue_reap() takes each event exactly once,
  * whichever thread reaps; it drains the eventfd when it empties the list,
- * so the fd stays readable exactly while events wait.
+ * so the fd stays readable while events wait.  A thread's io_uring ring
+ * may write the eventfd itself (kaio__queue_link()): kaio_queue_reap()
+ * then reaps that ring first, and the fd may be readable with nothing in
+ * the list (a completion there of a request for no queue, or another).
  *
  * Destruction at any time: queue structures are never freed, only
  * recycled (type-stable memory), and each queue has an identity (id,
@@ -36,8 +39,10 @@
  * Concurrency contract: qtab_lock serialises create and destroy (the
  * table's writers) and the free list; readers load table entries without
  * it and check them under the queue's lock.  Each queue's lock protects
- * its list, its identity and its count of pollers.  Lock order: qtab_lock,
- * then a queue's lock.  No lock is held across a blocking poll(2).
+ * its list, its identity, its count of pollers and its linked rings.
+ * Lock order: qtab_lock, or an io_uring ring's lock (kaio__queue_link()),
+ * then a queue's lock; kaio_queue_reap() holds none while it reaps a
+ * ring.  No lock is held across a blocking poll(2).
  * Queues belong to the process that made them: in a fork child every
  * inherited queue is dead (kaio__queue_reset()), so it answers EBADF, and
  * the child can make its own.
@@ -57,6 +62,7 @@
 #include "sys.h"
 
 #define QTAB_MAX	65536	/* queue fds must be below this */
+#define QLINKS		4	/* rings that signal a queue's eventfd */
 
 struct kaio_queue {
 	pthread_mutex_t lock;
@@ -66,6 +72,8 @@ struct kaio_queue {
 	uint64_t id;			/* 0: destroyed, or free */
 	struct kaio_note *head, *tail;
 	unsigned long n;
+	int nlinks;			/* rings whose eventfd is fd */
+	struct kaio_reaper *links[QLINKS];
 	struct kaio_queue *next_free;	/* on qfree */
 	struct kaio_queue *next_all;	/* on qall: every structure */
 };
@@ -126,6 +134,69 @@ int kaio__queue_bind(struct kaio_note *n, int fd)
 	return n->q ? 0 : -EINVAL;
 }
 
+/*
+ * Rings that signal the queue's eventfd themselves.  A ring's submitting
+ * thread links its ring to the queue of a SIGEV_KAIO request it enters
+ * there (backend-uring.c), with attach(), which registers fd as the ring's
+ * eventfd: the kernel then writes it with each completion, and whoever
+ * reaps the queue reaps the ring, so the completion reaches the epoll loop
+ * with no reaper thread in between.  Such requests are not urgent for the
+ * ring's reaper (KAIO_RQ_EVFD), which sleeps while the queue is reaped
+ * (reap.c).  A ring stays with the queue it signals while that queue
+ * lives (old, old_id): the ring's requests for it count on its eventfd.
+ * Called with the ring's lock held (then a queue's lock: ring, queue).
+ * Returns 1 if r signals n's queue now.
+ */
+int kaio__queue_link(const struct kaio_note *n, struct kaio_reaper *r,
+		     const struct kaio_queue *old, uint64_t old_id,
+		     int (*attach)(struct kaio_reaper *r, int efd))
+{
+	struct kaio_queue *o = (struct kaio_queue *)old, *q = n->q;
+	int alive = 0, ret = 0;
+
+	if (o) {
+		pthread_mutex_lock(&o->lock);
+		alive = o->id == old_id;
+		pthread_mutex_unlock(&o->lock);
+		if (alive)
+			return 0;
+	}
+	pthread_mutex_lock(&q->lock);
+	/* Under the lock, destroy cannot close fd before the kernel holds
+	 * the eventfd (it keeps it, not the number). */
+	if (q->id == n->qid && q->nlinks < QLINKS && attach(r, q->fd) == 0) {
+		q->links[q->nlinks++] = r;
+		ret = 1;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return ret;
+}
+
+/* Reap the linked rings, as an entry point (its depth, no cancellation). */
+static void rings_poll(struct kaio_reaper *const *rl, int nl)
+{
+	int i, cs;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	kaio__tls_depth++;
+	for (i = 0; i < nl; i++)
+		kaio__reaper_poll(rl[i]);
+	kaio__tls_depth--;
+	pthread_setcancelstate(cs, NULL);
+	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
+		kaio__signals_release();
+}
+
+static int rings_ready(struct kaio_reaper *const *rl, int nl)
+{
+	int i;
+
+	for (i = 0; i < nl; i++)
+		if (rl[i]->ready(rl[i]))
+			return 1;
+	return 0;
+}
+
 static void free_notes(struct kaio_note *e)
 {
 	struct kaio_note *next;
@@ -179,6 +250,7 @@ KAIO_EXPORT int kaio_queue_create(int flags)
 		stale = old->head;
 		old->head = old->tail = NULL;
 		old->n = 0;
+		old->nlinks = 0;
 		pthread_mutex_unlock(&old->lock);
 	}
 	pthread_mutex_lock(&q->lock);
@@ -187,6 +259,7 @@ KAIO_EXPORT int kaio_queue_create(int flags)
 	q->pollers = 0;
 	q->head = q->tail = NULL;
 	q->n = 0;
+	q->nlinks = 0;
 	pthread_mutex_unlock(&q->lock);
 	atomic_store_explicit(&qtab[fd], q, memory_order_release);
 	pthread_mutex_unlock(&qtab_lock);
@@ -222,6 +295,7 @@ KAIO_EXPORT int kaio_queue_destroy(int fd)
 	e = q->head;
 	q->head = q->tail = NULL;
 	q->n = 0;
+	q->nlinks = 0;
 	if (q->pollers) {
 		/* Wake the reapers in poll(2); they see the queue gone. */
 		efd_write(fd, one);
@@ -283,9 +357,11 @@ int kaio__queue_post(struct kaio_note *e, struct aiocb *cb, ssize_t res)
 }
 
 /* Take up to max events, with q->lock; drains the eventfd when the list
- * empties.  The records are freed after the lock is dropped. */
+ * empties, or is empty and rings write it too (linked: a completion there
+ * that some other thread reaped left it readable).  The records are freed
+ * after the lock is dropped. */
 static int take_locked(struct kaio_queue *q, struct kaio_event *ev, int max,
-		       struct kaio_note **done)
+		       struct kaio_note **done, int linked)
 {
 	struct kaio_note *e;
 	uint64_t cnt;
@@ -300,7 +376,7 @@ static int take_locked(struct kaio_queue *q, struct kaio_event *ev, int max,
 		e->next = *done;
 		*done = e;
 	}
-	if (!q->head && n)
+	if (!q->head && (n || linked))
 		sys_call6(SYS_read, q->fd, (long)&cnt, sizeof(cnt), 0, 0, 0);
 	return n;
 }
@@ -338,11 +414,12 @@ static void poll_done(void *arg)
 KAIO_EXPORT int kaio_queue_reap(int fd, struct kaio_event *events, int max,
 				const struct timespec *timeout)
 {
+	struct kaio_reaper *rl[QLINKS];
 	struct kaio_note *done;
 	struct timespec dl;
 	struct pollfd p;
 	struct poller pl;
-	int n, ms, ret, err;
+	int n, nl, polled, looks = 0, ms, ret, err;
 
 	if (!events || max <= 0)
 		return kaio__fail(EINVAL);
@@ -357,11 +434,31 @@ KAIO_EXPORT int kaio_queue_reap(int fd, struct kaio_event *events, int max,
 	for (;;) {
 		done = NULL;
 		pthread_mutex_lock(&pl.q->lock);
+		nl = pl.q->id == pl.id ? pl.q->nlinks : 0;
+		memcpy(rl, pl.q->links, (size_t)nl * sizeof(rl[0]));
+		pthread_mutex_unlock(&pl.q->lock);
+		/* Completions in the rings first: their events join the
+		 * list.  Not from a handler that interrupted the library
+		 * (reap.c); their reapers take them then. */
+		polled = nl && kaio__tls_depth == 0;
+		if (polled)
+			rings_poll(rl, nl);
+		pthread_mutex_lock(&pl.q->lock);
 		if (pl.q->id != pl.id) {
 			pthread_mutex_unlock(&pl.q->lock);
 			return kaio__fail(EBADF);	/* destroyed meanwhile */
 		}
-		n = take_locked(pl.q, events, max, &done);
+		n = take_locked(pl.q, events, max, &done, nl);
+		/* A completion that came after the look wrote the eventfd
+		 * before the drain: look again, or leave fd readable (the
+		 * role's holder is reaping it). */
+		if (polled && !pl.q->head && rings_ready(rl, nl)) {
+			if (!n && looks++ < 4) {
+				pthread_mutex_unlock(&pl.q->lock);
+				continue;
+			}
+			efd_write(pl.q->fd, 1);
+		}
 		ms = n ? 0 : remaining_ms(timeout ? &dl : NULL);
 		if (n || ms == 0) {
 			pthread_mutex_unlock(&pl.q->lock);
@@ -405,6 +502,7 @@ void kaio__queue_reset(void)
 		q->pollers = 0;
 		q->head = q->tail = NULL;
 		q->n = 0;
+		q->nlinks = 0;
 		q->next_free = qfree;
 		qfree = q;
 	}

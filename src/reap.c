@@ -240,10 +240,19 @@ void kaio__reaper_took(const struct kaio_req *req)
 	kaio__pending_sub(req);
 }
 
-/* Is req one whose completion someone waits for at once (r->urgent)? */
+/*
+ * Is req one whose completion someone waits for at once (r->urgent)?  Its
+ * own notification, unless its completion queue hears of it from the
+ * ring's eventfd (queue.c), or its list's: a LIO_WAIT caller's, or the
+ * list's notification.
+ */
 int kaio__reaper_urgent(const struct kaio_req *req)
 {
-	return req->list || req->nt.notify != SIGEV_NONE;
+	const struct kaio_list *l = req->list;
+
+	if (l && (l->wait || l->nt.notify != SIGEV_NONE))
+		return 1;
+	return req->nt.notify != SIGEV_NONE && !(req->flags & KAIO_RQ_EVFD);
 }
 
 /*
@@ -651,16 +660,38 @@ void kaio__reaper_poll_end(struct kaio_reaper *r, const sigset_t *old)
 	kaio__signals_unmask(old);
 }
 
+/*
+ * A completion queue that r's ring signals (queue.c) is being reaped:
+ * reap the ring too, if completions wait there, without waiting.  Its
+ * application attends the ring, so its reaper sleeps (app_active()) and
+ * the completion reaches the queue with no wake-up of another thread.
+ * As kaio__reaper_poll_begin(): not from a handler that interrupted the
+ * library, never a cancellation point.
+ */
+void kaio__reaper_poll(struct kaio_reaper *r)
+{
+	sigset_t old;
+
+	if (atomic_load(&r->inflight_n))
+		atomic_store(&r->app_reaped, now_ns());
+	if (!r->ready(r))
+		return;
+	kaio__reaper_poll_begin(r, &old);
+	kaio__reaper_poll_end(r, &old);
+}
+
 void kaio__reaper_reset(struct kaio_reaper *r)
 {
 	long (*fn)(struct kaio_reaper *, const struct timespec *, int,
 		   const sigset_t *) = r->reap_batch;
+	int (*ready)(struct kaio_reaper *) = r->ready;
 	int slot = r->slot;
 
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->rcond, NULL);
 	r->reap_batch = fn;
+	r->ready = ready;
 	r->slot = slot;
 	atomic_store(&reapers[slot], NULL);
 }

@@ -189,6 +189,7 @@ cancel.c kaio__cancel_settle kaio__handoff_begun kaio__handoff_ended kaio__cance
 observe.c kaio__debug_route kaio__latency kaio__statp kaio__stats_thread kaio__tls_stats
 creds.c kaio__creds_for_pool kaio__creds_apply kaio__creds_worker_init kaio__creds_worker_fini
 init.c kaio__block_signals kaio__cfg
+queue.c kaio__queue_link
 "
 nm -l --defined-only "$out/libtraced.so" 2>/dev/null |
 	awk '$3 ~ /^kaio__/ && NF >= 4 { f = $4; sub(/:.*/, "", f); n = split(f, p, "/"); print $3, p[n] }' \

@@ -235,3 +235,31 @@ int t_running_cancellable(void)
 		return 0;
 	return t_uring_ok();
 }
+
+/* Voluntary context switches of this process's threads but the caller. */
+long t_others_switches(void)
+{
+	char path[300], line[128];
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	struct dirent *e;
+	long sum = 0, v;
+	DIR *d = opendir("/proc/self/task");
+	FILE *f;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
+			 e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;	/* it has just exited */
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+				sum += v;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}

@@ -47,6 +47,8 @@ int t_uring_ok(void);	/* io_uring is usable in this process */
 /* A request blocked in the kernel (a pipe read) can be cancelled. */
 int t_running_cancellable(void);
 int t_threaded_kernel(void);
+/* Voluntary context switches of this process's threads but the caller. */
+long t_others_switches(void);
 
 /*
  * The start of a seccomp filter (<linux/filter.h>, <linux/seccomp.h>,

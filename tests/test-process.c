@@ -101,34 +101,6 @@ START_TEST(fork_child_clean)
 }
 END_TEST
 
-/* Voluntary context switches of this process's threads but the caller. */
-static long others_switches(void)
-{
-	char path[300], line[128];
-	pid_t self = (pid_t)syscall(SYS_gettid);
-	struct dirent *e;
-	long sum = 0, v;
-	DIR *d = opendir("/proc/self/task");
-	FILE *f;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
-			 e->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;	/* it has just exited */
-		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-				sum += v;
-		fclose(f);
-	}
-	closedir(d);
-	return sum;
-}
-
 #define REAP_READS	200
 
 /*
@@ -155,7 +127,7 @@ static void reads_in_child(int wfd)
 		_exit(77);
 	for (i = -20; i < REAP_READS; i++) {	/* 20 to start the reaper */
 		if (i == 0)
-			s0 = others_switches();
+			s0 = t_others_switches();
 		t_prep(&cb, fd, buf, 4096, (off_t)(i & 15) * 4096);
 		if (aio_read(&cb))
 			_exit(1);
@@ -164,7 +136,7 @@ static void reads_in_child(int wfd)
 		if (aio_return(&cb) != 4096)
 			_exit(1);
 	}
-	n = others_switches() - s0;
+	n = t_others_switches() - s0;
 	if (write(wfd, &n, sizeof(n)) != sizeof(n))
 		_exit(1);
 	_exit(0);

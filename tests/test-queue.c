@@ -7,8 +7,11 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -233,6 +236,146 @@ START_TEST(queue_fork)
 }
 END_TEST
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
+
+static int uring_serves_reads(const char *name)
+{
+	const char *m = getenv("KAIO_BACKEND");
+
+	if (m && !strcmp(m, "uring") && t_uring_ok() && !t_threaded_kernel())
+		return 1;
+	printf("SKIP: %s: only KAIO_BACKEND=uring enters a cached read into "
+	       "the thread's io_uring ring (KAIO_BACKEND=%s, io_uring %s, "
+	       "threaded kernel %d)\n", name, m ? m : "",
+	       t_uring_ok() ? "usable" : "refused", t_threaded_kernel());
+	return 0;
+}
+
+/* One read to queue q and its event, through epoll; 0 if all was well. */
+static int read_one(int ep, int q, int fd, char *buf, off_t off, int val)
+{
+	struct epoll_event ee;
+	struct kaio_event ev;
+	struct aiocb cb;
+	int n;
+
+	prep_q(&cb, fd, buf, 64, off, q, val);
+	if (aio_read(&cb))
+		return 1;
+	if (epoll_wait(ep, &ee, 1, 5000) != 1)
+		return 2;
+	n = kaio_queue_reap(q, &ev, 1, NULL);
+	if (n != 1 || ev.aiocb != &cb || ev.value.sival_int != val ||
+	    ev.res != 64 || aio_return(&cb) != 64 ||
+	    !t_check_bytes(buf, off, 64))
+		return 3;
+	return 0;
+}
+
+/*
+ * A read entered into the thread's ring with a queue notification reaches
+ * an epoll loop on the queue through the ring's eventfd, reaped by the
+ * loop's own kaio_queue_reap(): no other thread wakes for it.  Before,
+ * the ring's reaper thread woke for each (a notified request was urgent),
+ * reaped it and wrote the queue's eventfd: a switch per round.
+ */
+START_TEST(queue_ring_no_hop)
+{
+	enum { ROUNDS = 200 };
+	struct epoll_event ee = { .events = EPOLLIN };
+	char buf[64];
+	int q, ep, fd, i;
+	long sw0, sw1, t0, ms, allowed;
+
+	if (!uring_serves_reads("queue_ring_no_hop"))
+		return;
+	fd = t_tmpfile(ROUNDS * 64, 0);
+	q = kaio_queue_create(0);
+	ck_assert_int_ge(q, 0);
+	ep = epoll_create1(0);
+	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, q, &ee), 0);
+	for (i = 0; i < 4; i++)		/* the ring and its reaper exist */
+		ck_assert_int_eq(read_one(ep, q, fd, buf, 0, i), 0);
+	sw0 = t_others_switches();
+	ck_assert_int_ge(sw0, 0);
+	t0 = now_ms();
+	for (i = 0; i < ROUNDS; i++)
+		ck_assert_int_eq(read_one(ep, q, fd, buf, (off_t)i * 64, i),
+				 0);
+	ms = now_ms() - t0;
+	sw1 = t_others_switches();
+	/* The reaper's timed sleep ends every 10 ms (reap.c): two
+	 * switches each, at most, besides. */
+	allowed = ROUNDS / 4 + 2 * (ms / 10 + 1);
+	ck_assert_msg(sw1 - sw0 <= allowed, "other threads switched %ld "
+		      "times in %d rounds (%ld ms; %ld allowed)", sw1 - sw0,
+		      ROUNDS, ms, allowed);
+	close(ep);
+	ck_assert_int_eq(kaio_queue_destroy(q), 0);
+	close(fd);
+}
+END_TEST
+
+/*
+ * A ring signals one queue at a time.  Its thread's requests for a second
+ * live queue still reach that queue (its reaper posts them), and once the
+ * first queue is destroyed a new one takes the ring over.
+ */
+START_TEST(queue_ring_two_queues)
+{
+	struct epoll_event ee = { .events = EPOLLIN };
+	char buf[64];
+	int qa, qb, qc, ea, eb, ec, fd, i;
+
+	if (!uring_serves_reads("queue_ring_two_queues"))
+		return;
+	fd = t_tmpfile(64 * 64, 0);
+	qa = kaio_queue_create(0);
+	qb = kaio_queue_create(0);
+	ck_assert(qa >= 0 && qb >= 0);
+	ea = epoll_create1(0);
+	eb = epoll_create1(0);
+	ck_assert_int_eq(epoll_ctl(ea, EPOLL_CTL_ADD, qa, &ee), 0);
+	ck_assert_int_eq(epoll_ctl(eb, EPOLL_CTL_ADD, qb, &ee), 0);
+	for (i = 0; i < 16; i++) {
+		ck_assert_int_eq(read_one(ea, qa, fd, buf, i * 64, i), 0);
+		ck_assert_int_eq(read_one(eb, qb, fd, buf, i * 64, i), 0);
+	}
+	ck_assert_int_eq(kaio_queue_destroy(qa), 0);
+	close(ea);
+	qc = kaio_queue_create(0);	/* may get qa's number */
+	ck_assert_int_ge(qc, 0);
+	ec = epoll_create1(0);
+	ck_assert_int_eq(epoll_ctl(ec, EPOLL_CTL_ADD, qc, &ee), 0);
+	for (i = 16; i < 32; i++) {
+		ck_assert_int_eq(read_one(ec, qc, fd, buf, i * 64, i), 0);
+		ck_assert_int_eq(read_one(eb, qb, fd, buf, i * 64, i), 0);
+	}
+	/* Nothing left behind.  qc's fd may be readable with no event:
+	 * qb's reads were in the ring that signals qc.  A reap of qc finds
+	 * none and clears it. */
+	ck_assert(!readable(qb, 0));
+	{
+		struct timespec zero = { 0, 0 };
+		struct kaio_event ev;
+
+		ck_assert_int_eq(kaio_queue_reap(qc, &ev, 1, &zero), 0);
+	}
+	ck_assert(!readable(qc, 0));
+	close(eb);
+	close(ec);
+	ck_assert_int_eq(kaio_queue_destroy(qb), 0);
+	ck_assert_int_eq(kaio_queue_destroy(qc), 0);
+	close(fd);
+}
+END_TEST
+
 Suite *queue_suite(void)
 {
 	Suite *s = suite_create("queue");
@@ -243,6 +386,8 @@ Suite *queue_suite(void)
 	tcase_add_test(tc, queue_many_reapers);
 	tcase_add_test(tc, queue_list_event);
 	tcase_add_test(tc, queue_fork);
+	tcase_add_test(tc, queue_ring_no_hop);
+	tcase_add_test(tc, queue_ring_two_queues);
 	suite_add_tcase(s, tc);
 	return s;
 }
