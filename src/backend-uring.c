@@ -756,6 +756,7 @@ static void *submitter(void *arg)
 	int nsent, in, urgent, i;
 
 	(void)arg;
+	kaio__tls_libthread = 1;
 	for (;;) {
 		while (!atomic_exchange(&ur.ho_word, 0))
 			sys_futex_wait(&ur.ho_word, 0, NULL);
@@ -1022,8 +1023,12 @@ static int submit(struct kaio_req **reqs, int n)
 		if (unbounded(reqs[i]))
 			unb |= 1ull << i;
 	o = owner_get();
-	t = o && ur.trings_max ? thread_ring(o) : NULL;
-	if (!t)
+	if (kaio_unlikely(kaio__tls_libthread))
+		t = kaio__tls_reaping && kaio__tls_reaping->reap_batch ==
+		    reap_batch ? ring_of(kaio__tls_reaping) : NULL;
+	else
+		t = o && ur.trings_max ? thread_ring(o) : NULL;
+	if (!t || t == &ring0)
 		return submit_on(&ring0, reqs, n, o, unb);
 	for (i = 0; i < n; i = j) {
 		own = reqs[i]->personality <= 0 && !(unb >> i & 1);
@@ -1151,8 +1156,9 @@ static int own_ring(struct kaio_reaper **r)
 	struct owner *o;
 	struct uring *t;
 
-	if (probe() || !ur.trings_max || !(o = owner_get()) ||
-	    !(t = thread_ring(o)) || kaio__reaper_start(&t->reaper))
+	if (probe() || !ur.trings_max || kaio__tls_libthread ||
+	    !(o = owner_get()) || !(t = thread_ring(o)) ||
+	    kaio__reaper_start(&t->reaper))
 		return 0;
 	*r = &t->reaper;
 	return 1;

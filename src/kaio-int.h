@@ -705,6 +705,20 @@ extern __thread int kaio__tls_depth
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 
 /*
+ * A thread of the library's own (a reaper, a pool worker, io_uring's
+ * submitter thread) that hands on a request it released from its fd's
+ * queue (an fsync whose writes are done): it never gets an io_uring ring
+ * of its own, which would bring a reaper thread of its own, whose
+ * releases would bring the next (backend-uring.c).  A reaper enters such
+ * requests into the ring it reaps (kaio__tls_reaping), the others into
+ * the shared ring.
+ */
+extern __thread int kaio__tls_libthread
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern __thread struct kaio_reaper *kaio__tls_reaping
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+
+/*
  * A completion signal this thread sends inside an entry point (a request
  * completed in the caller, one aio_cancel() cancelled) is held back until
  * the entry point is on its way out (notify.c): a handler that runs, and

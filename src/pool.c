@@ -145,6 +145,7 @@ static void *worker(void *arg)
 	struct kaio_wcreds me;
 	ssize_t res;
 
+	kaio__tls_libthread = 1;
 	kaio__creds_worker_init(&me);
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {

@@ -60,6 +60,9 @@ enum { WHO_NONE, WHO_REAPER, WHO_APP };
 static _Atomic(struct kaio_reaper *) reapers[KAIO_REAPER_SLOTS];
 
 __thread int kaio__tls_depth __attribute__((tls_model("initial-exec")));
+__thread int kaio__tls_libthread __attribute__((tls_model("initial-exec")));
+__thread struct kaio_reaper *kaio__tls_reaping
+	__attribute__((tls_model("initial-exec")));
 /* This thread waits at a park (see above), and the role it holds. */
 static __thread int tls_park __attribute__((tls_model("initial-exec")));
 static __thread struct kaio_reaper *tls_role
@@ -124,6 +127,8 @@ static void *reaper(void *arg)
 	int none;
 	long n;
 
+	kaio__tls_libthread = 1;
+	kaio__tls_reaping = r;
 	for (;;) {
 		pthread_mutex_lock(&r->lock);
 		reaper_wait_locked(r);
