@@ -225,12 +225,15 @@ out:
  */
 void kaio__reaper_submitted(struct kaio_reaper *r, int n, int urgent)
 {
-	int was;
+	int was, uwas = 1;
 
 	if (urgent)
-		atomic_fetch_add(&r->urgent, urgent);
+		uwas = atomic_fetch_add(&r->urgent, urgent);
 	was = atomic_fetch_add(&r->inflight_n, n);
-	if (was != 0 || atomic_load(&r->app_wants))
+	/* The reaper sleeps if the ring was empty, or held only requests
+	 * nobody waits for at once (it sleeps with a timeout then): the
+	 * first urgent one wakes it. */
+	if ((was != 0 && uwas != 0) || atomic_load(&r->app_wants))
 		return;
 	pthread_mutex_lock(&r->lock);
 	if (urgent || r->bg_sleep == 2 || !app_active(r))
