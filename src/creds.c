@@ -20,14 +20,20 @@
  *   caller already), and when possible only once it is known to go there:
  *   - kaio__creds_prepare() captures at once for the requests that may
  *     reach the pool later, from another thread: those that wait in an fd
- *     queue (serial requests, fsyncs behind writes) and those the kernel
- *     may hand back (native AIO's RWF_NOWAIT reads, fsync it refuses);
+ *     queue (serial requests) and those the kernel may hand back (native
+ *     AIO's RWF_NOWAIT reads);
  *   - every other request is captured by kaio__creds_for_pool() when the
  *     pool takes it, which must be in the submitting thread, while it
  *     submits that very request (kaio__creds_window()).
  *   A request that reaches the pool with no identity captured is refused
  *   (-EAGAIN: io_uring's completion of a short read or write then reports
  *   the short count); none ever runs with another thread's identity.
+ *   The exception is an fsync (kaio_backends(7), "Identity"): fsync(2)
+ *   checks no permission, so one sent on by another thread (its writes
+ *   done, or native AIO refusing it) runs with that thread's identity in
+ *   io_uring or native AIO, and with the worker's on the pool.  Capturing
+ *   each was four system calls per aio_fsync(), most of them for fsyncs
+ *   that ride on another's fsync(2) and run nothing.
  *
  * Worker side: a worker reads the identity it has before each request
  * (glibc's setuid() family may have changed it since the last), and
@@ -195,7 +201,6 @@ int kaio__creds_prepare(struct kaio_req *req)
 	if (req->flags & KAIO_RQ_CREDS)
 		return 0;
 	if ((req->flags & KAIO_RQ_SERIAL) ||		/* an fd queue */
-	    req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC ||
 	    (kaio__cfg.backend == KAIO_BACKEND_KERNEL &&	/* RWF_NOWAIT */
 	     req->op == KAIO_OP_READ && !(req->flags & KAIO_RQ_DIRECT)))
 		return capture_into(req);
@@ -227,13 +232,15 @@ static int in_window(const struct kaio_req *req)
 	return 0;
 }
 
-/* The pool is about to take req: 0 if it has its submitter's identity. */
+/* The pool is about to take req: 0 if it has its submitter's identity,
+ * or is an fsync sent on by another thread (the worker's will do). */
 int kaio__creds_for_pool(struct kaio_req *req)
 {
 	if (req->flags & KAIO_RQ_CREDS)
 		return 0;
 	if (!in_window(req))
-		return -EAGAIN;		/* not its submitter: who is it? */
+		return req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC ?
+		       0 : -EAGAIN;	/* not its submitter: who is it? */
 	return capture_into(req);
 }
 

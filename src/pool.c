@@ -161,9 +161,11 @@ static void *worker(void *arg)
 			kaio__creds_worker_fini(&me);
 			return NULL;
 		}
-		/* As its submitter, or not at all. */
-		if (kaio_likely(r->flags & KAIO_RQ_CREDS) &&
-		    kaio__creds_apply(&me, &r->creds) == 0)
+		/* As its submitter, or not at all; an fsync sent on by
+		 * another thread as the worker (creds.c). */
+		if (kaio_likely(r->flags & KAIO_RQ_CREDS) ?
+		    kaio__creds_apply(&me, &r->creds) == 0 :
+		    r->op == KAIO_OP_FSYNC || r->op == KAIO_OP_FDSYNC)
 			res = kaio__execute(r);
 		else
 			res = -EPERM;

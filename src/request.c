@@ -866,6 +866,29 @@ out:
 }
 
 /*
+ * aio_fsync() checks that fd is open, as glibc's does with fcntl(): not
+ * again while this thread saw it was a file (its read or write fetched
+ * the flags) and the number has not been closed or replaced since
+ * (fdgen.c).  fio asks about one fsync per write at iodepth 32: the
+ * fcntl() was one of its six system calls per write.
+ */
+static int still_open(int fd)
+{
+	struct kaio_fd *f = kaio__fd_peek(fd);
+	struct flag_use *u;
+	unsigned long long gen, epoch;
+	int ok;
+
+	if (!f || !kaio__fdgen_trusted() || !flags_hold())
+		return 0;
+	fd_gen(f, &gen, &epoch);
+	u = flag_slot(fd);
+	ok = u && u->file && u->file_gen == gen && u->file_epoch == epoch;
+	flags_release();
+	return ok;
+}
+
+/*
  * What is refused at once, as in glibc, without touching the aiocb: an
  * aiocb still in progress here (glibc does not check; a second request
  * on it would have two results written into one aiocb), a bad aio_reqprio
@@ -902,6 +925,9 @@ static int validate_fd(const struct aiocb *cb, int op, int *fl, int *cached)
 		return -EINVAL;
 	if (kaio__is_pathop(op) && op != KAIO_OP_READAHEAD)
 		return 0;	/* a dirfd: the operation itself checks it */
+	if ((op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC) &&
+	    still_open(cb->aio_fildes))
+		return 0;	/* glibc's fcntl() would find it open */
 	if ((op == KAIO_OP_READ || (op == KAIO_OP_WRITE && kaio__cfg.nowait)) &&
 	    read_flags_cached(cb->aio_fildes, fl) && access_ok(op, *fl)) {
 		*cached = 1;

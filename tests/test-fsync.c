@@ -3,14 +3,30 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
 #include "test-common.h"
+
+/* aio_fsync(op) of fd succeeds; a macro, so a failure names the line. */
+#define FSYNC_OK(fd, op)						\
+	do {								\
+		struct aiocb fs_;					\
+									\
+		t_prep(&fs_, (fd), NULL, 0, 0);				\
+		ck_assert_int_eq(aio_fsync((op), &fs_), 0);		\
+		ck_assert_int_eq(t_wait(&fs_, 10000), 0);		\
+		ck_assert_int_eq(aio_return(&fs_), 0);			\
+	} while (0)
 
 START_TEST(fsync_errors)
 {
@@ -29,19 +45,44 @@ START_TEST(fsync_errors)
 }
 END_TEST
 
+/*
+ * aio_fsync() takes an fd a read or write of this thread saw open on
+ * trust until the number is closed (request.c, still_open()): closed
+ * since, it is refused at once, as glibc's fcntl() check refuses it.
+ */
+START_TEST(fsync_closed_after_writes)
+{
+	struct aiocb cb, fs;
+	char buf[512];
+	int fd = t_tmpfile(0, 0), i, num;
+
+	memset(buf, 'c', sizeof(buf));
+	for (i = 0; i < 40; i++) {
+		t_prep(&cb, fd, buf, sizeof(buf), (off_t)i * 512);
+		ck_assert_int_eq(aio_write(&cb), 0);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), (ssize_t)sizeof(buf));
+		FSYNC_OK(fd, O_DSYNC);
+	}
+	num = fd;
+	close(fd);
+	t_prep(&fs, num, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &fs), -1);
+	ck_assert_int_eq(errno, EBADF);
+	/* The number reused by another open file: accepted, and synced. */
+	fd = t_tmpfile(512, 0);
+	ck_assert_int_eq(fd, num);
+	FSYNC_OK(fd, O_SYNC);
+	close(fd);
+}
+END_TEST
+
 START_TEST(fsync_basic)
 {
-	struct aiocb cb;
 	int fd = t_tmpfile(4096, 0);
 
-	t_prep(&cb, fd, NULL, 0, 0);
-	ck_assert_int_eq(aio_fsync(O_SYNC, &cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 10000), 0);
-	ck_assert_int_eq(aio_return(&cb), 0);
-	t_prep(&cb, fd, NULL, 0, 0);
-	ck_assert_int_eq(aio_fsync(O_DSYNC, &cb), 0);
-	ck_assert_int_eq(t_wait(&cb, 10000), 0);
-	ck_assert_int_eq(aio_return(&cb), 0);
+	FSYNC_OK(fd, O_SYNC);
+	FSYNC_OK(fd, O_DSYNC);
 	close(fd);
 }
 END_TEST
@@ -299,6 +340,79 @@ START_TEST(fsync_group_no_ring_chain)
 }
 END_TEST
 
+/*
+ * An fsync that io_uring or native AIO runs needs no identity read from
+ * its submitter (creds.c): fsync(2) checks no permission.  Run in a thread
+ * where capget(2), the first step of reading one, fails (a seccomp
+ * filter of that thread alone).  Before, every aio_fsync() read it (four
+ * system calls), and this one was refused.
+ */
+struct capless {
+	int fd, ret, err, seccomp;
+};
+
+static void *fsync_capless(void *arg)
+{
+	struct capless *c = arg;
+	struct sock_filter f[] = {
+		T_SECCOMP_LOAD_NR,
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_capget, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	struct aiocb fs;
+
+	c->seccomp = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+		     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+	if (!c->seccomp)
+		return NULL;
+	t_prep(&fs, c->fd, NULL, 0, 0);
+	c->ret = aio_fsync(O_SYNC, &fs);
+	c->err = errno;
+	if (c->ret == 0) {
+		c->err = t_wait(&fs, 10000);
+		c->ret = (int)aio_return(&fs);
+	}
+	return NULL;
+}
+
+START_TEST(fsync_no_identity_read)
+{
+	const char *m = getenv("KAIO_BACKEND");
+	struct capless c = { 0 };
+	struct kaio_stats s0, s1;
+	pthread_t t;
+
+	if (m && !strcmp(m, "threads")) {
+		printf("SKIP: fsync_no_identity_read: the pool runs every "
+		       "fsync here, as its submitter\n");
+		return;
+	}
+	c.fd = t_tmpfile(4096, 0);
+	/* Who runs an fsync here? */
+	kaio_stats_get(&s0, sizeof(s0));
+	FSYNC_OK(c.fd, O_SYNC);
+	kaio_stats_get(&s1, sizeof(s1));
+	if (s1.v[KAIO_STAT_POOL] != s0.v[KAIO_STAT_POOL]) {
+		printf("SKIP: fsync_no_identity_read: the pool runs fsync "
+		       "here (no kernel backend takes it)\n");
+		close(c.fd);
+		return;
+	}
+	ck_assert_int_eq(pthread_create(&t, NULL, fsync_capless, &c), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	close(c.fd);
+	if (!c.seccomp) {
+		printf("SKIP: fsync_no_identity_read: no seccomp filter "
+		       "here\n");
+		return;
+	}
+	ck_assert_msg(c.ret == 0 && c.err == 0, "aio_fsync() = %d, error %d",
+		      c.ret, c.err);
+}
+END_TEST
+
 Suite *fsync_suite(void)
 {
 	Suite *s = suite_create("aio_fsync");
@@ -306,6 +420,7 @@ Suite *fsync_suite(void)
 
 	tcase_add_test(tc, fsync_basic);
 	tcase_add_test(tc, fsync_errors);
+	tcase_add_test(tc, fsync_closed_after_writes);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("ordering");
 	tcase_add_test(tc, fsync_barrier);
@@ -313,6 +428,7 @@ Suite *fsync_suite(void)
 	tcase_add_test(tc, fsync_group);
 	tcase_add_test(tc, fsync_group_threads);
 	tcase_add_test(tc, fsync_group_no_ring_chain);
+	tcase_add_test(tc, fsync_no_identity_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

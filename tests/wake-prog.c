@@ -9,8 +9,9 @@
  * request waited for: an aio_fsync() held between the moment its aiocb
  * says EINPROGRESS and the moment a backend has it.  The program exports
  * its own syscall() (linked with -export-dynamic), which makes the
- * library's capture of the submitter's identity (getgroups(2), part of
- * every aio_fsync()) take HOLD_MS, once.  The waiter, meanwhile, finds no
+ * library's first gettid(2) in a thread (it notes its submitter's thread
+ * ID as it hands the request on, fdmap.c) take HOLD_MS, once: each round
+ * submits from a new thread.  The waiter, meanwhile, finds no
  * ring that holds the fsync, nothing counted as pending in user space,
  * and one busy ring.  Were it to sleep in that ring (reaping there for
  * itself, reap.c), the fsync's completion, which comes from elsewhere and
@@ -55,6 +56,7 @@ enum { HOLD_MS = 1500, WAIT_S = 6, ROUNDS = 3 };
 
 static atomic_int hold_next, held;
 static atomic_llong hold_end;
+static __thread int i_submit;	/* the round's submitting thread */
 
 __attribute__((visibility("default"))) long syscall(long nr, ...);
 
@@ -63,7 +65,7 @@ long syscall(long nr, ...)
 	long a[6];
 
 	SHIM_SYSCALL_ARGS(a, nr);
-	if (nr == SYS_getgroups && atomic_exchange(&hold_next, 0)) {
+	if (nr == SYS_gettid && i_submit && atomic_exchange(&hold_next, 0)) {
 		atomic_store(&held, 1);
 		usleep(HOLD_MS * 1000);
 		atomic_store(&hold_end, shim_now_ms());
@@ -111,11 +113,23 @@ static int served_by(const struct kaio_stats *a, const struct kaio_stats *b)
 	return -1;
 }
 
+static void *submit_fsync(void *arg)
+{
+	i_submit = 1;
+	atomic_store(&hold_next, 1);
+	if (aio_fsync(O_SYNC, arg)) {
+		perror("wake-prog: aio_fsync");
+		exit(1);
+	}
+	atomic_store(&hold_next, 0);
+	return NULL;
+}
+
 static int round_once(int fd, int n, int *kind)
 {
 	struct kaio_stats sa, sb;
 	long long done_at;
-	pthread_t t;
+	pthread_t t, s;
 	int err, ret = 0;
 
 	memset(&fs_cb, 0, sizeof(fs_cb));
@@ -126,12 +140,10 @@ static int round_once(int fd, int n, int *kind)
 	/* fs_cb's memory says 0 (done) until aio_fsync() marks it. */
 	if (pthread_create(&t, NULL, waiter, NULL))
 		return 1;
-	atomic_store(&hold_next, 1);
 	kaio_stats_get(&sa, sizeof(sa));
-	if (aio_fsync(O_SYNC, &fs_cb)) {
-		perror("wake-prog: aio_fsync");
-		exit(1);
-	}
+	if (pthread_create(&s, NULL, submit_fsync, &fs_cb))
+		return 1;
+	pthread_join(s, NULL);
 	atomic_store(&submitted, 1);
 	while ((err = aio_error(&fs_cb)) == EINPROGRESS)
 		usleep(1000);
@@ -145,7 +157,7 @@ static int round_once(int fd, int n, int *kind)
 		ret = 1;
 	}
 	if (!atomic_load(&held)) {
-		/* The identity was not captured with getgroups(2) here. */
+		/* The thread's ID was not asked with syscall() there. */
 		printf("SKIP: round %d: the fsync was never held in "
 		       "submission\n", n);
 		return ret ? ret : 77;
