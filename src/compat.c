@@ -70,15 +70,9 @@
 	__attribute__((visibility("default"))) ret kaio_entry_##name params; \
 	ret kaio_entry_##name params \
 	{ \
-		ret r; \
-		int cs; \
-		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs); \
-		kaio__tls_depth++; \
-		r = kaio__##name args; \
-		kaio__tls_depth--; \
-		pthread_setcancelstate(cs, NULL); \
-		if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth)) \
-			kaio__signals_release(); \
+		int cs = kaio__call_begin(); \
+		ret r = kaio__##name args; \
+		kaio__call_end(cs); \
 		return r; \
 	}
 
@@ -102,15 +96,10 @@ __attribute__((visibility("default")))
 void kaio_entry_aio_init(const struct aioinit *init);
 void kaio_entry_aio_init(const struct aioinit *init)
 {
-	int cs;
+	int cs = kaio__call_begin();
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	kaio__tls_depth++;
 	kaio__aio_init(init);
-	kaio__tls_depth--;
-	pthread_setcancelstate(cs, NULL);
-	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
-		kaio__signals_release();
+	kaio__call_end(cs);
 }
 
 EXPORT4(kaio_entry_aio_read, aio_read);

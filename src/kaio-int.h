@@ -738,6 +738,29 @@ int kaio__signals_release_before_wait(void) KAIO_HIDDEN;
 void kaio__signals_mask(sigset_t *old) KAIO_HIDDEN;
 void kaio__signals_unmask(const sigset_t *old) KAIO_HIDDEN;
 
+/*
+ * In and out of a library call that is no cancellation point (compat.c's
+ * entry points, kaio_queue_reap()'s reaping of rings): cancellation off,
+ * the call counted in kaio__tls_depth, and the completion signals it held
+ * let in on the way out.
+ */
+static inline int kaio__call_begin(void)
+{
+	int cs;
+
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	kaio__tls_depth++;
+	return cs;
+}
+
+static inline void kaio__call_end(int cs)
+{
+	kaio__tls_depth--;
+	pthread_setcancelstate(cs, NULL);
+	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
+		kaio__signals_release();
+}
+
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 			    int urgent) KAIO_HIDDEN;

@@ -175,16 +175,11 @@ int kaio__queue_link(const struct kaio_note *n, struct kaio_reaper *r,
 /* Reap the linked rings, as an entry point (its depth, no cancellation). */
 static void rings_poll(struct kaio_reaper *const *rl, int nl)
 {
-	int i, cs;
+	int i, cs = kaio__call_begin();
 
-	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	kaio__tls_depth++;
 	for (i = 0; i < nl; i++)
 		kaio__reaper_poll(rl[i]);
-	kaio__tls_depth--;
-	pthread_setcancelstate(cs, NULL);
-	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
-		kaio__signals_release();
+	kaio__call_end(cs);
 }
 
 static int rings_ready(struct kaio_reaper *const *rl, int nl)

@@ -828,6 +828,15 @@ static int fetch_flags(int fd, int op, int *fl)
  * closed or replaced since (fdgen.c), or one fstat() shows it.  Its
  * error, if any, is left to fetch_flags().
  */
+/* This thread saw fd was a file, and the number has not been closed or
+ * replaced since (gen and epoch, read before the look; in a hold)? */
+static int seen_file(const struct flag_use *u, const struct kaio_fd *f,
+		     unsigned long long gen, unsigned long long epoch)
+{
+	return f && u && u->file && u->file_gen == gen &&
+	       u->file_epoch == epoch && kaio__fdgen_trusted();
+}
+
 static int still_file(int fd, int op, int fl)
 {
 	struct flag_use *u = NULL;
@@ -843,8 +852,7 @@ static int still_file(int fd, int op, int fl)
 	held = flags_hold();
 	if (held)
 		u = flag_slot(fd);
-	if (f && u && u->file && u->file_gen == gen &&
-	    u->file_epoch == epoch && kaio__fdgen_trusted()) {
+	if (seen_file(u, f, gen, epoch)) {
 		flags_release();
 		return 1;
 	}
@@ -875,15 +883,13 @@ out:
 static int still_open(int fd)
 {
 	struct kaio_fd *f = kaio__fd_peek(fd);
-	struct flag_use *u;
 	unsigned long long gen, epoch;
 	int ok;
 
-	if (!f || !kaio__fdgen_trusted() || !flags_hold())
+	if (!f || !flags_hold())
 		return 0;
 	fd_gen(f, &gen, &epoch);
-	u = flag_slot(fd);
-	ok = u && u->file && u->file_gen == gen && u->file_epoch == epoch;
+	ok = seen_file(flag_slot(fd), f, gen, epoch);
 	flags_release();
 	return ok;
 }
