@@ -285,40 +285,67 @@ static int read_one(int ep, int q, int fd, char *buf, off_t off, int val)
  * the ring's reaper thread woke for each (a notified request was urgent),
  * reaped it and wrote the queue's eventfd: a switch per round.
  */
-START_TEST(queue_ring_no_hop)
+/*
+ * The rounds, in a fork child: its only other threads are the library's
+ * (the parent's suite leaves threads of earlier tests that switch on their
+ * own).  res: the other threads' switches and the rounds' milliseconds;
+ * 0, or the round that went wrong (1-based; -1 before the rounds).
+ */
+static int no_hop_rounds(int rounds, long res[2])
 {
-	enum { ROUNDS = 200 };
 	struct epoll_event ee = { .events = EPOLLIN };
 	char buf[64];
 	int q, ep, fd, i;
-	long sw0, sw1, t0, ms, allowed;
+	long sw0, t0;
+
+	fd = t_tmpfile((size_t)rounds * 64, 0);
+	q = kaio_queue_create(0);
+	ep = epoll_create1(0);
+	if (q < 0 || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, q, &ee))
+		return -1;
+	for (i = 0; i < 4; i++)		/* the ring and its reaper exist */
+		if (read_one(ep, q, fd, buf, 0, i))
+			return -1;
+	sw0 = t_others_switches();
+	if (sw0 < 0)
+		return -1;
+	t0 = now_ms();
+	for (i = 0; i < rounds; i++)
+		if (read_one(ep, q, fd, buf, (off_t)i * 64, i))
+			return i + 1;
+	res[1] = now_ms() - t0;
+	res[0] = t_others_switches() - sw0;
+	return 0;
+}
+
+START_TEST(queue_ring_no_hop)
+{
+	enum { ROUNDS = 200 };
+	long res[3] = { 0, 0, 0 }, allowed;
+	int p[2], status;
+	pid_t pid;
 
 	if (!uring_serves_reads("queue_ring_no_hop"))
 		return;
-	fd = t_tmpfile(ROUNDS * 64, 0);
-	q = kaio_queue_create(0);
-	ck_assert_int_ge(q, 0);
-	ep = epoll_create1(0);
-	ck_assert_int_eq(epoll_ctl(ep, EPOLL_CTL_ADD, q, &ee), 0);
-	for (i = 0; i < 4; i++)		/* the ring and its reaper exist */
-		ck_assert_int_eq(read_one(ep, q, fd, buf, 0, i), 0);
-	sw0 = t_others_switches();
-	ck_assert_int_ge(sw0, 0);
-	t0 = now_ms();
-	for (i = 0; i < ROUNDS; i++)
-		ck_assert_int_eq(read_one(ep, q, fd, buf, (off_t)i * 64, i),
-				 0);
-	ms = now_ms() - t0;
-	sw1 = t_others_switches();
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		res[2] = no_hop_rounds(ROUNDS, res);
+		_exit(write(p[1], res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], res, sizeof(res)), (ssize_t)sizeof(res));
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_msg(res[2] == 0, "the child's round %ld failed", res[2]);
 	/* The reaper's timed sleep ends every 10 ms (reap.c): two
 	 * switches each, at most, besides. */
-	allowed = ROUNDS / 4 + 2 * (ms / 10 + 1);
-	ck_assert_msg(sw1 - sw0 <= allowed, "other threads switched %ld "
-		      "times in %d rounds (%ld ms; %ld allowed)", sw1 - sw0,
-		      ROUNDS, ms, allowed);
-	close(ep);
-	ck_assert_int_eq(kaio_queue_destroy(q), 0);
-	close(fd);
+	allowed = ROUNDS / 4 + 2 * (res[1] / 10 + 1);
+	ck_assert_msg(res[0] <= allowed, "other threads switched %ld times in "
+		      "%d rounds (%ld ms; %ld allowed)", res[0], ROUNDS, res[1],
+		      allowed);
 }
 END_TEST
 
