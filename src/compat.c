@@ -40,8 +40,9 @@
 /*
  * The same, counting the call in kaio__tls_depth: aio_suspend() called
  * from a signal handler that interrupted one of these (which may hold a
- * lock) then takes no lock (reap.c).  aio_error() and aio_return() take
- * none and are not counted.
+ * lock) then takes no lock (reap.c).  aio_return() takes none and is not
+ * counted; aio_error() counts itself only when it reaps a ring, and not
+ * at all inside another call (kaio__reaper_collect()).
  */
 #define ENTRY_DEPTH(ret, name, params, args) \
 	__attribute__((visibility("default"))) ret kaio_entry_##name params; \

@@ -156,6 +156,18 @@ struct kaio_notify {
 };
 
 /*
+ * Does a notification of this kind do anything?  SIGEV_NONE does not, nor
+ * a signal numbered 0: a zeroed aiocb's (fio's, for one), which sends
+ * nothing, as under glibc.
+ */
+static inline int kaio__notifies(int notify, int signo)
+{
+	return notify != SIGEV_NONE &&
+	       !((notify == SIGEV_SIGNAL || notify == SIGEV_THREAD_ID) &&
+		 signo == 0);
+}
+
+/*
  * A notification's record, reserved at submission so that a completion
  * never allocates: a SIGEV_KAIO event (bound to its queue) or a
  * SIGEV_THREAD job.  kaio__notify() consumes it; kaio__notify_release()
@@ -676,6 +688,8 @@ struct kaio_reaper {
 	atomic_int inflight_n;		/* requests in the kernel */
 	atomic_int urgent;		/* ... with a notification or list */
 	atomic_llong app_reaped;	/* when an app thread last reaped */
+	atomic_int app_polled;		/* aio_error() looked at the ring
+					 * since the reaper last asked */
 	/* Constant. */
 	int slot;			/* 0 native AIO, 1 io_uring's shared
 					 * ring, 2.. its per-thread rings */
@@ -774,6 +788,7 @@ void kaio__reaper_poll_begin(struct kaio_reaper *r, sigset_t *old) KAIO_HIDDEN;
 void kaio__reaper_poll_end(struct kaio_reaper *r,
 			   const sigset_t *old) KAIO_HIDDEN;
 void kaio__reaper_poll(struct kaio_reaper *r) KAIO_HIDDEN;
+int kaio__reaper_collect(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;
 /* A reaper's wait as a cancellation point: async mode around it. */
 int kaio__cancel_async_begin(void) KAIO_HIDDEN;

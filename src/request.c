@@ -1290,11 +1290,7 @@ static void nocancel(int *cs)
  */
 static int notifies(const struct sigevent *sev)
 {
-	if (sev->sigev_notify == SIGEV_NONE)
-		return 0;
-	return !((sev->sigev_notify == SIGEV_SIGNAL ||
-		  sev->sigev_notify == SIGEV_THREAD_ID) &&
-		 sev->sigev_signo == 0);
+	return kaio__notifies(sev->sigev_notify, sev->sigev_signo);
 }
 
 /*
@@ -1573,15 +1569,29 @@ static int ours(const struct aiocb *cb)
 }
 
 /*
- * Lock-free and async-signal-safe.  After aio_return() it still gives
- * the request's final status, as glibc's does.
+ * Async-signal-safe.  After aio_return() it still gives the request's
+ * final status, as glibc's does.  A request in progress in a ring that
+ * holds completions: they are reaped here (kaio__reaper_collect()), so a
+ * program that polls aio_error() reads its completions in its own thread,
+ * as an io_uring program reads its completion queue.  Not from a handler
+ * that interrupted the library, which may hold the ring's lock.
  */
 int kaio__aio_error(const struct aiocb *cb)
 {
+	struct kaio_reaper *r;
+	int err, saved;
+
 	if (!ours(cb))
 		return kaio__fail(EINVAL);
-	return atomic_load_explicit((atomic_int *)&cb->__error_code,
-				    memory_order_acquire);
+	err = kaio__cb_error(cb);
+	if (err != EINPROGRESS || kaio__tls_depth ||
+	    !(r = kaio__cb_hint(cb)) || !r->ready)
+		return err;
+	saved = errno;
+	if (kaio__reaper_collect(r))
+		err = kaio__cb_error(cb);
+	errno = saved;
+	return err;
 }
 
 /*

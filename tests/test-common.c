@@ -236,7 +236,8 @@ int t_running_cancellable(void)
 	return t_uring_ok();
 }
 
-/* Voluntary context switches of this process's threads but the caller. */
+/* Voluntary context switches of this process's threads but the caller and
+ * io_uring's io-wq workers. */
 long t_others_switches(void)
 {
 	char path[300], line[128];
@@ -255,9 +256,14 @@ long t_others_switches(void)
 			 e->d_name);
 		if (!(f = fopen(path, "r")))
 			continue;	/* it has just exited */
-		while (fgets(line, sizeof(line), f))
+		while (fgets(line, sizeof(line), f)) {
+			/* io_uring's io-wq workers: the kernel's threads, one
+			 * switch per request they run for the ring. */
+			if (!strncmp(line, "Name:\tiou-", 10))
+				break;
 			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
 				sum += v;
+		}
 		fclose(f);
 	}
 	closedir(d);

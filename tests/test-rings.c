@@ -14,9 +14,12 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test-common.h"
@@ -414,6 +417,143 @@ START_TEST(rings_fork_child)
 }
 END_TEST
 
+/*
+ * A thread that waits for its own reads in its own ring takes their
+ * completions itself: no other thread wakes for them.  Two ways of
+ * waiting, each of which used to cost a wake-up of the ring's reaper
+ * thread per read:
+ * - HOP_POLL: aio_error() in a loop.  It only read the aiocb, so the
+ *   reaper had to reap; now aio_error() reaps the ring when completions
+ *   wait there (request.c).
+ * - HOP_ZEROED: the aiocb's sigevent left zeroed (SIGEV_SIGNAL, signal 0:
+ *   nothing is sent), as fio's posixaio engine leaves it, and
+ *   aio_suspend().  Such a request counted as notified, so its reaper
+ *   was woken to complete it at once (reap.c).
+ * The rounds run in a fork child, whose only other threads are the
+ * library's (the suite's earlier tests leave threads that switch).
+ */
+enum { HOP_POLL, HOP_ZEROED };
+
+static int hops_skip(const char *name)
+{
+	const char *m = getenv("KAIO_BACKEND");
+
+	if ((!m || !*m || !strcmp(m, "auto") || !strcmp(m, "uring")) &&
+	    t_uring_ok() && !t_threaded_kernel())
+		return 0;
+	printf("SKIP: %s: a read of a thread's own io_uring ring needs "
+	       "KAIO_BACKEND auto or uring and a usable io_uring (KAIO_BACKEND"
+	       "=%s, io_uring %s, threaded kernel %d)\n", name, m ? m : "",
+	       t_uring_ok() ? "usable" : "refused", t_threaded_kernel());
+	return 1;
+}
+
+static long ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* One read waited for as how says; 0 if all was well. */
+static int hop_round(int how, char *buf, int k)
+{
+	struct timespec ts = { 20, 0 };
+	const struct aiocb *l[1];
+	struct aiocb cb;
+	off_t off = (off_t)(k % 5) * RBYTES;
+	int e;
+
+	t_prep(&cb, rfd, buf, RBYTES, off);
+	if (how == HOP_ZEROED)
+		memset(&cb.aio_sigevent, 0, sizeof(cb.aio_sigevent));
+	if (aio_read(&cb))
+		return 1;
+	l[0] = &cb;
+	if (how == HOP_POLL) {
+		while ((e = aio_error(&cb)) == EINPROGRESS)
+			;
+	} else {
+		while (aio_suspend(l, 1, &ts))
+			if (errno != EINTR)
+				return 2;
+		e = aio_error(&cb);
+	}
+	if (e || aio_return(&cb) != RBYTES ||
+	    !t_check_bytes(buf, off, RBYTES))
+		return 3;
+	return 0;
+}
+
+/* res: the other threads' switches and the rounds' milliseconds; 0, or
+ * the round that went wrong (1-based; -1 before the rounds). */
+static int hop_rounds(int how, int rounds, long res[2])
+{
+	char *buf = malloc(RBYTES);
+	long sw0, t0;
+	int i;
+
+	if (!buf)
+		return -1;
+	for (i = 0; i < 4; i++)		/* the ring and its reaper exist */
+		if (hop_round(how, buf, i))
+			return -1;
+	sw0 = t_others_switches();
+	if (sw0 < 0)
+		return -1;
+	t0 = ms_now();
+	for (i = 0; i < rounds; i++)
+		if (hop_round(how, buf, i))
+			return i + 1;
+	res[1] = ms_now() - t0;
+	res[0] = t_others_switches() - sw0;
+	free(buf);
+	return 0;
+}
+
+static void hops_check(int how)
+{
+	enum { ROUNDS = 200 };
+	long res[3] = { 0, 0, 0 }, allowed;
+	int p[2], status;
+	pid_t pid;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		res[2] = hop_rounds(how, ROUNDS, res);
+		_exit(write(p[1], res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], res, sizeof(res)), (ssize_t)sizeof(res));
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_msg(res[2] == 0, "the child's round %ld failed", res[2]);
+	/* The reaper's timed sleep ends every 10 ms (reap.c): two switches
+	 * each, at most, besides. */
+	allowed = ROUNDS / 4 + 2 * (res[1] / 10 + 1);
+	ck_assert_msg(res[0] <= allowed, "other threads switched %ld times in "
+		      "%d rounds (%ld ms; %ld allowed)", res[0], ROUNDS, res[1],
+		      allowed);
+}
+
+START_TEST(rings_poll_error_no_hop)
+{
+	if (!hops_skip("rings_poll_error_no_hop"))
+		hops_check(HOP_POLL);
+}
+END_TEST
+
+START_TEST(rings_zeroed_sigevent_no_hop)
+{
+	if (!hops_skip("rings_zeroed_sigevent_no_hop"))
+		hops_check(HOP_ZEROED);
+}
+END_TEST
+
 Suite *rings_suite(void)
 {
 	Suite *s = suite_create("rings");
@@ -425,6 +565,8 @@ Suite *rings_suite(void)
 	tcase_add_test(tc, rings_mixed_list_and_exited_threads);
 	tcase_add_test(tc, rings_cancel_every_ring);
 	tcase_add_test(tc, rings_fork_child);
+	tcase_add_test(tc, rings_poll_error_no_hop);
+	tcase_add_test(tc, rings_zeroed_sigevent_no_hop);
 	suite_add_tcase(s, tc);
 	return s;
 }
