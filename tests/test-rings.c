@@ -15,9 +15,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -554,6 +556,141 @@ START_TEST(rings_zeroed_sigevent_no_hop)
 }
 END_TEST
 
+/*
+ * aio_error() from a signal handler, at every point of a thread's work:
+ * in the program (it may reap there) and inside the library's calls (it
+ * must not: the interrupted call may hold the ring's lock or its role).
+ * Two threads read and wait on their own rings, by polling aio_error() or
+ * with aio_suspend(), while SIGALRM comes every 50 us and its handler asks
+ * aio_error() of every read its thread has in flight.  Every read must
+ * end, once, with its bytes; a lost or stuck completion hangs a round.
+ */
+#define HNREQ	4
+
+static __thread struct aiocb *volatile tls_live[HNREQ];
+static atomic_long handler_polls;
+
+static void poll_live(int sig)
+{
+	int i, saved = errno;
+
+	(void)sig;
+	for (i = 0; i < HNREQ; i++) {
+		struct aiocb *cb = tls_live[i];
+
+		if (cb && aio_error(cb) == EINPROGRESS)
+			atomic_fetch_add(&handler_polls, 1);
+	}
+	errno = saved;
+}
+
+struct hworker {
+	pthread_t th;
+	int t;
+	long rounds;
+	const char *err;
+	atomic_int *stop;
+};
+
+static void *handler_rounds(void *arg)
+{
+	struct hworker *w = arg;
+	struct timespec ts = { 20, 0 };
+	struct aiocb cb[HNREQ];
+	const struct aiocb *l[HNREQ];
+	char *buf[HNREQ];
+	int i, k, left;
+
+	for (i = 0; i < HNREQ; i++)
+		if (!(buf[i] = malloc(RBYTES)))
+			w->err = "no memory";
+	for (k = 0; !w->err && !atomic_load(w->stop); k++) {
+		for (i = 0; i < HNREQ; i++) {
+			tls_live[i] = NULL;
+			atomic_signal_fence(memory_order_seq_cst);
+			t_prep(&cb[i], rfd, buf[i], RBYTES, where(w->t, k, i));
+			if (aio_read(&cb[i])) {
+				w->err = "aio_read() refused a read";
+				break;
+			}
+			atomic_signal_fence(memory_order_seq_cst);
+			tls_live[i] = &cb[i];
+		}
+		if (w->err)
+			break;
+		for (;;) {
+			for (i = 0, left = 0; i < HNREQ; i++) {
+				l[i] = aio_error(&cb[i]) == EINPROGRESS ?
+				       &cb[i] : NULL;
+				left += l[i] != NULL;
+			}
+			if (!left)
+				break;
+			if ((k + w->t) % 2 == 0)
+				continue;	/* poll */
+			if (aio_suspend(l, HNREQ, &ts) && errno != EINTR &&
+			    errno != EAGAIN) {
+				w->err = "aio_suspend() failed";
+				break;
+			}
+		}
+		for (i = 0; i < HNREQ && !w->err; i++) {
+			tls_live[i] = NULL;
+			if (aio_error(&cb[i]) || aio_return(&cb[i]) != RBYTES ||
+			    !t_check_bytes(buf[i], where(w->t, k, i), RBYTES))
+				w->err = "a read failed or returned wrong bytes";
+		}
+		w->rounds++;
+	}
+	for (i = 0; i < HNREQ; i++)
+		tls_live[i] = NULL;
+	for (i = 0; i < HNREQ; i++)
+		free(buf[i]);
+	return NULL;
+}
+
+START_TEST(rings_error_in_handler)
+{
+	struct itimerval every = { { 0, 50 }, { 0, 50 } }, off = { { 0, 0 },
+								  { 0, 0 } };
+	struct sigaction sa;
+	struct hworker w[2];
+	atomic_int stop = 0;
+	long t0;
+	int i;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = poll_live;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGALRM, &sa, NULL), 0);
+	atomic_store(&handler_polls, 0);
+	memset(w, 0, sizeof(w));
+	for (i = 0; i < 2; i++) {
+		w[i].t = 90 + i;
+		w[i].stop = &stop;
+		ck_assert_int_eq(pthread_create(&w[i].th, NULL, handler_rounds,
+						&w[i]), 0);
+	}
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &every, NULL), 0);
+	t0 = ms_now();
+	while (ms_now() - t0 < 1500)	/* each SIGALRM ends a sleep */
+		usleep(100 * 1000);
+	atomic_store(&stop, 1);
+	for (i = 0; i < 2; i++)
+		pthread_join(w[i].th, NULL);
+	ck_assert_int_eq(setitimer(ITIMER_REAL, &off, NULL), 0);
+	signal(SIGALRM, SIG_DFL);
+	for (i = 0; i < 2; i++) {
+		ck_assert_msg(!w[i].err, "thread %d: %s", i, w[i].err);
+		ck_assert_msg(w[i].rounds > 0, "thread %d read nothing", i);
+	}
+	printf("rings_error_in_handler: %ld and %ld rounds, %ld polls in "
+	       "flight from the handler\n", w[0].rounds, w[1].rounds,
+	       atomic_load(&handler_polls));
+}
+END_TEST
+
 Suite *rings_suite(void)
 {
 	Suite *s = suite_create("rings");
@@ -567,6 +704,7 @@ Suite *rings_suite(void)
 	tcase_add_test(tc, rings_fork_child);
 	tcase_add_test(tc, rings_poll_error_no_hop);
 	tcase_add_test(tc, rings_zeroed_sigevent_no_hop);
+	tcase_add_test(tc, rings_error_in_handler);
 	suite_add_tcase(s, tc);
 	return s;
 }
