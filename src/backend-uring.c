@@ -90,6 +90,8 @@
 #define UR_ENTRIES	256
 #define UR_BATCH	128
 #define UR_TRINGS	(KAIO_REAPER_SLOTS - 2)	/* thread rings at most */
+#define UR_DEFER_MIN	8	/* reads in flight before one waits */
+#define UR_DEFER_MAX	16	/* entries left in a queue at most */
 
 struct uring {
 	pthread_mutex_t lock;
@@ -101,6 +103,9 @@ struct uring {
 	const struct kaio_queue *evq;
 	uint64_t evqid;
 	int evok;
+	/* Entries its thread left in the submission queue (defer_ok()):
+	 * written under lock, read without it. */
+	atomic_int deferred;
 	struct kaio_reaper reaper;
 };
 
@@ -129,6 +134,7 @@ static struct uring ring0 = {
 static struct {
 	int setup_err;		/* why not, for the stats line */
 	int trings_max;		/* KAIO_URING_RINGS */
+	int defer_min;		/* KAIO_URING_DEFER; < 0: never */
 	/* Requests for the submitter thread (on ring0's inflight too). */
 	struct kaio_req *ho_head, *ho_tail;
 	int ho_started;
@@ -191,6 +197,12 @@ static void owner_exit(void *arg)
 	int n;
 
 	atomic_store(&o->exiting, 1);
+	/* What it left in its ring first: nobody else may come (above). */
+	if (o->ring && atomic_load(&o->ring->deferred)) {
+		pthread_mutex_lock(&o->ring->lock);
+		flush_locked(o->ring);
+		pthread_mutex_unlock(&o->ring->lock);
+	}
 	while ((n = atomic_load(&o->n)) > 0) {
 		deadline_in(&dl, 50000000);	/* and look again */
 		sys_futex_wait(&o->n, n, &dl);
@@ -313,6 +325,10 @@ static void setup_locked(void)
 	ur.trings_max = env && *env ? atoi(env) : UR_TRINGS;
 	if (ur.trings_max < 0 || ur.trings_max > UR_TRINGS)
 		ur.trings_max = UR_TRINGS;
+	env = getenv("KAIO_URING_DEFER");
+	ur.defer_min = env && *env ? atoi(env) : UR_DEFER_MIN;
+	if (ur.defer_min > UR_ENTRIES)
+		ur.defer_min = -1;
 	ur.state = 1;
 	errno = saved;
 }
@@ -486,7 +502,8 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		 * either. */
 		if (!ts.tv_sec && !ts.tv_nsec && !sigmask && !cancel &&
 		    !io_uring_cq_ready(&u->ring) &&
-		    !io_uring_cq_has_overflow(&u->ring))
+		    !io_uring_cq_has_overflow(&u->ring) &&
+		    !atomic_load(&u->deferred))
 			return -ETIMEDOUT;
 	}
 	pthread_mutex_lock(&u->lock);	/* the SQ is the submitters' */
@@ -553,7 +570,8 @@ static int ring_ready(struct kaio_reaper *r)
 
 	return tail != head ||
 	       (__atomic_load_n(ring->sq.kflags, __ATOMIC_RELAXED) &
-		IORING_SQ_CQ_OVERFLOW);
+		IORING_SQ_CQ_OVERFLOW) ||
+	       atomic_load(&ring_of(r)->deferred);
 }
 
 /* The ring's eventfd is efd now (kaio__queue_link()); u->lock held. */
@@ -656,6 +674,94 @@ static void flush_locked(struct uring *u)
 		ret = io_uring_submit(&u->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
+	}
+	if (atomic_load_explicit(&u->deferred, memory_order_relaxed) &&
+	    !io_uring_sq_ready(&u->ring)) {
+		atomic_store(&u->deferred, 0);
+		atomic_fetch_sub(&kaio__sq_deferring, 1);
+	}
+}
+
+/*
+ * Deferred entry (O_DIRECT reads at depth).  Every read is one
+ * io_uring_enter(), and on a virtual machine each enter rings the
+ * device's doorbell, a VM exit that is most of an O_DIRECT read's cost:
+ * fio's posixaio engine at iodepth 32 spent 5.7 us of 17.8 per read
+ * there.  A program that keeps many reads in flight enters them one call
+ * at a time, and comes back to the library to collect them.  So while 8
+ * or more (KAIO_URING_DEFER) of a thread ring's reads are in flight, none
+ * of them notified, a new O_DIRECT read without a notification or list
+ * stays in the ring's submission queue, up to 16 entries, and the next
+ * call of that thread into the library enters them together: one enter,
+ * one plug, one doorbell.  The device is kept busy meanwhile by the reads
+ * already in flight.  Whoever enters the ring first sends them too: any
+ * submission, a reap (reap_batch()), aio_cancel(), the thread's exit
+ * (owner_exit()), and a close(), dup2() or close_range() of any thread
+ * (fdgen.c): io_uring looks a descriptor up only when the entry is
+ * entered, and POSIX wants a read to complete as if the close had not
+ * happened.  If nothing does, the ring's reaper does within 20 ms
+ * (reap.c).  Not where close() is not seen first (kaio__fdgen_trusted()).
+ */
+static __thread struct uring *tls_deferred
+	__attribute__((tls_model("initial-exec")));
+__thread int kaio__tls_sq_deferred __attribute__((tls_model("initial-exec")));
+atomic_int kaio__sq_deferring;
+
+static int defer_ok(struct uring *u, struct owner *o, struct kaio_req **reqs,
+		    int n)
+{
+	struct kaio_req *r;
+	int i;
+
+	if (u == &ring0 || !o || o->ring != u || ur.defer_min < 0 ||
+	    atomic_load(&u->reaper.inflight_n) < ur.defer_min ||
+	    atomic_load(&u->reaper.urgent) ||
+	    io_uring_sq_ready(&u->ring) > UR_DEFER_MAX ||
+	    !kaio__fdgen_trusted())
+		return 0;
+	for (i = 0; i < n; i++) {
+		r = reqs[i];
+		if (r->op != KAIO_OP_READ || !(r->flags & KAIO_RQ_DIRECT) ||
+		    r->list || (r->flags & (KAIO_RQ_EVFD | KAIO_RQ_OFFLOAD)) ||
+		    r->personality > 0 ||
+		    kaio__notifies(r->nt.notify, r->nt.signo))
+			return 0;
+	}
+	return 1;
+}
+
+/* Enter what this thread left in its ring (kaio__flush_deferred()). */
+void kaio__uring_flush_mine(void)
+{
+	struct uring *u = tls_deferred;
+
+	if (kaio__tls_depth)
+		return;		/* a handler that interrupted the library */
+	kaio__tls_sq_deferred = 0;
+	tls_deferred = NULL;
+	if (u && atomic_load(&u->deferred)) {
+		pthread_mutex_lock(&u->lock);
+		flush_locked(u);
+		pthread_mutex_unlock(&u->lock);
+	}
+}
+
+/* Enter what every thread left in its ring: a descriptor is going. */
+void kaio__uring_flush_all(void)
+{
+	struct uring *u;
+	int i, n = atomic_load(&ntrings);
+
+	/* Not from inside the library, which may hold a ring's lock. */
+	if (kaio__tls_depth || kaio__tls_libthread)
+		return;
+	for (i = 0; i < n; i++) {
+		u = atomic_load(&trings[i]);
+		if (!u || !atomic_load(&u->deferred))
+			continue;
+		pthread_mutex_lock(&u->lock);
+		flush_locked(u);
+		pthread_mutex_unlock(&u->lock);
 	}
 }
 
@@ -945,7 +1051,14 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 		}
 	}
 	m = i;
-	if (direct) {
+	if (direct && m == direct && defer_ok(u, o, reqs, m)) {
+		if (!atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
+			atomic_store(&u->deferred, 1);
+			atomic_fetch_add(&kaio__sq_deferring, 1);
+		}
+		tls_deferred = u;
+		kaio__tls_sq_deferred = 1;
+	} else if (direct) {
 		flush_locked(u);
 		back = io_uring_sq_ready(&u->ring) ?
 		       take_back_last_locked(u, direct) : 0;
@@ -1222,7 +1335,12 @@ static void fork_child(void)
 	 * submitter and reaper threads; this thread is a new one, with
 	 * nothing in it.  The thread rings' memory is left behind; their
 	 * descriptors are closed, or every generation of children would
-	 * hold its ancestors' rings. */
+	 * hold its ancestors' rings.  What the parent left in its queues
+	 * stays there: first, so that these close() calls (fdgen.c) do not
+	 * go looking in unmapped rings. */
+	tls_deferred = NULL;
+	kaio__tls_sq_deferred = 0;
+	atomic_store(&kaio__sq_deferring, 0);
 	if (ur.state > 0)
 		close(ring0.ring.ring_fd);
 	memset(&ur, 0, sizeof(ur));

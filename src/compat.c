@@ -49,6 +49,7 @@
 	ret kaio_entry_##name params \
 	{ \
 		ret r; \
+		FLUSH_##name; \
 		kaio__tls_depth++; \
 		r = kaio__##name args; \
 		kaio__tls_depth--; \
@@ -71,11 +72,22 @@
 	__attribute__((visibility("default"))) ret kaio_entry_##name params; \
 	ret kaio_entry_##name params \
 	{ \
-		int cs = kaio__call_begin(); \
+		int cs; \
+		kaio__flush_deferred(); \
+		cs = kaio__call_begin(); \
 		ret r = kaio__##name args; \
 		kaio__call_end(cs); \
 		return r; \
 	}
+
+/*
+ * Every entry but aio_read() and aio_write() first enters what this thread
+ * left in its ring (kaio__flush_deferred(), backend-uring.c): the reads
+ * that go on leaving them there are those two.
+ */
+#define FLUSH_aio_read		(void)0
+#define FLUSH_aio_write		(void)0
+#define FLUSH_aio_suspend	kaio__flush_deferred()
 
 /* No cancellation points either; they disable it themselves, only where
  * they may reach one (request.c, submit()). */
@@ -97,7 +109,10 @@ __attribute__((visibility("default")))
 void kaio_entry_aio_init(const struct aioinit *init);
 void kaio_entry_aio_init(const struct aioinit *init)
 {
-	int cs = kaio__call_begin();
+	int cs;
+
+	kaio__flush_deferred();
+	cs = kaio__call_begin();
 
 	kaio__aio_init(init);
 	kaio__call_end(cs);

@@ -54,16 +54,31 @@
 atomic_ullong kaio__fd_epoch;
 static atomic_int trusted;
 
+/*
+ * Reads some thread left in its io_uring ring's submission queue name
+ * their descriptor by number, looked up when the ring is entered: enter
+ * them before a number goes (backend-uring.c).  One load when there are
+ * none; not from a handler that interrupted the library.
+ */
+static void enter_deferred(void)
+{
+	if (kaio_unlikely(atomic_load_explicit(&kaio__sq_deferring,
+					       memory_order_acquire)))
+		kaio__uring_flush_all();
+}
+
 static void gone(int fd)
 {
 	struct kaio_fd *f = kaio__fd_peek(fd);
 
+	enter_deferred();
 	if (f)
 		atomic_fetch_add_explicit(&f->gen, 1, memory_order_release);
 }
 
 static void all_gone(void)
 {
+	enter_deferred();
 	atomic_fetch_add_explicit(&kaio__fd_epoch, 1, memory_order_release);
 }
 

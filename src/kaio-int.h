@@ -758,6 +758,23 @@ void kaio__signals_unmask(const sigset_t *old) KAIO_HIDDEN;
  * the call counted in kaio__tls_depth, and the completion signals it held
  * let in on the way out.
  */
+/*
+ * O_DIRECT reads this thread left in its io_uring ring's submission queue
+ * (backend-uring.c): its next call into the library enters them, and so
+ * does a close() of any thread (fdgen.c).
+ */
+extern __thread int kaio__tls_sq_deferred
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern atomic_int kaio__sq_deferring KAIO_HIDDEN;
+void kaio__uring_flush_mine(void) KAIO_HIDDEN;
+void kaio__uring_flush_all(void) KAIO_HIDDEN;
+
+static inline void kaio__flush_deferred(void)
+{
+	if (kaio_unlikely(kaio__tls_sq_deferred))
+		kaio__uring_flush_mine();
+}
+
 static inline int kaio__call_begin(void)
 {
 	int cs;

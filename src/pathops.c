@@ -195,6 +195,7 @@ static int submit_path(struct aiocb *cb, int op)
 {
 	int ret, cs;
 
+	kaio__flush_deferred();
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
 	ret = kaio__submit(cb, op, NULL, 0, NULL);
 	pthread_setcancelstate(cs, NULL);

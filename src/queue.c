@@ -416,6 +416,7 @@ KAIO_EXPORT int kaio_queue_reap(int fd, struct kaio_event *events, int max,
 	struct poller pl;
 	int n, nl, polled, looks = 0, ms, ret, err;
 
+	kaio__flush_deferred();
 	if (!events || max <= 0)
 		return kaio__fail(EINVAL);
 	if (timeout && (timeout->tv_sec < 0 || timeout->tv_nsec < 0 ||

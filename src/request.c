@@ -1581,6 +1581,7 @@ int kaio__aio_error(const struct aiocb *cb)
 	struct kaio_reaper *r;
 	int err, saved;
 
+	kaio__flush_deferred();
 	if (!ours(cb))
 		return kaio__fail(EINVAL);
 	err = kaio__cb_error(cb);

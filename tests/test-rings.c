@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -691,6 +692,288 @@ START_TEST(rings_error_in_handler)
 }
 END_TEST
 
+/*
+ * Deferred entry (backend-uring.c): with KAIO_URING_DEFER=0 every O_DIRECT
+ * read without a notification stays in its thread ring's submission queue
+ * until the thread's next call into the library, or until something else
+ * enters the ring.  Each case runs in a fork child, which makes its rings
+ * anew and reads KAIO_URING_DEFER then; 77 from the child: cannot run here.
+ */
+#define DBYTES	4096
+
+static int dfd_a = -1, dfd_b = -1;	/* O_DIRECT files of two patterns */
+
+/*
+ * The sum of SqTail over this process's io_uring rings: what the kernel
+ * was handed (an entry left in a submission queue is not counted).  Read
+ * through descriptors opened once (sq_open(), after the rings exist): a
+ * close() would itself enter what was left (fdgen.c).
+ */
+static int sq_fds[64], sq_nfds;
+
+static void sq_open(void)
+{
+	char path[64], line[128];
+	int fd, n;
+	ssize_t len;
+
+	for (fd = 0; fd < 1024 && sq_nfds < 64; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+		n = open(path, O_RDONLY);
+		if (n < 0)
+			continue;
+		len = pread(n, line, sizeof(line) - 1, 0);
+		line[len > 0 ? len : 0] = 0;
+		if (strstr(line, "SqMask"))
+			sq_fds[sq_nfds++] = n;	/* kept open */
+		else
+			close(n);
+	}
+}
+
+static long sq_tails(void)
+{
+	char buf[1024], *p;
+	long sum = 0;
+	ssize_t len;
+	int i;
+
+	for (i = 0; i < sq_nfds; i++) {
+		len = pread(sq_fds[i], buf, sizeof(buf) - 1, 0);
+		buf[len > 0 ? len : 0] = 0;
+		if ((p = strstr(buf, "SqTail:")))
+			sum += strtol(p + 7, NULL, 10);
+	}
+	return sum;
+}
+
+static void dprep(struct aiocb *cb, int fd, void *buf, off_t off)
+{
+	t_prep(cb, fd, buf, DBYTES, off);
+	memset(buf, 0xee, DBYTES);
+}
+
+static int dwait(struct aiocb *cb)
+{
+	const struct aiocb *l[1] = { cb };
+	struct timespec ts = { 10, 0 };
+
+	while (aio_error(cb) == EINPROGRESS)
+		if (aio_suspend(l, 1, &ts) && errno != EINTR)
+			return -1;
+	return aio_error(cb) == 0 && aio_return(cb) == DBYTES ? 0 : -1;
+}
+
+/* A read of fd_a, waited for by aio_error() polls: the ring and its
+ * reaper exist, and the reaper leaves the ring to this thread. */
+static int dprime(void *buf)
+{
+	struct aiocb cb;
+
+	dprep(&cb, dfd_a, buf, 0);
+	if (aio_read(&cb))
+		return -1;
+	while (aio_error(&cb) == EINPROGRESS)
+		;
+	if (aio_return(&cb) != DBYTES)
+		return -1;
+	if (!sq_nfds)
+		sq_open();
+	return 0;
+}
+
+/* Left in the queue: the kernel's tail did not move (a few tries: the
+ * reaper may enter the ring meanwhile).  1 if deferred. */
+static int deferred_read(struct aiocb *cb, int fd, void *buf, off_t off)
+{
+	long t0;
+	int tries;
+
+	for (tries = 0; tries < 5; tries++) {
+		dprep(cb, fd, buf, off);
+		t0 = sq_tails();
+		if (aio_read(cb))
+			return -1;
+		if (sq_tails() == t0)
+			return 1;
+		if (dwait(cb))
+			return -1;
+	}
+	return 0;
+}
+
+/* 8 reads left in the queue, entered by aio_suspend(), each right. */
+static int defer_batch(void)
+{
+	struct aiocb cb[8];
+	char *buf;
+	long t0;
+	int i;
+
+	if (posix_memalign((void **)&buf, 4096, 8 * DBYTES) || dprime(buf))
+		return 1;
+	for (i = 0; i < 8; i++) {
+		dprep(&cb[i], dfd_a, buf + i * DBYTES, (off_t)(i + 1) * DBYTES);
+		t0 = sq_tails();
+		if (aio_read(&cb[i]))
+			return 2;
+		if (sq_tails() != t0)
+			return i ? 3 : 77;	/* the first: not deferred here */
+	}
+	for (i = 0; i < 8; i++)
+		if (dwait(&cb[i]) || !t_check_bytes(buf + i * DBYTES,
+						    (off_t)(i + 1) * DBYTES,
+						    DBYTES))
+			return 4;
+	return 0;
+}
+
+/* close() of the number, then another file on it: the read still reads
+ * the file it was submitted for (POSIX: as if the close had not
+ * happened). */
+static int defer_close(void)
+{
+	struct aiocb cb;
+	char *buf;
+	int fd, d;
+
+	if (posix_memalign((void **)&buf, 4096, DBYTES) || dprime(buf))
+		return 1;
+	fd = dup(dfd_a);
+	if (fd < 0)
+		return 1;
+	d = deferred_read(&cb, fd, buf, 3 * DBYTES);
+	if (d <= 0)
+		return d < 0 ? 2 : 77;
+	if (dup2(dfd_b, fd) != fd)	/* closes fd's file, b's in its place */
+		return 3;
+	if (dwait(&cb) || !t_check_bytes(buf, 3 * DBYTES, DBYTES))
+		return 4;
+	close(fd);
+	return 0;
+}
+
+/* A thread that leaves a read and never comes back: the ring's reaper
+ * enters it within its 10 ms periods; the buffer is filled. */
+static int defer_safety_net(void)
+{
+	struct aiocb cb;
+	char *buf;
+	int d, i;
+
+	if (posix_memalign((void **)&buf, 4096, DBYTES) || dprime(buf))
+		return 1;
+	d = deferred_read(&cb, dfd_a, buf, 5 * DBYTES);
+	if (d <= 0)
+		return d < 0 ? 2 : 77;
+	for (i = 0; i < 200 && !t_check_bytes(buf, 5 * DBYTES, DBYTES); i++)
+		usleep(5000);		/* no call into the library */
+	if (i == 200)
+		return 3;
+	return dwait(&cb) ? 4 : 0;
+}
+
+/* fork() with a read left in the queue: the child, whose rings are its
+ * own, reads and waits (it used to find the parent's ring, unmapped). */
+static int defer_fork(void)
+{
+	struct aiocb cb, c2;
+	char *buf;
+	int d, st;
+	pid_t pid;
+
+	if (posix_memalign((void **)&buf, 4096, 2 * DBYTES) || dprime(buf))
+		return 1;
+	d = deferred_read(&cb, dfd_a, buf, 6 * DBYTES);
+	if (d <= 0)
+		return d < 0 ? 2 : 77;
+	pid = fork();
+	if (pid < 0)
+		return 3;
+	if (pid == 0) {
+		dprep(&c2, dfd_a, buf + DBYTES, 7 * DBYTES);
+		if (aio_read(&c2))
+			_exit(10);
+		if (dwait(&c2))
+			_exit(11);
+		_exit(t_check_bytes(buf + DBYTES, 7 * DBYTES, DBYTES) ? 0 : 12);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+	    WEXITSTATUS(st)) {
+		fprintf(stderr, "rings_defer_fork: grandchild status %d\n", st);
+		return 4;
+	}
+	return dwait(&cb) || !t_check_bytes(buf, 6 * DBYTES, DBYTES) ? 5 : 0;
+}
+
+static void defer_check(const char *name, int (*fn)(void))
+{
+	const char *m = getenv("KAIO_BACKEND");
+	int st;
+	pid_t pid;
+
+	if ((m && *m && strcmp(m, "auto") && strcmp(m, "uring")) ||
+	    !t_uring_ok() || t_threaded_kernel() || !t_direct_ok()) {
+		printf("SKIP: %s: needs KAIO_BACKEND auto or uring, a usable "
+		       "io_uring and O_DIRECT here (KAIO_BACKEND=%s)\n", name,
+		       m ? m : "");
+		return;
+	}
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setenv("KAIO_URING_DEFER", "0", 1);
+		dfd_a = t_tmpfile(64 * DBYTES, O_DIRECT);
+		dfd_b = t_tmpfile(64 * DBYTES, O_DIRECT);
+		if (dfd_a < 0 || dfd_b < 0)
+			_exit(77);
+		/* b: another pattern, so a read of it shows */
+		{
+			char *z;
+
+			if (posix_memalign((void **)&z, 4096, 64 * DBYTES))
+				_exit(1);
+			memset(z, 0x5a, 64 * DBYTES);
+			if (pwrite(dfd_b, z, 64 * DBYTES, 0) != 64 * DBYTES)
+				_exit(1);
+		}
+		_exit(fn());
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st), "%s: child status %d", name, st);
+	if (WEXITSTATUS(st) == 77) {
+		printf("SKIP: %s: no read was left in the queue here (close() "
+		       "is not seen first, or O_DIRECT went elsewhere)\n", name);
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(st) == 0, "%s: step %d failed", name,
+		      WEXITSTATUS(st));
+}
+
+START_TEST(rings_defer_batch)
+{
+	defer_check("rings_defer_batch", defer_batch);
+}
+END_TEST
+
+START_TEST(rings_defer_close)
+{
+	defer_check("rings_defer_close", defer_close);
+}
+END_TEST
+
+START_TEST(rings_defer_safety_net)
+{
+	defer_check("rings_defer_safety_net", defer_safety_net);
+}
+END_TEST
+
+START_TEST(rings_defer_fork)
+{
+	defer_check("rings_defer_fork", defer_fork);
+}
+END_TEST
+
 Suite *rings_suite(void)
 {
 	Suite *s = suite_create("rings");
@@ -705,6 +988,10 @@ Suite *rings_suite(void)
 	tcase_add_test(tc, rings_poll_error_no_hop);
 	tcase_add_test(tc, rings_zeroed_sigevent_no_hop);
 	tcase_add_test(tc, rings_error_in_handler);
+	tcase_add_test(tc, rings_defer_batch);
+	tcase_add_test(tc, rings_defer_close);
+	tcase_add_test(tc, rings_defer_safety_net);
+	tcase_add_test(tc, rings_defer_fork);
 	suite_add_tcase(s, tc);
 	return s;
 }
