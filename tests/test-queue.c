@@ -268,8 +268,10 @@ static int read_one(int ep, int q, int fd, char *buf, off_t off, int val)
 	prep_q(&cb, fd, buf, 64, off, q, val);
 	if (aio_read(&cb))
 		return 1;
-	if (epoll_wait(ep, &ee, 1, 5000) != 1)
+	if (epoll_wait(ep, &ee, 1, 5000) != 1) {
+		t_dump_state("read_one: no event in 5 s");
 		return 2;
+	}
 	n = kaio_queue_reap(q, &ev, 1, NULL);
 	if (n != 1 || ev.aiocb != &cb || ev.value.sival_int != val ||
 	    ev.res != 64 || aio_return(&cb) != 64 ||
