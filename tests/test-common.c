@@ -9,7 +9,6 @@
 #include <time.h>
 #include <linux/io_uring.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test-common.h"
@@ -235,40 +234,6 @@ int t_running_cancellable(void)
 	if (m && *m && strcmp(m, "auto") && strcmp(m, "uring"))
 		return 0;
 	return t_uring_ok();
-}
-
-long t_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
-void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
-	      int n)
-{
-	long res[3] = { 0, 0, 0 }, allowed;
-	int p[2], status;
-	pid_t pid;
-
-	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		res[2] = rounds(arg, n, res);
-		_exit(write(p[1], res, sizeof(res)) == sizeof(res) ? 0 : 1);
-	}
-	close(p[1]);
-	ck_assert_int_eq(read(p[0], res, sizeof(res)), (ssize_t)sizeof(res));
-	close(p[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	ck_assert_msg(res[2] == 0, "the child's round %ld failed", res[2]);
-	allowed = n / 4 + 2 * (res[1] / 10 + 1);
-	ck_assert_msg(res[0] <= allowed, "other threads switched %ld times in "
-		      "%d rounds (%ld ms; %ld allowed)", res[0], n, res[1],
-		      allowed);
 }
 
 /* Voluntary context switches of this process's threads but the caller and

@@ -50,18 +50,6 @@ int t_threaded_kernel(void);
 /* Voluntary context switches of this process's threads but the caller
  * and io_uring's io-wq workers (iou-wrk-N: the kernel's). */
 long t_others_switches(void);
-long t_now_ms(void);	/* CLOCK_MONOTONIC, in milliseconds */
-/*
- * n rounds of rounds(arg, n, res) in a fork child, whose only other threads
- * are the library's (a suite's earlier tests leave threads that switch on
- * their own).  rounds() gives 0, or the round that went wrong (1-based; -1
- * before the rounds), and res: the other threads' switches and the rounds'
- * milliseconds.  Asserts that no round went wrong and that the other
- * threads switched at most once per 4 rounds, plus two per 10 ms (the
- * reaper's timed sleep, reap.c).
- */
-void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
-	      int n);
 
 /*
  * The start of a seccomp filter (<linux/filter.h>, <linux/seccomp.h>,

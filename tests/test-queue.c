@@ -236,6 +236,13 @@ START_TEST(queue_fork)
 }
 END_TEST
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
+}
 
 static int uring_serves_reads(const char *name)
 {
@@ -286,14 +293,13 @@ static int read_one(int ep, int q, int fd, char *buf, off_t off, int val)
  * own).  res: the other threads' switches and the rounds' milliseconds;
  * 0, or the round that went wrong (1-based; -1 before the rounds).
  */
-static int no_hop_rounds(void *unused, int rounds, long res[2])
+static int no_hop_rounds(int rounds, long res[2])
 {
 	struct epoll_event ee = { .events = EPOLLIN };
 	char buf[64];
 	int q, ep, fd, i;
 	long sw0, t0;
 
-	(void)unused;
 	fd = t_tmpfile((size_t)rounds * 64, 0);
 	q = kaio_queue_create(0);
 	ep = epoll_create1(0);
@@ -305,19 +311,43 @@ static int no_hop_rounds(void *unused, int rounds, long res[2])
 	sw0 = t_others_switches();
 	if (sw0 < 0)
 		return -1;
-	t0 = t_now_ms();
+	t0 = now_ms();
 	for (i = 0; i < rounds; i++)
 		if (read_one(ep, q, fd, buf, (off_t)i * 64, i))
 			return i + 1;
-	res[1] = t_now_ms() - t0;
+	res[1] = now_ms() - t0;
 	res[0] = t_others_switches() - sw0;
 	return 0;
 }
 
 START_TEST(queue_ring_no_hop)
 {
-	if (uring_serves_reads("queue_ring_no_hop"))
-		t_no_hop(no_hop_rounds, NULL, 200);
+	enum { ROUNDS = 200 };
+	long res[3] = { 0, 0, 0 }, allowed;
+	int p[2], status;
+	pid_t pid;
+
+	if (!uring_serves_reads("queue_ring_no_hop"))
+		return;
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		res[2] = no_hop_rounds(ROUNDS, res);
+		_exit(write(p[1], res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], res, sizeof(res)), (ssize_t)sizeof(res));
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_msg(res[2] == 0, "the child's round %ld failed", res[2]);
+	/* The reaper's timed sleep ends every 10 ms (reap.c): two
+	 * switches each, at most, besides. */
+	allowed = ROUNDS / 4 + 2 * (res[1] / 10 + 1);
+	ck_assert_msg(res[0] <= allowed, "other threads switched %ld times in "
+		      "%d rounds (%ld ms; %ld allowed)", res[0], ROUNDS, res[1],
+		      allowed);
 }
 END_TEST
 
