@@ -683,7 +683,7 @@ START_TEST(cancel_resubmitted_while_worker_finishes)
 	}
 	ck_assert(text_of((const void *)aio_read, text));
 	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
-	tracer = fork();
+	tracer = t_fork();
 	ck_assert_int_ge(tracer, 0);
 	if (tracer == 0)
 		hold_after_publish(tid, &cb.__error_code, text, to[0],

@@ -236,6 +236,65 @@ int t_running_cancellable(void)
 	return t_uring_ok();
 }
 
+/*
+ * 1 if every other thread of this process sleeps: state S (or an idle
+ * kernel wait) in /proc/self/task/N/stat.  io-wq's workers are left out.
+ */
+static int others_asleep(pid_t self)
+{
+	char path[300], buf[512], *p;
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/task");
+	int fd, ok = 1;
+	ssize_t n;
+
+	if (!d)
+		return 1;
+	while (ok && (e = readdir(d))) {
+		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
+			 e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;	/* it has just exited */
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		p = strrchr(buf, ')');	/* the name may hold anything */
+		if (strstr(buf, "(iou-") == strchr(buf, '('))
+			continue;
+		ok = p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'I');
+	}
+	closedir(d);
+	return ok;
+}
+
+/*
+ * GCC 12's AddressSanitizer takes no lock of its allocator across fork(),
+ * so a child can inherit one that a library thread of the parent held (a
+ * thread starting: pthread_getattr_np() allocates), and its own first
+ * thread then hangs at start, in the sanitizer.  Seen as a child whose
+ * reads never ended, with every thread in __sanitizer::Mutex::Lock.  So
+ * forks wait, at most a second, until the other threads have slept on
+ * two looks 2 ms apart.  A thread asleep holds none of those locks.
+ */
+pid_t t_fork(void)
+{
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	struct timespec ts = { 0, 2000000 };
+	int i, calm = 0;
+
+	for (i = 0; i < 500 && calm < 2; i++) {
+		calm = others_asleep(self) ? calm + 1 : 0;
+		if (calm < 2)
+			nanosleep(&ts, NULL);
+	}
+	return fork();
+}
+
 /* Voluntary context switches of this process's threads but the caller and
  * io_uring's io-wq workers. */
 long t_others_switches(void)

@@ -50,6 +50,8 @@ int t_threaded_kernel(void);
 /* Voluntary context switches of this process's threads but the caller
  * and io_uring's io-wq workers (iou-wrk-N: the kernel's). */
 long t_others_switches(void);
+/* fork() once the other threads sleep (a sanitizer's allocator lock) */
+pid_t t_fork(void);
 
 /*
  * The start of a seccomp filter (<linux/filter.h>, <linux/seccomp.h>,

@@ -59,7 +59,7 @@ static int child(void)
 START_TEST(creds_write_clears_setuid)
 {
 	int status;
-	pid_t pid = fork();
+	pid_t pid = t_fork();
 
 	if (pid == 0)
 		_exit(child());

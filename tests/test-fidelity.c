@@ -881,7 +881,7 @@ START_TEST(fork_child_has_no_rings)
 		printf("SKIP: fork_child_has_no_rings: no io_uring ring here\n");
 		goto out;
 	}
-	pid = fork();
+	pid = t_fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		int before = rings_open();

@@ -638,7 +638,7 @@ START_TEST(ident_on_pool)
 
 	if (getenv("KAIO_IDENT_NESTED") || (b && !strcmp(b, "threads")))
 		return;		/* this run is the pool's already */
-	pid = fork();
+	pid = t_fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		setenv("KAIO_IDENT_NESTED", "1", 1);

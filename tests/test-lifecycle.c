@@ -573,7 +573,7 @@ START_TEST(stats_count_every_thread)
 	ck_assert_int_eq(kaio_stats_get(&st1, sizeof(st1)), 0);
 	ck_assert_uint_eq(st1.v[KAIO_STAT_READ] - st0.v[KAIO_STAT_READ], want);
 
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct kaio_stats c0, c1;
 

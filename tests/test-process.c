@@ -59,7 +59,7 @@ START_TEST(fork_child_clean)
 	 * in the child (GCC 12's ASan takes no fork hooks).
 	 */
 	usleep(100000);
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		int ok = 0;
 
@@ -150,7 +150,7 @@ static long child_wakeups_once(void)
 	pid_t pid;
 
 	t_pipe(p);
-	pid = fork();
+	pid = t_fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		close(p[0]);
@@ -244,7 +244,7 @@ static void fork_on_signal(int sig)
 	pid_t pid;
 
 	(void)sig;
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0)	/* sig_cb is the parent's: nothing to wait for */
 		_exit(aio_suspend(l, 1, &ts) == 0 ? 0 : 1);
 	sig_child = pid;
@@ -356,7 +356,7 @@ START_TEST(exit_pending)
 
 	for (mode = 0; mode < 2; mode++) {
 		t_pipe(p);
-		pid = fork();
+		pid = t_fork();
 		if (pid == 0) {
 			static struct aiocb cb[64];
 			static char buf[64][8];

@@ -212,7 +212,7 @@ START_TEST(queue_fork)
 	pid_t pid;
 
 	ck_assert_int_ge(q, 0);
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		struct aiocb cb;
 		char buf[8];
@@ -330,7 +330,7 @@ START_TEST(queue_ring_no_hop)
 	if (!uring_serves_reads("queue_ring_no_hop"))
 		return;
 	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
+	pid = t_fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		res[2] = no_hop_rounds(ROUNDS, res);

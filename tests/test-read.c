@@ -765,7 +765,7 @@ START_TEST(read_direct_taken_every_way)
 	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
 	for (way = 0; way < BY_N; way++) {
 		if (way_in_child(way)) {
-			pid = fork();
+			pid = t_fork();
 			ck_assert_int_ge(pid, 0);
 			if (pid == 0)
 				_exit(take_case(way, dir));

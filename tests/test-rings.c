@@ -393,7 +393,7 @@ START_TEST(rings_fork_child)
 	self.rounds = 1;
 	reader(&self);		/* and one of this thread's own */
 	ck_assert_msg(!self.err, "%s", self.err);
-	pid = fork();
+	pid = t_fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct worker w = { .t = 70, .rounds = 3 };
@@ -523,7 +523,7 @@ static void hops_check(int how)
 	pid_t pid;
 
 	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
+	pid = t_fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		res[2] = hop_rounds(how, ROUNDS, res);
@@ -887,7 +887,7 @@ static int defer_fork(void)
 	d = deferred_read(&cb, dfd_a, buf, 6 * DBYTES);
 	if (d <= 0)
 		return d < 0 ? 2 : 77;
-	pid = fork();
+	pid = t_fork();
 	if (pid < 0)
 		return 3;
 	if (pid == 0) {
@@ -919,7 +919,7 @@ static void defer_check(const char *name, int (*fn)(void))
 		       m ? m : "");
 		return;
 	}
-	pid = fork();
+	pid = t_fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		setenv("KAIO_URING_DEFER", "0", 1);

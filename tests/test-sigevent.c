@@ -90,7 +90,7 @@ START_TEST(sigev_signal_queue_full)
 	int fd = t_tmpfile(64, 0), sig = SIGRTMIN + 3, status, bad = 0, i;
 	pid_t pid;
 
-	pid = fork();
+	pid = t_fork();
 	if (pid == 0) {
 		sigemptyset(&set);
 		sigaddset(&set, sig);
