@@ -698,11 +698,20 @@ void kaio__reaper_poll_end(struct kaio_reaper *r, const sigset_t *old)
  * the completion reaches the queue with no wake-up of another thread.
  * As kaio__reaper_poll_begin(): not from a handler that interrupted the
  * library, never a cancellation point.
+ *
+ * The look counts even when the reaper has already taken what was there,
+ * as aio_error()'s does (kaio__reaper_collect()).  Counting only a look
+ * that found requests in flight, a loop a little slower than the reaper
+ * (preempted, say) never counted as attending the ring once the reaper
+ * had reaped one read: the reaper then took every later one, and woke
+ * two or three times per read for good.
  */
 void kaio__reaper_poll(struct kaio_reaper *r)
 {
 	sigset_t old;
 
+	if (!atomic_load_explicit(&r->app_polled, memory_order_relaxed))
+		atomic_store_explicit(&r->app_polled, 1, memory_order_relaxed);
 	if (atomic_load(&r->inflight_n))
 		atomic_store(&r->app_reaped, now_ns());
 	if (!r->ready(r))

@@ -24,19 +24,11 @@
 /* test-robust.c's pthread_create() interposer: EAGAIN while set. */
 extern atomic_int t_fail_thread_create;
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
 static int wait_count(atomic_int *n, int want, int ms)
 {
-	long t0 = now_ms();
+	long t0 = t_now_ms();
 
-	while (atomic_load(n) < want && now_ms() - t0 < ms)
+	while (atomic_load(n) < want && t_now_ms() - t0 < ms)
 		usleep(1000);
 	return atomic_load(n);
 }
@@ -208,8 +200,8 @@ START_TEST(sigev_thread_exit_strands_pending)
 	ck_assert_int_eq(write(pb[1], "b", 1), 1);
 	ck_assert_int_eq(t_wait(&b, 10000), 0);
 	/* Until the notifier has gone, if it goes (bounded). */
-	t0 = now_ms();
-	while (task_alive(atomic_load(&ex_tid)) && now_ms() - t0 < 2000)
+	t0 = t_now_ms();
+	while (task_alive(atomic_load(&ex_tid)) && t_now_ms() - t0 < 2000)
 		usleep(1000);
 
 	/* Threads can be made again; nobody calls the library. */
@@ -404,8 +396,8 @@ START_TEST(sigev_thread_callback_cancels_itself)
 	ck_assert_int_eq(aio_read(&a), 0);
 	ck_assert_int_eq(wait_count(&cs_first, 1, 10000), 1);
 	/* Until that notifier has acted on its cancellation (bounded). */
-	t0 = now_ms();
-	while (task_alive(atomic_load(&cs_tid)) && now_ms() - t0 < 3000)
+	t0 = t_now_ms();
+	while (task_alive(atomic_load(&cs_tid)) && t_now_ms() - t0 < 3000)
 		usleep(1000);
 	ck_assert_int_eq(t_wait(&a, 5000), 0);
 	ck_assert_int_eq(aio_return(&a), (ssize_t)sizeof(buf[0]));
@@ -894,8 +886,8 @@ START_TEST(sigev_thread_identity_not_inherited)
 	ck_assert_int_eq(wait_count(&id_done, 1, 10000), 1);
 	ck_assert_int_eq(t_wait(&a, 5000), 0);
 	/* Until its notifier is idle, to take the next callback (or gone). */
-	t0 = now_ms();
-	while (!gone_or_idle(atomic_load(&id_tid)) && now_ms() - t0 < 5000)
+	t0 = t_now_ms();
+	while (!gone_or_idle(atomic_load(&id_tid)) && t_now_ms() - t0 < 5000)
 		usleep(1000);
 	t_prep(&b, fd, buf[1], sizeof(buf[1]), 0);
 	b.aio_sigevent.sigev_notify = SIGEV_THREAD;

@@ -52,6 +52,18 @@ int t_threaded_kernel(void);
 long t_others_switches(void);
 /* fork() once the other threads sleep (a sanitizer's allocator lock) */
 pid_t t_fork(void);
+long t_now_ms(void);	/* CLOCK_MONOTONIC, in milliseconds */
+/*
+ * n rounds of rounds(arg, n, res) in a fork child, whose only other threads
+ * are the library's (a suite's earlier tests leave threads that switch on
+ * their own).  rounds() gives 0, or the round that went wrong (1-based; -1
+ * before the rounds), and res: the other threads' switches and the rounds'
+ * milliseconds.  Asserts that no round went wrong and that the other
+ * threads switched at most once per 4 rounds, plus two per 10 ms (the
+ * reaper's timed sleep, reap.c).
+ */
+void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
+	      int n);
 
 /*
  * The start of a seccomp filter (<linux/filter.h>, <linux/seccomp.h>,

@@ -369,14 +369,6 @@ struct lio_watch {
 	int hung;
 };
 
-static long ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
 static void *lio_watchdog(void *arg)
 {
 	struct lio_watch *w = arg;
@@ -385,7 +377,7 @@ static void *lio_watchdog(void *arg)
 	while (!atomic_load(&w->stop)) {
 		usleep(50000);
 		s = atomic_load(&w->since);
-		if (s && ms_now() - s > 2000 && !w->hung) {
+		if (s && t_now_ms() - s > 2000 && !w->hung) {
 			w->hung = 1;
 			if (write(atomic_load(&w->wfd), "abcd", 4) != 4)
 				abort();
@@ -405,7 +397,7 @@ START_TEST(listio_wait_other_ring)
 	struct lio_watch w;
 	struct aiocb cb[3], rb, *l[3];
 	char drain[4096];
-	long t0 = ms_now();
+	long t0 = t_now_ms();
 	int fd = t_tmpfile(3 * 4096, 0), np[2], bp[2], i, k;
 	pthread_t t;
 
@@ -413,7 +405,7 @@ START_TEST(listio_wait_other_ring)
 	memset(&w, 0, sizeof(w));
 	atomic_store(&w.wfd, -1);
 	ck_assert_int_eq(pthread_create(&t, NULL, lio_watchdog, &w), 0);
-	for (i = 0; i < 20000 && ms_now() - t0 < 1500 && !w.hung; i++) {
+	for (i = 0; i < 20000 && t_now_ms() - t0 < 1500 && !w.hung; i++) {
 		t_pipe(bp);
 		atomic_store(&w.wfd, bp[1]);
 		t_prep(&rb, bp[0], rbuf, 4, 0);
@@ -429,7 +421,7 @@ START_TEST(listio_wait_other_ring)
 			cb[k].aio_sigevent.sigev_notify_function = lio_note;
 			l[k] = &cb[k];
 		}
-		atomic_store(&w.since, ms_now());
+		atomic_store(&w.since, t_now_ms());
 		ck_assert_int_eq(lio_listio(LIO_WAIT, l, 3, NULL), 0);
 		atomic_store(&w.since, 0);
 		for (k = 0; k < 3; k++)
@@ -601,10 +593,10 @@ START_TEST(listio_wait_interruptible_after_caller_completion)
 	l[N] = &cb[N];
 	atomic_store(&usr1_seen, 0);
 	ck_assert_int_eq(pthread_create(&t, NULL, usr1_later, &self), 0);
-	t0 = ms_now();
+	t0 = t_now_ms();
 	ret = lio_listio(LIO_WAIT, l, N + 1, NULL);
 	err = errno;
-	took = ms_now() - t0;
+	took = t_now_ms() - t0;
 	ck_assert_msg(ret == -1 && err == EINTR && took < 1500,
 		      "lio_listio(LIO_WAIT) gave %d (%s) after %ld ms; a "
 		      "signal without SA_RESTART came at 200 ms", ret,

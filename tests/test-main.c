@@ -18,6 +18,7 @@ int main(void)
 	int failed;
 
 	setrlimit(RLIMIT_CORE, &core);
+	t_uring_ok();	/* once, here: see test-common.c */
 	sr = srunner_create(read_suite());
 	srunner_add_suite(sr, write_suite());
 	srunner_add_suite(sr, fsync_suite());

@@ -244,7 +244,7 @@ static void fork_on_signal(int sig)
 	pid_t pid;
 
 	(void)sig;
-	pid = t_fork();
+	pid = fork();	/* not t_fork(): it is not async-signal-safe */
 	if (pid == 0)	/* sig_cb is the parent's: nothing to wait for */
 		_exit(aio_suspend(l, 1, &ts) == 0 ? 0 : 1);
 	sig_child = pid;

@@ -101,14 +101,6 @@ T_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 }
 #endif
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000;
-}
-
 static unsigned long stat_of(int which)
 {
 	struct kaio_stats st;
@@ -350,7 +342,7 @@ static void nested_cb(union sigval v)
 	const struct aiocb *l[1] = { &n };
 	struct timespec ts = { 0, 100000000 };
 	char ch;
-	long t0 = now_ms();
+	long t0 = t_now_ms();
 
 	if (atomic_load(&in_submit) && atomic_load(&submit_tid) == gettid_())
 		atomic_fetch_or(&c->bad, 1);
@@ -362,7 +354,7 @@ static void nested_cb(union sigval v)
 	}
 	if (write(c->np[1], "n", 1) != 1)
 		atomic_fetch_or(&c->bad, 2);
-	while (aio_error(&n) == EINPROGRESS && now_ms() - t0 < 4000)
+	while (aio_error(&n) == EINPROGRESS && t_now_ms() - t0 < 4000)
 		aio_suspend(l, 1, &ts);
 	if (aio_error(&n) != 0)
 		atomic_fetch_or(&c->bad, 4);	/* stuck: left behind */
@@ -384,9 +376,9 @@ static int submit_marked(struct aiocb *cb)
 
 static int wait_ran(atomic_int *ran, int want, int ms)
 {
-	long t0 = now_ms();
+	long t0 = t_now_ms();
 
-	while (atomic_load(ran) < want && now_ms() - t0 < ms)
+	while (atomic_load(ran) < want && t_now_ms() - t0 < ms)
 		usleep(1000);
 	return atomic_load(ran);
 }
@@ -564,9 +556,9 @@ START_TEST(robust_alloc_fail_completion)
 	if (write(pa[1], "a", 1) != 1 || write(pb[1], "b", 1) != 1 ||
 	    write(pc[1], "c", 1) != 1)
 		got = -100;
-	t0 = now_ms();
+	t0 = t_now_ms();
 	while ((got < 2 || atomic_load(&count_ran) < 1) &&
-	       now_ms() - t0 < 5000) {
+	       t_now_ms() - t0 < 5000) {
 		n = kaio_queue_reap(q, ev, 4, &zero);
 		for (i = 0; i < n; i++) {
 			if (ev[i].aiocb == &a && ev[i].res == 1)
