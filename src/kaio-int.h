@@ -688,8 +688,9 @@ struct kaio_reaper {
 	atomic_int inflight_n;		/* requests in the kernel */
 	atomic_int urgent;		/* ... with a notification or list */
 	atomic_llong app_reaped;	/* when an app thread last reaped */
-	atomic_int app_polled;		/* aio_error() looked at the ring
-					 * since the reaper last asked */
+	atomic_int app_polled;		/* aio_error() or kaio_queue_reap()
+					 * looked at the ring since the
+					 * reaper last asked */
 	/* Constant. */
 	int slot;			/* 0 native AIO, 1 io_uring's shared
 					 * ring, 2.. its per-thread rings */

@@ -86,6 +86,14 @@ static int app_active(struct kaio_reaper *r)
 	       now_ns() - atomic_load(&r->app_reaped) < APP_GRACE_NS;
 }
 
+/* The application looked at r: one shared load, a store only when the
+ * reaper has cleared the mark since. */
+static void mark_polled(struct kaio_reaper *r)
+{
+	if (!atomic_load_explicit(&r->app_polled, memory_order_relaxed))
+		atomic_store_explicit(&r->app_polled, 1, memory_order_relaxed);
+}
+
 static int reaper_turn(struct kaio_reaper *r)
 {
 	return atomic_load(&r->inflight_n) > 0 &&
@@ -710,8 +718,7 @@ void kaio__reaper_poll(struct kaio_reaper *r)
 {
 	sigset_t old;
 
-	if (!atomic_load_explicit(&r->app_polled, memory_order_relaxed))
-		atomic_store_explicit(&r->app_polled, 1, memory_order_relaxed);
+	mark_polled(r);
 	if (atomic_load(&r->inflight_n))
 		atomic_store(&r->app_reaped, now_ns());
 	if (!r->ready(r))
@@ -739,8 +746,7 @@ int kaio__reaper_collect(struct kaio_reaper *r)
 	sigset_t old;
 	int cs;
 
-	if (!atomic_load_explicit(&r->app_polled, memory_order_relaxed))
-		atomic_store_explicit(&r->app_polled, 1, memory_order_relaxed);
+	mark_polled(r);
 	if (!r->ready(r))
 		return 0;
 	cs = kaio__call_begin();

@@ -253,39 +253,58 @@ int t_running_cancellable(void)
 }
 
 /*
- * 1 if every other thread of this process sleeps: state S (or an idle
- * kernel wait) in /proc/self/task/N/stat.  io-wq's workers are left out.
+ * fn(dir, arg) for each thread of this process but the caller and io-wq's
+ * workers (iou-wrk-N: the kernel's threads, one switch per request they
+ * run for a ring), dir its /proc/self/task/N.  A non-zero return of fn
+ * ends the walk and is returned; -1 without /proc.
  */
-static int others_asleep(pid_t self)
+static int each_other_task(int (*fn)(const char *dir, void *arg), void *arg)
 {
-	char path[300], buf[512], *p;
+	char dir[300], path[320], name[16] = "";
+	pid_t self = (pid_t)syscall(SYS_gettid);
 	struct dirent *e;
 	DIR *d = opendir("/proc/self/task");
-	int fd, ok = 1;
-	ssize_t n;
+	int fd, ret = 0;
 
 	if (!d)
-		return 1;
-	while (ok && (e = readdir(d))) {
+		return -1;
+	while (!ret && (e = readdir(d))) {
 		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
 			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/stat",
-			 e->d_name);
+		snprintf(dir, sizeof(dir), "/proc/self/task/%s", e->d_name);
+		snprintf(path, sizeof(path), "%s/comm", dir);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			continue;	/* it has just exited */
-		n = read(fd, buf, sizeof(buf) - 1);
+		if (read(fd, name, sizeof(name) - 1) < 4)
+			name[0] = 0;
 		close(fd);
-		if (n <= 0)
-			continue;
-		buf[n] = 0;
-		p = strrchr(buf, ')');	/* the name may hold anything */
-		if (strstr(buf, "(iou-") == strchr(buf, '('))
-			continue;
-		ok = p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'I');
+		if (strncmp(name, "iou-", 4))
+			ret = fn(dir, arg);
 	}
 	closedir(d);
-	return ok;
+	return ret;
+}
+
+/* 1 (stop) if the thread runs: not in state S, nor an idle kernel wait. */
+static int task_awake(const char *dir, void *arg)
+{
+	char path[320], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	(void)arg;
+	snprintf(path, sizeof(path), "%s/stat", dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* it has just exited */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the name may hold anything */
+	return !(p && p[1] == ' ' && (p[2] == 'S' || p[2] == 'I'));
 }
 
 /*
@@ -299,12 +318,11 @@ static int others_asleep(pid_t self)
  */
 pid_t t_fork(void)
 {
-	pid_t self = (pid_t)syscall(SYS_gettid);
 	struct timespec ts = { 0, 2000000 };
 	int i, calm = 0;
 
 	for (i = 0; i < 500 && calm < 2; i++) {
-		calm = others_asleep(self) ? calm + 1 : 0;
+		calm = each_other_task(task_awake, NULL) <= 0 ? calm + 1 : 0;
 		if (calm < 2)
 			nanosleep(&ts, NULL);
 	}
@@ -348,36 +366,26 @@ void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
 		      allowed);
 }
 
-/* Voluntary context switches of this process's threads but the caller and
- * io_uring's io-wq workers. */
+/* Adds the thread's voluntary context switches to *(long *)sum. */
+static int task_switches(const char *dir, void *sum)
+{
+	char path[320], line[128];
+	FILE *f;
+	long v;
+
+	snprintf(path, sizeof(path), "%s/status", dir);
+	if (!(f = fopen(path, "r")))
+		return 0;	/* it has just exited */
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
+			*(long *)sum += v;
+	fclose(f);
+	return 0;
+}
+
 long t_others_switches(void)
 {
-	char path[300], line[128];
-	pid_t self = (pid_t)syscall(SYS_gettid);
-	struct dirent *e;
-	long sum = 0, v;
-	DIR *d = opendir("/proc/self/task");
-	FILE *f;
+	long sum = 0;
 
-	if (!d)
-		return -1;
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || atoi(e->d_name) == self)
-			continue;
-		snprintf(path, sizeof(path), "/proc/self/task/%s/status",
-			 e->d_name);
-		if (!(f = fopen(path, "r")))
-			continue;	/* it has just exited */
-		while (fgets(line, sizeof(line), f)) {
-			/* io_uring's io-wq workers: the kernel's threads, one
-			 * switch per request they run for the ring. */
-			if (!strncmp(line, "Name:\tiou-", 10))
-				break;
-			if (sscanf(line, "voluntary_ctxt_switches: %ld", &v) == 1)
-				sum += v;
-		}
-		fclose(f);
-	}
-	closedir(d);
-	return sum;
+	return each_other_task(task_switches, &sum) < 0 ? -1 : sum;
 }
