@@ -383,6 +383,20 @@ static int task_switches(const char *dir, void *sum)
 	return 0;
 }
 
+static int task_count(const char *dir, void *n)
+{
+	(void)dir;
+	++*(int *)n;
+	return 0;
+}
+
+int t_threads(void)
+{
+	int n = 1;	/* the caller */
+
+	return each_other_task(task_count, &n) < 0 ? -1 : n;
+}
+
 long t_others_switches(void)
 {
 	long sum = 0;

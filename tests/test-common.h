@@ -50,6 +50,9 @@ int t_threaded_kernel(void);
 /* Voluntary context switches of this process's threads but the caller
  * and io_uring's io-wq workers (iou-wrk-N: the kernel's). */
 long t_others_switches(void);
+/* Threads of this process but io-wq's workers (the kernel's); -1 without
+ * /proc. */
+int t_threads(void);
 /* fork() once the other threads sleep (a sanitizer's allocator lock) */
 pid_t t_fork(void);
 long t_now_ms(void);	/* CLOCK_MONOTONIC, in milliseconds */

@@ -275,19 +275,6 @@ START_TEST(fsync_group_threads)
 }
 END_TEST
 
-static int thread_count(void)
-{
-	struct dirent *e;
-	DIR *d = opendir("/proc/self/task");
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 /*
  * fsyncs that ride on one in the kernel are sent on by the thread that
@@ -308,7 +295,7 @@ START_TEST(fsync_group_no_ring_chain)
 	memset(buf, 'x', sizeof(buf));
 	for (r = 0; r <= ROUNDS; r++) {
 		if (r == 1) {	/* this thread's ring and reaper exist */
-			t0 = thread_count();
+			t0 = t_threads();
 			kaio_stats_get(&s0, sizeof(s0));
 		}
 		t_prep(&w, fd, buf, sizeof(buf), (off_t)r * 4096);
@@ -324,7 +311,7 @@ START_TEST(fsync_group_no_ring_chain)
 			ck_assert_int_eq(aio_return(&fs[i]), 0);
 		}
 	}
-	t1 = thread_count();
+	t1 = t_threads();
 	kaio_stats_get(&s1, sizeof(s1));
 	close(fd);
 	if (s1.v[KAIO_STAT_URING] == s0.v[KAIO_STAT_URING]) {
