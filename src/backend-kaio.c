@@ -179,6 +179,15 @@ static long getevents_sig(aio_context_t ctx, long min, long max,
 
 	if (!sigmask)
 		return sys_io_getevents(ctx, min, max, ev, ts);
+	if (sigmask == &kaio__park_mask) {	/* sigdefer.c */
+		n = kaio__park_call(&kaio__tls_sigdeferred, SYS_io_getevents,
+				    (long)ctx, min, max, (long)ev, (long)ts, 0);
+		if (n < 0) {
+			errno = (int)-n;
+			n = -1;
+		}
+		return n;
+	}
 #ifdef SYS_io_pgetevents
 	if (!atomic_load_explicit(&no_pget, memory_order_relaxed)) {
 		n = syscall(SYS_io_pgetevents, ctx, min, max, ev, ts, &usig);

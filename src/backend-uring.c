@@ -476,6 +476,31 @@ static int complete_one(struct uring *u, struct kaio_req *req, long *resp)
 }
 
 /*
+ * An application thread's wait, where its signal handlers are deferred
+ * (sigdefer.c): io_uring_enter() in kaio__park_call(), with no sigmask of
+ * its own, the thread's being the caller's.  0 when completions are there
+ * (or the wait ended without any: the caller looks again), else -errno.
+ * Every ring has IORING_FEAT_EXT_ARG (see the setup).
+ */
+static int park_wait(struct uring *u, struct __kernel_timespec *tp)
+{
+	struct io_uring_getevents_arg arg = {
+		.sigmask = 0,
+		.sigmask_sz = _NSIG / 8,
+		.ts = (uint64_t)(uintptr_t)tp,
+	};
+	long ret;
+
+	if (io_uring_cq_ready(&u->ring))
+		return 0;
+	ret = kaio__park_call(&kaio__tls_sigdeferred, __NR_io_uring_enter,
+			      u->ring.ring_fd, 0, 1,
+			      IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+			      (long)&arg, sizeof(arg));
+	return ret < 0 ? (int)ret : 0;
+}
+
+/*
  * Wait for completions (rel NULL: forever) and complete a batch.  With
  * cancel, the wait runs in async cancellation mode: io_uring_wait_cqes()
  * only looks at the ring, so a thread cancelled there leaves every
@@ -511,10 +536,13 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 	pthread_mutex_unlock(&u->lock);
 	if (cancel)
 		old = kaio__cancel_async_begin();
-	do
-		ret = io_uring_wait_cqes(&u->ring, &cqe, 1, tp,
-					 (sigset_t *)sigmask);
-	while (ret == -EINTR && !tp);
+	if (sigmask == &kaio__park_mask)
+		ret = park_wait(u, tp);
+	else
+		do
+			ret = io_uring_wait_cqes(&u->ring, &cqe, 1, tp,
+						 (sigset_t *)sigmask);
+		while (ret == -EINTR && !tp);
 	if (cancel)
 		kaio__cancel_async_end(old);
 	if (ret < 0)

@@ -136,6 +136,7 @@ static void atfork_child(void)
 	kaio__queue_reset();
 	kaio__req_reset();
 	kaio__latency_reset();
+	kaio__sigdefer_fork_child();
 }
 
 /* glibc's _Fork(), found once (see kaio_entry__Fork()). */
@@ -174,6 +175,7 @@ static void setup(void)
 	kaio__cfg.debug = (int)env_long("KAIO_DEBUG", 0, 0, 1);
 	kaio__cfg.backend = backend_mode(getenv("KAIO_BACKEND"));
 	kaio__fdgen_setup();
+	kaio__sigdefer_setup();
 	kaio__stats_setup();
 	if (kaio__cfg.stats)
 		kaio__stats_attach(mode_names[kaio__cfg.backend]);

@@ -747,6 +747,30 @@ extern __thread int kaio__tls_sigheld
 extern __thread int kaio__tls_masked
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 void kaio__signals_hold(void) KAIO_HIDDEN;
+
+/*
+ * sigdefer.c: handlers wait behind the library's own while this thread is
+ * in a window (kaio__tls_defer), but at a park: the system call of
+ * kaio__park_call(), which returns -EINTR without entering it if a signal
+ * was held back (kaio__tls_sigdeferred: their bits).  kaio__tls_park is
+ * set while a handler may find the library's state whole (reap.c).  A
+ * backend's reap_batch() given &kaio__park_mask waits in
+ * kaio__park_call().
+ */
+extern __thread int kaio__tls_defer
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern __thread int kaio__tls_park
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern __thread unsigned long long kaio__tls_sigdeferred
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern const sigset_t kaio__park_mask KAIO_HIDDEN;
+long kaio__park_call(const unsigned long long *deferred, long nr, long a1,
+		     long a2, long a3, long a4, long a5, long a6) KAIO_HIDDEN;
+int kaio__sigdefer_on(void) KAIO_HIDDEN;
+void kaio__sigdefer_foreign(void) KAIO_HIDDEN;
+void kaio__sigdefer_setup(void) KAIO_HIDDEN;
+void kaio__sigdefer_fork_child(void) KAIO_HIDDEN;
+
 void kaio__signals_release(void) KAIO_HIDDEN;
 int kaio__signals_ran(const sigset_t *old) KAIO_HIDDEN;
 int kaio__signals_release_before_wait(void) KAIO_HIDDEN;
@@ -802,9 +826,24 @@ void kaio__reaper_retire(struct kaio_reaper *r, int n,
 			 int urgent) KAIO_HIDDEN;
 int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 		      const struct aiocb *const list[], int nent) KAIO_HIDDEN;
-void kaio__reaper_poll_begin(struct kaio_reaper *r, sigset_t *old) KAIO_HIDDEN;
+
+/*
+ * A window in which this thread wants or holds a ring's reaping role (or
+ * polls it): no signal handler runs there but at its waits (reap.c).
+ * sigdefer.c defers the handlers (w->defer); else every signal is
+ * blocked (w->old: the mask before).  notify.c.
+ */
+struct kaio_window {
+	int defer;
+	int prev;		/* kaio__tls_defer before: a nested window */
+	sigset_t old;
+};
+void kaio__window_open(struct kaio_window *w) KAIO_HIDDEN;
+void kaio__window_close(struct kaio_window *w) KAIO_HIDDEN;
+void kaio__reaper_poll_begin(struct kaio_reaper *r,
+			     struct kaio_window *w) KAIO_HIDDEN;
 void kaio__reaper_poll_end(struct kaio_reaper *r,
-			   const sigset_t *old) KAIO_HIDDEN;
+			   struct kaio_window *w) KAIO_HIDDEN;
 void kaio__reaper_poll(struct kaio_reaper *r) KAIO_HIDDEN;
 int kaio__reaper_collect(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_reset(struct kaio_reaper *r) KAIO_HIDDEN;

@@ -180,6 +180,68 @@ void kaio__signals_unmask(const sigset_t *old)
 }
 
 /*
+ * A window (kaio-int.h): handlers deferred where sigdefer.c can, else
+ * every signal blocked (kaio__signals_mask()).  A window opened inside
+ * another (from a handler at the outer one's park) leaves what is held
+ * back to the outer one.
+ */
+void kaio__window_open(struct kaio_window *w)
+{
+	w->defer = kaio__sigdefer_on();
+	if (!w->defer) {
+		kaio__signals_mask(&w->old);
+		return;
+	}
+	w->prev = kaio__tls_defer;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	kaio__tls_defer = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (!w->prev) {
+		kaio__tls_masked = 1;	/* no completion signal held apart */
+		tls_sigwanted = 0;
+	}
+}
+
+/*
+ * What the window held back comes in now; or, if this thread sent a
+ * completion signal meanwhile, as the entry point leaves, as
+ * kaio__signals_unmask() lets it in.
+ */
+void kaio__window_close(struct kaio_window *w)
+{
+	unsigned long long bits;
+	sigset_t all, cur;
+	unsigned long m;
+
+	if (!w->defer) {
+		kaio__signals_unmask(&w->old);
+		return;
+	}
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	kaio__tls_defer = w->prev;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (w->prev)
+		return;
+	kaio__tls_masked = 0;
+	bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0,
+				   __ATOMIC_RELAXED);
+	if (bits && tls_sigwanted && !kaio__tls_sigheld &&
+	    kaio__tls_depth > 0) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &cur);
+		memcpy(&m, &cur, sizeof(m));
+		m &= ~(unsigned long)bits;
+		memcpy(&cur, &m, sizeof(m));
+		tls_sigold = cur;
+		kaio__tls_sigheld = kaio__tls_depth;
+	} else if (bits) {
+		sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8,
+			  0, 0);
+	}
+	tls_sigwanted = 0;
+}
+
+/*
  * Let in the signals the mask old lets in, which this thread blocks now:
  * did one of them run a handler?  pselect6() with no descriptor, a zero
  * timeout and that mask fails with EINTR only if one did.  One that is

@@ -38,7 +38,7 @@
  *   (io_uring_enter's and io_pgetevents' sigmask), so a handler runs there
  *   only when the wait ends with EINTR, with nothing consumed; the futex
  *   sleep runs with the caller's mask.  Such a wait is a "park": no lock
- *   is held and the state is whole (tls_park).
+ *   is held and the state is whole (kaio__tls_park).
  * - aio_suspend() from a handler that interrupted a park does what any
  *   waiter does; if its thread holds the role, it reaps with it.
  * - aio_suspend() from a handler that interrupted the library anywhere
@@ -66,7 +66,7 @@ __thread int kaio__tls_libthread __attribute__((tls_model("initial-exec")));
 __thread struct kaio_reaper *kaio__tls_reaping
 	__attribute__((tls_model("initial-exec")));
 /* This thread waits at a park (see above), and the role it holds. */
-static __thread int tls_park __attribute__((tls_model("initial-exec")));
+__thread int kaio__tls_park __attribute__((tls_model("initial-exec")));
 static __thread struct kaio_reaper *tls_role
 	__attribute__((tls_model("initial-exec")));
 
@@ -349,7 +349,16 @@ static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 	pthread_cleanup_push(sleeper_gone, NULL);
 	if (cancel)
 		old = kaio__cancel_async_begin();
-	ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
+	/* In a window (reap_claimed()): a park where handlers are deferred. */
+	if (kaio__tls_defer)
+		ret = (int)kaio__park_call(&kaio__tls_sigdeferred, SYS_futex,
+					   (long)&kaio__done_seq,
+					   FUTEX_WAIT_BITSET |
+					   FUTEX_PRIVATE_FLAG, seq,
+					   (long)deadline, 0,
+					   FUTEX_BITSET_MATCH_ANY);
+	else
+		ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
 	if (cancel)
 		kaio__cancel_async_end(old);
 	pthread_cleanup_pop(1);
@@ -363,7 +372,7 @@ static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 struct role_hold {
 	struct kaio_reaper *r;
 	volatile int held;	/* read by the cleanup of a cancelled thread */
-	sigset_t old;		/* the caller's signal mask */
+	struct kaio_window w;	/* w.old: the caller's signal mask */
 };
 
 static void role_release(void *arg)
@@ -380,8 +389,12 @@ static void role_release(void *arg)
 	if (h->held && others)
 		kaio__wake_waiters();
 	hand_back(h->r);
+	if (h->w.defer) {
+		kaio__window_close(&h->w);
+		return;
+	}
 	kaio__tls_masked = 0;
-	pthread_sigmask(SIG_SETMASK, &h->old, NULL);
+	pthread_sigmask(SIG_SETMASK, &h->w.old, NULL);
 }
 
 /*
@@ -490,11 +503,13 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 		int ret;
 
 		atomic_store(&r->app_reaped, now_ns());
+		if (hold->w.defer)	/* a park: see futex_sleep() */
+			return futex_sleep(seq, deadline, cancel);
 		kaio__tls_masked = 0;
-		pthread_sigmask(SIG_SETMASK, &hold->old, NULL);
-		tls_park = 1;
+		pthread_sigmask(SIG_SETMASK, &hold->w.old, NULL);
+		kaio__tls_park = 1;
 		ret = futex_sleep(seq, deadline, cancel);
-		tls_park = 0;
+		kaio__tls_park = 0;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, NULL);
 		kaio__tls_masked = 1;
@@ -529,9 +544,15 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 	}
 	if (rel.tv_sec < 0)
 		rel.tv_sec = rel.tv_nsec = 0;
-	tls_park = 1;		/* a handler runs only if the wait ends in EINTR */
-	n = r->reap_batch(r, &rel, cancel, &hold->old);
-	tls_park = 0;
+	if (hold->w.defer) {
+		/* The wait is a park (sigdefer.c). */
+		n = r->reap_batch(r, &rel, cancel, &kaio__park_mask);
+	} else {
+		/* A handler runs only if the wait ends in EINTR. */
+		kaio__tls_park = 1;
+		n = r->reap_batch(r, &rel, cancel, &hold->w.old);
+		kaio__tls_park = 0;
+	}
 	if (n == -EPERM || n == -EACCES || n == -ENOSYS) {
 		/* The wait is forbidden (see reaper()): the caller looks
 		 * again in 10 ms, not at once, which spun a CPU. */
@@ -562,17 +583,21 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
  * took meanwhile restarts the call, which then returns 0.  sigpending()
  * counted those too (an outside tester: waits ended in EINTR with no
  * handler run).  The state is whole here, as in a wait: a handler's
- * aio_suspend() may reap with the role (tls_park).
+ * aio_suspend() may reap with the role (kaio__tls_park).
  */
-static int held_back(const sigset_t *old)
+static int held_back(struct role_hold *h)
 {
-	int park = tls_park, ran;
+	const sigset_t *old = &h->w.old;
+	int park = kaio__tls_park, ran;
 
-	tls_park = 1;
+	/* Deferred: they come in as the window closes (role_release()). */
+	if (h->w.defer)
+		return kaio__tls_sigdeferred != 0;
+	kaio__tls_park = 1;
 	kaio__tls_masked = 0;
 	ran = kaio__signals_ran(old);
 	kaio__tls_masked = 1;
-	tls_park = park;
+	kaio__tls_park = park;
 	return ran;
 }
 
@@ -590,10 +615,16 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	sigset_t all;
 
 	/* Every signal waits while this thread wants or holds the role,
-	 * but in its waits (see the top of the file). */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &hold.old);
-	kaio__tls_masked = 1;	/* no completion signal held apart */
+	 * but in its waits (see the top of the file): deferred (sigdefer.c)
+	 * or blocked. */
+	hold.w.defer = kaio__sigdefer_on();
+	if (hold.w.defer) {
+		kaio__window_open(&hold.w);
+	} else {
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &hold.w.old);
+		kaio__tls_masked = 1;	/* no completion signal held apart */
+	}
 	atomic_fetch_add(&r->app_wants, 1);
 	pthread_cleanup_push(role_release, &hold);
 	ret = reap_claimed(r, seq, deadline, cancel, &hold, ws);
@@ -603,7 +634,7 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	 * in every aio_suspend() that reaped its request here): the
 	 * handler runs all the same as the mask is restored. */
 	if (!ret && !(ws->list && kaio__any_done(ws->list, ws->nent)) &&
-	    held_back(&hold.old))
+	    held_back(&hold))
 		ret = -EINTR;
 	pthread_cleanup_pop(1);
 	return ret;
@@ -621,19 +652,24 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 {
 	struct kaio_reaper *r = NULL, *ri;
 	struct wait_set ws = { NULL, 0 };
-	int i, park = tls_park, ret;
+	int i, park = kaio__tls_park, ret;
 
-	/* From a handler that interrupted the library: no lock, no reaping. */
-	if (kaio__tls_depth > 1 && !park)
+	/* From a handler that interrupted the library: no lock, no reaping.
+	 * In a window whose handlers are deferred, only one installed
+	 * behind sigdefer.c's back runs here: windows mask from now on. */
+	if (kaio__tls_depth > 1 && !park) {
+		if (kaio__tls_defer)
+			kaio__sigdefer_foreign();
 		return futex_sleep(seq, deadline, cancel);
-	tls_park = 0;
+	}
+	kaio__tls_park = 0;
 
 	r = reaper_of(list, nent);
 	if (r && atomic_load(&r->inflight_n)) {
 		ws.list = list;
 		ws.nent = nent;
 		ret = reap_here(r, seq, deadline, cancel, &ws);
-		tls_park = park;
+		kaio__tls_park = park;
 		return ret;
 	}
 	/*
@@ -644,18 +680,18 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 	 */
 	if (!list && (r = sole_ring())) {
 		ret = reap_here(r, seq, deadline, cancel, &ws);
-		tls_park = park;
+		kaio__tls_park = park;
 		return ret;
 	}
-	tls_park = 0;
+	kaio__tls_park = 0;
 	for (i = 0; i < KAIO_REAPER_SLOTS; i++) {
 		ri = atomic_load(&reapers[i]);
 		if (ri)
 			kick(ri);
 	}
-	tls_park = 1;
+	kaio__tls_park = 1;
 	ret = futex_sleep(seq, deadline, cancel);
-	tls_park = park;
+	kaio__tls_park = park;
 	return ret;
 }
 
@@ -672,13 +708,13 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
  * Not from a handler that interrupted the library (the caller checks
  * kaio__tls_depth); never a cancellation point.
  */
-void kaio__reaper_poll_begin(struct kaio_reaper *r, sigset_t *old)
+void kaio__reaper_poll_begin(struct kaio_reaper *r, struct kaio_window *w)
 {
-	kaio__signals_mask(old);
+	kaio__window_open(w);
 	atomic_fetch_add(&r->app_wants, 1);
 }
 
-void kaio__reaper_poll_end(struct kaio_reaper *r, const sigset_t *old)
+void kaio__reaper_poll_end(struct kaio_reaper *r, struct kaio_window *w)
 {
 	static const struct timespec zero = { 0, 0 };
 	int none = WHO_NONE, held, others;
@@ -696,7 +732,7 @@ void kaio__reaper_poll_end(struct kaio_reaper *r, const sigset_t *old)
 	if (held && others)
 		kaio__wake_waiters();
 	hand_back(r);
-	kaio__signals_unmask(old);
+	kaio__window_close(w);
 }
 
 /*
@@ -716,15 +752,15 @@ void kaio__reaper_poll_end(struct kaio_reaper *r, const sigset_t *old)
  */
 void kaio__reaper_poll(struct kaio_reaper *r)
 {
-	sigset_t old;
+	struct kaio_window w;
 
 	mark_polled(r);
 	if (atomic_load(&r->inflight_n))
 		atomic_store(&r->app_reaped, now_ns());
 	if (!r->ready(r))
 		return;
-	kaio__reaper_poll_begin(r, &old);
-	kaio__reaper_poll_end(r, &old);
+	kaio__reaper_poll_begin(r, &w);
+	kaio__reaper_poll_end(r, &w);
 }
 
 /*
@@ -739,19 +775,19 @@ void kaio__reaper_poll(struct kaio_reaper *r)
  * reaped, never counted as reaping, and the reaper was never told to stand
  * back (measured: 2-3 switches of the reaper per read under CPU load).
  * Marking the ring polled costs one shared load; the reap, the signal
- * mask's pair of system calls, as kaio__reaper_poll().
+ * window (kaio__window_open()), as kaio__reaper_poll().
  */
 int kaio__reaper_collect(struct kaio_reaper *r)
 {
-	sigset_t old;
+	struct kaio_window w;
 	int cs;
 
 	mark_polled(r);
 	if (!r->ready(r))
 		return 0;
 	cs = kaio__call_begin();
-	kaio__reaper_poll_begin(r, &old);
-	kaio__reaper_poll_end(r, &old);
+	kaio__reaper_poll_begin(r, &w);
+	kaio__reaper_poll_end(r, &w);
 	kaio__call_end(cs);
 	return 1;
 }

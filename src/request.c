@@ -1481,7 +1481,7 @@ int kaio__batch_submit(struct kaio_batch *batch)
 {
 	struct kaio_req *failed = NULL, *r;
 	struct aiocb *cb;
-	sigset_t old;
+	struct kaio_window old;
 	int n = 0, poll;
 
 	if (!batch->n)

@@ -191,6 +191,7 @@ creds.c kaio__creds_for_pool kaio__creds_apply kaio__creds_worker_init kaio__cre
 init.c kaio__block_signals kaio__cfg
 queue.c kaio__queue_link
 fdgen.c kaio__fdgen_trusted
+sigdefer.c kaio__park_call kaio__park_mask kaio__tls_sigdeferred
 "
 nm -l --defined-only "$out/libtraced.so" 2>/dev/null |
 	awk '$3 ~ /^kaio__/ && NF >= 4 { f = $4; sub(/:.*/, "", f); n = split(f, p, "/"); print $3, p[n] }' \

@@ -34,6 +34,11 @@ want=$(
 		 _IO_file_finish; do
 		echo "GLIBC_2.2.5 $n"
 	done
+	# glibc's calls that install a signal handler, wrapped (src/sigdefer.c)
+	for n in sigaction __sigaction signal bsd_signal ssignal sysv_signal \
+		 __sysv_signal sigset; do
+		echo "GLIBC_2.2.5 $n"
+	done
 	echo "GLIBC_2.9 dup3"
 	for n in close_range closefrom login_tty mq_close; do
 		echo "GLIBC_2.34 $n"

@@ -81,6 +81,7 @@ void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
 		 offsetof(struct seccomp_data, nr))	/* native AIO on the threaded-AIO series */
 
+Suite *sigdefer_suite(void);
 Suite *read_suite(void);
 Suite *write_suite(void);
 Suite *fsync_suite(void);

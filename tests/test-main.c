@@ -43,6 +43,7 @@ int main(void)
 	srunner_add_suite(sr, review_suite());
 	srunner_add_suite(sr, lifecycle_suite());
 	srunner_add_suite(sr, adversary_suite());
+	srunner_add_suite(sr, sigdefer_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -1,0 +1,570 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sigdefer.c - the program's signal handlers wait while a thread reaps,
+ * without a signal mask.
+ *
+ * An application thread that holds a ring's reaping role (reap.c) must run
+ * no handler between taking the role and giving it back, but in its wait:
+ * a handler's aio_suspend() (async-signal-safe) would wait for completions
+ * that only the interrupted frame can reap, or find a batch half done.
+ * Blocking every signal around that window costs two rt_sigprocmask calls
+ * per wait: on a VM where a system call costs a microsecond, the whole gap
+ * between an O_DIRECT read at depth 1 and fio's io_uring engine.
+ *
+ * So the library puts its own handler (entry()) in front of every handler
+ * the program installs (sigaction(), signal() and their kin below), and
+ * the window is a thread-local flag, kaio__tls_defer.  A signal that comes:
+ * - outside a window: the program's handler runs at once, with the
+ *   kernel's arguments (the same siginfo and ucontext);
+ * - in a window, at its wait: the wait is kaio__park_call(), whose system
+ *   call is the only instruction where a handler may run.  Caught before
+ *   the system call, the frame is moved to return -EINTR instead of
+ *   entering it; caught after it, the call has ended (with EINTR, or done).
+ *   Either way nothing was consumed, and the handler runs at once, as in
+ *   the masked wait (io_uring_enter's sigmask) it replaces;
+ * - anywhere else in a window: deferred.  The signal is blocked, queued
+ *   again to this thread with its siginfo (rt_tgsigqueueinfo), and added
+ *   to the mask the interrupted frame returns to (uc_sigmask).  The
+ *   window's end unblocks it (kaio__window_close()) and the kernel
+ *   delivers it again, in a frame of its own.  A wait entered with a
+ *   signal deferred returns -EINTR without entering.
+ *
+ * The mask stays the fallback, chosen for each window: where this file's
+ * names do not reach the program first (a sanitizer that handles signals
+ * itself, a library loaded with dlopen()), on a machine other than x86_64,
+ * with KAIO_SIGDEFER=0, and for good once a handler shows up that was
+ * installed behind these names (a raw rt_sigaction system call).
+ *
+ * Not wrapped: the signals of faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP, SIGSYS), which a window never raises, and glibc's own.
+ * sigaction() reports the program's handler and flags, never entry().
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ucontext.h>
+
+#include "kaio-int.h"
+#include "sys.h"
+
+__thread int kaio__tls_defer __attribute__((tls_model("initial-exec")));
+__thread unsigned long long kaio__tls_sigdeferred
+	__attribute__((tls_model("initial-exec")));
+
+/* The sigmask a backend's reap_batch() gets to wait in kaio__park_call(). */
+const sigset_t kaio__park_mask;
+
+#if defined(__x86_64__)
+/*
+ * long kaio__park_call(const unsigned long long *deferred, long nr,
+ *			long a1, long a2, long a3, long a4, long a5, long a6)
+ * The system call nr, -errno on failure; -EINTR without it if *deferred.
+ */
+__asm__(
+	".text\n"
+	".globl kaio__park_call\n"
+	".hidden kaio__park_call\n"
+	".type kaio__park_call,@function\n"
+	"kaio__park_call:\n"
+	"	.cfi_startproc\n"	/* unwound by a cancellation in the wait */
+	"	.byte 0xf3,0x0f,0x1e,0xfa\n"	/* endbr64 */
+	"	mov %rdi,%r11\n"
+	"	mov %rsi,%rax\n"
+	"	mov %rdx,%rdi\n"
+	"	mov %rcx,%rsi\n"
+	"	mov %r8,%rdx\n"
+	"	mov %r9,%r10\n"
+	"	mov 8(%rsp),%r8\n"
+	"	mov 16(%rsp),%r9\n"
+	".globl kaio__park_begin\n"
+	".hidden kaio__park_begin\n"
+	"kaio__park_begin:\n"
+	"	cmpq $0,(%r11)\n"
+	"	jne kaio__park_bail\n"
+	".globl kaio__park_sys\n"
+	".hidden kaio__park_sys\n"
+	"kaio__park_sys:\n"
+	"	syscall\n"
+	".globl kaio__park_end\n"
+	".hidden kaio__park_end\n"
+	"kaio__park_end:\n"
+	"	ret\n"
+	".globl kaio__park_bail\n"
+	".hidden kaio__park_bail\n"
+	"kaio__park_bail:\n"
+	"	mov $-4,%rax\n"			/* -EINTR */
+	"	ret\n"
+	"	.cfi_endproc\n"
+	".size kaio__park_call,.-kaio__park_call\n");
+
+extern const char kaio__park_begin[] KAIO_HIDDEN;
+extern const char kaio__park_sys[] KAIO_HIDDEN;
+extern const char kaio__park_end[] KAIO_HIDDEN;
+extern const char kaio__park_bail[] KAIO_HIDDEN;
+#define PARK_OK	1
+#else
+long kaio__park_call(const unsigned long long *deferred, long nr, long a1,
+		     long a2, long a3, long a4, long a5, long a6)
+{
+	if (*deferred)
+		return -EINTR;
+	return sys_call6(nr, a1, a2, a3, a4, a5, a6);
+}
+#define PARK_OK	0
+#endif
+
+/* The program's handler of each signal, behind entry(): a seqlock. */
+struct slot {
+	atomic_uint seq;
+	void *_Atomic fn;
+	atomic_int flags;
+	atomic_ulong mask;	/* sa_mask, as the kernel keeps it */
+};
+
+struct handler {
+	void *fn;
+	int flags;
+	unsigned long mask;
+};
+
+#define NSLOTS	65
+static struct slot slots[NSLOTS];
+static atomic_flag wlock = ATOMIC_FLAG_INIT;
+static atomic_int active;	/* windows defer (else they mask) */
+static atomic_uint calls;	/* calls of the names below: the probe */
+
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+typedef sighandler_t (*signal_fn)(int, sighandler_t);
+
+static sigaction_fn real_sigaction;
+static signal_fn real_signal, real_sysv_signal, real_sigset;
+
+/* glibc's functions; looked up by the constructor (kaio__sigdefer_setup()),
+ * or by the first call, if another constructor comes first. */
+static int reals(void)
+{
+	static atomic_int found;
+
+	if (kaio_likely(atomic_load_explicit(&found, memory_order_acquire)))
+		return 1;
+	real_sigaction = (sigaction_fn)dlvsym(RTLD_NEXT, "sigaction",
+					      "GLIBC_2.2.5");
+	real_signal = (signal_fn)dlvsym(RTLD_NEXT, "signal", "GLIBC_2.2.5");
+	real_sysv_signal = (signal_fn)dlvsym(RTLD_NEXT, "sysv_signal",
+					     "GLIBC_2.2.5");
+	real_sigset = (signal_fn)dlvsym(RTLD_NEXT, "sigset", "GLIBC_2.2.5");
+	if (!real_sigaction || !real_signal || !real_sysv_signal ||
+	    !real_sigset)
+		return 0;
+	atomic_store_explicit(&found, 1, memory_order_release);
+	return 1;
+}
+
+static void entry(int sig, siginfo_t *si, void *ucv);
+
+static int wrappable(int sig)
+{
+	switch (sig) {
+	case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGTRAP:
+	case SIGSYS: case SIGKILL: case SIGSTOP:
+		return 0;
+	}
+	/* glibc keeps SIGRTMIN's first two (SIGCANCEL, SIGSETXID). */
+	return sig >= 1 && sig < NSLOTS && (sig < 32 || sig >= SIGRTMIN);
+}
+
+static int is_handler(void *fn)
+{
+	return fn != (void *)SIG_DFL && fn != (void *)SIG_IGN &&
+	       fn != (void *)SIG_ERR;
+}
+
+static void read_slot(int sig, struct handler *h)
+{
+	struct slot *s = &slots[sig];
+	unsigned a, b;
+
+	do {
+		a = atomic_load_explicit(&s->seq, memory_order_acquire);
+		h->fn = atomic_load_explicit(&s->fn, memory_order_relaxed);
+		h->flags = atomic_load_explicit(&s->flags,
+						memory_order_relaxed);
+		h->mask = atomic_load_explicit(&s->mask, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		b = atomic_load_explicit(&s->seq, memory_order_relaxed);
+	} while ((a & 1) || a != b);
+}
+
+/* Under wlock. */
+static void write_slot(int sig, const struct handler *h)
+{
+	struct slot *s = &slots[sig];
+	unsigned a = atomic_load_explicit(&s->seq, memory_order_relaxed);
+
+	atomic_store_explicit(&s->seq, a + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&s->fn, h->fn, memory_order_relaxed);
+	atomic_store_explicit(&s->flags, h->flags, memory_order_relaxed);
+	atomic_store_explicit(&s->mask, h->mask, memory_order_relaxed);
+	atomic_store_explicit(&s->seq, a + 2, memory_order_release);
+}
+
+static unsigned long kmask(const sigset_t *set)
+{
+	unsigned long m;
+
+	memcpy(&m, set, sizeof(m));
+	return m;
+}
+
+static void set_kmask(sigset_t *set, unsigned long m)
+{
+	sigemptyset(set);
+	memcpy(set, &m, sizeof(m));
+}
+
+/* Writers: one at a time, and no handler of this thread meanwhile (they
+ * are async-signal-safe: a handler may install a handler). */
+static void lock(unsigned long *old)
+{
+	unsigned long all = ~0UL;
+
+	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)old, 8, 0,
+		  0);
+	while (atomic_flag_test_and_set_explicit(&wlock, memory_order_acquire))
+		sys_call6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
+}
+
+static void unlock(const unsigned long *old)
+{
+	atomic_flag_clear_explicit(&wlock, memory_order_release);
+	sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)old, 0, 8, 0, 0);
+}
+
+/* entry() in front of h, with h's flags and mask. */
+static int install(int sig, const struct handler *h)
+{
+	struct sigaction act;
+
+	memset(&act, 0, sizeof(act));
+	act.sa_sigaction = entry;
+	act.sa_flags = h->flags | SA_SIGINFO;
+	set_kmask(&act.sa_mask, h->mask);
+	return real_sigaction(sig, &act, NULL);
+}
+
+/* The kernel's action old as the program set it (behind entry(): prev). */
+static void view(int sig, const struct sigaction *old,
+		 const struct handler *prev, struct sigaction *oact)
+{
+	*oact = *old;
+	if (old->sa_sigaction == entry) {
+		oact->sa_sigaction = (void (*)(int, siginfo_t *, void *))prev->fn;
+		oact->sa_flags = (old->sa_flags & ~SA_SIGINFO) |
+				 (prev->flags & SA_SIGINFO);
+	} else if (wrappable(sig) && is_handler((void *)old->sa_handler)) {
+		/* Installed behind these names: windows mask from now on. */
+		kaio__sigdefer_foreign();
+	}
+}
+
+/* A handler that another name installed (signal(), sigset()): entry()
+ * goes in front of it.  Under wlock. */
+static void rewrap_locked(int sig)
+{
+	struct sigaction cur;
+	struct handler h;
+
+	if (real_sigaction(sig, NULL, &cur) ||
+	    !is_handler((void *)cur.sa_handler) || cur.sa_sigaction == entry)
+		return;
+	h.fn = (void *)cur.sa_sigaction;
+	h.flags = cur.sa_flags;
+	h.mask = kmask(&cur.sa_mask);
+	write_slot(sig, &h);
+	install(sig, &h);
+}
+
+/* Was the frame uc interrupted at a park?  Before its system call (or at
+ * it, to be restarted), it is moved to return -EINTR instead. */
+static int at_park(ucontext_t *uc)
+{
+#if PARK_OK
+	greg_t *ip = &uc->uc_mcontext.gregs[REG_RIP];
+	uintptr_t pc = (uintptr_t)*ip;
+
+	if (pc >= (uintptr_t)kaio__park_begin &&
+	    pc <= (uintptr_t)kaio__park_sys) {
+		*ip = (greg_t)(uintptr_t)kaio__park_bail;
+		return 1;
+	}
+	return pc == (uintptr_t)kaio__park_end;
+#else
+	(void)uc;
+	return 0;
+#endif
+}
+
+/* Hold sig back until the window ends (see the top).  0 if it cannot be
+ * queued again (RLIMIT_SIGPENDING): the handler runs at once then. */
+static int defer(int sig, siginfo_t *si, ucontext_t *uc, struct handler *h)
+{
+	unsigned long one = 1UL << (sig - 1), old;
+	long pid = sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+	long tid = sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+
+	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&one, (long)&old, 8, 0,
+		  0);
+	if (h->flags & SA_RESETHAND)
+		install(sig, h);	/* the kernel reset it on delivery */
+	if (sys_call6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)si, 0, 0)) {
+		sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8,
+			  0, 0);
+		return 0;
+	}
+	sigaddset(&uc->uc_sigmask, sig);
+	__atomic_fetch_or(&kaio__tls_sigdeferred, (unsigned long long)one,
+			  __ATOMIC_RELAXED);
+	return 1;
+}
+
+/*
+ * What is held back stays blocked as the frame uc returns.  Needed beyond
+ * the frame that deferred a signal: when several are pending, the kernel
+ * stacks a frame for each before any runs, so an outer frame (one caught
+ * at a park, say) saved a mask from before the inner ones deferred
+ * theirs, and would let them all in again as it returns (measured: every
+ * one of 16 pending signals deferred 16 times).
+ */
+static void keep(ucontext_t *uc)
+{
+	unsigned long long bits = kaio__tls_sigdeferred;
+	unsigned long m;
+
+	if (!bits)
+		return;
+	memcpy(&m, &uc->uc_sigmask, sizeof(m));
+	m |= (unsigned long)bits;
+	memcpy(&uc->uc_sigmask, &m, sizeof(m));
+}
+
+static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
+{
+	if (h->flags & SA_SIGINFO)
+		((void (*)(int, siginfo_t *, void *))h->fn)(sig, si, uc);
+	else
+		((void (*)(int))h->fn)(sig);
+}
+
+/* The kernel's handler of every wrapped signal. */
+static void entry(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	struct handler h;
+	int saved = errno, defer_was, park_was;
+
+	read_slot(sig, &h);
+	if (!is_handler(h.fn))
+		return;
+	if (!kaio__tls_defer) {
+		errno = saved;
+		call(&h, sig, si, uc);
+		return;
+	}
+	if (!at_park(uc)) {
+		if (defer(sig, si, uc, &h)) {
+			keep(uc);
+			errno = saved;
+			return;
+		}
+	}
+	/* At a park: the state is whole, as in the masked wait; signals
+	 * that come during the handler are not held back (they were not
+	 * in that wait either), nor after it if it never returns. */
+	defer_was = kaio__tls_defer;
+	park_was = kaio__tls_park;
+	kaio__tls_defer = 0;
+	kaio__tls_park = 1;
+	errno = saved;
+	call(&h, sig, si, uc);
+	kaio__tls_park = park_was;
+	kaio__tls_defer = defer_was;
+	keep(uc);
+}
+
+/* The fork child: no other thread holds the writers' lock there. */
+void kaio__sigdefer_fork_child(void)
+{
+	atomic_flag_clear_explicit(&wlock, memory_order_relaxed);
+}
+
+int kaio__sigdefer_on(void)
+{
+	return atomic_load_explicit(&active, memory_order_relaxed);
+}
+
+/* A handler ran in a window, not at its park: one installed behind these
+ * names (reap.c).  Windows mask from now on. */
+void kaio__sigdefer_foreign(void)
+{
+	atomic_store_explicit(&active, 0, memory_order_relaxed);
+}
+
+/* The names.  Each is async-signal-safe where glibc's is. */
+#define ENTRY(ret, name, params) \
+	__attribute__((visibility("default"))) ret kaio_sig_##name params; \
+	ret kaio_sig_##name params
+
+ENTRY(int, sigaction, (int sig, const struct sigaction *act,
+		       struct sigaction *oact))
+{
+	struct sigaction kact, kold;
+	struct handler prev = { 0 }, h;
+	unsigned long old;
+	int ret, wrap;
+
+	atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
+	if (!reals() && !real_sigaction) {
+		errno = ENOSYS;
+		return -1;
+	}
+	if (!wrappable(sig))
+		return real_sigaction(sig, act, oact);
+	if (!act) {		/* a look: no lock (suspend.c looks often) */
+		ret = real_sigaction(sig, NULL, oact ? &kold : NULL);
+		if (!ret && oact) {
+			read_slot(sig, &prev);
+			view(sig, &kold, &prev, oact);
+		}
+		return ret;
+	}
+	wrap = is_handler((void *)act->sa_handler) &&
+	       atomic_load(&active);
+	lock(&old);
+	read_slot(sig, &prev);
+	if (wrap) {
+		h.fn = (void *)act->sa_sigaction;
+		h.flags = act->sa_flags;
+		h.mask = kmask(&act->sa_mask);
+		write_slot(sig, &h);
+		kact = *act;
+		kact.sa_sigaction = entry;
+		kact.sa_flags |= SA_SIGINFO;
+	}
+	ret = real_sigaction(sig, wrap ? &kact : act, &kold);
+	if (ret && wrap)
+		write_slot(sig, &prev);
+	unlock(&old);
+	if (!ret && oact)
+		view(sig, &kold, &prev, oact);
+	return ret;
+}
+
+/* signal(), sysv_signal(), sigset(): glibc's, then entry() in front. */
+static sighandler_t family(signal_fn *fnp, int sig, sighandler_t disp)
+{
+	signal_fn fn;
+	struct handler prev = { 0 };
+	sighandler_t ret;
+	unsigned long old;
+	int saved;
+
+	atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
+	reals();
+	fn = *fnp;
+	if (!fn) {
+		errno = ENOSYS;
+		return SIG_ERR;
+	}
+	if (!wrappable(sig))
+		return fn(sig, disp);
+	lock(&old);
+	read_slot(sig, &prev);
+	ret = fn(sig, disp);
+	saved = errno;
+	if (ret != SIG_ERR && atomic_load(&active))
+		rewrap_locked(sig);
+	unlock(&old);
+	errno = saved;
+	if (ret == (sighandler_t)(void *)entry)
+		ret = (sighandler_t)prev.fn;
+	return ret;
+}
+
+ENTRY(sighandler_t, signal, (int sig, sighandler_t disp))
+{
+	return family(&real_signal, sig, disp);
+}
+
+ENTRY(sighandler_t, sysv_signal, (int sig, sighandler_t disp))
+{
+	return family(&real_sysv_signal, sig, disp);
+}
+
+ENTRY(sighandler_t, sigset, (int sig, sighandler_t disp))
+{
+	return family(&real_sigset, sig, disp);
+}
+
+#define EXPORT_AS(entry, name) \
+	KAIO_ALIAS(kaio_sig_##entry, kaio_sigv_##name); \
+	KAIO_DEFSYMVER(kaio_sigv_##name, name, GLIBC_2.2.5)
+
+EXPORT_AS(sigaction, sigaction);
+EXPORT_AS(sigaction, __sigaction);
+EXPORT_AS(signal, signal);
+EXPORT_AS(signal, bsd_signal);
+EXPORT_AS(signal, ssignal);
+EXPORT_AS(sysv_signal, sysv_signal);
+EXPORT_AS(sysv_signal, __sysv_signal);
+EXPORT_AS(sigset, sigset);
+
+/*
+ * Once, from the constructor (init.c): find glibc's functions; check that
+ * every name reaches its function here as the program binds it (a call
+ * with signal 0, which glibc refuses, must count here); put entry() in
+ * front of the handlers already installed.  Windows defer only then.
+ */
+void kaio__sigdefer_setup(void)
+{
+	static const char *const names[] = {
+		"sigaction", "__sigaction", "signal", "bsd_signal", "ssignal",
+		"sysv_signal", "__sysv_signal", "sigset",
+	};
+	struct sigaction cur;
+	unsigned long old;
+	unsigned before;
+	const char *env = getenv("KAIO_SIGDEFER");
+	size_t i;
+	int saved = errno, sig;
+	void *p;
+
+	if (!reals() || !PARK_OK || (env && !strcmp(env, "0")))
+		goto out;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		p = dlsym(RTLD_DEFAULT, names[i]);
+		if (!p)
+			goto out;
+		before = atomic_load(&calls);
+		if (i < 2)
+			((sigaction_fn)p)(0, NULL, &cur);
+		else
+			((signal_fn)p)(0, SIG_DFL);
+		if (atomic_load(&calls) == before)
+			goto out;
+	}
+	lock(&old);
+	for (sig = 1; sig < NSLOTS; sig++)
+		if (wrappable(sig) && !real_sigaction(sig, NULL, &cur) &&
+		    is_handler((void *)cur.sa_handler))
+			rewrap_locked(sig);
+	atomic_store(&active, 1);
+	unlock(&old);
+out:
+	errno = saved;
+}

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Signal handlers deferred while a thread reaps (src/sigdefer.c): the
+ * wait costs no signal-mask system call, sigaction() and signal() report
+ * what the program installed, and a signal that comes during a reap is
+ * delivered once, with its siginfo, after it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "test-common.h"
+
+#define DBYTES	4096
+#define DFILE	(256 * DBYTES)
+
+static void on_usr(int sig)
+{
+	(void)sig;
+}
+
+static void on_usr_info(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+}
+
+/* Is the wait here one of a kernel ring (io_uring's or native AIO's)? */
+static int ring_waits(const char *name)
+{
+	const char *m = getenv("KAIO_BACKEND");
+
+	if ((m && *m && strcmp(m, "kernel") && strcmp(m, "auto") &&
+	     strcmp(m, "uring")) ||
+	    (!(m && !strcmp(m, "kernel")) && !t_uring_ok()) ||
+	    !t_direct_ok()) {
+		printf("SKIP: %s: needs KAIO_BACKEND auto, uring or kernel, "
+		       "io_uring for the first two, and O_DIRECT here "
+		       "(KAIO_BACKEND=%s)\n", name, m ? m : "");
+		return 0;
+	}
+	return 1;
+}
+
+/* A counter of thread tid's (0: this thread's) entries into the system
+ * call name, or -1. */
+static int syscall_counter(const char *name, pid_t tid)
+{
+	static const char *const dirs[] = {
+		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
+	};
+	struct perf_event_attr a;
+	char path[160];
+	unsigned i;
+	long id = -1;
+	FILE *f;
+
+	for (i = 0; i < 2 && id < 0; i++) {
+		snprintf(path, sizeof(path),
+			 "%s/events/syscalls/sys_enter_%s/id", dirs[i], name);
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%ld", &id) != 1)
+				id = -1;
+			fclose(f);
+		}
+	}
+	if (id < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_TRACEPOINT;
+	a.size = sizeof(a);
+	a.config = (unsigned long long)id;
+	a.disabled = 1;
+	a.exclude_hv = 1;
+	return (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, 0);
+}
+
+/*
+ * aio_suspend() that waits in a ring for an O_DIRECT read reaps it there,
+ * and keeps the program's handlers out of that reap without blocking
+ * every signal: no rt_sigprocmask pair per wait (two system calls of the
+ * four of such a read, measured with fio at depth 1).  A handler is
+ * installed, as fio installs its own.
+ */
+START_TEST(sigdefer_wait_masks_nothing)
+{
+	struct aiocb cb;
+	const struct aiocb *l[1] = { &cb };
+	long long n = 0;
+	char *buf;
+	int fd, pfd, i, rounds = 200;
+
+#ifdef T_TSAN
+	printf("SKIP: sigdefer_wait_masks_nothing: under ThreadSanitizer, "
+	       "which handles signals itself, the library masks\n");
+	return;
+#endif
+	if (!ring_waits("sigdefer_wait_masks_nothing"))
+		return;
+	pfd = syscall_counter("rt_sigprocmask", 0);
+	if (pfd < 0) {
+		printf("SKIP: sigdefer_wait_masks_nothing: no tracepoint "
+		       "syscalls:sys_enter_rt_sigprocmask here (%s)\n",
+		       strerror(errno));
+		return;
+	}
+	ck_assert_ptr_ne(signal(SIGUSR1, on_usr), SIG_ERR);
+	fd = t_tmpfile(DFILE, O_DIRECT);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, DBYTES), 0);
+	/* The first read sets up the ring and its reaper (they block
+	 * signals while they start a thread): not counted. */
+	t_prep(&cb, fd, buf, DBYTES, 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 10000), 0);
+	ck_assert_int_eq(aio_return(&cb), DBYTES);
+	ioctl(pfd, PERF_EVENT_IOC_RESET, 0);
+	ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0);
+	for (i = 0; i < rounds; i++) {
+		t_prep(&cb, fd, buf, DBYTES, (off_t)(i % 256) * DBYTES);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		while (aio_error(&cb) == EINPROGRESS)
+			if (aio_suspend(l, 1, NULL) && errno != EINTR)
+				ck_abort_msg("aio_suspend: %s", strerror(errno));
+		ck_assert_int_eq(aio_return(&cb), DBYTES);
+		ck_assert(t_check_bytes(buf, (off_t)(i % 256) * DBYTES,
+					DBYTES));
+	}
+	ioctl(pfd, PERF_EVENT_IOC_DISABLE, 0);
+	ck_assert_int_eq(read(pfd, &n, sizeof(n)), (ssize_t)sizeof(n));
+	/* Before sigdefer.c: 2 per round (400). */
+	ck_assert_msg(n <= rounds / 10,
+		      "%lld rt_sigprocmask calls in %d waits", n, rounds);
+	close(pfd);
+	close(fd);
+	free(buf);
+	signal(SIGUSR1, SIG_DFL);
+}
+END_TEST
+
+/* sigaction(), signal() and sysv_signal() report what the program set,
+ * never the library's handler in front of it. */
+START_TEST(sigdefer_sigaction_reports_program)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_usr_info;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaddset(&sa.sa_mask, SIGHUP);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	memset(&old, 0, sizeof(old));
+	ck_assert_int_eq(sigaction(SIGUSR2, NULL, &old), 0);
+	ck_assert_ptr_eq((void *)old.sa_sigaction, (void *)on_usr_info);
+	ck_assert(old.sa_flags & SA_SIGINFO);
+	ck_assert(old.sa_flags & SA_RESTART);
+	ck_assert(sigismember(&old.sa_mask, SIGHUP));
+	ck_assert(!sigismember(&old.sa_mask, SIGINT));
+
+	ck_assert_ptr_eq((void *)signal(SIGUSR2, on_usr),
+			 (void *)on_usr_info);
+	ck_assert_int_eq(sigaction(SIGUSR2, NULL, &old), 0);
+	ck_assert_ptr_eq((void *)old.sa_handler, (void *)on_usr);
+	ck_assert(!(old.sa_flags & SA_SIGINFO));
+	ck_assert(old.sa_flags & SA_RESTART);	/* glibc's signal(): BSD */
+
+	ck_assert_ptr_eq((void *)sysv_signal(SIGUSR2, on_usr),
+			 (void *)on_usr);
+	ck_assert_int_eq(sigaction(SIGUSR2, NULL, &old), 0);
+	ck_assert(old.sa_flags & SA_RESETHAND);
+	ck_assert(old.sa_flags & SA_NODEFER);
+	ck_assert(!(old.sa_flags & SA_SIGINFO));
+
+	sa.sa_handler = SIG_DFL;
+	sa.sa_flags = 0;
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, &old), 0);
+	ck_assert_ptr_eq((void *)old.sa_handler, (void *)on_usr);
+	ck_assert_ptr_eq((void *)signal(SIGUSR2, SIG_IGN), (void *)SIG_DFL);
+	ck_assert_ptr_eq((void *)signal(SIGUSR2, SIG_DFL), (void *)SIG_IGN);
+	/* Refused as glibc refuses. */
+	errno = 0;
+	ck_assert_int_eq(sigaction(SIGKILL, &sa, NULL), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_ptr_eq((void *)signal(0, on_usr), (void *)SIG_ERR);
+	ck_assert_int_eq(errno, EINVAL);
+	errno = 0;
+	ck_assert_int_eq(sigaction(65, NULL, &old), -1);
+	ck_assert_int_eq(errno, EINVAL);
+}
+END_TEST
+
+static atomic_int once_runs;
+
+static void on_once(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&once_runs, 1);
+}
+
+/* SA_RESETHAND: the handler runs once, then the default is back. */
+START_TEST(sigdefer_resethand_once)
+{
+	struct sigaction sa, old;
+
+	atomic_store(&once_runs, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_once;
+	sa.sa_flags = SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	ck_assert_int_eq(raise(SIGUSR2), 0);
+	ck_assert_int_eq(atomic_load(&once_runs), 1);
+	ck_assert_int_eq(sigaction(SIGUSR2, NULL, &old), 0);
+	ck_assert_ptr_eq((void *)old.sa_handler, (void *)SIG_DFL);
+	ck_assert_ptr_ne((void *)sysv_signal(SIGUSR2, on_once), SIG_ERR);
+	ck_assert_int_eq(raise(SIGUSR2), 0);
+	ck_assert_int_eq(atomic_load(&once_runs), 2);
+	ck_assert_ptr_eq((void *)signal(SIGUSR2, SIG_DFL), (void *)SIG_DFL);
+}
+END_TEST
+
+/*
+ * Real-time signals sent to a thread while it reads and waits in its
+ * ring, many of them during a reap (deferred there): each is handled
+ * once, with its value; none is lost or doubled, every read completes.
+ * SA_NODEFER: the library must block the signal itself while deferring
+ * it (else the queued copy comes back at once, without end).  Sent 16
+ * ahead at most.
+ */
+#define NSIG_SENT	3000
+
+static atomic_long rt_runs, rt_sum;
+
+static void on_rt(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	atomic_fetch_add(&rt_runs, 1);
+	atomic_fetch_add(&rt_sum, si->si_value.sival_int);
+}
+
+struct reader {
+	int fd;
+	atomic_int tid;
+	atomic_int done;
+	atomic_int stop;
+	long rounds;
+	const char *err;
+	char msg[96];
+};
+
+static void *read_rounds(void *arg)
+{
+	struct reader *rd = arg;
+	struct aiocb cb;
+	const struct aiocb *l[1] = { &cb };
+	char *buf;
+	off_t off;
+
+	if (posix_memalign((void **)&buf, 4096, DBYTES)) {
+		rd->err = "no memory";
+		atomic_store(&rd->done, 1);
+		return NULL;
+	}
+	/* One read before the signals: io_uring may hand the ring's first
+	 * read to an io-wq worker it starts then, and the kernel does not
+	 * start one while the submitter has a signal pending (the read ends
+	 * with ECANCELED, kaio_backends(7)). */
+	t_prep(&cb, rd->fd, buf, DBYTES, 0);
+	if (aio_read(&cb) || t_wait(&cb, 10000) || aio_return(&cb) != DBYTES)
+		rd->err = "the first read failed";
+	atomic_store(&rd->tid, (int)syscall(SYS_gettid));
+	while (!atomic_load(&rd->stop) && !rd->err) {
+		off = (off_t)(rd->rounds % 256) * DBYTES;
+		t_prep(&cb, rd->fd, buf, DBYTES, off);
+		if (aio_read(&cb)) {
+			rd->err = "aio_read() refused a read";
+			break;
+		}
+		while (aio_error(&cb) == EINPROGRESS)
+			if (aio_suspend(l, 1, NULL) && errno != EINTR) {
+				snprintf(rd->msg, sizeof(rd->msg),
+					 "aio_suspend(): %s", strerror(errno));
+				rd->err = rd->msg;
+				break;
+			}
+		if (!rd->err && (aio_return(&cb) != DBYTES ||
+				 !t_check_bytes(buf, off, DBYTES))) {
+			snprintf(rd->msg, sizeof(rd->msg), "read %ld: "
+				 "aio_error %d, aio_return %zd", rd->rounds,
+				 aio_error(&cb), aio_return(&cb));
+			rd->err = rd->msg;
+		}
+		rd->rounds++;
+	}
+	free(buf);
+	atomic_store(&rd->done, 1);
+	return NULL;
+}
+
+START_TEST(sigdefer_rt_signals_once_each)
+{
+	struct reader rd;
+	struct sigaction sa;
+	pthread_t th;
+	union sigval v;
+	long want = 0, t0;
+	long long n = 0;
+	int i, pfd, sig = SIGRTMIN + 3;
+
+	if (!ring_waits("sigdefer_rt_signals_once_each"))
+		return;
+	memset(&rd, 0, sizeof(rd));
+	rd.fd = t_tmpfile(DFILE, O_DIRECT);
+	ck_assert_int_ge(rd.fd, 0);
+	atomic_store(&rt_runs, 0);
+	atomic_store(&rt_sum, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_rt;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(sig, &sa, NULL), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, read_rounds, &rd), 0);
+	while (!atomic_load(&rd.tid) && !atomic_load(&rd.done))
+		usleep(100);
+	/* The reader's own queueing: the library's, of what it defers. */
+	pfd = syscall_counter("rt_tgsigqueueinfo", atomic_load(&rd.tid));
+	if (pfd >= 0)
+		ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0);
+	for (i = 1; i <= NSIG_SENT && !atomic_load(&rd.done); i++) {
+		v.sival_int = i;
+		while (pthread_sigqueue(th, sig, v) == EAGAIN)
+			usleep(100);
+		want += i;
+		/* At most 16 pending: with SA_NODEFER the kernel nests
+		 * the handlers of all that are pending, one frame each. */
+		t0 = t_now_ms();
+		while (atomic_load(&rt_runs) < i - 16 &&
+		       !atomic_load(&rd.done) && t_now_ms() - t0 < 10000)
+			usleep(20);
+	}
+	t0 = t_now_ms();
+	while (atomic_load(&rt_runs) < NSIG_SENT && t_now_ms() - t0 < 10000)
+		usleep(1000);
+	atomic_store(&rd.stop, 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(!rd.err, "%s", rd.err ? rd.err : "");
+	ck_assert_int_gt(rd.rounds, 0);
+	ck_assert_int_eq(atomic_load(&rt_runs), NSIG_SENT);
+	ck_assert_int_eq(atomic_load(&rt_sum), want);
+	if (pfd >= 0) {
+		/* Each signal held back at most once (before keep(), an
+		 * outer frame let the inner ones' in again: 16 times). */
+		ck_assert_int_eq(read(pfd, &n, sizeof(n)), (ssize_t)sizeof(n));
+		ck_assert_msg(n <= NSIG_SENT, "%lld signals queued again for "
+			      "%d sent", n, NSIG_SENT);
+		if (getenv("KAIO_TEST_VERBOSE"))
+			printf("sigdefer_rt_signals_once_each: %lld of %d "
+			       "held back\n", n, NSIG_SENT);
+		close(pfd);
+	} else {
+		printf("SKIP: sigdefer_rt_signals_once_each: no tracepoint "
+		       "syscalls:sys_enter_rt_tgsigqueueinfo here: the count "
+		       "of signals held back is not checked\n");
+	}
+	sa.sa_handler = SIG_DFL;
+	sa.sa_flags = 0;
+	sigaction(sig, &sa, NULL);
+	close(rd.fd);
+}
+END_TEST
+
+Suite *sigdefer_suite(void)
+{
+	Suite *s = suite_create("sigdefer");
+	TCase *tc = t_tcase("sigdefer");
+
+	tcase_add_test(tc, sigdefer_wait_masks_nothing);
+	tcase_add_test(tc, sigdefer_sigaction_reports_program);
+	tcase_add_test(tc, sigdefer_resethand_once);
+	tcase_add_test(tc, sigdefer_rt_signals_once_each);
+	suite_add_tcase(s, tc);
+	return s;
+}
