@@ -217,27 +217,37 @@ void kaio__window_close(struct kaio_window *w)
 		kaio__signals_unmask(&w->old);
 		return;
 	}
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	kaio__tls_defer = w->prev;
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	if (w->prev)
+	if (w->prev) {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		kaio__tls_defer = w->prev;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		return;
-	kaio__tls_masked = 0;
-	bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0,
-				   __ATOMIC_RELAXED);
-	if (bits && tls_sigwanted && !kaio__tls_sigheld &&
-	    kaio__tls_depth > 0) {
+	}
+	if (tls_sigwanted && !kaio__tls_sigheld && kaio__tls_depth > 0) {
+		/* Blocked before the window ends: none runs in between. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &cur);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		kaio__tls_defer = 0;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0,
+					   __ATOMIC_RELAXED);
 		memcpy(&m, &cur, sizeof(m));
 		m &= ~(unsigned long)bits;
 		memcpy(&cur, &m, sizeof(m));
 		tls_sigold = cur;
 		kaio__tls_sigheld = kaio__tls_depth;
-	} else if (bits) {
-		sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8,
-			  0, 0);
+	} else {
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		kaio__tls_defer = 0;
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0,
+					   __ATOMIC_RELAXED);
+		if (bits)
+			sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits,
+				  0, 8, 0, 0);
 	}
+	kaio__tls_masked = 0;
 	tls_sigwanted = 0;
 }
 

@@ -34,11 +34,16 @@ want=$(
 		 _IO_file_finish; do
 		echo "GLIBC_2.2.5 $n"
 	done
-	# glibc's calls that install a signal handler, wrapped (src/sigdefer.c)
-	for n in sigaction __sigaction signal bsd_signal ssignal sysv_signal \
-		 __sysv_signal sigset; do
-		echo "GLIBC_2.2.5 $n"
-	done
+	# glibc's calls that install a signal handler, wrapped (src/sigdefer.c;
+	# not with ThreadSanitizer, which wraps them itself)
+	case ${SANITIZED:-} in
+	*thread*) ;;
+	*)
+		for n in sigaction __sigaction signal bsd_signal ssignal \
+			 sysv_signal __sysv_signal sigset; do
+			echo "GLIBC_2.2.5 $n"
+		done ;;
+	esac
 	echo "GLIBC_2.9 dup3"
 	for n in close_range closefrom login_tty mq_close; do
 		echo "GLIBC_2.34 $n"
