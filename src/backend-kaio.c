@@ -180,6 +180,8 @@ static long getevents_sig(aio_context_t ctx, long min, long max,
 	if (!sigmask)
 		return sys_io_getevents(ctx, min, max, ev, ts);
 	if (sigmask == &kaio__park_mask) {	/* sigdefer.c */
+		if (ts && ts->tv_sec >= KAIO_WAIT_FOREVER_S)
+			ts = NULL;	/* as backend-uring.c's park_wait() */
 		n = kaio__park_call(&kaio__tls_sigdeferred, SYS_io_getevents,
 				    (long)ctx, min, max, (long)ev, (long)ts, 0);
 		if (n < 0) {

@@ -491,6 +491,10 @@ static int park_wait(struct uring *u, struct __kernel_timespec *tp)
 	};
 	long ret;
 
+	/* aio_suspend() without a timeout waits a year at a time (suspend.c):
+	 * no timer for that, one less to arm and cancel per wait. */
+	if (tp && tp->tv_sec >= KAIO_WAIT_FOREVER_S)
+		arg.ts = 0;
 	if (io_uring_cq_ready(&u->ring))
 		return 0;
 	ret = kaio__park_call(&kaio__tls_sigdeferred, __NR_io_uring_enter,

@@ -764,6 +764,9 @@ extern __thread int kaio__tls_park
 extern __thread unsigned long long kaio__tls_sigdeferred
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern const sigset_t kaio__park_mask KAIO_HIDDEN;
+/* A park's wait at least this long is aio_suspend()'s "forever" (a year
+ * at a time, suspend.c): it waits without a timer. */
+#define KAIO_WAIT_FOREVER_S	(300L * 24 * 3600)
 long kaio__park_call(const unsigned long long *deferred, long nr, long a1,
 		     long a2, long a3, long a4, long a5, long a6) KAIO_HIDDEN;
 int kaio__sigdefer_on(void) KAIO_HIDDEN;
