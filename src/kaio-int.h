@@ -839,9 +839,10 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 struct kaio_window {
 	int defer;
 	int prev;		/* kaio__tls_defer before: a nested window */
+	int hold;		/* completion signals sent here: to the exit */
 	sigset_t old;
 };
-void kaio__window_open(struct kaio_window *w) KAIO_HIDDEN;
+void kaio__window_open(struct kaio_window *w, int hold) KAIO_HIDDEN;
 void kaio__window_close(struct kaio_window *w) KAIO_HIDDEN;
 void kaio__reaper_poll_begin(struct kaio_reaper *r,
 			     struct kaio_window *w) KAIO_HIDDEN;

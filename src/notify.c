@@ -185,8 +185,9 @@ void kaio__signals_unmask(const sigset_t *old)
  * another (from a handler at the outer one's park) leaves what is held
  * back to the outer one.
  */
-void kaio__window_open(struct kaio_window *w)
+void kaio__window_open(struct kaio_window *w, int hold)
 {
+	w->hold = hold;
 	w->defer = kaio__sigdefer_on();
 	if (!w->defer) {
 		kaio__signals_mask(&w->old);
@@ -203,9 +204,11 @@ void kaio__window_open(struct kaio_window *w)
 }
 
 /*
- * What the window held back comes in now; or, if this thread sent a
- * completion signal meanwhile, as the entry point leaves, as
- * kaio__signals_unmask() lets it in.
+ * What the window held back comes in now; or, in a window that holds them
+ * (w->hold: a poll, reap.c), if this thread sent a completion signal
+ * meanwhile, as the entry point leaves, as kaio__signals_unmask() lets it
+ * in.  A wait's window (aio_suspend(), lio_listio(LIO_WAIT)) does not: the
+ * wait may go on, and must end with EINTR for a signal, as glibc's does.
  */
 void kaio__window_close(struct kaio_window *w)
 {
@@ -223,7 +226,8 @@ void kaio__window_close(struct kaio_window *w)
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		return;
 	}
-	if (tls_sigwanted && !kaio__tls_sigheld && kaio__tls_depth > 0) {
+	if (w->hold && tls_sigwanted && !kaio__tls_sigheld &&
+	    kaio__tls_depth > 0) {
 		/* Blocked before the window ends: none runs in between. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &cur);

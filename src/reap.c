@@ -619,7 +619,7 @@ static int reap_here(struct kaio_reaper *r, int seq,
 	 * or blocked. */
 	hold.w.defer = kaio__sigdefer_on();
 	if (hold.w.defer) {
-		kaio__window_open(&hold.w);
+		kaio__window_open(&hold.w, 0);
 	} else {
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &hold.w.old);
@@ -710,7 +710,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
  */
 void kaio__reaper_poll_begin(struct kaio_reaper *r, struct kaio_window *w)
 {
-	kaio__window_open(w);
+	kaio__window_open(w, 1);
 	atomic_fetch_add(&r->app_wants, 1);
 }
 
