@@ -49,6 +49,8 @@ enum kaio_stat {
 	KAIO_STAT_POLL,			/* kaio_poll requests accepted */
 	KAIO_STAT_AIO_EVENTS,		/* native AIO events reserved now
 					 * (counted in fs.aio-nr) */
+	KAIO_STAT_POOL_OVERFLOW,	/* of pool: refused by a full native
+					 * AIO context first */
 	KAIO_STAT_MAX
 };
 

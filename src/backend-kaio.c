@@ -532,11 +532,17 @@ static void prep(struct kaio_req *req)
 	}
 }
 
-/* reqs[i..n) are declined: without the RWF_NOWAIT mark wants() set. */
-static void decline(struct kaio_req **reqs, int i, int n)
+/*
+ * reqs[i..n) are declined: without the RWF_NOWAIT mark wants() set, and
+ * marked if a full context refused them (KAIO_STAT_POOL_OVERFLOW).
+ */
+static void decline(struct kaio_req **reqs, int i, int n, int full)
 {
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		reqs[i]->flags &= ~KAIO_RQ_KNOWAIT;
+		if (full)
+			reqs[i]->flags |= KAIO_RQ_FULL;
+	}
 }
 
 /*
@@ -547,14 +553,14 @@ static void decline(struct kaio_req **reqs, int i, int n)
 static int submit(struct kaio_req **reqs, int n)
 {
 	struct iocb *iocbs[64];
-	int i, done = 0, saved = errno, urgent;
+	int i, done = 0, saved = errno, urgent, full = 0;
 	long ret;
 
 	pthread_mutex_lock(&kctx.lock);
 	setup_locked();
 	if (kctx.state <= 0 || kaio__reaper_start(&kreaper)) {
 		pthread_mutex_unlock(&kctx.lock);
-		decline(reqs, 0, n);
+		decline(reqs, 0, n, 0);
 		return -ENOSYS;
 	}
 	while (done < n) {
@@ -571,7 +577,7 @@ static int submit(struct kaio_req **reqs, int n)
 				    iocbs);
 		if (ret < m && (ret >= 0 || errno == EAGAIN) &&
 		    atomic_load(&kreaper.inflight_n) >= (int)kctx.nr / 2)
-			kctx.grow = 1;	/* full: a bigger one when idle */
+			kctx.grow = full = 1;	/* a bigger one when idle */
 		if (ret < 0)
 			ret = 0;
 		for (i = 0, urgent = 0; i < (int)ret; i++) {
@@ -599,7 +605,7 @@ static int submit(struct kaio_req **reqs, int n)
 	}
 	pthread_mutex_unlock(&kctx.lock);
 	errno = saved;
-	decline(reqs, done, n);
+	decline(reqs, done, n, full);
 	return done ? done : -EAGAIN;
 }
 

@@ -68,6 +68,7 @@ static const char *const stat_names[KAIO_STAT_MAX] = {
 	[KAIO_STAT_PATHOP] = "pathop",
 	[KAIO_STAT_POLL] = "poll",
 	[KAIO_STAT_AIO_EVENTS] = "aio_events",
+	[KAIO_STAT_POOL_OVERFLOW] = "pool_overflow",
 };
 
 int kaio__block_signals(sigset_t *old)

@@ -132,6 +132,8 @@ enum {
 	KAIO_RQ_EVFD	= 1 << 15,	/* its completion queue hears of it
 					 * from its ring's eventfd (queue.c):
 					 * not urgent for the reaper */
+	KAIO_RQ_FULL	= 1 << 16,	/* refused by a full native AIO
+					 * context (KAIO_STAT_POOL_OVERFLOW) */
 };
 
 /* KAIO_BACKEND */

@@ -170,6 +170,8 @@ static void *worker(void *arg)
 		else
 			res = -EPERM;
 		kaio__served(r, KAIO_SERVED_POOL, KAIO_STAT_POOL);
+		if (r->flags & KAIO_RQ_FULL)
+			kaio__count(KAIO_STAT_POOL_OVERFLOW);
 		kaio__complete(r, res);
 		prev = r;
 		pthread_mutex_lock(&pool.lock);

@@ -158,14 +158,15 @@ END_TEST
 
 /*
  * A small context never fails a request: with KAIO_BACKEND=kernel, polls
- * on an empty pipe fill it, the rest go to the pool, and all complete when
- * data comes; the next submission with nothing in flight makes it bigger.
+ * on an empty pipe fill it, the rest go to the pool (counted as its
+ * overflow), and all complete when data comes; the next submission with
+ * nothing in flight makes it bigger.
  */
 START_TEST(aio_events_grow_never_fail)
 {
 	enum { N = 800 };	/* more than 128 events hold (about 380) */
 	struct aiocb *cb = calloc(N, sizeof(*cb));
-	unsigned long first, later;
+	unsigned long first, later, pool0, over0;
 	int p[2], i, n0, n;
 	long b;
 
@@ -177,6 +178,8 @@ START_TEST(aio_events_grow_never_fail)
 	}
 	aio_rings(&n0, &b);
 	t_pipe(p);
+	pool0 = stat_of(KAIO_STAT_POOL);
+	over0 = stat_of(KAIO_STAT_POOL_OVERFLOW);
 	for (i = 0; i < N; i++) {
 		t_prep(&cb[i], p[0], NULL, POLLIN, 0);
 		ck_assert_int_eq(kaio_poll(&cb[i]), 0);
@@ -201,6 +204,10 @@ START_TEST(aio_events_grow_never_fail)
 	}
 	ck_assert_uint_ge(first, 1);
 	ck_assert_uint_eq(later, first * 2);
+	/* The pool ran only what the full context refused, and said so. */
+	ck_assert_uint_ge(stat_of(KAIO_STAT_POOL_OVERFLOW) - over0, 1);
+	ck_assert_uint_eq(stat_of(KAIO_STAT_POOL_OVERFLOW) - over0,
+			  stat_of(KAIO_STAT_POOL) - pool0);
 	aio_rings(&n, &b);
 	ck_assert_int_eq(n, n0 + 1);	/* the small one was given back */
 out:
