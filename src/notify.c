@@ -181,16 +181,26 @@ void kaio__signals_unmask(const sigset_t *old)
 
 /*
  * A window (kaio-int.h): handlers deferred where sigdefer.c can, else
- * every signal blocked (kaio__signals_mask()).  A window opened inside
+ * every signal blocked (kaio__signals_mask() in a window that holds
+ * completion signals to the exit, a plain mask in a wait's window).  A
+ * window opened inside
  * another (from a handler at the outer one's park) leaves what is held
  * back to the outer one.
  */
 void kaio__window_open(struct kaio_window *w, int hold)
 {
+	sigset_t all;
+
 	w->hold = hold;
 	w->defer = kaio__sigdefer_on();
 	if (!w->defer) {
-		kaio__signals_mask(&w->old);
+		if (hold) {
+			kaio__signals_mask(&w->old);
+			return;
+		}
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &w->old);
+		kaio__tls_masked = 1;	/* no completion signal held apart */
 		return;
 	}
 	w->prev = kaio__tls_defer;
@@ -217,7 +227,12 @@ void kaio__window_close(struct kaio_window *w)
 	unsigned long m;
 
 	if (!w->defer) {
-		kaio__signals_unmask(&w->old);
+		if (w->hold) {
+			kaio__signals_unmask(&w->old);
+			return;
+		}
+		kaio__tls_masked = 0;
+		pthread_sigmask(SIG_SETMASK, &w->old, NULL);
 		return;
 	}
 	if (w->prev) {

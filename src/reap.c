@@ -351,12 +351,9 @@ static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 		old = kaio__cancel_async_begin();
 	/* In a window (reap_claimed()): a park where handlers are deferred. */
 	if (kaio__tls_defer)
-		ret = (int)kaio__park_call(&kaio__tls_sigdeferred, SYS_futex,
-					   (long)&kaio__done_seq,
-					   FUTEX_WAIT_BITSET |
-					   FUTEX_PRIVATE_FLAG, seq,
-					   (long)deadline, 0,
-					   FUTEX_BITSET_MATCH_ANY);
+		ret = (int)kaio__park_call(&kaio__tls_sigdeferred,
+					   SYS_FUTEX_WAIT_ARGS(&kaio__done_seq,
+							       seq, deadline));
 	else
 		ret = sys_futex_wait(&kaio__done_seq, seq, deadline);
 	if (cancel)
@@ -389,12 +386,7 @@ static void role_release(void *arg)
 	if (h->held && others)
 		kaio__wake_waiters();
 	hand_back(h->r);
-	if (h->w.defer) {
-		kaio__window_close(&h->w);
-		return;
-	}
-	kaio__tls_masked = 0;
-	pthread_sigmask(SIG_SETMASK, &h->w.old, NULL);
+	kaio__window_close(&h->w);
 }
 
 /*
@@ -612,19 +604,11 @@ static int reap_here(struct kaio_reaper *r, int seq,
 {
 	struct role_hold hold = { .r = r };
 	volatile int ret = 0;
-	sigset_t all;
 
 	/* Every signal waits while this thread wants or holds the role,
 	 * but in its waits (see the top of the file): deferred (sigdefer.c)
 	 * or blocked. */
-	hold.w.defer = kaio__sigdefer_on();
-	if (hold.w.defer) {
-		kaio__window_open(&hold.w, 0);
-	} else {
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &hold.w.old);
-		kaio__tls_masked = 1;	/* no completion signal held apart */
-	}
+	kaio__window_open(&hold.w, 0);
 	atomic_fetch_add(&r->app_wants, 1);
 	pthread_cleanup_push(role_release, &hold);
 	ret = reap_claimed(r, seq, deadline, cancel, &hold, ws);

@@ -53,13 +53,19 @@ static inline long sys_call6(long nr, long a1, long a2, long a3, long a4,
 }
 #endif
 
-/* Wait while *addr == val, until the absolute CLOCK_MONOTONIC deadline. */
+/*
+ * Wait while *addr == val, until the absolute CLOCK_MONOTONIC deadline.
+ * SYS_FUTEX_WAIT_ARGS is the system call's number and arguments, for a
+ * caller that makes the call some other way (reap.c's park).
+ */
+#define SYS_FUTEX_WAIT_ARGS(addr, val, deadline)			\
+	SYS_futex, (long)(addr), FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,	\
+	(val), (long)(deadline), 0, FUTEX_BITSET_MATCH_ANY
+
 static inline int sys_futex_wait(atomic_int *addr, int val,
 				 const struct timespec *deadline)
 {
-	return (int)sys_call6(SYS_futex, (long)addr,
-			      FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, val,
-			      (long)deadline, 0, FUTEX_BITSET_MATCH_ANY);
+	return (int)sys_call6(SYS_FUTEX_WAIT_ARGS(addr, val, deadline));
 }
 
 static inline int sys_futex_wake(atomic_int *addr, int n)
