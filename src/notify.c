@@ -257,6 +257,10 @@ void kaio__window_close(struct kaio_window *w)
 		tls_sigold = cur;
 		kaio__tls_sigheld = kaio__tls_depth;
 	} else {
+		/* Out of the window before any handler runs: their own
+		 * completion signals are held as anywhere else. */
+		kaio__tls_masked = 0;
+		tls_sigwanted = 0;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		kaio__tls_defer = 0;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -265,6 +269,7 @@ void kaio__window_close(struct kaio_window *w)
 		if (bits)
 			sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits,
 				  0, 8, 0, 0);
+		return;
 	}
 	kaio__tls_masked = 0;
 	tls_sigwanted = 0;

@@ -303,7 +303,11 @@ static int at_park(ucontext_t *uc)
 		*ip = (greg_t)(uintptr_t)kaio__park_bail;
 		return 1;
 	}
-	return pc == (uintptr_t)kaio__park_end;
+	/* After it: only if the call took nothing.  io_getevents() returns
+	 * the events it took, which are the interrupted frame's to complete
+	 * (a handler's aio_suspend() would wait for them in the ring). */
+	return pc == (uintptr_t)kaio__park_end &&
+	       (long)uc->uc_mcontext.gregs[REG_RAX] <= 0;
 #else
 	(void)uc;
 	return 0;
@@ -311,7 +315,8 @@ static int at_park(ucontext_t *uc)
 }
 
 /* Hold sig back until the window ends (see the top).  0 if it cannot be
- * queued again (RLIMIT_SIGPENDING): the handler runs at once then. */
+ * queued again (RLIMIT_SIGPENDING): the handler runs at once then
+ * (entry()). */
 static int defer(int sig, siginfo_t *si, ucontext_t *uc, struct handler *h)
 {
 	unsigned long one = 1UL << (sig - 1), old;
@@ -320,13 +325,15 @@ static int defer(int sig, siginfo_t *si, ucontext_t *uc, struct handler *h)
 
 	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&one, (long)&old, 8, 0,
 		  0);
-	if (h->flags & SA_RESETHAND)
-		install(sig, h);	/* the kernel reset it on delivery */
 	if (sys_call6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)si, 0, 0)) {
 		sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8,
 			  0, 0);
 		return 0;
 	}
+	/* The kernel reset it on delivery; the copy queued is the one
+	 * delivery (not re-installed if the queueing failed). */
+	if (h->flags & SA_RESETHAND)
+		install(sig, h);
 	sigaddset(&uc->uc_sigmask, sig);
 	__atomic_fetch_or(&kaio__tls_sigdeferred, (unsigned long long)one,
 			  __ATOMIC_RELAXED);
@@ -353,12 +360,11 @@ static void keep(ucontext_t *uc)
 	memcpy(&uc->uc_sigmask, &m, sizeof(m));
 }
 
+/* As the kernel calls it on x86_64: with siginfo and ucontext, also for
+ * a handler installed without SA_SIGINFO (some read them all the same). */
 static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
 {
-	if (h->flags & SA_SIGINFO)
-		((void (*)(int, siginfo_t *, void *))h->fn)(sig, si, uc);
-	else
-		((void (*)(int))h->fn)(sig);
+	((void (*)(int, siginfo_t *, void *))h->fn)(sig, si, uc);
 }
 
 /* The kernel's handler of every wrapped signal. */
@@ -382,6 +388,17 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 			errno = saved;
 			return;
 		}
+		/*
+		 * Not queued again (RLIMIT_SIGPENDING reached): it runs now,
+		 * inside the window, never as at a park (the state is not
+		 * whole: a wait of its handler must not reap here), and
+		 * windows mask from now on, as where names are bypassed.
+		 */
+		kaio__sigdefer_foreign();
+		errno = saved;
+		call(&h, sig, si, uc);
+		keep(uc);
+		return;
 	}
 	/* At a park: the state is whole, as in the masked wait; signals
 	 * that come during the handler are not held back (they were not
@@ -400,7 +417,18 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 /* The fork child: no other thread holds the writers' lock there. */
 void kaio__sigdefer_fork_child(void)
 {
+	unsigned seq;
+	int i;
+
 	atomic_flag_clear_explicit(&wlock, memory_order_relaxed);
+	/* A writer the fork caught midway left its slot odd: readers would
+	 * spin for ever.  Whole again, with what it had written. */
+	for (i = 0; i < NSLOTS; i++) {
+		seq = atomic_load_explicit(&slots[i].seq, memory_order_relaxed);
+		if (seq & 1)
+			atomic_store_explicit(&slots[i].seq, seq + 1,
+					      memory_order_relaxed);
+	}
 }
 
 int kaio__sigdefer_on(void)
@@ -451,6 +479,10 @@ ENTRY(int, sigaction, (int sig, const struct sigaction *act,
 		h.fn = (void *)act->sa_sigaction;
 		h.flags = act->sa_flags;
 		h.mask = kmask(&act->sa_mask);
+		/* entry() itself, as a raw rt_sigaction() read it, put back:
+		 * the program's handler stays behind it (never entry()). */
+		if (act->sa_sigaction == entry)
+			h = prev;
 		write_slot(sig, &h);
 		kact = *act;
 		kact.sa_sigaction = entry;
