@@ -846,6 +846,14 @@ struct kaio_window {
 };
 void kaio__window_open(struct kaio_window *w, int hold) KAIO_HIDDEN;
 void kaio__window_close(struct kaio_window *w) KAIO_HIDDEN;
+/* A handler at a window's park runs as outside any window (sigdefer.c):
+ * the window's own state, put aside meanwhile. */
+struct kaio_parked {
+	int defer, park, masked, wanted;
+	unsigned long long deferred;	/* held back still: sigdefer.c */
+};
+void kaio__park_enter(struct kaio_parked *p) KAIO_HIDDEN;
+void kaio__park_leave(const struct kaio_parked *p) KAIO_HIDDEN;
 void kaio__reaper_poll_begin(struct kaio_reaper *r,
 			     struct kaio_window *w) KAIO_HIDDEN;
 void kaio__reaper_poll_end(struct kaio_reaper *r,

@@ -181,26 +181,15 @@ void kaio__signals_unmask(const sigset_t *old)
 
 /*
  * A window (kaio-int.h): handlers deferred where sigdefer.c can, else
- * every signal blocked (kaio__signals_mask() in a window that holds
- * completion signals to the exit, a plain mask in a wait's window).  A
- * window opened inside
- * another (from a handler at the outer one's park) leaves what is held
- * back to the outer one.
+ * every signal blocked (kaio__signals_mask()).  A window opened inside
+ * another leaves what is held back to the outer one.
  */
 void kaio__window_open(struct kaio_window *w, int hold)
 {
-	sigset_t all;
-
 	w->hold = hold;
 	w->defer = kaio__sigdefer_on();
 	if (!w->defer) {
-		if (hold) {
-			kaio__signals_mask(&w->old);
-			return;
-		}
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &w->old);
-		kaio__tls_masked = 1;	/* no completion signal held apart */
+		kaio__signals_mask(&w->old);
 		return;
 	}
 	w->prev = kaio__tls_defer;
@@ -273,6 +262,38 @@ void kaio__window_close(struct kaio_window *w)
 	}
 	kaio__tls_masked = 0;
 	tls_sigwanted = 0;
+}
+
+/*
+ * A handler caught at a window's park (sigdefer.c) finds the state whole
+ * and runs as outside any window: its completion signals are held to its
+ * own entry point's exit, and the window's flags are back as it returns.
+ */
+void kaio__park_enter(struct kaio_parked *p)
+{
+	p->defer = kaio__tls_defer;
+	p->park = kaio__tls_park;
+	p->masked = kaio__tls_masked;
+	p->wanted = tls_sigwanted;
+	p->deferred = 0;
+	kaio__tls_masked = 0;
+	tls_sigwanted = 0;
+	kaio__tls_park = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	kaio__tls_defer = 0;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void kaio__park_leave(const struct kaio_parked *p)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	kaio__tls_defer = p->defer;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	kaio__tls_park = p->park;
+	kaio__tls_masked = p->masked;
+	tls_sigwanted = p->wanted;
+	__atomic_fetch_or(&kaio__tls_sigdeferred, p->deferred,
+			  __ATOMIC_RELAXED);
 }
 
 /*

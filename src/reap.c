@@ -338,7 +338,8 @@ static void sleeper_gone(void *arg)
 	atomic_fetch_sub(&kaio__done_waiters, 1);
 }
 
-static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
+static int futex_sleep(int seq, const struct timespec *deadline, int cancel,
+		       int park)
 {
 	volatile int ret = 0;
 	int old = 0;
@@ -350,7 +351,7 @@ static int futex_sleep(int seq, const struct timespec *deadline, int cancel)
 	if (cancel)
 		old = kaio__cancel_async_begin();
 	/* In a window (reap_claimed()): a park where handlers are deferred. */
-	if (kaio__tls_defer)
+	if (park && kaio__tls_defer)
 		ret = (int)kaio__park_call(&kaio__tls_sigdeferred,
 					   SYS_FUTEX_WAIT_ARGS(&kaio__done_seq,
 							       seq, deadline));
@@ -496,11 +497,11 @@ static int reap_claimed(struct kaio_reaper *r, int seq,
 
 		atomic_store(&r->app_reaped, now_ns());
 		if (hold->w.defer)	/* a park: see futex_sleep() */
-			return futex_sleep(seq, deadline, cancel);
+			return futex_sleep(seq, deadline, cancel, 1);
 		kaio__tls_masked = 0;
 		pthread_sigmask(SIG_SETMASK, &hold->w.old, NULL);
 		kaio__tls_park = 1;
-		ret = futex_sleep(seq, deadline, cancel);
+		ret = futex_sleep(seq, deadline, cancel, 1);
 		kaio__tls_park = 0;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, NULL);
@@ -642,9 +643,11 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 	 * In a window whose handlers are deferred, only one installed
 	 * behind sigdefer.c's back runs here: windows mask from now on. */
 	if (kaio__tls_depth > 1 && !park) {
+		/* Nor a park: a handler caught in this sleep would find
+		 * the interrupted window's state whole. */
 		if (kaio__tls_defer)
 			kaio__sigdefer_foreign();
-		return futex_sleep(seq, deadline, cancel);
+		return futex_sleep(seq, deadline, cancel, 0);
 	}
 	kaio__tls_park = 0;
 
@@ -674,7 +677,7 @@ int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 			kick(ri);
 	}
 	kaio__tls_park = 1;
-	ret = futex_sleep(seq, deadline, cancel);
+	ret = futex_sleep(seq, deadline, cancel, 1);
 	kaio__tls_park = park;
 	return ret;
 }

@@ -21,7 +21,8 @@
  *   the system call, the frame is moved to return -EINTR instead of
  *   entering it; caught after it, the call has ended (with EINTR, or done).
  *   Either way nothing was consumed, and the handler runs at once, as in
- *   the masked wait (io_uring_enter's sigmask) it replaces;
+ *   the masked wait (io_uring_enter's sigmask) it replaces, after any
+ *   the window held back (let_in());
  * - anywhere else in a window: deferred.  The signal is blocked, queued
  *   again to this thread with its siginfo (rt_tgsigqueueinfo), and added
  *   to the mask the interrupted frame returns to (uc_sigmask).  The
@@ -184,12 +185,18 @@ static int is_handler(void *fn)
 	       fn != (void *)SIG_ERR;
 }
 
-static void read_slot(int sig, struct handler *h)
+/* The program's handler of sig, and the slot's sequence (even) it was
+ * read at.  A writer holds the slot odd across its system call too: a
+ * reader of a handler caught meanwhile waits for it, asleep (a real-time
+ * thread's sched_yield() would not let a writer of lower priority run on
+ * its CPU). */
+static unsigned read_slot(int sig, struct handler *h)
 {
+	const struct timespec nap = { 0, 50 * 1000 };
 	struct slot *s = &slots[sig];
 	unsigned a, b;
 
-	do {
+	for (;;) {
 		a = atomic_load_explicit(&s->seq, memory_order_acquire);
 		h->fn = atomic_load_explicit(&s->fn, memory_order_relaxed);
 		h->flags = atomic_load_explicit(&s->flags,
@@ -197,21 +204,45 @@ static void read_slot(int sig, struct handler *h)
 		h->mask = atomic_load_explicit(&s->mask, memory_order_relaxed);
 		atomic_thread_fence(memory_order_acquire);
 		b = atomic_load_explicit(&s->seq, memory_order_relaxed);
-	} while ((a & 1) || a != b);
+		if (!(a & 1) && a == b)
+			return a;
+		if (a & 1)
+			sys_call6(SYS_futex, (long)&s->seq,
+				  FUTEX_WAIT | FUTEX_PRIVATE_FLAG, (long)a,
+				  (long)&nap, 0, 0);
+	}
 }
 
-/* Under wlock. */
+/* A writer's change of sig (its slot and the kernel's action): between
+ * these two, under wlock. */
+static void slot_begin(int sig)
+{
+	struct slot *s = &slots[sig];
+
+	atomic_store_explicit(&s->seq,
+			      atomic_load_explicit(&s->seq,
+						   memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void slot_end(int sig)
+{
+	struct slot *s = &slots[sig];
+
+	atomic_store_explicit(&s->seq,
+			      atomic_load_explicit(&s->seq,
+						   memory_order_relaxed) + 1,
+			      memory_order_release);
+}
+
 static void write_slot(int sig, const struct handler *h)
 {
 	struct slot *s = &slots[sig];
-	unsigned a = atomic_load_explicit(&s->seq, memory_order_relaxed);
 
-	atomic_store_explicit(&s->seq, a + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
 	atomic_store_explicit(&s->fn, h->fn, memory_order_relaxed);
 	atomic_store_explicit(&s->flags, h->flags, memory_order_relaxed);
 	atomic_store_explicit(&s->mask, h->mask, memory_order_relaxed);
-	atomic_store_explicit(&s->seq, a + 2, memory_order_release);
 }
 
 static unsigned long kmask(const sigset_t *set)
@@ -273,21 +304,22 @@ static void view(int sig, const struct sigaction *old,
 	}
 }
 
-/* A handler that another name installed (signal(), sigset()): entry()
- * goes in front of it.  Under wlock. */
+/* What another name installed (signal(), sigset()): entry() goes in
+ * front of a handler; a disposition is kept in the slot as it is.
+ * Between slot_begin() and slot_end(). */
 static void rewrap_locked(int sig)
 {
 	struct sigaction cur;
 	struct handler h;
 
-	if (real_sigaction(sig, NULL, &cur) ||
-	    !is_handler((void *)cur.sa_handler) || cur.sa_sigaction == entry)
+	if (real_sigaction(sig, NULL, &cur) || cur.sa_sigaction == entry)
 		return;
 	h.fn = (void *)cur.sa_sigaction;
 	h.flags = cur.sa_flags;
 	h.mask = kmask(&cur.sa_mask);
 	write_slot(sig, &h);
-	install(sig, &h);
+	if (is_handler(h.fn))
+		install(sig, &h);
 }
 
 /* Was the frame uc interrupted at a park?  Before its system call (or at
@@ -316,10 +348,12 @@ static int at_park(ucontext_t *uc)
 
 /* Hold sig back until the window ends (see the top).  0 if it cannot be
  * queued again (RLIMIT_SIGPENDING): the handler runs at once then
- * (entry()). */
-static int defer(int sig, siginfo_t *si, ucontext_t *uc, struct handler *h)
+ * (entry()).  seq: the slot's sequence h was read at. */
+static int defer(int sig, siginfo_t *si, ucontext_t *uc,
+		 const struct handler *h, unsigned seq)
 {
-	unsigned long one = 1UL << (sig - 1), old;
+	unsigned long one = 1UL << (sig - 1), old, all;
+	struct sigaction cur;
 	long pid = sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
 	long tid = sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0);
 
@@ -331,9 +365,21 @@ static int defer(int sig, siginfo_t *si, ucontext_t *uc, struct handler *h)
 		return 0;
 	}
 	/* The kernel reset it on delivery; the copy queued is the one
-	 * delivery (not re-installed if the queueing failed). */
-	if (h->flags & SA_RESETHAND)
-		install(sig, h);
+	 * delivery (not re-installed if the queueing failed, nor over what
+	 * another thread installed since: a writer after the delivery
+	 * leaves the slot changed, or the action other than the default). */
+	if (h->flags & SA_RESETHAND) {
+		lock(&all);
+		if (atomic_load_explicit(&slots[sig].seq,
+					 memory_order_relaxed) == seq &&
+		    !real_sigaction(sig, NULL, &cur) &&
+		    cur.sa_handler == SIG_DFL) {
+			slot_begin(sig);
+			install(sig, h);
+			slot_end(sig);
+		}
+		unlock(&all);
+	}
 	sigaddset(&uc->uc_sigmask, sig);
 	__atomic_fetch_or(&kaio__tls_sigdeferred, (unsigned long long)one,
 			  __ATOMIC_RELAXED);
@@ -360,6 +406,33 @@ static void keep(ucontext_t *uc)
 	memcpy(&uc->uc_sigmask, &m, sizeof(m));
 }
 
+/*
+ * At a park, what the window held back comes in first: the kernel stacked
+ * their frames on this one's and they ran first, deferred (or they came
+ * as the park began).  They run as this handler will, and before it, as
+ * without the library; left for the window's close, they ran after it,
+ * or in it, as a window it opened closed.  Those the handler's mask
+ * blocks wait for it to return (p->deferred: the window's again then).
+ */
+static void let_in(ucontext_t *uc, const struct handler *h, int sig,
+		   struct kaio_parked *p)
+{
+	unsigned long long bits = __atomic_exchange_n(&kaio__tls_sigdeferred,
+						      0, __ATOMIC_RELAXED);
+	unsigned long m, held = h->mask;
+
+	if (!(h->flags & SA_NODEFER))
+		held |= 1UL << (sig - 1);
+	p->deferred = bits & held;
+	bits &= ~(unsigned long long)held;
+	if (!bits)
+		return;
+	memcpy(&m, &uc->uc_sigmask, sizeof(m));
+	m &= ~(unsigned long)bits;
+	memcpy(&uc->uc_sigmask, &m, sizeof(m));
+	sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8, 0, 0);
+}
+
 /* As the kernel calls it on x86_64: with siginfo and ucontext, also for
  * a handler installed without SA_SIGINFO (some read them all the same). */
 static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
@@ -371,10 +444,12 @@ static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
 static void entry(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
+	struct kaio_parked parked;
 	struct handler h;
-	int saved = errno, defer_was, park_was;
+	unsigned seq;
+	int saved = errno;
 
-	read_slot(sig, &h);
+	seq = read_slot(sig, &h);
 	if (!is_handler(h.fn))
 		return;
 	if (!kaio__tls_defer) {
@@ -382,12 +457,18 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 		call(&h, sig, si, uc);
 		return;
 	}
-	if (!at_park(uc)) {
-		if (defer(sig, si, uc, &h)) {
-			keep(uc);
-			errno = saved;
-			return;
-		}
+	if (at_park(uc)) {
+		/* The state is whole, as in the masked wait; signals that
+		 * come during the handler are not held back (they were not
+		 * in that wait either), nor after it if it never returns. */
+		kaio__park_enter(&parked);
+		let_in(uc, &h, sig, &parked);
+		errno = saved;
+		call(&h, sig, si, uc);
+		kaio__park_leave(&parked);
+	} else if (defer(sig, si, uc, &h, seq)) {
+		errno = saved;
+	} else {
 		/*
 		 * Not queued again (RLIMIT_SIGPENDING reached): it runs now,
 		 * inside the window, never as at a park (the state is not
@@ -397,20 +478,7 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 		kaio__sigdefer_foreign();
 		errno = saved;
 		call(&h, sig, si, uc);
-		keep(uc);
-		return;
 	}
-	/* At a park: the state is whole, as in the masked wait; signals
-	 * that come during the handler are not held back (they were not
-	 * in that wait either), nor after it if it never returns. */
-	defer_was = kaio__tls_defer;
-	park_was = kaio__tls_park;
-	kaio__tls_defer = 0;
-	kaio__tls_park = 1;
-	errno = saved;
-	call(&h, sig, si, uc);
-	kaio__tls_park = park_was;
-	kaio__tls_defer = defer_was;
 	keep(uc);
 }
 
@@ -454,6 +522,7 @@ ENTRY(int, sigaction, (int sig, const struct sigaction *act,
 	struct sigaction kact, kold;
 	struct handler prev = { 0 }, h;
 	unsigned long old;
+	unsigned seq;
 	int ret, wrap;
 
 	atomic_fetch_add_explicit(&calls, 1, memory_order_relaxed);
@@ -464,17 +533,23 @@ ENTRY(int, sigaction, (int sig, const struct sigaction *act,
 	if (!wrappable(sig))
 		return real_sigaction(sig, act, oact);
 	if (!act) {		/* a look: no lock (suspend.c looks often) */
-		ret = real_sigaction(sig, NULL, oact ? &kold : NULL);
-		if (!ret && oact) {
-			read_slot(sig, &prev);
+		if (!oact)
+			return real_sigaction(sig, NULL, NULL);
+		do {	/* the kernel's action and the slot of one time */
+			seq = read_slot(sig, &prev);
+			ret = real_sigaction(sig, NULL, &kold);
+			atomic_thread_fence(memory_order_acquire);
+		} while (!ret && atomic_load_explicit(&slots[sig].seq,
+						      memory_order_relaxed) != seq);
+		if (!ret)
 			view(sig, &kold, &prev, oact);
-		}
 		return ret;
 	}
 	wrap = is_handler((void *)act->sa_handler) &&
 	       atomic_load(&active);
 	lock(&old);
 	read_slot(sig, &prev);
+	slot_begin(sig);
 	if (wrap) {
 		h.fn = (void *)act->sa_sigaction;
 		h.flags = act->sa_flags;
@@ -487,10 +562,18 @@ ENTRY(int, sigaction, (int sig, const struct sigaction *act,
 		kact = *act;
 		kact.sa_sigaction = entry;
 		kact.sa_flags |= SA_SIGINFO;
+	} else if (!is_handler((void *)act->sa_handler)) {
+		/* SIG_DFL, SIG_IGN: a handler caught since the kernel took
+		 * it must not run, nor put its own back (defer()). */
+		h.fn = (void *)act->sa_handler;
+		h.flags = act->sa_flags;
+		h.mask = kmask(&act->sa_mask);
+		write_slot(sig, &h);
 	}
 	ret = real_sigaction(sig, wrap ? &kact : act, &kold);
-	if (ret && wrap)
+	if (ret)
 		write_slot(sig, &prev);
+	slot_end(sig);
 	unlock(&old);
 	if (!ret && oact)
 		view(sig, &kold, &prev, oact);
@@ -517,10 +600,12 @@ static sighandler_t family(signal_fn *fnp, int sig, sighandler_t disp)
 		return fn(sig, disp);
 	lock(&old);
 	read_slot(sig, &prev);
+	slot_begin(sig);
 	ret = fn(sig, disp);
 	saved = errno;
 	if (ret != SIG_ERR && atomic_load(&active))
 		rewrap_locked(sig);
+	slot_end(sig);
 	unlock(&old);
 	errno = saved;
 	if (ret == (sighandler_t)(void *)entry)
@@ -604,10 +689,13 @@ void kaio__sigdefer_setup(void)
 			goto out;
 	}
 	lock(&old);
-	for (sig = 1; sig < NSLOTS; sig++)
-		if (wrappable(sig) && !real_sigaction(sig, NULL, &cur) &&
-		    is_handler((void *)cur.sa_handler))
-			rewrap_locked(sig);
+	for (sig = 1; sig < NSLOTS; sig++) {
+		if (!wrappable(sig))
+			continue;
+		slot_begin(sig);
+		rewrap_locked(sig);
+		slot_end(sig);
+	}
 	atomic_store(&active, 1);
 	unlock(&old);
 out:

@@ -8,14 +8,20 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/perf_event.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -312,7 +318,8 @@ static void *read_rounds(void *arg)
 				 aio_error(&cb), aio_return(&cb));
 			rd->err = rd->msg;
 		}
-		rd->rounds++;
+		__atomic_store_n(&rd->rounds, rd->rounds + 1,
+				 __ATOMIC_RELAXED);
 	}
 	free(buf);
 	atomic_store(&rd->done, 1);
@@ -533,6 +540,290 @@ START_TEST(sigdefer_fork_midway_writer)
 }
 END_TEST
 
+static atomic_int order[4], norder;
+
+static void on_order(int sig)
+{
+	int i = atomic_fetch_add(&norder, 1);
+
+	if (i < 4)
+		atomic_store(&order[i], sig);
+}
+
+/*
+ * The child of sigdefer_park_keeps_kernel_order: O_DIRECT reads, each
+ * waited for in aio_suspend(), until killed; after each pair of signals,
+ * one byte to out: 'k' (SIGUSR2's handler first, as the kernel ordered
+ * them), 'x' (SIGUSR1's first), 'b' (one of them left blocked).
+ */
+static void park_order_child(int out, int fd)
+{
+	struct aiocb cb;
+	const struct aiocb *l[1] = { &cb };
+	sigset_t cur;
+	char *buf, c;
+	off_t off = 0;
+
+	if (signal(SIGUSR1, on_order) == SIG_ERR ||
+	    signal(SIGUSR2, on_order) == SIG_ERR ||
+	    posix_memalign((void **)&buf, 4096, DBYTES))
+		_exit(10);
+	for (;;) {
+		t_prep(&cb, fd, buf, DBYTES, off);
+		off = (off + DBYTES) % DFILE;
+		if (aio_read(&cb))
+			_exit(11);
+		while (aio_error(&cb) == EINPROGRESS)
+			if (aio_suspend(l, 1, NULL) && errno != EINTR)
+				_exit(12);
+		if (aio_return(&cb) != DBYTES)
+			_exit(13);
+		if (atomic_load(&norder) < 2)
+			continue;
+		pthread_sigmask(SIG_BLOCK, NULL, &cur);
+		c = atomic_load(&order[0]) == SIGUSR2 ? 'k' : 'x';
+		if (sigismember(&cur, SIGUSR1) || sigismember(&cur, SIGUSR2))
+			c = 'b';
+		atomic_store(&norder, 0);
+		if (write(out, &c, 1) != 1)
+			_exit(14);
+	}
+}
+
+/*
+ * Two signals pending together as a wait in a ring ends: the kernel sets
+ * up a frame for the first (SIGUSR1), then one for the second on top of
+ * it, which runs first; its handler finds the thread in a window, not at
+ * the park (the frame below is at SIGUSR1's handler), and defers it.
+ * SIGUSR1's is caught at the park and runs at once.  The held-back
+ * SIGUSR2 must come in there first, as glibc runs them: before, it
+ * waited for the window to close, and ran after SIGUSR1's handler (or
+ * inside it, if that handler opened a window of its own).  The signals
+ * are made pending together by sending them while the child, which reads
+ * and waits without pause, is stopped; that it was stopped in the park is
+ * told by its rt_tgsigqueueinfo() calls: SIGUSR2 alone held back.  The
+ * order is checked every time; up to 60 stops, until 5 were at the park.
+ */
+START_TEST(sigdefer_park_keeps_kernel_order)
+{
+	int res[2], fd, status, pfd, tries, parked = 0;
+	struct pollfd p;
+	long long n;
+	pid_t pid;
+	char c;
+
+#ifdef T_TSAN
+	printf("SKIP: sigdefer_park_keeps_kernel_order: ThreadSanitizer "
+	       "delivers the program's handlers itself\n");
+	return;
+#endif
+	if (!ring_waits("sigdefer_park_keeps_kernel_order"))
+		return;
+	fd = t_tmpfile(DFILE, O_DIRECT);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pipe(res), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(60);
+		park_order_child(res[1], fd);
+	}
+	pfd = syscall_counter("rt_tgsigqueueinfo", pid);
+	if (pfd < 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		printf("SKIP: sigdefer_park_keeps_kernel_order: no tracepoint "
+		       "syscalls:sys_enter_rt_tgsigqueueinfo here\n");
+		return;
+	}
+	usleep(50000);
+	for (tries = 0; tries < 60 && parked < 5; tries++) {
+		ioctl(pfd, PERF_EVENT_IOC_RESET, 0);
+		ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0);
+		ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+		ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
+		ck_assert(WIFSTOPPED(status));
+		ck_assert_int_eq(syscall(SYS_tgkill, pid, pid, SIGUSR1), 0);
+		ck_assert_int_eq(syscall(SYS_tgkill, pid, pid, SIGUSR2), 0);
+		ck_assert_int_eq(kill(pid, SIGCONT), 0);
+		p.fd = res[0];
+		p.events = POLLIN;
+		ck_assert_msg(poll(&p, 1, 10000) == 1, "no answer from the "
+			      "child after stop %d", tries);
+		ck_assert_int_eq(read(res[0], &c, 1), 1);
+		ioctl(pfd, PERF_EVENT_IOC_DISABLE, 0);
+		ck_assert_int_eq(read(pfd, &n, sizeof(n)), (ssize_t)sizeof(n));
+		ck_assert_msg(c == 'k', "stop %d: %s (SIGUSR2 held back %lld "
+			      "times)", tries, c == 'b' ? "a signal was left "
+			      "blocked" : "SIGUSR1's handler ran first", n);
+		parked += n == 1;
+	}
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	close(pfd);
+	close(res[0]);
+	close(res[1]);
+	close(fd);
+	if (!parked)
+		printf("SKIP: sigdefer_park_keeps_kernel_order: none of %d "
+		       "stops caught the reader in its park\n", tries);
+}
+END_TEST
+
+static atomic_int refused_runs;
+
+static void on_refused(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&refused_runs, 1);
+}
+
+/* rt_tgsigqueueinfo() fails with EAGAIN in every thread of this process,
+ * as it does for a real-time signal once RLIMIT_SIGPENDING is reached. */
+static int refuse_requeue(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_tgsigqueueinfo, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* rt_sigprocmask() calls per read of the reader, over 100 ms. */
+static double masks_per_read(int pfd, struct reader *rd)
+{
+	long long n = 0;
+	long r0 = __atomic_load_n(&rd->rounds, __ATOMIC_RELAXED), r1;
+
+	ioctl(pfd, PERF_EVENT_IOC_RESET, 0);
+	ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0);
+	usleep(100000);
+	ioctl(pfd, PERF_EVENT_IOC_DISABLE, 0);
+	if (read(pfd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+		return -1;
+	r1 = __atomic_load_n(&rd->rounds, __ATOMIC_RELAXED);
+	return r1 > r0 ? (double)n / (double)(r1 - r0) : 0;
+}
+
+/*
+ * The child of sigdefer_requeue_refused: signals one at a time to a thread
+ * that reads and waits in its ring, until one came inside a window and
+ * could not be queued again.  0: every signal ran its handler once, every
+ * read completed, and the reader's waits mask from then on; 3: no signal
+ * came in a window (not an error: the caller skips).
+ */
+static int refused_child(void)
+{
+	struct reader rd;
+	pthread_t th;
+	long t0;
+	int i, pfd, sent = 0, masked = 0;
+
+	if (refuse_requeue())
+		return 4;
+	if (signal(SIGUSR1, on_refused) == SIG_ERR)
+		return 10;
+	memset(&rd, 0, sizeof(rd));
+	rd.fd = t_tmpfile(DFILE, O_DIRECT);
+	if (rd.fd < 0 || pthread_create(&th, NULL, read_rounds, &rd))
+		return 11;
+	while (!atomic_load(&rd.tid) && !atomic_load(&rd.done))
+		usleep(100);
+	pfd = syscall_counter("rt_sigprocmask", atomic_load(&rd.tid));
+	if (pfd < 0)
+		return 5;
+	/* Deferring: the reader's waits mask nothing. */
+	if (masks_per_read(pfd, &rd) >= 1)
+		return 6;
+	t0 = t_now_ms();
+	while (!masked && !atomic_load(&rd.done) && t_now_ms() - t0 < 8000) {
+		for (i = 0; i < 50; i++) {
+			syscall(SYS_tgkill, getpid(), atomic_load(&rd.tid),
+				SIGUSR1);
+			sent++;
+			/* One at a time: SIGUSR1s pending together are one. */
+			while (atomic_load(&refused_runs) < sent &&
+			       t_now_ms() - t0 < 15000)
+				sched_yield();
+			if (atomic_load(&refused_runs) < sent)
+				return 12;	/* lost */
+			if (atomic_load(&refused_runs) > sent)
+				return 16;	/* doubled */
+		}
+		/* Deferral off: the reader's every wait masks (two calls). */
+		masked = masks_per_read(pfd, &rd) >= 1;
+	}
+	atomic_store(&rd.stop, 1);
+	pthread_join(th, NULL);
+	if (rd.err)
+		return 14;
+	if (atomic_load(&refused_runs) != sent)
+		return 15;
+	return masked ? 0 : 3;
+}
+
+/*
+ * A signal held back in a window is queued again to its thread; where
+ * that fails (RLIMIT_SIGPENDING, made to fail here with seccomp), its
+ * handler runs at once, inside the window, and windows mask from then on.
+ * Every signal runs its handler once, every read completes, nothing hangs.
+ */
+START_TEST(sigdefer_requeue_refused)
+{
+	int status;
+	pid_t pid;
+
+#ifdef T_TSAN
+	printf("SKIP: sigdefer_requeue_refused: ThreadSanitizer delivers the "
+	       "program's handlers itself\n");
+	return;
+#endif
+	if (!ring_waits("sigdefer_requeue_refused"))
+		return;
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(30);
+		_exit(refused_child());
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status), "the child died (status %#x)",
+		      status);
+	switch (WEXITSTATUS(status)) {
+	case 3:
+		printf("SKIP: sigdefer_requeue_refused: no signal came inside "
+		       "a window in 8 s\n");
+		return;
+	case 4:
+		printf("SKIP: sigdefer_requeue_refused: no seccomp filter "
+		       "here\n");
+		return;
+	case 5:
+		printf("SKIP: sigdefer_requeue_refused: no tracepoint "
+		       "syscalls:sys_enter_rt_sigprocmask here\n");
+		return;
+	case 6:
+		printf("SKIP: sigdefer_requeue_refused: the reader's waits "
+		       "mask already (KAIO_SIGDEFER=0?)\n");
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(status) == 0, "child: %d (12: a signal "
+		      "lost, 14: a read failed, 16: a handler ran twice)",
+		      WEXITSTATUS(status));
+}
+END_TEST
+
 Suite *sigdefer_suite(void)
 {
 	Suite *s = suite_create("sigdefer");
@@ -545,6 +836,8 @@ Suite *sigdefer_suite(void)
 	tcase_add_test(tc, sigdefer_raw_handler_put_back);
 	tcase_add_test(tc, sigdefer_plain_handler_gets_siginfo);
 	tcase_add_test(tc, sigdefer_fork_midway_writer);
+	tcase_add_test(tc, sigdefer_park_keeps_kernel_order);
+	tcase_add_test(tc, sigdefer_requeue_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
