@@ -221,6 +221,45 @@ static void owner_init(void)
 }
 
 /* This thread's slot, made on its first request; NULL without memory. */
+/*
+ * io-wq runs what io_uring cannot do without blocking (an fsync, a write
+ * the filesystem will not take at once, a read past a copy budget) on
+ * kernel workers of the thread that entered it, and starts that thread's
+ * first one as the work comes.  The kernel starts no thread while the
+ * caller has a signal pending (copy_process() restarts); after three
+ * tries io-wq cancels the work: ECANCELED, which nobody asked for, and
+ * the request failed with EAGAIN where the pool could not take it
+ * (measured: an aio_write() and an aio_fsync() from a fresh thread under
+ * a stream of signals failed 10 times in 100).  io-wq keeps a thread's
+ * last worker until the thread exits, and cancels only where it has none.
+ * So each thread starts one as it first comes here, with every signal
+ * blocked: a no-op that must run there (IOSQE_ASYNC), in a ring of its
+ * own (the worker belongs to the thread, not to the ring).
+ */
+static void iowq_prestart(void)
+{
+	struct __kernel_timespec ts = { 1, 0 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring r;
+	sigset_t all, old;
+	int saved = errno;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (!io_uring_queue_init(2, &r, 0)) {
+		sqe = io_uring_get_sqe(&r);
+		io_uring_prep_nop(sqe);
+		sqe->flags |= IOSQE_ASYNC;
+		if (io_uring_submit(&r) == 1 &&
+		    !io_uring_wait_cqe_timeout(&r, &cqe, &ts))
+			io_uring_cqe_seen(&r, cqe);
+		io_uring_queue_exit(&r);
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+}
+
 static struct owner *owner_get(void)
 {
 	struct owner *o = tls_owner;
@@ -245,6 +284,8 @@ static struct owner *owner_get(void)
 		return NULL;
 	}
 	tls_owner = o;
+	if (!kaio__tls_libthread)	/* whose signals are blocked */
+		iowq_prestart();
 	return o;
 }
 
@@ -1387,14 +1428,21 @@ static void fork_child(void)
 	memset(&ring0.inflight, 0, sizeof(ring0.inflight));
 	pthread_mutex_init(&ring0.lock, NULL);
 	kaio__reaper_reset(&ring0.reaper);
-	if (tls_owner) {
-		atomic_store(&tls_owner->n, 0);
-		tls_owner->ring = NULL;
-		tls_owner->tried = 0;
-	}
 	for (o = owner_free; o; o = o->next) {
 		o->ring = NULL;
 		o->tried = 0;
+	}
+	/* This thread's owner goes back as new: its io-wq is new too
+	 * (iowq_prestart()), and its first request takes it again. */
+	if (tls_owner) {
+		o = tls_owner;
+		atomic_store(&o->n, 0);
+		o->ring = NULL;
+		o->tried = 0;
+		o->next = owner_free;
+		owner_free = o;
+		tls_owner = NULL;
+		pthread_setspecific(owner_key, NULL);
 	}
 	pthread_mutex_init(&owner_lock, NULL);
 }

@@ -944,6 +944,108 @@ START_TEST(rings_defer_fork)
 }
 END_TEST
 
+static void on_storm(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+}
+
+struct storm {
+	int fd, k;
+	atomic_int started, done;
+	int werr, ferr;
+};
+
+/* A thread's first requests: a write and an fsync, which io_uring runs
+ * on an io-wq worker of this thread. */
+static void *storm_thread(void *arg)
+{
+	struct storm *st = arg;
+	struct aiocb w, f;
+	const struct aiocb *l[2] = { &w, &f };
+	char buf[4096];
+
+	memset(buf, 's', sizeof(buf));
+	memset(&w, 0, sizeof(w));
+	memset(&f, 0, sizeof(f));
+	w.aio_fildes = f.aio_fildes = st->fd;
+	w.aio_buf = buf;
+	w.aio_nbytes = sizeof(buf);
+	w.aio_offset = (off_t)(st->k % 64) * 4096;
+	atomic_store(&st->started, 1);
+	st->werr = aio_write(&w) ? errno : EINPROGRESS;
+	st->ferr = aio_fsync(O_SYNC, &f) ? errno : EINPROGRESS;
+	if (st->werr == EINPROGRESS && st->ferr == EINPROGRESS) {
+		while (aio_error(&w) == EINPROGRESS ||
+		       aio_error(&f) == EINPROGRESS)
+			aio_suspend(l, 2, NULL);
+		st->werr = aio_error(&w);
+		st->ferr = aio_error(&f);
+		aio_return(&w);
+		aio_return(&f);
+	}
+	atomic_store(&st->done, 1);
+	return NULL;
+}
+
+/*
+ * A thread's first write and fsync while signals keep coming to it.  io-wq
+ * starts a thread's first worker as work comes, and the kernel starts no
+ * thread while the caller has a signal pending: io-wq gave up after three
+ * tries and cancelled the work, and the write failed with EAGAIN (10 to 17
+ * of 100 threads under KAIO_BACKEND=uring).  Each thread now starts its
+ * worker with every signal blocked, before its first request.
+ */
+START_TEST(rings_first_io_wq_work_under_signals)
+{
+	struct sigaction sa;
+	struct storm st;
+	union sigval v = { .sival_int = 1 };
+	pthread_t t;
+	int k, n = 100, bad = 0, werr = 0, ferr = 0;
+	int sig = SIGRTMIN + 5;
+	char path[] = "/var/tmp/kaio-storm.XXXXXX";
+	long t0 = t_now_ms();
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_storm;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	ck_assert_int_eq(sigaction(sig, &sa, NULL), 0);
+	st.fd = mkstemp(path);
+	ck_assert_int_ge(st.fd, 0);
+	unlink(path);
+	for (k = 0; k < n && t_now_ms() - t0 < 20000; k++) {
+		st.k = k;
+		atomic_store(&st.started, 0);
+		atomic_store(&st.done, 0);
+		ck_assert_int_eq(pthread_create(&t, NULL, storm_thread, &st),
+				 0);
+		while (!atomic_load(&st.started))
+			;
+		/* A stream, not a flood: the thread must get on. */
+		while (!atomic_load(&st.done)) {
+			pthread_sigqueue(t, sig, v);
+			usleep(5);
+		}
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		if (st.werr || st.ferr) {
+			bad++;
+			werr = st.werr;
+			ferr = st.ferr;
+		}
+	}
+	sa.sa_handler = SIG_DFL;
+	sa.sa_flags = 0;
+	sigaction(sig, &sa, NULL);
+	close(st.fd);
+	ck_assert_msg(!bad, "%d of %d threads' first requests failed "
+		      "(last: write %s, fsync %s)", bad, k, strerror(werr),
+		      strerror(ferr));
+}
+END_TEST
+
 Suite *rings_suite(void)
 {
 	Suite *s = suite_create("rings");
@@ -962,6 +1064,7 @@ Suite *rings_suite(void)
 	tcase_add_test(tc, rings_defer_close);
 	tcase_add_test(tc, rings_defer_safety_net);
 	tcase_add_test(tc, rings_defer_fork);
+	tcase_add_test(tc, rings_first_io_wq_work_under_signals);
 	suite_add_tcase(s, tc);
 	return s;
 }
