@@ -221,44 +221,7 @@ static void owner_init(void)
 }
 
 /* This thread's slot, made on its first request; NULL without memory. */
-/*
- * io-wq runs what io_uring cannot do without blocking (an fsync, a write
- * the filesystem will not take at once, a read past a copy budget) on
- * kernel workers of the thread that entered it, and starts that thread's
- * first one as the work comes.  The kernel starts no thread while the
- * caller has a signal pending (copy_process() restarts); after three
- * tries io-wq cancels the work: ECANCELED, which nobody asked for, and
- * the request failed with EAGAIN where the pool could not take it
- * (measured: an aio_write() and an aio_fsync() from a fresh thread under
- * a stream of signals failed 10 times in 100).  io-wq keeps a thread's
- * last worker until the thread exits, and cancels only where it has none.
- * So each thread starts one as it first comes here, with every signal
- * blocked: a no-op that must run there (IOSQE_ASYNC), in a ring of its
- * own (the worker belongs to the thread, not to the ring).
- */
-static void iowq_prestart(void)
-{
-	struct __kernel_timespec ts = { 1, 0 };
-	struct io_uring_cqe *cqe;
-	struct io_uring_sqe *sqe;
-	struct io_uring r;
-	sigset_t all, old;
-	int saved = errno;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	if (!io_uring_queue_init(2, &r, 0)) {
-		sqe = io_uring_get_sqe(&r);
-		io_uring_prep_nop(sqe);
-		sqe->flags |= IOSQE_ASYNC;
-		if (io_uring_submit(&r) == 1 &&
-		    !io_uring_wait_cqe_timeout(&r, &cqe, &ts))
-			io_uring_cqe_seen(&r, cqe);
-		io_uring_queue_exit(&r);
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = saved;
-}
+static void iowq_prestart(void);
 
 static struct owner *owner_get(void)
 {
@@ -328,6 +291,61 @@ static void ring_fd_up(struct io_uring *ring)
 		return;
 	close(ring->ring_fd);
 	ring->ring_fd = ring->enter_ring_fd = fd;
+}
+
+/*
+ * io-wq runs what io_uring cannot do without blocking (an fsync, a write
+ * the filesystem will not take at once, a read past a copy budget) on
+ * kernel workers of the thread that entered it, and starts that thread's
+ * first one as the work comes.  The kernel starts no thread while the
+ * caller has a signal pending (copy_process() restarts); after three
+ * tries io-wq cancels the work: ECANCELED, which nobody asked for, and
+ * the request failed with EAGAIN where the pool could not take it
+ * (measured: an aio_write() and an aio_fsync() from a fresh thread under
+ * a stream of signals failed 10 times in 100).  io-wq keeps a thread's
+ * last worker until the thread exits, and cancels only where it has none.
+ * So each thread starts one as it first comes here, with every signal
+ * blocked: a no-op that must run there (IOSQE_ASYNC), entered into a ring
+ * kept for this alone (the worker belongs to the thread, not the ring).
+ */
+static struct {
+	pthread_mutex_t lock;
+	struct io_uring ring;
+	int state;		/* 0: not made yet, 1: made, -1: failed */
+} pre = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void iowq_prestart(void)
+{
+	struct __kernel_timespec ts = { 1, 0 };
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	sigset_t all, old;
+	int saved = errno;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	pthread_mutex_lock(&pre.lock);
+	if (!pre.state) {
+		pre.state = io_uring_queue_init(2, &pre.ring, 0) ? -1 : 1;
+		if (pre.state > 0) {
+			io_uring_ring_dontfork(&pre.ring);
+			ring_fd_up(&pre.ring);
+		}
+	}
+	if (pre.state > 0) {
+		while (!io_uring_peek_cqe(&pre.ring, &cqe))	/* late ones */
+			io_uring_cqe_seen(&pre.ring, cqe);
+		if ((sqe = io_uring_get_sqe(&pre.ring))) {
+			io_uring_prep_nop(sqe);
+			sqe->flags |= IOSQE_ASYNC;
+			if (io_uring_submit(&pre.ring) == 1 &&
+			    !io_uring_wait_cqe_timeout(&pre.ring, &cqe, &ts))
+				io_uring_cqe_seen(&pre.ring, cqe);
+		}
+	}
+	pthread_mutex_unlock(&pre.lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
 }
 
 /* Called with ring0.lock held. */
@@ -1424,6 +1442,11 @@ static void fork_child(void)
 		atomic_store(&trings[i - 1], NULL);
 	}
 	atomic_store(&ntrings, 0);
+	if (pre.state > 0)
+		close(pre.ring.ring_fd);
+	memset(&pre.ring, 0, sizeof(pre.ring));
+	pre.state = 0;
+	pthread_mutex_init(&pre.lock, NULL);
 	memset(&ring0.ring, 0, sizeof(ring0.ring));
 	memset(&ring0.inflight, 0, sizeof(ring0.inflight));
 	pthread_mutex_init(&ring0.lock, NULL);
