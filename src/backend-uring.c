@@ -162,6 +162,7 @@ struct owner {
 	/* Its thread's own ring, or NULL; tried: making one failed. */
 	struct uring *ring;
 	int tried;
+	int started;		/* its thread's io-wq worker: iowq_prestart() */
 };
 
 static __thread struct owner *tls_owner
@@ -221,8 +222,6 @@ static void owner_init(void)
 }
 
 /* This thread's slot, made on its first request; NULL without memory. */
-static void iowq_prestart(void);
-
 static struct owner *owner_get(void)
 {
 	struct owner *o = tls_owner;
@@ -246,9 +245,8 @@ static struct owner *owner_get(void)
 		pthread_mutex_unlock(&owner_lock);
 		return NULL;
 	}
+	o->started = 0;
 	tls_owner = o;
-	if (!kaio__tls_libthread)	/* whose signals are blocked */
-		iowq_prestart();
 	return o;
 }
 
@@ -304,9 +302,15 @@ static void ring_fd_up(struct io_uring *ring)
  * (measured: an aio_write() and an aio_fsync() from a fresh thread under
  * a stream of signals failed 10 times in 100).  io-wq keeps a thread's
  * last worker until the thread exits, and cancels only where it has none.
- * So each thread starts one as it first comes here, with every signal
+ * So each thread starts one before its first request, with every signal
  * blocked: a no-op that must run there (IOSQE_ASYNC), entered into a ring
  * kept for this alone (the worker belongs to the thread, not the ring).
+ * After the thread's own ring is made: the first ring a thread makes or
+ * enters sizes its io-wq (min(entries, 4 x CPUs) workers) and lends it
+ * its hash of files; this ring has as many entries as the others, for a
+ * thread that has none of its own.  Its wait is short: the worker starts
+ * inside the enter, or not at all (RLIMIT_NPROC), and a late completion
+ * is drained by the next thread.
  */
 static struct {
 	pthread_mutex_t lock;
@@ -316,7 +320,7 @@ static struct {
 
 static void iowq_prestart(void)
 {
-	struct __kernel_timespec ts = { 1, 0 };
+	struct __kernel_timespec ts = { 0, 50 * 1000 * 1000 };
 	struct io_uring_cqe *cqe;
 	struct io_uring_sqe *sqe;
 	sigset_t all, old;
@@ -326,7 +330,8 @@ static void iowq_prestart(void)
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	pthread_mutex_lock(&pre.lock);
 	if (!pre.state) {
-		pre.state = io_uring_queue_init(2, &pre.ring, 0) ? -1 : 1;
+		pre.state = io_uring_queue_init(UR_ENTRIES, &pre.ring, 0) ?
+			    -1 : 1;
 		if (pre.state > 0) {
 			io_uring_ring_dontfork(&pre.ring);
 			ring_fd_up(&pre.ring);
@@ -1232,6 +1237,10 @@ static int submit(struct kaio_req **reqs, int n)
 		    reap_batch ? ring_of(kaio__tls_reaping) : NULL;
 	else
 		t = o && ur.trings_max ? thread_ring(o) : NULL;
+	if (kaio_unlikely(o && !o->started) && !kaio__tls_libthread) {
+		o->started = 1;
+		iowq_prestart();
+	}
 	if (!t || t == &ring0)
 		return submit_on(&ring0, reqs, n, o, unb);
 	for (i = 0; i < n; i = j) {
