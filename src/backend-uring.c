@@ -162,7 +162,6 @@ struct owner {
 	/* Its thread's own ring, or NULL; tried: making one failed. */
 	struct uring *ring;
 	int tried;
-	int started;		/* its thread's io-wq worker: iowq_prestart() */
 };
 
 static __thread struct owner *tls_owner
@@ -221,7 +220,14 @@ static void owner_init(void)
 	owner_key_ok = pthread_key_create(&owner_key, owner_exit) == 0;
 }
 
-/* This thread's slot, made on its first request; NULL without memory. */
+static struct uring *thread_ring(struct owner *o);
+static void iowq_prestart(void);
+
+/*
+ * This thread's slot, taken on its first request; NULL without memory.
+ * Then, once per thread but the library's own, its ring is made and its
+ * io-wq worker started, in that order (iowq_prestart()).
+ */
 static struct owner *owner_get(void)
 {
 	struct owner *o = tls_owner;
@@ -245,8 +251,12 @@ static struct owner *owner_get(void)
 		pthread_mutex_unlock(&owner_lock);
 		return NULL;
 	}
-	o->started = 0;
 	tls_owner = o;
+	if (!kaio__tls_libthread) {
+		if (ur.trings_max)
+			thread_ring(o);
+		iowq_prestart();
+	}
 	return o;
 }
 
@@ -1237,10 +1247,6 @@ static int submit(struct kaio_req **reqs, int n)
 		    reap_batch ? ring_of(kaio__tls_reaping) : NULL;
 	else
 		t = o && ur.trings_max ? thread_ring(o) : NULL;
-	if (kaio_unlikely(o && !o->started) && !kaio__tls_libthread) {
-		o->started = 1;
-		iowq_prestart();
-	}
 	if (!t || t == &ring0)
 		return submit_on(&ring0, reqs, n, o, unb);
 	for (i = 0; i < n; i = j) {

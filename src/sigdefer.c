@@ -213,20 +213,13 @@ static unsigned read_slot(int sig, struct handler *h)
 	}
 }
 
-/* A writer's change of sig (its slot and the kernel's action): between
- * these two, under wlock. */
-static void slot_begin(int sig)
-{
-	struct slot *s = &slots[sig];
-
-	atomic_store_explicit(&s->seq,
-			      atomic_load_explicit(&s->seq,
-						   memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-}
-
-static void slot_end(int sig)
+/*
+ * A writer's change of sig (its slot and the kernel's action) is bracketed
+ * by two of these, under wlock: the sequence is odd while it is under way.
+ * The release store keeps what came before (the change) ahead of it, the
+ * fence keeps what comes after (the change) behind it.
+ */
+static void slot_bump(int sig)
 {
 	struct slot *s = &slots[sig];
 
@@ -234,6 +227,7 @@ static void slot_end(int sig)
 			      atomic_load_explicit(&s->seq,
 						   memory_order_relaxed) + 1,
 			      memory_order_release);
+	atomic_thread_fence(memory_order_release);
 }
 
 static void write_slot(int sig, const struct handler *h)
@@ -306,7 +300,7 @@ static void view(int sig, const struct sigaction *old,
 
 /* What another name installed (signal(), sigset()): entry() goes in
  * front of a handler; a disposition is kept in the slot as it is.
- * Between slot_begin() and slot_end(). */
+ * Between two slot_bump()s. */
 static void rewrap_locked(int sig)
 {
 	struct sigaction cur;
@@ -374,9 +368,9 @@ static int defer(int sig, siginfo_t *si, ucontext_t *uc,
 					 memory_order_relaxed) == seq &&
 		    !real_sigaction(sig, NULL, &cur) &&
 		    cur.sa_handler == SIG_DFL) {
-			slot_begin(sig);
+			slot_bump(sig);
 			install(sig, h);
-			slot_end(sig);
+			slot_bump(sig);
 		}
 		unlock(&all);
 	}
@@ -549,7 +543,7 @@ ENTRY(int, sigaction, (int sig, const struct sigaction *act,
 	       atomic_load(&active);
 	lock(&old);
 	read_slot(sig, &prev);
-	slot_begin(sig);
+	slot_bump(sig);
 	if (wrap) {
 		h.fn = (void *)act->sa_sigaction;
 		h.flags = act->sa_flags;
@@ -573,7 +567,7 @@ ENTRY(int, sigaction, (int sig, const struct sigaction *act,
 	ret = real_sigaction(sig, wrap ? &kact : act, &kold);
 	if (ret)
 		write_slot(sig, &prev);
-	slot_end(sig);
+	slot_bump(sig);
 	unlock(&old);
 	if (!ret && oact)
 		view(sig, &kold, &prev, oact);
@@ -600,12 +594,12 @@ static sighandler_t family(signal_fn *fnp, int sig, sighandler_t disp)
 		return fn(sig, disp);
 	lock(&old);
 	read_slot(sig, &prev);
-	slot_begin(sig);
+	slot_bump(sig);
 	ret = fn(sig, disp);
 	saved = errno;
 	if (ret != SIG_ERR && atomic_load(&active))
 		rewrap_locked(sig);
-	slot_end(sig);
+	slot_bump(sig);
 	unlock(&old);
 	errno = saved;
 	if (ret == (sighandler_t)(void *)entry)
@@ -692,9 +686,9 @@ void kaio__sigdefer_setup(void)
 	for (sig = 1; sig < NSLOTS; sig++) {
 		if (!wrappable(sig))
 			continue;
-		slot_begin(sig);
+		slot_bump(sig);
 		rewrap_locked(sig);
-		slot_end(sig);
+		slot_bump(sig);
 	}
 	atomic_store(&active, 1);
 	unlock(&old);
