@@ -92,6 +92,7 @@
 #define UR_TRINGS	(KAIO_REAPER_SLOTS - 2)	/* thread rings at most */
 #define UR_DEFER_MIN	8	/* reads in flight before one waits */
 #define UR_DEFER_MAX	16	/* entries left in a queue at most */
+#define UR_HELD_MAX	4	/* fsyncs (of as many fds) among them */
 
 struct uring {
 	pthread_mutex_t lock;
@@ -106,6 +107,10 @@ struct uring {
 	/* Entries its thread left in the submission queue (defer_ok()):
 	 * written under lock, read without it. */
 	atomic_int deferred;
+	/* The fds of the fsyncs among them, whose fsopen flush_locked()
+	 * clears before it enters the ring.  Under lock. */
+	struct kaio_fd *held[UR_HELD_MAX];
+	int nheld;
 	struct kaio_reaper reaper;
 };
 
@@ -776,6 +781,9 @@ static void flush_locked(struct uring *u)
 {
 	int tries = 0, ret;
 
+	/* No fsync rides on these from now on: the kernel may start them. */
+	while (u->nheld > 0)
+		atomic_store(&u->held[--u->nheld]->fsopen, 0);
 	while (io_uring_sq_ready(&u->ring) && tries++ < 16) {
 		ret = io_uring_submit(&u->ring);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
@@ -807,33 +815,67 @@ static void flush_locked(struct uring *u)
  * entered, and POSIX wants a read to complete as if the close had not
  * happened.  If nothing does, the ring's reaper does within 20 ms
  * (reap.c).  Not where close() is not seen first (kaio__fdgen_trusted()).
+ *
+ * Deferred fsync.  An fsync leading its fd's group (fdmap.c), without a
+ * notification or list, stays there too, whatever is in flight: until
+ * the ring is entered the kernel has not started it, so every fsync of
+ * that fd whose writes are done rides on it, and a program that issues
+ * them back to back (fio before 3.37 issues up to one per write at
+ * iodepth 32) pays for one kernel fsync, not for that one and then one
+ * more for all that came while it ran, each with its cache flush.  The
+ * thread's aio_fsync() of that fd leaves it there (compat.c); any other
+ * entry, or any of the above, enters it.
  */
 static __thread struct uring *tls_deferred
 	__attribute__((tls_model("initial-exec")));
 __thread int kaio__tls_sq_deferred __attribute__((tls_model("initial-exec")));
+__thread int kaio__tls_fs_held __attribute__((tls_model("initial-exec")));
+__thread struct kaio_req *kaio__tls_fs_leader
+	__attribute__((tls_model("initial-exec")));
 atomic_int kaio__sq_deferring;
 
 static int defer_ok(struct uring *u, struct owner *o, struct kaio_req **reqs,
 		    int n)
 {
 	struct kaio_req *r;
-	int i;
+	int i, fs = u->nheld;
 
 	if (u == &ring0 || !o || o->ring != u || ur.defer_min < 0 ||
-	    atomic_load(&u->reaper.inflight_n) < ur.defer_min ||
 	    atomic_load(&u->reaper.urgent) ||
 	    io_uring_sq_ready(&u->ring) > UR_DEFER_MAX ||
 	    !kaio__fdgen_trusted())
 		return 0;
 	for (i = 0; i < n; i++) {
 		r = reqs[i];
-		if (r->op != KAIO_OP_READ || !(r->flags & KAIO_RQ_DIRECT) ||
-		    r->list || (r->flags & (KAIO_RQ_EVFD | KAIO_RQ_OFFLOAD)) ||
+		if (r->list || (r->flags & (KAIO_RQ_EVFD | KAIO_RQ_OFFLOAD)) ||
 		    r->personality > 0 ||
 		    kaio__notifies(r->nt.notify, r->nt.signo))
 			return 0;
+		if (r == kaio__tls_fs_leader) {
+			if (++fs > UR_HELD_MAX)
+				return 0;
+		} else if (r->op != KAIO_OP_READ ||
+			   !(r->flags & KAIO_RQ_DIRECT) ||
+			   atomic_load(&u->reaper.inflight_n) < ur.defer_min) {
+			return 0;
+		}
 	}
 	return 1;
+}
+
+/* The fsyncs of reqs[0..n) that stay in u (defer_ok()); u->lock held. */
+static void hold_fsyncs(struct uring *u, struct kaio_req **reqs, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (reqs[i] != kaio__tls_fs_leader)
+			continue;
+		u->held[u->nheld++] = reqs[i]->f;
+		reqs[i]->f->fsring = u;
+		atomic_store(&reqs[i]->f->fsopen, 1);
+		kaio__tls_fs_held = reqs[i]->fd + 1;
+	}
 }
 
 /* Enter what this thread left in its ring (kaio__flush_deferred()). */
@@ -844,12 +886,30 @@ void kaio__uring_flush_mine(void)
 	if (kaio__tls_depth)
 		return;		/* a handler that interrupted the library */
 	kaio__tls_sq_deferred = 0;
+	kaio__tls_fs_held = 0;
 	tls_deferred = NULL;
 	if (u && atomic_load(&u->deferred)) {
 		pthread_mutex_lock(&u->lock);
 		flush_locked(u);
 		pthread_mutex_unlock(&u->lock);
 	}
+}
+
+/*
+ * Enter ring, where another thread left an fsync that the caller's rides
+ * on (fdmap.c): the caller's must not wait for that thread's next call.
+ * Its fd's lock may be held (it comes before a ring's); not from a
+ * handler that interrupted the library, which may hold the ring's.
+ */
+void kaio__uring_enter_ring(void *ring)
+{
+	struct uring *u = ring;
+
+	if (kaio__tls_depth > 1 || !atomic_load(&u->deferred))
+		return;
+	pthread_mutex_lock(&u->lock);
+	flush_locked(u);
+	pthread_mutex_unlock(&u->lock);
 }
 
 /* Enter what every thread left in its ring: a descriptor is going. */
@@ -1158,6 +1218,9 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 	}
 	m = i;
 	if (direct && m == direct && defer_ok(u, o, reqs, m)) {
+		hold_fsyncs(u, reqs, m);
+		/* Not entered by a reaper woken now, but within its grace. */
+		kaio__reaper_app_returns(&u->reaper);
 		if (!atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
 			atomic_store(&u->deferred, 1);
 			atomic_fetch_add(&kaio__sq_deferring, 1);
@@ -1446,6 +1509,7 @@ static void fork_child(void)
 	 * go looking in unmapped rings. */
 	tls_deferred = NULL;
 	kaio__tls_sq_deferred = 0;
+	kaio__tls_fs_held = 0;
 	atomic_store(&kaio__sq_deferring, 0);
 	if (ur.state > 0)
 		close(ring0.ring.ring_fd);

@@ -93,7 +93,22 @@
  * they may reach one (request.c, submit()). */
 ENTRY_DEPTH(int, aio_read, (struct aiocb *cb), (cb))
 ENTRY_DEPTH(int, aio_write, (struct aiocb *cb), (cb))
-ENTRY_NOCANCEL(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
+
+/* As ENTRY_NOCANCEL, but an fsync this thread left in its ring for the
+ * same fd stays there: this one may ride on it (fdmap.c). */
+__attribute__((visibility("default")))
+int kaio_entry_aio_fsync(int op, struct aiocb *cb);
+int kaio_entry_aio_fsync(int op, struct aiocb *cb)
+{
+	int cs, r;
+
+	kaio__flush_deferred_fsync(cb);
+	cs = kaio__call_begin();
+	r = kaio__aio_fsync(op, cb);
+	kaio__call_end(cs);
+	return r;
+}
+
 ENTRY(int, aio_error, (const struct aiocb *cb), (cb))
 ENTRY(ssize_t, aio_return, (struct aiocb *cb), (cb))
 ENTRY_DEPTH(int, aio_suspend, (const struct aiocb *const l[], int n,

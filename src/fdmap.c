@@ -30,9 +30,15 @@
  * started, so that fsync covers everything it must (fsync(2) flushes the
  * whole file, whatever wrote it).  An fsync(2) that had already started
  * covers nothing submitted after it started, so nothing rides on a
- * running one.  The group's head is an O_SYNC fsync if any of the group
- * is one (it covers O_DSYNC's).  N fsyncs that come while one runs cost
- * the kernel one more, not N: fio before 3.37 issues about one per write
+ * running one.  One still in its ring's submission queue has not started:
+ * the kernel reads the queue only when the ring is entered, and the fd's
+ * fsopen is cleared before that (backend-uring.c).  Until then an fsync
+ * whose writes are done rides on it at once.  A leader waits there only
+ * on an fd where fsyncs came while one was out (fsburst), until one runs
+ * alone: a lone fsync goes to the kernel at once.  The group's head is an
+ * O_SYNC fsync if any of the group is one (it covers O_DSYNC's).  N
+ * fsyncs that come while one runs cost the kernel one more, not N, and
+ * none if it has not started: fio before 3.37 issues about one per write
  * at iodepth 32 (bench/README.md).  If the one in the kernel is
  * cancelled, its riders wait for the next.
  */
@@ -145,6 +151,8 @@ static struct kaio_req *lead_done(struct kaio_fd *f, ssize_t res)
 	struct kaio_req *riders = f->rdhead;
 
 	f->fslead = NULL;
+	if (!riders && !f->fghead)
+		f->fsburst = 0;		/* it ran alone */
 	if (res == -ECANCELED) {
 		/* It did not run: they wait for the next one. */
 		q_prepend(&f->fghead, &f->fgtail, &f->rdhead, &f->rdtail);
@@ -189,6 +197,22 @@ int kaio__fd_dispatch(struct kaio_req *req)
 	fd_lock(f);
 	if (req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC) {
 		req->wseq = f->wseq_next;	/* ticket: writes before it */
+		if (f->fslead || f->fghead)
+			f->fsburst = 1;
+		if (!f->whead && f->fslead && atomic_load(&f->fsopen) &&
+		    (f->fslead->op == KAIO_OP_FSYNC ||
+		     req->op == KAIO_OP_FDSYNC)) {
+			/* Not started yet: it covers this one.  Another
+			 * thread's is entered now, not at its next call. */
+			int foreign = f->fslead->tid != req->tid;
+
+			kaio__q_push(&f->rdhead, &f->rdtail, req);
+			req->flags |= KAIO_RQ_QUEUED;
+			kaio__backend_defer(req);	/* req->tid = 0 */
+			if (foreign)
+				kaio__uring_enter_ring(f->fsring);
+			goto out;
+		}
 		if (f->whead || f->fslead || f->fghead) {
 			if (f->whead)
 				kaio__q_push(&f->fshead, &f->fstail, req);
@@ -199,7 +223,10 @@ int kaio__fd_dispatch(struct kaio_req *req)
 			goto out;
 		}
 		f->fslead = req;
+		if (f->fsburst)		/* may wait in a ring for more */
+			kaio__tls_fs_leader = req;
 		ret = kaio__backend_submit(req);
+		kaio__tls_fs_leader = NULL;
 		if (ret)
 			f->fslead = NULL;	/* not accepted */
 		goto out;

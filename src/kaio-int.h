@@ -277,6 +277,13 @@ struct kaio_fd {
 	struct kaio_req *fghead, *fgtail;
 	struct kaio_req *fslead;
 	struct kaio_req *rdhead, *rdtail;
+	int fsburst;			/* fsyncs came while one was out */
+	/* fslead is still in its ring's submission queue, which the kernel
+	 * has not read: more fsyncs may ride on it.  Set under lock, cleared
+	 * before the ring is entered (backend-uring.c); fsring is that ring
+	 * (never freed), set under lock. */
+	atomic_int fsopen;
+	void *fsring;
 	/* No lock: hints, read and written with atomics (request.c). */
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
@@ -789,19 +796,35 @@ void kaio__signals_unmask(const sigset_t *old) KAIO_HIDDEN;
  * let in on the way out.
  */
 /*
- * O_DIRECT reads this thread left in its io_uring ring's submission queue
- * (backend-uring.c): its next call into the library enters them, and so
- * does a close() of any thread (fdgen.c).
+ * O_DIRECT reads and fsyncs this thread left in its io_uring ring's
+ * submission queue (backend-uring.c): its next call into the library
+ * enters them, and so does a close() of any thread (fdgen.c).  But an
+ * aio_fsync() of the fd whose fsync it left there (kaio__tls_fs_held, fd
+ * + 1) leaves that one there too, to ride on it (fdmap.c).  fdmap.c
+ * marks the fsync it hands on as leader (kaio__tls_fs_leader).
  */
 extern __thread int kaio__tls_sq_deferred
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern __thread int kaio__tls_fs_held
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern __thread struct kaio_req *kaio__tls_fs_leader
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern atomic_int kaio__sq_deferring KAIO_HIDDEN;
 void kaio__uring_flush_mine(void) KAIO_HIDDEN;
 void kaio__uring_flush_all(void) KAIO_HIDDEN;
+void kaio__uring_enter_ring(void *ring) KAIO_HIDDEN;
 
 static inline void kaio__flush_deferred(void)
 {
 	if (kaio_unlikely(kaio__tls_sq_deferred))
+		kaio__uring_flush_mine();
+}
+
+/* At aio_fsync(cb): the same, but not for an fsync of its fd left there. */
+static inline void kaio__flush_deferred_fsync(const struct aiocb *cb)
+{
+	if (kaio_unlikely(kaio__tls_sq_deferred) &&
+	    (!cb || kaio__tls_fs_held != cb->aio_fildes + 1))
 		kaio__uring_flush_mine();
 }
 
@@ -825,6 +848,9 @@ static inline void kaio__call_end(int cs)
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_submitted(struct kaio_reaper *r, int n,
 			    int urgent) KAIO_HIDDEN;
+/* The application left entries in r's ring for its next call: it counts
+ * as reaping, so the reaper waits a grace period before it enters them. */
+void kaio__reaper_app_returns(struct kaio_reaper *r) KAIO_HIDDEN;
 void kaio__reaper_took(const struct kaio_req *req) KAIO_HIDDEN;
 int kaio__reaper_urgent(const struct kaio_req *req) KAIO_HIDDEN;
 void kaio__reaper_retire(struct kaio_reaper *r, int n,

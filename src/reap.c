@@ -267,6 +267,11 @@ void kaio__reaper_submitted(struct kaio_reaper *r, int n, int urgent)
 	pthread_mutex_unlock(&r->lock);
 }
 
+void kaio__reaper_app_returns(struct kaio_reaper *r)
+{
+	mark_polled(r);
+}
+
 /* req, counted in its ring by kaio__reaper_submitted(), leaves the count
  * of requests outside the rings. */
 void kaio__reaper_took(const struct kaio_req *req)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -388,6 +389,26 @@ static int task_count(const char *dir, void *n)
 	(void)dir;
 	++*(int *)n;
 	return 0;
+}
+
+/* Does every call fdgen.c wraps reach the library first? */
+int t_wrappers_first(void)
+{
+	static const char *const names[] = {
+		"close", "__close", "dup2", "__dup2", "dup3", "close_range",
+		"closefrom", "fclose", "fcloseall", "freopen", "freopen64",
+	};
+	Dl_info info;
+	unsigned int i;
+	void *p;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		p = dlsym(RTLD_DEFAULT, names[i]);
+		if (!p || !dladdr(p, &info) || !info.dli_fname ||
+		    !strstr(info.dli_fname, "libkaio_posix"))
+			return 0;
+	}
+	return 1;
 }
 
 int t_threads(void)

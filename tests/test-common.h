@@ -53,6 +53,9 @@ long t_others_switches(void);
 /* Threads of this process but io-wq's workers (the kernel's); -1 without
  * /proc. */
 int t_threads(void);
+/* Does every call fdgen.c wraps (close() ...) reach the library first?
+ * Not under a sanitizer's runtime, which wraps them. */
+int t_wrappers_first(void);
 /* fork() once the other threads sleep (a sanitizer's allocator lock) */
 pid_t t_fork(void);
 long t_now_ms(void);	/* CLOCK_MONOTONIC, in milliseconds */

@@ -218,6 +218,111 @@ START_TEST(fsync_group)
 END_TEST
 
 /*
+ * fsyncs issued back to back once the writes are done (fio's posixaio
+ * engine before fio 3.37 issues one per free slot at iodepth 32): the
+ * first stays in the thread's ring until the thread calls something else
+ * (backend-uring.c), and the rest ride on it, so each round costs the
+ * kernel one fsync.  Before, the first was entered at once and the rest
+ * waited for a second one: two per round, each with its cache flush.  An
+ * O_DSYNC one rides on the O_SYNC leader too.
+ */
+static unsigned long uring_served(void)
+{
+	struct kaio_stats st;
+
+	kaio_stats_get(&st, sizeof(st));
+	return st.v[KAIO_STAT_URING];
+}
+
+START_TEST(fsync_group_in_ring)
+{
+	enum { ROUNDS = 20, N = 16 };
+	struct aiocb fs[N];
+	char buf[4096];
+	int fd = t_tmpfile(0, 0), r, i;
+	unsigned long u0 = 0, u1;
+
+	if (!t_wrappers_first()) {
+		printf("SKIP: fsync_group_in_ring: close() or another is not "
+		       "the library's first here (a sanitizer's runtime wraps "
+		       "it): nothing is left in a ring\n");
+		close(fd);
+		return;
+	}
+	memset(buf, 'y', sizeof(buf));
+	for (r = 0; r <= ROUNDS; r++) {
+		if (r == 1)	/* the thread's ring exists */
+			u0 = uring_served();
+		/* A write the fd's bookkeeping is done with: not one the
+		 * library may still be untracking after its status is out
+		 * (request.c), which the fsyncs would wait for. */
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), (off_t)r * 4096),
+				 (ssize_t)sizeof(buf));
+		u1 = uring_served();
+		for (i = 0; i < N; i++) {
+			t_prep(&fs[i], fd, NULL, 0, 0);
+			ck_assert_int_eq(aio_fsync(i & 1 ? O_DSYNC : O_SYNC,
+						   &fs[i]), 0);
+		}
+		for (i = 0; i < N; i++) {
+			ck_assert_int_eq(t_wait(&fs[i], 10000), 0);
+			ck_assert_int_eq(aio_return(&fs[i]), 0);
+		}
+		if (r >= 1 && uring_served() == u1) {
+			printf("SKIP: fsync_group_in_ring: io_uring served no "
+			       "fsync here (KAIO_BACKEND=%s)\n",
+			       getenv("KAIO_BACKEND") ?
+			       getenv("KAIO_BACKEND") : "");
+			close(fd);
+			return;
+		}
+	}
+	u1 = uring_served();
+	close(fd);
+	ck_assert_msg(u1 - u0 <= ROUNDS + 2, "%lu kernel fsyncs for %d rounds "
+		      "of %d fsyncs issued back to back", u1 - u0, ROUNDS, N);
+}
+END_TEST
+
+/*
+ * An fsync left in the ring is not stranded there by a thread that does
+ * not come back to the library: the ring's reaper enters it within its
+ * grace period (20 ms), and it completes meanwhile.  Three back to back
+ * first (the last two come while the first is out, and the third rides
+ * on the second): a lone fsync on an fd where none came while another
+ * was out goes to the kernel at once (fdmap.c).
+ */
+START_TEST(fsync_in_ring_not_stranded)
+{
+	struct aiocb fs, three[3];
+	char buf[4096];
+	int fd = t_tmpfile(0, 0), err, i;
+	long long t0;
+
+	memset(buf, 'z', sizeof(buf));
+	for (i = 0; i < 3; i++) {
+		t_prep(&three[i], fd, NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(O_SYNC, &three[i]), 0);
+	}
+	for (i = 0; i < 3; i++)
+		ck_assert_int_eq(t_wait(&three[i], 10000), 0);
+	ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), 0),
+			 (ssize_t)sizeof(buf));
+	t_prep(&fs, fd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &fs), 0);
+	t0 = t_now_ms();
+	while (t_now_ms() - t0 < 500)	/* no call into the library */
+		usleep(10000);
+	err = aio_error(&fs);
+	ck_assert_int_eq(t_wait(&fs, 10000), 0);
+	ck_assert_int_eq(aio_return(&fs), 0);
+	close(fd);
+	ck_assert_msg(err == 0, "the fsync was still in progress after 500 ms "
+		      "without a call into the library");
+}
+END_TEST
+
+/*
  * Many threads fsync one file while others write it: every fsync
  * succeeds, and each completes only after the writes its thread submitted
  * before it.
@@ -415,6 +520,8 @@ Suite *fsync_suite(void)
 	tcase_add_test(tc, fsync_group);
 	tcase_add_test(tc, fsync_group_threads);
 	tcase_add_test(tc, fsync_group_no_ring_chain);
+	tcase_add_test(tc, fsync_group_in_ring);
+	tcase_add_test(tc, fsync_in_ring_not_stranded);
 	tcase_add_test(tc, fsync_no_identity_read);
 	suite_add_tcase(s, tc);
 	return s;

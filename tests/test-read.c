@@ -816,32 +816,12 @@ int fstat(int fd, struct stat *st)
 	return real_fstat(fd, st);
 }
 
-/* Does every call fdgen.c wraps reach the library first? */
-static int wrappers_first(void)
-{
-	static const char *const names[] = {
-		"close", "__close", "dup2", "__dup2", "dup3", "close_range",
-		"closefrom", "fclose", "fcloseall", "freopen", "freopen64",
-	};
-	Dl_info info;
-	unsigned int i;
-	void *p;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		p = dlsym(RTLD_DEFAULT, names[i]);
-		if (!p || !dladdr(p, &info) || !info.dli_fname ||
-		    !strstr(info.dli_fname, "libkaio_posix"))
-			return 0;
-	}
-	return 1;
-}
-
 START_TEST(read_direct_kept_no_fstat)
 {
 	void *buf;
 	int fd = t_tmpfile(1 << 16, O_DIRECT), seen;
 
-	if (!wrappers_first()) {
+	if (!t_wrappers_first()) {
 		printf("SKIP: read_direct_kept_no_fstat: close(), fclose() or "
 		       "another is not the library's first here (a "
 		       "sanitizer's runtime wraps it)\n");
