@@ -841,7 +841,7 @@ static int defer_ok(struct uring *u, struct owner *o, struct kaio_req **reqs,
 	int i, fs = u->nheld;
 
 	if (u == &ring0 || !o || o->ring != u || ur.defer_min < 0 ||
-	    atomic_load(&u->reaper.urgent) ||
+	    kaio__tls_depth > 1 || atomic_load(&u->reaper.urgent) ||
 	    io_uring_sq_ready(&u->ring) > UR_DEFER_MAX ||
 	    !kaio__fdgen_trusted())
 		return 0;
@@ -875,6 +875,9 @@ static void hold_fsyncs(struct uring *u, struct kaio_req **reqs, int n)
 		reqs[i]->f->fsring = u;
 		atomic_store(&reqs[i]->f->fsopen, 1);
 		kaio__tls_fs_held = reqs[i]->fd + 1;
+		/* Not entered by a reaper woken now, but within its grace:
+		 * the thread's next aio_fsync() is likely to come first. */
+		kaio__reaper_app_returns(&u->reaper);
 	}
 }
 
@@ -896,10 +899,13 @@ void kaio__uring_flush_mine(void)
 }
 
 /*
- * Enter ring, where another thread left an fsync that the caller's rides
- * on (fdmap.c): the caller's must not wait for that thread's next call.
- * Its fd's lock may be held (it comes before a ring's); not from a
- * handler that interrupted the library, which may hold the ring's.
+ * Enter ring, where a thread left an fsync that the caller's rides on
+ * (fdmap.c), another thread's or one with a notification: it must not
+ * wait for that thread's next call.  Only if fsyncs are all it holds:
+ * an O_DIRECT read entered by another thread would run with that
+ * thread's identity (the reaper enters them within its grace).  Its fd's
+ * lock may be held (it comes before a ring's); not from a handler that
+ * interrupted the library, which may hold the ring's.
  */
 void kaio__uring_enter_ring(void *ring)
 {
@@ -908,7 +914,8 @@ void kaio__uring_enter_ring(void *ring)
 	if (kaio__tls_depth > 1 || !atomic_load(&u->deferred))
 		return;
 	pthread_mutex_lock(&u->lock);
-	flush_locked(u);
+	if (io_uring_sq_ready(&u->ring) <= (unsigned)u->nheld)
+		flush_locked(u);
 	pthread_mutex_unlock(&u->lock);
 }
 
@@ -1219,8 +1226,6 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 	m = i;
 	if (direct && m == direct && defer_ok(u, o, reqs, m)) {
 		hold_fsyncs(u, reqs, m);
-		/* Not entered by a reaper woken now, but within its grace. */
-		kaio__reaper_app_returns(&u->reaper);
 		if (!atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
 			atomic_store(&u->deferred, 1);
 			atomic_fetch_add(&kaio__sq_deferring, 1);

@@ -202,14 +202,17 @@ int kaio__fd_dispatch(struct kaio_req *req)
 		if (!f->whead && f->fslead && atomic_load(&f->fsopen) &&
 		    (f->fslead->op == KAIO_OP_FSYNC ||
 		     req->op == KAIO_OP_FDSYNC)) {
-			/* Not started yet: it covers this one.  Another
-			 * thread's is entered now, not at its next call. */
-			int foreign = f->fslead->tid != req->tid;
+			/* Not started yet: it covers this one.  It is
+			 * entered now, not at its thread's next call, for
+			 * another thread's or one that is waited for. */
+			int now = f->fslead->tid != req->tid || req->list ||
+				  kaio__notifies(req->nt.notify,
+						 req->nt.signo);
 
 			kaio__q_push(&f->rdhead, &f->rdtail, req);
 			req->flags |= KAIO_RQ_QUEUED;
 			kaio__backend_defer(req);	/* req->tid = 0 */
-			if (foreign)
+			if (now)
 				kaio__uring_enter_ring(f->fsring);
 			goto out;
 		}
