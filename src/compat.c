@@ -73,7 +73,7 @@
 	ret kaio_entry_##name params \
 	{ \
 		int cs; \
-		kaio__flush_deferred(); \
+		FLUSH_##name; \
 		cs = kaio__call_begin(); \
 		ret r = kaio__##name args; \
 		kaio__call_end(cs); \
@@ -83,31 +83,23 @@
 /*
  * Every entry but aio_read() and aio_write() first enters what this thread
  * left in its ring (kaio__flush_deferred(), backend-uring.c): the reads
- * that go on leaving them there are those two.
+ * that go on leaving them there are those two.  aio_fsync() leaves an
+ * fsync this thread left there for the same fd: this one may ride on it
+ * (fdmap.c).
  */
 #define FLUSH_aio_read		(void)0
 #define FLUSH_aio_write		(void)0
 #define FLUSH_aio_suspend	kaio__flush_deferred()
+#define FLUSH_aio_fsync		kaio__flush_deferred_fsync(cb)
+#define FLUSH_aio_cancel	kaio__flush_deferred()
+#define FLUSH_lio_listio	kaio__flush_deferred()
+#define FLUSH_lio_listio_old	kaio__flush_deferred()
 
 /* No cancellation points either; they disable it themselves, only where
  * they may reach one (request.c, submit()). */
 ENTRY_DEPTH(int, aio_read, (struct aiocb *cb), (cb))
 ENTRY_DEPTH(int, aio_write, (struct aiocb *cb), (cb))
-
-/* As ENTRY_NOCANCEL, but an fsync this thread left in its ring for the
- * same fd stays there: this one may ride on it (fdmap.c). */
-__attribute__((visibility("default")))
-int kaio_entry_aio_fsync(int op, struct aiocb *cb);
-int kaio_entry_aio_fsync(int op, struct aiocb *cb)
-{
-	int cs, r;
-
-	kaio__flush_deferred_fsync(cb);
-	cs = kaio__call_begin();
-	r = kaio__aio_fsync(op, cb);
-	kaio__call_end(cs);
-	return r;
-}
+ENTRY_NOCANCEL(int, aio_fsync, (int op, struct aiocb *cb), (op, cb))
 
 ENTRY(int, aio_error, (const struct aiocb *cb), (cb))
 ENTRY(ssize_t, aio_return, (struct aiocb *cb), (cb))

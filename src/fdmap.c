@@ -115,6 +115,12 @@ static void group(struct kaio_fd *f, struct kaio_req *r)
 		kaio__q_push(&f->fghead, &f->fgtail, r);
 }
 
+/* An fsync(2) covers an fdatasync(2), never the other way round. */
+static int covers(const struct kaio_req *lead, const struct kaio_req *r)
+{
+	return lead->op == KAIO_OP_FSYNC || r->op == KAIO_OP_FDSYNC;
+}
+
 /*
  * No fsync in the kernel: send the group's head, the rest ride on it.  A
  * head the backend refuses goes on *failed (completed with its error once
@@ -125,9 +131,9 @@ static void kick(struct kaio_fd *f, struct kaio_req **failed)
 	struct kaio_req *r;
 
 	while (!f->fslead && f->fghead) {
-		/* An O_SYNC fsync leads if the group has one: an fdatasync
-		 * must never stand in for it (the group's order can change
-		 * when a leader is cancelled or refused). */
+		/* The leader must cover() the whole group: an O_SYNC
+		 * fsync leads if it has one (its order can change when a
+		 * leader is cancelled or refused). */
 		for (r = f->fghead; r && r->op != KAIO_OP_FSYNC; r = r->next)
 			;
 		if (!r)
@@ -200,8 +206,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 		if (f->fslead || f->fghead)
 			f->fsburst = 1;
 		if (!f->whead && f->fslead && atomic_load(&f->fsopen) &&
-		    (f->fslead->op == KAIO_OP_FSYNC ||
-		     req->op == KAIO_OP_FDSYNC)) {
+		    covers(f->fslead, req)) {
 			/* Not started yet: it covers this one.  It is
 			 * entered now, not at its thread's next call, for
 			 * another thread's or one that is waited for. */
