@@ -267,7 +267,7 @@ static struct owner *owner_get(void)
 
 /*
  * May req wait without bound?  Then the submitter thread enters it.  An
- * O_APPEND write is a stream's only if its fd is not a file (as the fstat()
+ * O_APPEND write is a stream's only if its fd is not a file (as the look
  * at submission found it: KAIO_RQ_FILE).
  */
 static int unbounded(const struct kaio_req *req)

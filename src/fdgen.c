@@ -12,7 +12,7 @@
  * take an fd number away from its file: each bumps the number's generation
  * (struct kaio_fd.gen), or the epoch for all numbers, before and after the
  * real call (before: a cancelled close() may have closed; after: a reader
- * may have looked in between).  request.c takes the fstat() on trust for
+ * may have looked in between).  request.c takes that look on trust for
  * as long as both are unchanged.
  *
  * The calls: close, dup2, dup3, close_range, closefrom, fclose, fcloseall,

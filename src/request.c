@@ -552,8 +552,8 @@ static void mark(struct aiocb *cb)
  * read of a regular file or block device (an O_DIRECT one too: that is
  * every read, and fcntl() and fstat() were two of its three system calls).
  * There the fd must still be such a file (still_file()): this thread saw
- * it was, with fstat(), and the number has not been closed or replaced
- * since (its generation, fdgen.c), or a new fstat() shows it; the request
+ * it was, with fd_type(), and the number has not been closed or replaced
+ * since (its generation, fdgen.c), or a new fd_type() shows it; the request
  * is marked KAIO_RQ_KEPT.  What else a read's route depends on
  * and may have changed (an fd number closed and reused, or F_SETFL) is
  * O_DIRECT and the access mode.  io_uring and the pool serve a read of such
@@ -718,7 +718,7 @@ static int read_flags_cached(int fd, int *fl)
 }
 
 /*
- * Set in an fd's flags (bits no O_* flag uses) from one fstat():
+ * Set in an fd's flags (bits no O_* flag uses) from one fd_type():
  * KAIO_FL_STREAM when reads and writes on it are a stream, whatever
  * lseek() says: pipes, sockets, terminals, and the anonymous-inode fds
  * (eventfd, timerfd, signalfd, inotify) that accept lseek() and then
@@ -731,6 +731,45 @@ static int read_flags_cached(int fd, int *fl)
 #define KAIO_FL_FILE	0x20000000
 #define KAIO_FL_PIPE	0x10000000	/* a pipe, FIFO or socket */
 
+/* What fd_kind() and still_file() need to know of an fd. */
+struct kaio_ftype {
+	mode_t mode;
+	unsigned long long blocks;
+};
+
+/*
+ * Its type and blocks, and not its times: statx() for just those.  On a
+ * kernel with multigrain timestamps (6.13 on: ext4, xfs, btrfs, tmpfs) a
+ * file whose times were read takes a fine-grained time at its next
+ * write, which dirties the inode; fstat() reads them.  Measured on ext4:
+ * 32 writes and an fsync in a loop, with an fstat() in each round, wrote
+ * the inode at every fsync (one device write more, and a wait for it),
+ * without it at one fsync in three or four (once per 4 ms tick).  This
+ * library re-checks an fd's flags every KAIO_FLAGS_REUSE uses: once in
+ * every round of fio's --fsync=32.  fstat() where statx() is refused
+ * (before Linux 4.11, or a seccomp profile).  0 or -errno.
+ */
+static int fd_type(int fd, struct kaio_ftype *t)
+{
+	struct statx sx;
+	struct stat st;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_BLOCKS, &sx) == 0 &&
+	    (sx.stx_mask & (STATX_TYPE | STATX_BLOCKS)) ==
+	    (STATX_TYPE | STATX_BLOCKS)) {
+		t->mode = sx.stx_mode;
+		t->blocks = sx.stx_blocks;
+		return 0;
+	}
+	if (errno == EBADF)
+		return -EBADF;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	t->mode = st.st_mode;
+	t->blocks = (unsigned long long)st.st_blocks;
+	return 0;
+}
+
 /*
  * A "regular file" of the kernel's own file systems, which may wait
  * without bound (/proc/kmsg, a tracing pipe): such files occupy no blocks
@@ -740,11 +779,11 @@ static int read_flags_cached(int fd, int *fl)
  * A POSIX message queue's fd is one too: its read never waits, but
  * io_uring, turned back by it, waits on its poll(), which is for messages.
  */
-static int kernel_fs(int fd, const struct stat *st)
+static int kernel_fs(int fd, const struct kaio_ftype *t)
 {
 	struct statfs sf;
 
-	if (st->st_blocks != 0 || fstatfs(fd, &sf) < 0)
+	if (t->blocks != 0 || fstatfs(fd, &sf) < 0)
 		return 0;
 	return sf.f_type == PROC_SUPER_MAGIC || sf.f_type == SYSFS_MAGIC ||
 	       sf.f_type == TRACEFS_MAGIC || sf.f_type == DEBUGFS_MAGIC ||
@@ -753,19 +792,19 @@ static int kernel_fs(int fd, const struct stat *st)
 
 static int fd_kind(int fd)
 {
-	struct stat st;
+	struct kaio_ftype t;
 
-	if (fstat(fd, &st) < 0)
+	if (fd_type(fd, &t) < 0)
 		return 0;	/* the operation reports the error */
-	if (S_ISREG(st.st_mode) && kernel_fs(fd, &st))
+	if (S_ISREG(t.mode) && kernel_fs(fd, &t))
 		return 0;
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+	if (S_ISREG(t.mode) || S_ISBLK(t.mode))
 		return KAIO_FL_FILE;
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(t.mode))
 		return 0;
-	if (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))
+	if (S_ISFIFO(t.mode) || S_ISSOCK(t.mode))
 		return KAIO_FL_STREAM | KAIO_FL_PIPE;
-	if (S_ISCHR(st.st_mode))
+	if (S_ISCHR(t.mode))
 		return lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE ?
 		       KAIO_FL_STREAM : 0;
 	return KAIO_FL_STREAM;
@@ -825,7 +864,7 @@ static int fetch_flags(int fd, int op, int *fl)
  * May a read go to a backend on cached flags fl?  Only if they are a
  * regular file's or block device's and the fd is one still (see above
  * KAIO_FLAGS_REUSE): this thread saw it was, and the number has not been
- * closed or replaced since (fdgen.c), or one fstat() shows it.  Its
+ * closed or replaced since (fdgen.c), or one fd_type() shows it.  Its
  * error, if any, is left to fetch_flags().
  */
 /* This thread saw fd was a file, and the number has not been closed or
@@ -842,7 +881,7 @@ static int still_file(int fd, int op, int fl)
 	struct flag_use *u = NULL;
 	struct kaio_fd *f;
 	unsigned long long gen, epoch;
-	struct stat st;
+	struct kaio_ftype t;
 	int ok, held;
 
 	if (op != KAIO_OP_READ || !(fl & KAIO_FL_FILE))
@@ -856,12 +895,11 @@ static int still_file(int fd, int op, int fl)
 		flags_release();
 		return 1;
 	}
-	if (fstat(fd, &st) < 0) {
+	if (fd_type(fd, &t) < 0) {
 		ok = 0;
 		goto out;
 	}
-	ok = S_ISBLK(st.st_mode) ||
-	     (S_ISREG(st.st_mode) && !kernel_fs(fd, &st));
+	ok = S_ISBLK(t.mode) || (S_ISREG(t.mode) && !kernel_fs(fd, &t));
 	if (f && u) {
 		u->file = ok;
 		u->file_gen = gen;

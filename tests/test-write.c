@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test-common.h"
@@ -26,6 +28,109 @@ START_TEST(write_basic)
 	ck_assert_int_eq(pread(fd, back, sizeof(back), 1000), 4096);
 	ck_assert(t_check_bytes(back, 1000, 4096));
 	close(fd);
+}
+END_TEST
+
+static struct timespec coarse_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &t);
+	return t;
+}
+
+static int ts_eq(struct timespec a, struct timespec b)
+{
+	return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+/*
+ * A file's ctime after a plain write, then a second write by write2 in the
+ * same clock tick: 1 if it is that tick's coarse time, 0 if not, -1 if
+ * the tick changed meanwhile (nothing to tell).
+ */
+static int ctime_coarse(int fd, int (*write2)(int fd))
+{
+	struct timespec c0, c1;
+	struct stat st;
+	char b = 'x';
+
+	c0 = coarse_now();
+	ck_assert_int_eq(pwrite(fd, &b, 1, 0), 1);
+	ck_assert_int_eq(write2(fd), 0);
+	c1 = coarse_now();
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	if (!ts_eq(c0, c1))
+		return -1;
+	return ts_eq(st.st_ctim, c0);
+}
+
+/* The times read between the writes: as a stat() by the program would. */
+static int stat_then_write(int fd)
+{
+	struct stat st;
+	char b = 'y';
+
+	if (fstat(fd, &st) || pwrite(fd, &b, 1, 1) != 1)
+		return -1;
+	return 0;
+}
+
+static int lib_write(int fd)
+{
+	static char b = 'z';
+	struct aiocb cb;
+
+	t_prep(&cb, fd, &b, 1, 2);
+	if (aio_write(&cb) || t_wait(&cb, 5000) || aio_return(&cb) != 1)
+		return -1;
+	return 0;
+}
+
+/*
+ * The library looks at a new fd (its type: request.c, fd_type()) without
+ * reading the file's times.  With multigrain timestamps (Linux 6.13 on:
+ * ext4, xfs, btrfs, tmpfs), a write in the tick of the file's last change
+ * after its times were read takes a fine-grained time, and dirties the
+ * inode: the next fsync writes it out.  fio's --fsync=32 paid that at
+ * every fsync, as the library looks at an fd again every 32 requests.  A
+ * fine-grained stamp by anyone raises the tick's coarse time for every
+ * file, so one coarse result of many is enough; a new fd each time, kept
+ * open, so that each is new to the library.
+ */
+START_TEST(write_reads_no_times)
+{
+	int fds[64], n = 0, told = -1, coarse = 0, r, i;
+
+	for (i = 0; i < 8 && told < 0; i++) {
+		fds[n] = t_tmpfile(4, 0);
+		told = ctime_coarse(fds[n++], stat_then_write);
+	}
+	if (told != 0) {
+		printf("SKIP: write_reads_no_times: %s\n", told > 0 ?
+		       "no multigrain timestamps here (a read of the times "
+		       "does not change the next write's)" :
+		       "the clock ticked in every try");
+		goto out;
+	}
+	told = 0;
+	while (n < 64 && !coarse) {
+		fds[n] = t_tmpfile(4, 0);
+		r = ctime_coarse(fds[n++], lib_write);
+		if (r >= 0)
+			told++;
+		coarse += r > 0;
+	}
+	if (!coarse && told < 8) {
+		printf("SKIP: write_reads_no_times: the clock ticked in %d of "
+		       "%d tries\n", n - told, n);
+		goto out;
+	}
+	ck_assert_msg(coarse, "every write through the library (%d) took a "
+		      "fine-grained time: it read the file's times", told);
+out:
+	for (i = 0; i < n; i++)
+		close(fds[i]);
 }
 END_TEST
 
@@ -305,6 +410,7 @@ Suite *write_suite(void)
 	TCase *tc = t_tcase("normal");
 
 	tcase_add_test(tc, write_basic);
+	tcase_add_test(tc, write_reads_no_times);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("ordering");
 	tcase_add_test(tc, write_append_order);
