@@ -32,7 +32,7 @@ enum kaio_stat {
 	KAIO_STAT_WRITE,		/* aio_write requests accepted */
 	KAIO_STAT_FSYNC,		/* aio_fsync(O_SYNC) */
 	KAIO_STAT_FDSYNC,		/* aio_fsync(O_DSYNC) */
-	KAIO_STAT_INLINE,		/* completed in the caller (RWF_NOWAIT) */
+	KAIO_STAT_INLINE,		/* completed in the calling thread */
 	KAIO_STAT_POOL,			/* served by the user-space pool */
 	KAIO_STAT_KERNEL,		/* served by native kernel AIO */
 	KAIO_STAT_NOWAIT_FALLBACK,	/* RWF_NOWAIT would block: to the pool */

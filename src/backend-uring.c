@@ -120,6 +120,7 @@ struct uring {
 static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		       int cancel, const sigset_t *sigmask);
 static void flush_locked(struct uring *u);
+static int take_back_last_locked(struct uring *u, int k);
 static int cancel_one(struct uring *u, struct kaio_req *req);
 static void personality_put(struct kaio_req *req);
 static int ring_ready(struct kaio_reaper *r);
@@ -830,6 +831,7 @@ static __thread struct uring *tls_deferred
 	__attribute__((tls_model("initial-exec")));
 __thread int kaio__tls_sq_deferred __attribute__((tls_model("initial-exec")));
 __thread int kaio__tls_fs_held __attribute__((tls_model("initial-exec")));
+__thread long long kaio__tls_fs_t0 __attribute__((tls_model("initial-exec")));
 __thread struct kaio_req *kaio__tls_fs_leader
 	__attribute__((tls_model("initial-exec")));
 atomic_int kaio__sq_deferring;
@@ -875,6 +877,7 @@ static void hold_fsyncs(struct uring *u, struct kaio_req **reqs, int n)
 		reqs[i]->f->fsring = u;
 		atomic_store(&reqs[i]->f->fsopen, 1);
 		kaio__tls_fs_held = reqs[i]->fd + 1;
+		kaio__tls_fs_t0 = kaio__now_ns();
 		/* Not entered by a reaper woken now, but within its grace:
 		 * the thread's next aio_fsync() is likely to come first. */
 		kaio__reaper_app_returns(&u->reaper);
@@ -917,6 +920,65 @@ void kaio__uring_enter_ring(void *ring)
 	if (io_uring_sq_ready(&u->ring) <= (unsigned)u->nheld)
 		flush_locked(u);
 	pthread_mutex_unlock(&u->lock);
+}
+
+/*
+ * Take lead, an fsync leader this thread left in its ring (hold_fsyncs()),
+ * out of the submission queue, for the caller to run (suspend.c,
+ * kaio__suspend_run_held()): only while the queue holds nothing else, and
+ * only if the ring's role is free.  The caller takes it for the moment:
+ * nobody sleeps in the ring for the leader then, and a waiter that comes
+ * later finds it a stray.  Its fd's lock held (fdmap.c).  Returns a
+ * duplicate of its fd, to run it on, or -1 if not taken; *cw: a canceller
+ * waiting for it.
+ *
+ * The duplicate is made before the ring is marked empty: a close() of the
+ * fd by another thread enters every ring marked so first, under its lock
+ * (kaio__uring_flush_all()), so it closes the number only after this, and
+ * the fsync still syncs the file the request named, as the entry would
+ * have: io_uring takes its own reference as it enters one.
+ */
+int kaio__uring_take_held(void *ring, struct kaio_req *lead,
+			  struct kaio_cancel **cw)
+{
+	struct uring *u = ring;
+	struct io_uring_sq *sq = &u->ring.sq;
+	struct io_uring_sqe *sqe;
+	int dup = -1;
+
+	if (u != tls_deferred || !kaio__reaper_grab(&u->reaper))
+		return -1;
+	pthread_mutex_lock(&u->lock);
+	if (u->nheld == 1 && u->held[0] == lead->f &&
+	    io_uring_sq_ready(&u->ring) == 1) {
+		sqe = &sq->sqes[(sq->sqe_tail - 1) & *sq->kring_mask];
+		if (sqe->user_data == (uintptr_t)lead)
+			dup = fcntl(lead->fd, F_DUPFD_CLOEXEC, 0);
+	}
+	if (dup >= 0 && take_back_last_locked(u, 1) != 1) {
+		sys_close(dup);
+		dup = -1;
+	}
+	if (dup >= 0) {
+		u->nheld = 0;
+		atomic_store(&lead->f->fsopen, 0);
+		*cw = unlist_locked(u, lead);
+		if (atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
+			atomic_store(&u->deferred, 0);
+			atomic_fetch_sub(&kaio__sq_deferring, 1);
+		}
+	}
+	pthread_mutex_unlock(&u->lock);
+	if (dup >= 0) {
+		/* Counted on the user side before it leaves the ring's
+		 * count, a stray (backend.c). */
+		kaio__backend_took_back(lead);
+		kaio__reaper_retire(&u->reaper, 1, kaio__reaper_urgent(lead));
+		owner_put(lead->owner);
+		lead->owner = NULL;
+	}
+	kaio__reaper_ungrab(&u->reaper);
+	return dup;
 }
 
 /* Enter what every thread left in its ring: a descriptor is going. */

@@ -189,6 +189,22 @@ int kaio__backend_submit(struct kaio_req *req)
 	return ret < 0 ? ret : -EAGAIN;
 }
 
+/*
+ * req, which a kernel ring had (KAIO_RQ_INKERNEL), is the user side's
+ * again: counted there, before its ring's count drops (reap.c).  Its
+ * aiocb still names the ring (no thread but the submitter's writes it
+ * before the completion): it is a stray until it completes.
+ */
+void kaio__backend_took_back(struct kaio_req *req)
+{
+	req->flags &= ~KAIO_RQ_INKERNEL;
+	kaio__pending_add(req, 0);
+	if (!(req->flags & KAIO_RQ_STRAY)) {
+		req->flags |= KAIO_RQ_STRAY;
+		atomic_fetch_add(&kaio__strays, 1);
+	}
+}
+
 int kaio__backend_resubmit(struct kaio_req *req,
 			   const struct kaio_backend *from)
 {
@@ -198,21 +214,10 @@ int kaio__backend_resubmit(struct kaio_req *req,
 	for (rt = list; rt->b; rt++)
 		if (rt->b == from)
 			after = rt + 1;
-	/*
-	 * The request is the user side's again, taken or not (reap.c): one
-	 * the kernel had (KAIO_RQ_INKERNEL) is counted there again; one it
-	 * never took was never counted out.  Its aiocb still names the ring
-	 * (no thread but the submitter's writes it before the completion):
-	 * it is a stray until it completes.
-	 */
-	if (req->flags & KAIO_RQ_INKERNEL) {
-		req->flags &= ~KAIO_RQ_INKERNEL;
-		kaio__pending_add(req, 0);
-		if (!(req->flags & KAIO_RQ_STRAY)) {
-			req->flags |= KAIO_RQ_STRAY;
-			atomic_fetch_add(&kaio__strays, 1);
-		}
-	}
+	/* The request is the user side's again, taken or not (reap.c): one
+	 * the kernel never took was never counted out. */
+	if (req->flags & KAIO_RQ_INKERNEL)
+		kaio__backend_took_back(req);
 	for (rt = after; rt->b; rt++) {
 		if (!(rt->b->flags & KAIO_BE_HANDOFF))
 			continue;

@@ -109,6 +109,9 @@ extern const struct kaio_backend kaio__pool_backend KAIO_HIDDEN;
  */
 int kaio__backend_resubmit(struct kaio_req *req,
 			   const struct kaio_backend *from) KAIO_HIDDEN;
+/* req, which the kernel had (KAIO_RQ_INKERNEL), is taken back from its
+ * ring before it ran: counted in kaio__user_pending again, a stray. */
+void kaio__backend_took_back(struct kaio_req *req) KAIO_HIDDEN;
 
 /* Is req in the thread that submitted it, handed on at its submission? */
 static inline int kaio__own_thread(const struct kaio_req *req)

@@ -85,11 +85,11 @@
  * left in its ring (kaio__flush_deferred(), backend-uring.c): the reads
  * that go on leaving them there are those two.  aio_fsync() leaves an
  * fsync this thread left there for the same fd: this one may ride on it
- * (fdmap.c).
+ * (fdmap.c).  aio_suspend() without a timeout runs one it would wait for.
  */
 #define FLUSH_aio_read		(void)0
 #define FLUSH_aio_write		(void)0
-#define FLUSH_aio_suspend	kaio__flush_deferred()
+#define FLUSH_aio_suspend	kaio__flush_deferred_suspend(l, n, t)
 #define FLUSH_aio_fsync		kaio__flush_deferred_fsync(cb)
 #define FLUSH_aio_cancel	kaio__flush_deferred()
 #define FLUSH_lio_listio	kaio__flush_deferred()

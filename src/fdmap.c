@@ -339,6 +339,71 @@ void kaio__fd_done(struct kaio_req *req, ssize_t res)
 	fail_all(failed);
 }
 
+/* Is cb's request f's fsync leader, or one riding on it? */
+static int rides(const struct kaio_fd *f, const struct aiocb *cb)
+{
+	const struct kaio_req *r;
+
+	if (cb == f->fslead->cb)
+		return 1;
+	for (r = f->rdhead; r; r = r->next)
+		if (cb == r->cb)
+			return 1;
+	return 0;
+}
+
+/* Riders at most for kaio__fd_take_held()'s look (the pairs it tries). */
+#define TAKE_LOOK_MAX	64
+
+/*
+ * aio_suspend() without a timeout, in a thread that left fd's fsync
+ * leader in its ring (suspend.c, kaio__suspend_run_held()): if every
+ * request of list[] still in progress is the leader or an fsync riding on
+ * it (nothing else could end the wait sooner), the leader, taken out of
+ * that ring for the caller to run (kaio__uring_take_held()); else NULL.
+ * It stays the fd's leader, no longer open to riders: it is about to
+ * start.  It is marked KAIO_RQ_HERE, on no backend's list, for
+ * aio_cancel() (kaio__fd_cancel()).  *dupfd: the fd to run it on; *cw: a
+ * canceller to tell that it runs on.
+ */
+struct kaio_req *kaio__fd_take_held(int fd, const struct aiocb *const list[],
+				    int nent, struct kaio_cancel **cw,
+				    int *dupfd)
+{
+	struct kaio_fd *f = kaio__fd_peek(fd);
+	struct kaio_req *lead = NULL;
+	int i, seen = 0;
+
+	if (!f || nent > TAKE_LOOK_MAX)
+		return NULL;
+	fd_lock(f);
+	if (!f->fslead || !f->fsring || !atomic_load(&f->fsopen))
+		goto out;
+	for (i = 0; i < nent; i++) {
+		if (!list[i] || !kaio__cb_in_progress(list[i]))
+			continue;
+		if (list[i]->aio_fildes != fd || !rides(f, list[i]))
+			goto out;
+		seen = 1;
+	}
+	if (seen &&
+	    (*dupfd = kaio__uring_take_held(f->fsring, f->fslead, cw)) >= 0) {
+		lead = f->fslead;
+		lead->flags |= KAIO_RQ_HERE;
+	}
+out:
+	fd_unlock(f);
+	return lead;
+}
+
+/* Is an fsync leader of fd left in a ring, not yet entered? */
+int kaio__fd_fs_open(int fd)
+{
+	struct kaio_fd *f = kaio__fd_peek(fd);
+
+	return f && atomic_load(&f->fsopen);
+}
+
 /* Take the matching requests off one fd queue, onto *out. */
 static int steal(struct kaio_fd *f, struct kaio_req **head,
 		 struct kaio_req **tail, int fd, struct aiocb *cb,
@@ -387,6 +452,11 @@ int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 	n += steal(f, &f->fghead, &f->fgtail, fd, cb, out, t);
 	n += steal(f, &f->rdhead, &f->rdtail, fd, cb, out, t);
 	kaio__backend_cancel(fd, cb, &pooled, t, &n);
+	/* A leader its thread runs in aio_suspend(): on no backend's list,
+	 * and running (kaio__fd_take_held()). */
+	if (f->fslead && (f->fslead->flags & KAIO_RQ_HERE) &&
+	    kaio__cancel_may(f->fslead, fd, cb, t))
+		atomic_store(&t->running, 1);
 	/* Requests taken from the backend still hold their fd bookkeeping. */
 	while ((r = pooled)) {
 		pooled = r->next;

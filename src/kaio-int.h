@@ -134,6 +134,9 @@ enum {
 					 * not urgent for the reaper */
 	KAIO_RQ_FULL	= 1 << 16,	/* refused by a full native AIO
 					 * context (KAIO_STAT_POOL_OVERFLOW) */
+	KAIO_RQ_HERE	= 1 << 17,	/* an fsync leader its thread runs in
+					 * aio_suspend(), on no backend's list
+					 * (suspend.c) */
 };
 
 /* KAIO_BACKEND */
@@ -809,15 +812,60 @@ extern __thread int kaio__tls_fs_held
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern __thread struct kaio_req *kaio__tls_fs_leader
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+extern __thread long long kaio__tls_fs_t0
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern atomic_int kaio__sq_deferring KAIO_HIDDEN;
 void kaio__uring_flush_mine(void) KAIO_HIDDEN;
 void kaio__uring_flush_all(void) KAIO_HIDDEN;
 void kaio__uring_enter_ring(void *ring) KAIO_HIDDEN;
+int kaio__uring_take_held(void *ring, struct kaio_req *lead,
+			  struct kaio_cancel **cw) KAIO_HIDDEN;
+struct kaio_req *kaio__fd_take_held(int fd, const struct aiocb *const list[],
+				    int nent, struct kaio_cancel **cw,
+				    int *dupfd) KAIO_HIDDEN;
+int kaio__fd_fs_open(int fd) KAIO_HIDDEN;
+void kaio__suspend_run_held(const struct aiocb *const list[],
+			    int nent) KAIO_HIDDEN;
 
 static inline void kaio__flush_deferred(void)
 {
 	if (kaio_unlikely(kaio__tls_sq_deferred))
 		kaio__uring_flush_mine();
+}
+
+/* At aio_suspend(): the same, but an fsync left there that a wait without
+ * a timeout is for runs in the caller (kaio__suspend_run_held()). */
+static inline void kaio__flush_deferred_suspend(const struct aiocb *const l[],
+						int n,
+						const struct timespec *t)
+{
+	if (kaio_unlikely(kaio__tls_sq_deferred)) {
+		if (!t && kaio__tls_fs_held)
+			kaio__suspend_run_held(l, n);
+		kaio__uring_flush_mine();
+	}
+}
+
+/*
+ * At aio_error(cb): the same, but an fsync left there for cb's fd, not yet
+ * entered by anyone, stays if it was left there in the last
+ * KAIO_FS_POLL_NS: a program that looks at each of its requests before it
+ * waits for them (fio's posixaio engine) is about to wait for it, and then
+ * runs it (kaio__suspend_run_held()).  One that polls enters it at its
+ * next look after that.  1 if it stays: the ring then holds no completion
+ * of that fd's fsyncs to reap.
+ */
+#define KAIO_FS_POLL_NS	200000LL
+static inline int kaio__flush_deferred_poll(const struct aiocb *cb)
+{
+	if (kaio_likely(!kaio__tls_sq_deferred))
+		return 0;
+	if (cb && kaio__tls_fs_held == cb->aio_fildes + 1 &&
+	    kaio__now_ns() - kaio__tls_fs_t0 < KAIO_FS_POLL_NS &&
+	    kaio__fd_fs_open(cb->aio_fildes))
+		return 1;
+	kaio__uring_flush_mine();
+	return 0;
 }
 
 /* At aio_fsync(cb): the same, but not for an fsync of its fd left there. */
@@ -857,6 +905,8 @@ void kaio__reaper_retire(struct kaio_reaper *r, int n,
 			 int urgent) KAIO_HIDDEN;
 int kaio__reaper_wait(int seq, const struct timespec *deadline, int cancel,
 		      const struct aiocb *const list[], int nent) KAIO_HIDDEN;
+int kaio__reaper_grab(struct kaio_reaper *r) KAIO_HIDDEN;
+void kaio__reaper_ungrab(struct kaio_reaper *r) KAIO_HIDDEN;
 
 /*
  * A window in which this thread wants or holds a ring's reaping role (or

@@ -95,11 +95,6 @@ static void efd_write(int fd, uint64_t v)
 	sys_call6(SYS_write, fd, (long)&v, sizeof(v), 0, 0, 0);
 }
 
-static void sys_close(int fd)
-{
-	sys_call6(SYS_close, fd, 0, 0, 0, 0, 0);
-}
-
 static uint64_t lookup(int fd, struct kaio_queue **qp)
 {
 	struct kaio_queue *q;

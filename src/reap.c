@@ -396,6 +396,45 @@ static void role_release(void *arg)
 }
 
 /*
+ * Hold r's role for a moment, without waiting, if nobody has it: while a
+ * thread holds it nobody sleeps in r's ring, so a request may leave the
+ * ring in its hands, as in a reaper's (kaio__uring_take_held()); a waiter
+ * that comes later finds it a stray.  In a window (every signal waits),
+ * and not while this thread holds a role already.  1 if taken.
+ */
+static void unwant(struct kaio_reaper *r, int held)
+{
+	int others;
+
+	if (held)
+		atomic_store(&r->who, WHO_NONE);
+	others = atomic_fetch_sub(&r->app_wants, 1) > 1;
+	/* Others who wanted the role sleep on the futex: let them retry. */
+	if (held && others)
+		kaio__wake_waiters();
+	hand_back(r);
+}
+
+int kaio__reaper_grab(struct kaio_reaper *r)
+{
+	int none = WHO_NONE;
+
+	if (tls_role)
+		return 0;
+	/* Wanted meanwhile: the reaper stands back instead of spinning. */
+	atomic_fetch_add(&r->app_wants, 1);
+	if (atomic_compare_exchange_strong(&r->who, &none, WHO_APP))
+		return 1;
+	unwant(r, 0);
+	return 0;
+}
+
+void kaio__reaper_ungrab(struct kaio_reaper *r)
+{
+	unwant(r, 1);
+}
+
+/*
  * This thread will sleep on the futex, not reap: a reaper that was
  * leaving completions to the application must not wait any longer.
  */

@@ -1620,13 +1620,13 @@ static int ours(const struct aiocb *cb)
 int kaio__aio_error(const struct aiocb *cb)
 {
 	struct kaio_reaper *r;
-	int err, saved;
+	int err, saved, held;
 
-	kaio__flush_deferred();
+	held = kaio__flush_deferred_poll(cb);
 	if (!ours(cb))
 		return kaio__fail(EINVAL);
 	err = kaio__cb_error(cb);
-	if (err != EINPROGRESS || kaio__tls_depth ||
+	if (err != EINPROGRESS || kaio__tls_depth || held ||
 	    !(r = kaio__cb_hint(cb)) || !r->ready)
 		return err;
 	saved = errno;

@@ -171,6 +171,54 @@ extern __thread int kaio__tls_signalling
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 
 /*
+ * aio_suspend() without a timeout, by a thread whose ring holds an fsync
+ * leader that list[] waits for, or an fsync riding on it (fdmap.c): the
+ * caller runs it, with fsync(2), as psync does, instead of entering it
+ * and sleeping while an io-wq worker runs it.  That saves the worker's
+ * wake-up and the completion's.  Measured with perf's sched and ext4
+ * tracepoints, a round of fio --fsync=32 at iodepth 32 (about 1.3 ms):
+ * 47 us from the fsync's end to fio running again (the reaper, then fio,
+ * woken), 42 us from the enter to the worker starting the fsync.
+ *
+ * The caller would sleep until it ends anyway.  What differs is a signal
+ * meanwhile: its handler runs when fsync(2) returns, and the call returns
+ * 0, its request done, where glibc's may fail with EINTR (kaio_posix(7)).
+ * A timeout cannot be kept by fsync(2): not then.  Nor in a handler that
+ * interrupted the library, nor while another thread holds the ring's
+ * role (one may sleep in the ring for the leader), nor when the list has
+ * a request that could end the wait sooner (fdmap.c): the leader is
+ * entered as before.  Cancellation waits too: the call disables it.
+ * Before anything is entered (kaio__flush_deferred_suspend()).
+ */
+void kaio__suspend_run_held(const struct aiocb *const list[], int nent)
+{
+	struct kaio_cancel *cw = NULL;
+	struct kaio_req *lead;
+	struct kaio_window w;
+	ssize_t res;
+	int cs, fd = -1;
+
+	if (kaio__tls_depth || kaio__tls_fs_held <= 0 || nent <= 0 || !list ||
+	    kaio__any_done(list, nent))
+		return;
+	cs = kaio__call_begin();
+	kaio__window_open(&w, 1);	/* its completion signals: at the end */
+	lead = kaio__fd_take_held(kaio__tls_fs_held - 1, list, nent, &cw, &fd);
+	if (lead) {
+		if (cw)
+			kaio__cancel_settle(cw, -EINPROGRESS);	/* runs on */
+		res = lead->op == KAIO_OP_FDSYNC ? fdatasync(fd) : fsync(fd);
+		res = res < 0 ? -errno : 0;
+		sys_close(fd);
+		kaio__served(lead, KAIO_SERVED_INLINE, KAIO_STAT_INLINE);
+		kaio__complete(lead, res);
+		kaio__req_free(lead);
+	}
+	kaio__window_close(&w);
+	kaio__call_end(cs);
+}
+
+/*
  * A request found done may not have queued its signal yet (request.c):
  * wait until every such signal is out, as glibc's aio_suspend() does by
  * reading results under the lock its worker signals under.  Each round

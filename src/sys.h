@@ -99,6 +99,16 @@ static inline void sys_backoff(unsigned *n)
 }
 
 /*
+ * close(2) of an fd the library made for itself: not the library's own
+ * close() (fdgen.c), which would enter every ring for a number no request
+ * names, nor a cancellation point.
+ */
+static inline int sys_close(int fd)
+{
+	return (int)sys_call6(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+/*
  * preadv2()/pwritev2() of one buffer: bytes or -errno.  glibc's wrappers
  * are cancellation points, which aio_read() and aio_write() must not be.
  */

@@ -183,10 +183,10 @@ done
 # --- 2. what the backends call ---------------------------------------------
 allow="
 request.c kaio__complete kaio__req_free kaio__execute kaio__wake_waiters kaio__defer_wake
-backend.c kaio__backend_resubmit kaio__tls_tid
-reap.c kaio__reaper_start kaio__reaper_submitted kaio__reaper_app_returns kaio__reaper_took kaio__reaper_urgent kaio__reaper_retire kaio__reaper_reset kaio__cancel_async_begin kaio__cancel_async_end kaio__tls_libthread kaio__tls_reaping kaio__tls_depth
+backend.c kaio__backend_resubmit kaio__backend_took_back kaio__tls_tid
+reap.c kaio__reaper_start kaio__reaper_submitted kaio__reaper_app_returns kaio__reaper_grab kaio__reaper_ungrab kaio__reaper_took kaio__reaper_urgent kaio__reaper_retire kaio__reaper_reset kaio__cancel_async_begin kaio__cancel_async_end kaio__tls_libthread kaio__tls_reaping kaio__tls_depth
 cancel.c kaio__cancel_settle kaio__handoff_begun kaio__handoff_ended kaio__cancel_may
-observe.c kaio__debug_route kaio__latency kaio__statp kaio__stats_thread kaio__tls_stats
+observe.c kaio__debug_route kaio__latency kaio__now_ns kaio__statp kaio__stats_thread kaio__tls_stats
 creds.c kaio__creds_for_pool kaio__creds_apply kaio__creds_worker_init kaio__creds_worker_fini
 init.c kaio__block_signals kaio__cfg
 queue.c kaio__queue_link

@@ -7,11 +7,14 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -243,8 +246,9 @@ static const char *no_ring_fsync(void)
 	if (!t_wrappers_first())
 		return "close() or another is not the library's first here (a "
 		       "sanitizer's runtime wraps it): nothing is left in a ring";
-	if ((e = getenv("KAIO_URING_DEFER")) && atoi(e) < 0)
-		return "KAIO_URING_DEFER < 0";
+	if ((e = getenv("KAIO_URING_DEFER")) && *e &&
+	    (atoi(e) < 0 || atoi(e) > 256))
+		return "KAIO_URING_DEFER < 0 or over the ring's 256 entries";
 	if ((e = getenv("KAIO_URING_RINGS")) && *e && atoi(e) <= 0)
 		return "KAIO_URING_RINGS=0: no thread has a ring";
 	return NULL;
@@ -311,6 +315,170 @@ START_TEST(fsync_group_in_ring)
 	close(fd);
 	ck_assert_msg(uring_served() - u0 == 2, "an O_SYNC fsync after an "
 		      "O_DSYNC one: %lu kernel fsyncs", uring_served() - u0);
+}
+END_TEST
+
+/* KAIO_STAT_* counters now: what served the fsyncs of a round. */
+static void served_by(unsigned long *uring, unsigned long *here)
+{
+	struct kaio_stats st;
+
+	kaio_stats_get(&st, sizeof(st));
+	*uring = st.v[KAIO_STAT_URING];
+	*here = st.v[KAIO_STAT_INLINE];
+}
+
+/*
+ * aio_suspend() without a timeout, waiting for fsyncs its thread left in
+ * its ring, runs their leader in the caller with fsync(2) instead of
+ * entering it (suspend.c, kaio__suspend_run_held()): per round one
+ * fsync in the caller, none through io_uring, and every fsync of the
+ * round done with it.  Before, each round cost one kernel fsync through
+ * io_uring and none in the caller.  A wait with a timeout still enters it
+ * (fsync_group_in_ring, whose t_wait() has one).
+ */
+START_TEST(fsync_held_waited_runs_here)
+{
+	enum { ROUNDS = 20, N = 16 };
+	struct aiocb fs[N];
+	const struct aiocb *l[N];
+	char buf[4096];
+	int fd = t_tmpfile(0, 0), r, i, busy;
+	unsigned long u0 = 0, h0 = 0, u1, h1;
+	const char *why = no_ring_fsync();
+
+	if (why) {
+		printf("SKIP: fsync_held_waited_runs_here: %s\n", why);
+		close(fd);
+		return;
+	}
+	memset(buf, 'z', sizeof(buf));
+	for (r = 0; r <= ROUNDS; r++) {
+		/* From the second round: the fd has seen fsyncs come while
+		 * one was out, so a leader waits in the ring (fdmap.c). */
+		if (r == 1)
+			served_by(&u0, &h0);
+		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), (off_t)r * 4096),
+				 (ssize_t)sizeof(buf));
+		for (i = 0; i < N; i++) {
+			t_prep(&fs[i], fd, NULL, 0, 0);
+			ck_assert_int_eq(aio_fsync(i & 1 ? O_DSYNC : O_SYNC,
+						   &fs[i]), 0);
+			l[i] = &fs[i];
+		}
+		do {
+			ck_assert_int_eq(aio_suspend(l, N, NULL), 0);
+			for (i = busy = 0; i < N; i++)
+				busy += aio_error(&fs[i]) == EINPROGRESS;
+		} while (busy);
+		for (i = 0; i < N; i++)
+			ck_assert_int_eq(aio_return(&fs[i]), 0);
+	}
+	close(fd);
+	served_by(&u1, &h1);
+	if (u1 == u0 && h1 == h0) {
+		printf("SKIP: fsync_held_waited_runs_here: neither io_uring nor "
+		       "the caller served an fsync here (KAIO_BACKEND=%s)\n",
+		       getenv("KAIO_BACKEND") ? getenv("KAIO_BACKEND") : "");
+		return;
+	}
+	/* A reaper that enters a leader first (a stall of its grace period
+	 * on a loaded machine) moves one round to io_uring. */
+	ck_assert_msg(h1 - h0 >= ROUNDS / 2 && u1 - u0 <= ROUNDS / 2,
+		      "%d rounds of %d fsyncs waited for without a timeout: "
+		      "%lu fsyncs in the caller, %lu through io_uring",
+		      ROUNDS, N, h1 - h0, u1 - u0);
+}
+END_TEST
+
+struct held_cancel {
+	struct aiocb *cb;
+	int fd;
+	atomic_int go;
+	int before, ans, after;
+};
+
+static void *cancel_during(void *arg)
+{
+	struct held_cancel *h = arg;
+	struct timespec ts = { 0, 20 * 1000000L };
+
+	while (!atomic_load(&h->go))
+		sched_yield();
+	nanosleep(&ts, NULL);
+	h->before = aio_error(h->cb);
+	h->ans = aio_cancel(h->fd, NULL);
+	h->after = aio_error(h->cb);
+	return NULL;
+}
+
+/*
+ * aio_cancel(fd, NULL) from another thread while aio_suspend() runs the
+ * fd's held fsync in its caller answers AIO_NOTCANCELED: the fsync is on
+ * no backend's list then, but running (fdmap.c, KAIO_RQ_HERE).  Without
+ * the mark the answer was AIO_ALLDONE, with the fsync still in progress:
+ * a program may free its aiocb then.  64 MiB of dirty pages make the
+ * fsync outlast the canceller's 20 ms sleep.
+ */
+START_TEST(fsync_held_cancel_running)
+{
+	enum { N = 8, MB = 64 };
+	struct aiocb fs[N], cb;
+	const struct aiocb *l[1] = { &cb };
+	struct held_cancel h = { &cb, -1, 0, 0, 0, 0 };
+	unsigned long u0, h0, u1, h1;
+	const char *why = no_ring_fsync();
+	pthread_t t;
+	char *buf;
+	int fd = t_tmpfile(0, 0), i;
+
+	if (why) {
+		printf("SKIP: fsync_held_cancel_running: %s\n", why);
+		close(fd);
+		return;
+	}
+	h.fd = fd;
+	buf = malloc(1 << 20);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'c', 1 << 20);
+	/* A burst first: the fd's next leader then waits in the ring. */
+	ck_assert_int_eq(pwrite(fd, buf, 4096, 0), 4096);
+	for (i = 0; i < N; i++) {
+		t_prep(&fs[i], fd, NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(O_SYNC, &fs[i]), 0);
+	}
+	for (i = 0; i < N; i++) {
+		ck_assert_int_eq(t_wait(&fs[i], 10000), 0);
+		ck_assert_int_eq(aio_return(&fs[i]), 0);
+	}
+	for (i = 0; i < MB; i++)
+		ck_assert_int_eq(pwrite(fd, buf, 1 << 20, (off_t)i << 20),
+				 1 << 20);
+	free(buf);
+	served_by(&u0, &h0);
+	t_prep(&cb, fd, NULL, 0, 0);
+	ck_assert_int_eq(aio_fsync(O_SYNC, &cb), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, cancel_during, &h), 0);
+	atomic_store(&h.go, 1);
+	ck_assert_int_eq(aio_suspend(l, 1, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(aio_error(&cb), 0);
+	ck_assert_int_eq(aio_return(&cb), 0);
+	close(fd);
+	served_by(&u1, &h1);
+	if (h1 - h0 != 1) {
+		printf("SKIP: fsync_held_cancel_running: the fsync did not run "
+		       "in the caller (%lu through io_uring)\n", u1 - u0);
+		return;
+	}
+	if (h.before != EINPROGRESS || h.after != EINPROGRESS) {
+		printf("SKIP: fsync_held_cancel_running: the fsync of %d MiB "
+		       "ended within 20 ms\n", MB);
+		return;
+	}
+	ck_assert_msg(h.ans == AIO_NOTCANCELED, "aio_cancel(fd, NULL) during "
+		      "the fsync in the caller: %d, not AIO_NOTCANCELED (%d)",
+		      h.ans, AIO_NOTCANCELED);
 }
 END_TEST
 
@@ -563,6 +731,8 @@ Suite *fsync_suite(void)
 	tcase_add_test(tc, fsync_group_no_ring_chain);
 	tcase_add_test(tc, fsync_group_in_ring);
 	tcase_add_test(tc, fsync_in_ring_not_stranded);
+	tcase_add_test(tc, fsync_held_waited_runs_here);
+	tcase_add_test(tc, fsync_held_cancel_running);
 	tcase_add_test(tc, fsync_no_identity_read);
 	suite_add_tcase(s, tc);
 	return s;
