@@ -193,6 +193,34 @@ def main():
     md += table(head, rows)
     md.append("")
 
+    # Paired: a rep runs every engine of a workload back to back, so each
+    # rep's ratio compares engines on the same state of the host and its
+    # disk, which on a VM swings by a quarter or more between reps.
+    pairs = [(b, b) for b in ("io_uring", "libaio", "psync") if b in engines]
+    if "io_uring" in engines and "libaio" in engines:
+        pairs.append(("better kernel engine", ("io_uring", "libaio")))
+    if "kaio" in engines and pairs:
+        def rep_iops(wl, eng):
+            return {r["rep"]: r["iops"] for r in cells[(wl, eng)]["runs"]
+                    if r["status"] == "ok" and r.get("iops")}
+
+        def paired(wl, ref):
+            k = rep_iops(wl, "kaio")
+            refs = ref if isinstance(ref, tuple) else (ref,)
+            rr = [rep_iops(wl, b) for b in refs]
+            vals = [k[n] / max(x[n] for x in rr) for n in k
+                    if all(n in x and x[n] > 0 for x in rr)]
+            if not vals:
+                return "n/a"
+            return "%.2fx (%.2f-%.2f)" % (statistics.median(vals), min(vals), max(vals))
+
+        md.append("## kaio/X paired by rep (median of each rep's ratio, min-max)")
+        md.append("")
+        head = ["workload"] + ["kaio/%s" % name for name, _ in pairs]
+        rows = [[wl] + [paired(wl, ref) for _, ref in pairs] for wl in workloads]
+        md += table(head, rows)
+        md.append("")
+
     md.append("## CPU µs per I/O (median; user+sys of the whole fio process, all threads, "
               "minus fio's idle cost)")
     md.append("")
