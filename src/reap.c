@@ -378,30 +378,7 @@ struct role_hold {
 	struct kaio_window w;	/* w.old: the caller's signal mask */
 };
 
-static void role_release(void *arg)
-{
-	struct role_hold *h = arg;
-	int others;
-
-	if (h->held) {
-		tls_role = NULL;
-		atomic_store(&h->r->who, WHO_NONE);
-	}
-	others = atomic_fetch_sub(&h->r->app_wants, 1) > 1;
-	/* Others who wanted the role sleep on the futex: let them retry. */
-	if (h->held && others)
-		kaio__wake_waiters();
-	hand_back(h->r);
-	kaio__window_close(&h->w);
-}
-
-/*
- * Hold r's role for a moment, without waiting, if nobody has it: while a
- * thread holds it nobody sleeps in r's ring, so a request may leave the
- * ring in its hands, as in a reaper's (kaio__uring_take_held()); a waiter
- * that comes later finds it a stray.  In a window (every signal waits),
- * and not while this thread holds a role already.  1 if taken.
- */
+/* Give up wanting r's role, and the role itself if held. */
 static void unwant(struct kaio_reaper *r, int held)
 {
 	int others;
@@ -415,6 +392,23 @@ static void unwant(struct kaio_reaper *r, int held)
 	hand_back(r);
 }
 
+static void role_release(void *arg)
+{
+	struct role_hold *h = arg;
+
+	if (h->held)
+		tls_role = NULL;
+	unwant(h->r, h->held);
+	kaio__window_close(&h->w);
+}
+
+/*
+ * Hold r's role for a moment, without waiting, if nobody has it: while a
+ * thread holds it nobody sleeps in r's ring, so a request may leave the
+ * ring in its hands, as in a reaper's (kaio__uring_take_held()); a waiter
+ * that comes later finds it a stray.  In a window (every signal waits),
+ * and not while this thread holds a role already.  1 if taken.
+ */
 int kaio__reaper_grab(struct kaio_reaper *r)
 {
 	int none = WHO_NONE;

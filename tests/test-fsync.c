@@ -220,22 +220,22 @@ START_TEST(fsync_group)
 }
 END_TEST
 
-/*
- * fsyncs issued back to back once the writes are done (fio's posixaio
- * engine before fio 3.37 issues one per free slot at iodepth 32): the
- * first stays in the thread's ring until the thread calls something else
- * (backend-uring.c), and the rest ride on it, so each round costs the
- * kernel one fsync.  Before, the first was entered at once and the rest
- * waited for a second one: two per round, each with its cache flush.  An
- * O_DSYNC one rides on the O_SYNC leader too, but an O_SYNC one never on
- * an O_DSYNC leader (last round: two).
- */
-static unsigned long uring_served(void)
+/* KAIO_STAT_* counters now: what served the fsyncs of a round. */
+static void served_by(unsigned long *uring, unsigned long *here)
 {
 	struct kaio_stats st;
 
 	kaio_stats_get(&st, sizeof(st));
-	return st.v[KAIO_STAT_URING];
+	*uring = st.v[KAIO_STAT_URING];
+	*here = st.v[KAIO_STAT_INLINE];
+}
+
+static unsigned long uring_served(void)
+{
+	unsigned long u, h;
+
+	served_by(&u, &h);
+	return u;
 }
 
 /* Are fsyncs left in a thread's ring here?  Else why not, for a SKIP. */
@@ -254,6 +254,16 @@ static const char *no_ring_fsync(void)
 	return NULL;
 }
 
+/*
+ * fsyncs issued back to back once the writes are done (fio's posixaio
+ * engine before fio 3.37 issues one per free slot at iodepth 32): the
+ * first stays in the thread's ring until the thread calls something else
+ * (backend-uring.c), and the rest ride on it, so each round costs the
+ * kernel one fsync.  Before, the first was entered at once and the rest
+ * waited for a second one: two per round, each with its cache flush.  An
+ * O_DSYNC one rides on the O_SYNC leader too, but an O_SYNC one never on
+ * an O_DSYNC leader (last round: two).
+ */
 START_TEST(fsync_group_in_ring)
 {
 	enum { ROUNDS = 20, N = 16 };
@@ -318,15 +328,6 @@ START_TEST(fsync_group_in_ring)
 }
 END_TEST
 
-/* KAIO_STAT_* counters now: what served the fsyncs of a round. */
-static void served_by(unsigned long *uring, unsigned long *here)
-{
-	struct kaio_stats st;
-
-	kaio_stats_get(&st, sizeof(st));
-	*uring = st.v[KAIO_STAT_URING];
-	*here = st.v[KAIO_STAT_INLINE];
-}
 
 /*
  * aio_suspend() without a timeout, waiting for fsyncs its thread left in
