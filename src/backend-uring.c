@@ -777,6 +777,15 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 	io_uring_sqe_set_data(sqe, req);
 }
 
+/* u's submission queue is empty: nothing of it waits to be entered (u->lock). */
+static void undefer_locked(struct uring *u)
+{
+	if (atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
+		atomic_store(&u->deferred, 0);
+		atomic_fetch_sub(&kaio__sq_deferring, 1);
+	}
+}
+
 /* Send what u's submission queue holds; called with u->lock held. */
 static void flush_locked(struct uring *u)
 {
@@ -790,11 +799,8 @@ static void flush_locked(struct uring *u)
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
 	}
-	if (atomic_load_explicit(&u->deferred, memory_order_relaxed) &&
-	    !io_uring_sq_ready(&u->ring)) {
-		atomic_store(&u->deferred, 0);
-		atomic_fetch_sub(&kaio__sq_deferring, 1);
-	}
+	if (!io_uring_sq_ready(&u->ring))
+		undefer_locked(u);
 }
 
 /*
@@ -963,10 +969,7 @@ int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 		u->nheld = 0;
 		atomic_store(&lead->f->fsopen, 0);
 		*cw = unlist_locked(u, lead);
-		if (atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
-			atomic_store(&u->deferred, 0);
-			atomic_fetch_sub(&kaio__sq_deferring, 1);
-		}
+		undefer_locked(u);
 	}
 	pthread_mutex_unlock(&u->lock);
 	if (dup >= 0) {
