@@ -540,7 +540,9 @@ static void mark(struct aiocb *cb)
  * fstat()).  They are re-checked after KAIO_FLAGS_REUSE uses by a thread
  * (the count is the thread's own, in its table indexed by fd: threads
  * reading one fd at once write no shared word); flags that do not allow the
- * operation are fetched again.  What a stale entry can do in the caller:
+ * operation are fetched again.  The re-check is an fcntl(), and an
+ * fd_type() only if the number may name another file since this thread
+ * last saw it (seen_file_now()).  What a stale entry can do in the caller:
  * an fd number reused for an O_DIRECT file, or switched to O_DIRECT with
  * F_SETFL, may serve up to KAIO_FLAGS_REUSE requests of each thread in the
  * caller, at device speed; one that became O_APPEND appends (Linux's
@@ -818,6 +820,32 @@ static void fd_gen(struct kaio_fd *f, unsigned long long *gen,
 	*gen = f ? atomic_load_explicit(&f->gen, memory_order_acquire) : 0;
 }
 
+/* This thread saw fd was a file, and the number has not been closed or
+ * replaced since (gen and epoch, read before the look; in a hold)? */
+static int seen_file(const struct flag_use *u, const struct kaio_fd *f,
+		     unsigned long long gen, unsigned long long epoch)
+{
+	return f && u && u->file && u->file_gen == gen &&
+	       u->file_epoch == epoch && kaio__fdgen_trusted();
+}
+
+/*
+ * seen_file(), outside a hold.  What makes an fd a file changes only with
+ * the file the number names: the flags' re-check (fcntl()) then needs no
+ * fd_type() (a statx(), as costly as the fcntl()).
+ */
+static int seen_file_now(int fd, const struct kaio_fd *f,
+			 unsigned long long gen, unsigned long long epoch)
+{
+	int ok;
+
+	if (!f || !flags_hold())
+		return 0;
+	ok = seen_file(flag_slot(fd), f, gen, epoch);
+	flags_release();
+	return ok;
+}
+
 /* The fd's flags from the kernel, checked for op; 0 or -errno. */
 static int fetch_flags(int fd, int op, int *fl)
 {
@@ -835,7 +863,7 @@ static int fetch_flags(int fd, int op, int *fl)
 	 * generation, so what fd_kind() sees is not taken for longer. */
 	f = kaio__fd_get(fd);
 	fd_gen(f, &gen, &epoch);
-	*fl |= fd_kind(fd);
+	*fl |= seen_file_now(fd, f, gen, epoch) ? KAIO_FL_FILE : fd_kind(fd);
 	if (f) {
 		struct flag_use *u;
 
@@ -867,15 +895,6 @@ static int fetch_flags(int fd, int op, int *fl)
  * closed or replaced since (fdgen.c), or one fd_type() shows it.  Its
  * error, if any, is left to fetch_flags().
  */
-/* This thread saw fd was a file, and the number has not been closed or
- * replaced since (gen and epoch, read before the look; in a hold)? */
-static int seen_file(const struct flag_use *u, const struct kaio_fd *f,
-		     unsigned long long gen, unsigned long long epoch)
-{
-	return f && u && u->file && u->file_gen == gen &&
-	       u->file_epoch == epoch && kaio__fdgen_trusted();
-}
-
 static int still_file(int fd, int op, int fl)
 {
 	struct flag_use *u = NULL;
@@ -922,14 +941,9 @@ static int still_open(int fd)
 {
 	struct kaio_fd *f = kaio__fd_peek(fd);
 	unsigned long long gen, epoch;
-	int ok;
 
-	if (!f || !flags_hold())
-		return 0;
 	fd_gen(f, &gen, &epoch);
-	ok = seen_file(flag_slot(fd), f, gen, epoch);
-	flags_release();
-	return ok;
+	return seen_file_now(fd, f, gen, epoch);
 }
 
 /*

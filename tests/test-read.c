@@ -792,52 +792,95 @@ START_TEST(read_direct_taken_every_way)
 END_TEST
 
 /*
- * The point of src/fdgen.c: reads of an O_DIRECT file whose number this
- * thread saw is a file, and which nothing has closed since, make no
- * fstat() of it.  This program's fstat() counts the library's calls (the
- * executable comes first in the search order).  Where the process does not
- * bind all of close(), fclose()... to the library first (ASan's runtime
- * wraps fclose() and freopen()), the library asks the kernel on every
- * read, as it must: SKIP.
+ * The point of src/fdgen.c: reads of a file whose number this thread saw
+ * is a file, and which nothing has closed since, make no fstat() or
+ * statx() of it (request.c's fd_type()).  This program's fstat() and
+ * statx() count the library's calls (the executable comes first in the
+ * search order).  Where the process does not bind all of close(),
+ * fclose()... to the library first (ASan's runtime wraps fclose() and
+ * freopen()), the library asks the kernel on every read, as it must: SKIP.
  */
-static atomic_int fstat_watch = -1, fstat_seen;
+static atomic_int type_watch = -1, type_seen;
 static int (*real_fstat)(int, struct stat *);
+static int (*real_statx)(int, const char *, int, unsigned, struct statx *);
 
-__attribute__((constructor)) static void find_fstat(void)
+__attribute__((constructor)) static void find_type_calls(void)
 {
 	real_fstat = (int (*)(int, struct stat *))dlsym(RTLD_NEXT, "fstat");
+	real_statx = (int (*)(int, const char *, int, unsigned,
+			      struct statx *))dlsym(RTLD_NEXT, "statx");
 }
 
 __attribute__((visibility("default"))) int fstat(int fd, struct stat *st);
 int fstat(int fd, struct stat *st)
 {
-	if (fd == atomic_load(&fstat_watch))
-		atomic_fetch_add(&fstat_seen, 1);
+	if (fd == atomic_load(&type_watch))
+		atomic_fetch_add(&type_seen, 1);
 	return real_fstat(fd, st);
 }
 
-START_TEST(read_direct_kept_no_fstat)
+__attribute__((visibility("default"))) int
+statx(int dfd, const char *path, int flags, unsigned mask, struct statx *sx);
+int statx(int dfd, const char *path, int flags, unsigned mask,
+	  struct statx *sx)
+{
+	if (dfd == atomic_load(&type_watch))
+		atomic_fetch_add(&type_seen, 1);
+	if (!real_statx) {
+		errno = ENOSYS;
+		return -1;
+	}
+	return real_statx(dfd, path, flags, mask, sx);
+}
+
+/* n reads of fd after two, counting fstat() and statx() of it. */
+static int type_calls(const char *name, int oflags, int n)
 {
 	void *buf;
-	int fd = t_tmpfile(1 << 16, O_DIRECT), seen;
+	int fd = t_tmpfile((size_t)(n + 2) * 4096, oflags), seen;
 
 	if (!t_wrappers_first()) {
-		printf("SKIP: read_direct_kept_no_fstat: close(), fclose() or "
-		       "another is not the library's first here (a "
-		       "sanitizer's runtime wraps it)\n");
+		printf("SKIP: %s: close(), fclose() or another is not the "
+		       "library's first here (a sanitizer's runtime wraps "
+		       "it)\n", name);
 		close(fd);
-		return;
+		return 0;
 	}
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
 	t_read_n(fd, buf, 2, 4096);	/* the flags, and the file seen */
-	atomic_store(&fstat_watch, fd);
-	t_read_n(fd, buf, 8, 4096);
-	atomic_store(&fstat_watch, -1);
-	seen = atomic_load(&fstat_seen);
-	ck_assert_msg(seen == 0, "%d fstat() calls for 8 reads", seen);
+	atomic_store(&type_seen, 0);
+	atomic_store(&type_watch, fd);
+	t_read_n(fd, buf, n, 4096);
+	atomic_store(&type_watch, -1);
+	seen = atomic_load(&type_seen);
 	close(fd);
 	free(buf);
+	return seen;
+}
+
+START_TEST(read_direct_kept_no_fstat)
+{
+	int seen = type_calls("read_direct_kept_no_fstat", O_DIRECT, 8);
+
+	ck_assert_msg(seen == 0, "%d fstat() or statx() calls for 8 reads",
+		      seen);
+}
+END_TEST
+
+/*
+ * The open flags a thread keeps are fetched again every 32 of its uses
+ * (request.c, KAIO_FLAGS_REUSE): with an fcntl() alone, while the number
+ * still names the file this thread saw.  The statx() beside it was as
+ * costly as the fcntl(), and a sixteenth of fio's system calls with 4
+ * threads reading a cached file.
+ */
+START_TEST(read_recheck_no_fstat)
+{
+	int seen = type_calls("read_recheck_no_fstat", 0, 100);
+
+	ck_assert_msg(seen == 0, "%d fstat() or statx() calls for 100 reads",
+		      seen);
 }
 END_TEST
 
@@ -906,6 +949,7 @@ Suite *read_suite(void)
 	} else
 		printf("SKIP: read_direct_fd_reused_stream: O_DIRECT not "
 		       "supported here\n");
+	tcase_add_test(tc, read_recheck_no_fstat);
 	if (t_direct_ok())
 		tcase_add_test(tc, read_direct_huge_length);
 	else
