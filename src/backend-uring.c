@@ -777,7 +777,7 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 	io_uring_sqe_set_data(sqe, req);
 }
 
-/* u's submission queue is empty: nothing of it waits to be entered (u->lock). */
+/* u's queue is empty: nothing of it waits to be entered (u->lock held). */
 static void undefer_locked(struct uring *u)
 {
 	if (atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
@@ -890,6 +890,22 @@ static void hold_fsyncs(struct uring *u, struct kaio_req **reqs, int n)
 	}
 }
 
+/*
+ * flush_locked(), from a call the program made outside the library
+ * (aio_error(), close()...), where a signal handler may run: counted in
+ * kaio__tls_depth meanwhile, so that the handler's close() or aio_*()
+ * call, which would take u->lock again, finds the library busy and leaves
+ * the rings alone.  Both are async-signal-safe.
+ */
+static void flush_ring(struct uring *u)
+{
+	kaio__tls_depth++;
+	pthread_mutex_lock(&u->lock);
+	flush_locked(u);
+	pthread_mutex_unlock(&u->lock);
+	kaio__tls_depth--;
+}
+
 /* Enter what this thread left in its ring (kaio__flush_deferred()). */
 void kaio__uring_flush_mine(void)
 {
@@ -900,11 +916,8 @@ void kaio__uring_flush_mine(void)
 	kaio__tls_sq_deferred = 0;
 	kaio__tls_fs_held = 0;
 	tls_deferred = NULL;
-	if (u && atomic_load(&u->deferred)) {
-		pthread_mutex_lock(&u->lock);
-		flush_locked(u);
-		pthread_mutex_unlock(&u->lock);
-	}
+	if (u && atomic_load(&u->deferred))
+		flush_ring(u);
 }
 
 /*
@@ -934,15 +947,14 @@ void kaio__uring_enter_ring(void *ring)
  * kaio__suspend_run_held()): only while the queue holds nothing else, and
  * only if the ring's role is free.  The caller takes it for the moment:
  * nobody sleeps in the ring for the leader then, and a waiter that comes
- * later finds it a stray.  Its fd's lock held (fdmap.c).  Returns a
- * duplicate of its fd, to run it on, or -1 if not taken; *cw: a canceller
- * waiting for it.
+ * later finds it a stray.  Its fd's lock held (fdmap.c).  Returns 1 if
+ * taken, else 0; *cw: a canceller waiting for it.
  *
- * The duplicate is made before the ring is marked empty: a close() of the
- * fd by another thread enters every ring marked so first, under its lock
- * (kaio__uring_flush_all()), so it closes the number only after this, and
- * the fsync still syncs the file the request named, as the entry would
- * have: io_uring takes its own reference as it enters one.
+ * The caller marked it run here (fdgen.c) before: a close() of the fd by
+ * another thread enters every ring marked so first, under its lock
+ * (kaio__uring_flush_all()), then waits for a leader run here, so the
+ * fsync still syncs the file the request named, as the entry would have:
+ * io_uring takes its own reference as it enters one.
  */
 int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 			  struct kaio_cancel **cw)
@@ -950,29 +962,25 @@ int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 	struct uring *u = ring;
 	struct io_uring_sq *sq = &u->ring.sq;
 	struct io_uring_sqe *sqe;
-	int dup = -1;
+	int took = 0;
 
 	if (u != tls_deferred || !kaio__reaper_grab(&u->reaper))
-		return -1;
+		return 0;
 	pthread_mutex_lock(&u->lock);
 	if (u->nheld == 1 && u->held[0] == lead->f &&
 	    io_uring_sq_ready(&u->ring) == 1) {
 		sqe = &sq->sqes[(sq->sqe_tail - 1) & *sq->kring_mask];
-		if (sqe->user_data == (uintptr_t)lead)
-			dup = fcntl(lead->fd, F_DUPFD_CLOEXEC, 0);
+		took = sqe->user_data == (uintptr_t)lead &&
+		       take_back_last_locked(u, 1) == 1;
 	}
-	if (dup >= 0 && take_back_last_locked(u, 1) != 1) {
-		sys_close(dup);
-		dup = -1;
-	}
-	if (dup >= 0) {
+	if (took) {
 		u->nheld = 0;
 		atomic_store(&lead->f->fsopen, 0);
 		*cw = unlist_locked(u, lead);
 		undefer_locked(u);
 	}
 	pthread_mutex_unlock(&u->lock);
-	if (dup >= 0) {
+	if (took) {
 		/* Counted on the user side before it leaves the ring's
 		 * count, a stray (backend.c). */
 		kaio__backend_took_back(lead);
@@ -981,7 +989,7 @@ int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 		lead->owner = NULL;
 	}
 	kaio__reaper_ungrab(&u->reaper);
-	return dup;
+	return took;
 }
 
 /* Enter what every thread left in its ring: a descriptor is going. */
@@ -995,11 +1003,8 @@ void kaio__uring_flush_all(void)
 		return;
 	for (i = 0; i < n; i++) {
 		u = atomic_load(&trings[i]);
-		if (!u || !atomic_load(&u->deferred))
-			continue;
-		pthread_mutex_lock(&u->lock);
-		flush_locked(u);
-		pthread_mutex_unlock(&u->lock);
+		if (u && atomic_load(&u->deferred))
+			flush_ring(u);
 	}
 }
 

@@ -44,12 +44,14 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kaio-int.h"
 #include "fdtable.h"
+#include "sys.h"
 
 atomic_ullong kaio__fd_epoch;
 static atomic_int trusted;
@@ -67,6 +69,63 @@ static void enter_deferred(void)
 		kaio__uring_flush_all();
 }
 
+/*
+ * An fsync leader run by the thread that waits for it (suspend.c) runs on
+ * its fd number, as glibc's worker runs it: a close() or dup2() that takes
+ * the number away first waits for it to end, so it syncs the file it was
+ * asked for.  It is not run on a duplicate: closing any descriptor of a
+ * file releases the process's POSIX record locks on it (fcntl(F_SETLK),
+ * lockf()).  kaio__fd_here_begin() is called before the leader leaves its
+ * ring's submission queue, whose lock a close() takes first
+ * (enter_deferred()): a close() that found the leader there entered it
+ * (and the take fails), and one that did not finds it marked here.
+ * here_n counts the leaders being run, the futex their waiters sleep on;
+ * tls_here: this thread runs one (a handler on it, installed behind the
+ * library's back, must not wait for itself).
+ */
+static atomic_int here_n, here_waiters;
+static __thread int tls_here __attribute__((tls_model("initial-exec")));
+
+void kaio__fd_here_begin(struct kaio_fd *f)
+{
+	tls_here = 1;
+	atomic_store(&f->here, 1);
+	atomic_fetch_add(&here_n, 1);
+}
+
+void kaio__fd_here_end(struct kaio_fd *f)
+{
+	atomic_store(&f->here, 0);
+	atomic_fetch_sub(&here_n, 1);
+	if (atomic_load(&here_waiters))
+		sys_futex_wake(&here_n, INT32_MAX);
+	tls_here = 0;
+}
+
+void kaio__fd_here_fork_child(void)
+{
+	atomic_store(&here_n, 0);	/* the parent's other threads' */
+	atomic_store(&here_waiters, 0);
+	tls_here = 0;
+}
+
+/* Until f's leader (every leader, if f is NULL) has run here. */
+static void here_wait(struct kaio_fd *f, int all)
+{
+	int n;
+
+	if (kaio_likely(!atomic_load(&here_n)) || tls_here)
+		return;
+	atomic_fetch_add(&here_waiters, 1);
+	for (;;) {
+		n = atomic_load(&here_n);
+		if (!n || (!all && (!f || !atomic_load(&f->here))))
+			break;
+		sys_futex_wait(&here_n, n, NULL);
+	}
+	atomic_fetch_sub(&here_waiters, 1);
+}
+
 static void gone(int fd)
 {
 	struct kaio_fd *f = kaio__fd_peek(fd);
@@ -80,6 +139,19 @@ static void all_gone(void)
 {
 	enter_deferred();
 	atomic_fetch_add_explicit(&kaio__fd_epoch, 1, memory_order_release);
+}
+
+/* The bumps before the call, and the wait for a leader run on the number. */
+static void going(int fd)
+{
+	gone(fd);
+	here_wait(kaio__fd_peek(fd), 0);
+}
+
+static void all_going(void)
+{
+	all_gone();
+	here_wait(NULL, 1);
 }
 
 /* The bumps after the call: cleanups, so that they run when the call is
@@ -97,10 +169,10 @@ static void all_gone_after(int *unused)
 
 #define GONE(fd) \
 	int after_ __attribute__((cleanup(gone_after))) = (fd); \
-	gone(after_)
+	going(after_)
 #define ALL_GONE() \
 	int after_ __attribute__((cleanup(all_gone_after))) = 0; \
-	all_gone()
+	all_going()
 
 /* glibc's function of that name and version, found once. */
 static void *real(void *_Atomic *slot, const char *name, const char *ver)

@@ -363,12 +363,11 @@ static int rides(const struct kaio_fd *f, const struct aiocb *cb)
  * that ring for the caller to run (kaio__uring_take_held()); else NULL.
  * It stays the fd's leader, no longer open to riders: it is about to
  * start.  It is marked KAIO_RQ_HERE, on no backend's list, for
- * aio_cancel() (kaio__fd_cancel()).  *dupfd: the fd to run it on; *cw: a
- * canceller to tell that it runs on.
+ * aio_cancel() (kaio__fd_cancel()), and run here for close() (fdgen.c),
+ * until kaio__fd_here_end().  *cw: a canceller to tell that it runs on.
  */
 struct kaio_req *kaio__fd_take_held(int fd, const struct aiocb *const list[],
-				    int nent, struct kaio_cancel **cw,
-				    int *dupfd)
+				    int nent, struct kaio_cancel **cw)
 {
 	struct kaio_fd *f = kaio__fd_peek(fd);
 	struct kaio_req *lead = NULL;
@@ -386,10 +385,15 @@ struct kaio_req *kaio__fd_take_held(int fd, const struct aiocb *const list[],
 			goto out;
 		seen = 1;
 	}
-	if (seen &&
-	    (*dupfd = kaio__uring_take_held(f->fsring, f->fslead, cw)) >= 0) {
+	if (!seen)
+		goto out;
+	/* Marked before the ring lets go of it (kaio__uring_take_held()). */
+	kaio__fd_here_begin(f);
+	if (kaio__uring_take_held(f->fsring, f->fslead, cw)) {
 		lead = f->fslead;
 		lead->flags |= KAIO_RQ_HERE;
+	} else {
+		kaio__fd_here_end(f);
 	}
 out:
 	fd_unlock(f);

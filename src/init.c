@@ -132,6 +132,7 @@ static void atfork_child(void)
 	atomic_store(&kaio__signalling, 0);
 	atomic_store(&kaio__handoff_ended, atomic_load(&kaio__handoff_begun));
 	kaio__backend_fork_child();
+	kaio__fd_here_fork_child();
 	kaio__notify_reset();
 	kaio__fd_reset();
 	kaio__queue_reset();

@@ -287,6 +287,9 @@ struct kaio_fd {
 	 * (never freed), set under lock. */
 	atomic_int fsopen;
 	void *fsring;
+	/* fslead runs in the thread that waits for it (suspend.c): a close()
+	 * of the number waits (fdgen.c). */
+	atomic_int here;
 	/* No lock: hints, read and written with atomics (request.c). */
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
@@ -821,9 +824,12 @@ void kaio__uring_enter_ring(void *ring) KAIO_HIDDEN;
 int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 			  struct kaio_cancel **cw) KAIO_HIDDEN;
 struct kaio_req *kaio__fd_take_held(int fd, const struct aiocb *const list[],
-				    int nent, struct kaio_cancel **cw,
-				    int *dupfd) KAIO_HIDDEN;
+				    int nent, struct kaio_cancel **cw) KAIO_HIDDEN;
 int kaio__fd_fs_open(int fd) KAIO_HIDDEN;
+/* fdgen.c: a leader run by its waiter, which a close() waits for. */
+void kaio__fd_here_begin(struct kaio_fd *f) KAIO_HIDDEN;
+void kaio__fd_here_end(struct kaio_fd *f) KAIO_HIDDEN;
+void kaio__fd_here_fork_child(void) KAIO_HIDDEN;
 void kaio__suspend_run_held(const struct aiocb *const list[],
 			    int nent) KAIO_HIDDEN;
 

@@ -189,6 +189,15 @@ extern __thread int kaio__tls_signalling
  * a request that could end the wait sooner (fdmap.c): the leader is
  * entered as before.  Cancellation waits too: the call disables it.
  * Before anything is entered (kaio__flush_deferred_suspend()).
+ *
+ * Only where signals are deferred, not masked (sigdefer.c): a mask would
+ * hold back SIGINT and SIGTERM, which kill the process at once in glibc's
+ * aio_suspend(), for as long as the fsync takes.  On the fd's own number,
+ * which a close() or dup2() of it waits to take away (fdgen.c): closing a
+ * duplicate would release the process's record locks on the file.  A
+ * handler that interrupts the fsync may make it fail with EINTR (FUSE,
+ * NFS): it is run again, as io-wq's worker, with signals blocked, would
+ * have run it once.
  */
 void kaio__suspend_run_held(const struct aiocb *const list[], int nent)
 {
@@ -196,20 +205,23 @@ void kaio__suspend_run_held(const struct aiocb *const list[], int nent)
 	struct kaio_req *lead;
 	struct kaio_window w;
 	ssize_t res;
-	int cs, fd = -1;
+	int cs;
 
 	if (kaio__tls_depth || kaio__tls_fs_held <= 0 || nent <= 0 || !list ||
-	    kaio__any_done(list, nent))
+	    !kaio__sigdefer_on() || kaio__any_done(list, nent))
 		return;
 	cs = kaio__call_begin();
 	kaio__window_open(&w, 1);	/* its completion signals: at the end */
-	lead = kaio__fd_take_held(kaio__tls_fs_held - 1, list, nent, &cw, &fd);
+	lead = kaio__fd_take_held(kaio__tls_fs_held - 1, list, nent, &cw);
 	if (lead) {
 		if (cw)
 			kaio__cancel_settle(cw, -EINPROGRESS);	/* runs on */
-		res = lead->op == KAIO_OP_FDSYNC ? fdatasync(fd) : fsync(fd);
+		do
+			res = lead->op == KAIO_OP_FDSYNC ? fdatasync(lead->fd)
+							 : fsync(lead->fd);
+		while (res < 0 && errno == EINTR);
 		res = res < 0 ? -errno : 0;
-		sys_close(fd);
+		kaio__fd_here_end(lead->f);
 		kaio__served(lead, KAIO_SERVED_INLINE, KAIO_STAT_INLINE);
 		kaio__complete(lead, res);
 		kaio__req_free(lead);

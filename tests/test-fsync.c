@@ -11,9 +11,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -338,25 +340,24 @@ END_TEST
  * io_uring and none in the caller.  A wait with a timeout still enters it
  * (fsync_group_in_ring, whose t_wait() has one).
  */
-START_TEST(fsync_held_waited_runs_here)
+/*
+ * rounds of a write and N fsyncs, waited for with aio_suspend() without a
+ * timeout; the fsyncs served through io_uring and in the caller, from the
+ * second round on (the fd has then seen fsyncs come while one was out,
+ * so a leader waits in the ring, fdmap.c).
+ */
+static void held_rounds(int fd, int rounds, unsigned long *uring,
+			unsigned long *here)
 {
-	enum { ROUNDS = 20, N = 16 };
+	enum { N = 16 };
 	struct aiocb fs[N];
 	const struct aiocb *l[N];
+	unsigned long u0 = 0, h0 = 0;
 	char buf[4096];
-	int fd = t_tmpfile(0, 0), r, i, busy;
-	unsigned long u0 = 0, h0 = 0, u1, h1;
-	const char *why = no_ring_fsync();
+	int r, i, busy;
 
-	if (why) {
-		printf("SKIP: fsync_held_waited_runs_here: %s\n", why);
-		close(fd);
-		return;
-	}
 	memset(buf, 'z', sizeof(buf));
-	for (r = 0; r <= ROUNDS; r++) {
-		/* From the second round: the fd has seen fsyncs come while
-		 * one was out, so a leader waits in the ring (fdmap.c). */
+	for (r = 0; r <= rounds; r++) {
 		if (r == 1)
 			served_by(&u0, &h0);
 		ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), (off_t)r * 4096),
@@ -375,9 +376,29 @@ START_TEST(fsync_held_waited_runs_here)
 		for (i = 0; i < N; i++)
 			ck_assert_int_eq(aio_return(&fs[i]), 0);
 	}
+	served_by(uring, here);
+	*uring -= u0;
+	*here -= h0;
+}
+
+START_TEST(fsync_held_waited_runs_here)
+{
+	enum { ROUNDS = 20 };
+	int fd = t_tmpfile(0, 0);
+	unsigned long u, h;
+	const char *why = no_ring_fsync();
+	const char *e = getenv("KAIO_SIGDEFER");
+
+	if (!why && e && !strcmp(e, "0"))
+		why = "KAIO_SIGDEFER=0: the library masks signals in its waits";
+	if (why) {
+		printf("SKIP: fsync_held_waited_runs_here: %s\n", why);
+		close(fd);
+		return;
+	}
+	held_rounds(fd, ROUNDS, &u, &h);
 	close(fd);
-	served_by(&u1, &h1);
-	if (u1 == u0 && h1 == h0) {
+	if (!u && !h) {
 		printf("SKIP: fsync_held_waited_runs_here: neither io_uring nor "
 		       "the caller served an fsync here (KAIO_BACKEND=%s)\n",
 		       getenv("KAIO_BACKEND") ? getenv("KAIO_BACKEND") : "");
@@ -385,10 +406,208 @@ START_TEST(fsync_held_waited_runs_here)
 	}
 	/* A reaper that enters a leader first (a stall of its grace period
 	 * on a loaded machine) moves one round to io_uring. */
-	ck_assert_msg(h1 - h0 >= ROUNDS / 2 && u1 - u0 <= ROUNDS / 2,
-		      "%d rounds of %d fsyncs waited for without a timeout: "
+	ck_assert_msg(h >= ROUNDS / 2 && u <= ROUNDS / 2,
+		      "%d rounds of 16 fsyncs waited for without a timeout: "
 		      "%lu fsyncs in the caller, %lu through io_uring",
-		      ROUNDS, N, h1 - h0, u1 - u0);
+		      ROUNDS, h, u);
+}
+END_TEST
+
+/*
+ * A leader run by the thread that waits for it runs on the fd's own
+ * number (suspend.c).  It ran on a duplicate, closed after: closing any
+ * descriptor of a file releases the process's POSIX record locks on it,
+ * so the program's lock was gone after the first round.  A child asks
+ * F_GETLK after the rounds: the parent's write lock must be there still.
+ */
+START_TEST(fsync_held_keeps_locks)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd = t_tmpfile(0, 0), status;
+	const char *why = no_ring_fsync();
+	unsigned long u, h;
+	pid_t pid;
+
+	if (why) {
+		printf("SKIP: fsync_held_keeps_locks: %s\n", why);
+		close(fd);
+		return;
+	}
+	ck_assert_int_eq(fcntl(fd, F_SETLK, &fl), 0);
+	held_rounds(fd, 10, &u, &h);
+	if (!h) {
+		printf("SKIP: fsync_held_keeps_locks: no fsync ran in the "
+		       "caller (%lu through io_uring)\n", u);
+		close(fd);
+		return;
+	}
+	pid = t_fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+		if (fcntl(fd, F_GETLK, &q) < 0)
+			_exit(2);
+		_exit(q.l_type == F_WRLCK && q.l_pid == getppid() ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	close(fd);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "the record lock on the file is gone after %lu fsyncs in "
+		      "the caller (child: %#x)", h, status);
+}
+END_TEST
+
+static void no_handler(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Where windows mask signals (sigdefer.c's fallback), a leader is not run
+ * in the caller: the mask would hold back SIGINT and SIGTERM for the
+ * whole fsync, where glibc's aio_suspend() dies at once.  A handler
+ * installed with a raw rt_sigaction, then seen, turns the deferral off
+ * for good: in a child.  Before, its fsyncs ran in the caller as ever.
+ */
+static int masked_child(void)
+{
+	struct {
+		void (*handler)(int);
+		unsigned long flags;
+		void (*restorer)(void);
+		unsigned long mask;
+	} k = { no_handler, 0, NULL, 0 };
+	struct sigaction old;
+	unsigned long u, h;
+	int fd = t_tmpfile(0, 0);
+
+	if (fd < 0)
+		return 2;
+	if (syscall(SYS_rt_sigaction, SIGUSR2, &k, NULL, 8) ||
+	    sigaction(SIGUSR2, NULL, &old))
+		return 3;
+	held_rounds(fd, 10, &u, &h);
+	close(fd);
+	if (!u && !h)
+		return 4;
+	return h ? 1 : 0;
+}
+
+START_TEST(fsync_held_not_masked)
+{
+	const char *why = no_ring_fsync();
+	int status;
+	pid_t pid;
+
+	if (why) {
+		printf("SKIP: fsync_held_not_masked: %s\n", why);
+		return;
+	}
+	pid = t_fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		alarm(30);
+		_exit(masked_child());
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status), "the child died (%#x)", status);
+	if (WEXITSTATUS(status) == 4) {
+		printf("SKIP: fsync_held_not_masked: neither io_uring nor the "
+		       "caller served an fsync here\n");
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(status) == 0, "child: %d (1: fsyncs ran in "
+		      "the caller with signals masked)", WEXITSTATUS(status));
+}
+END_TEST
+
+/*
+ * A signal handler's close() (async-signal-safe) while its thread enters
+ * the fsyncs it left in its ring, under the ring's lock: from close()
+ * (fdgen.c enters every ring first) or aio_error().  The handler's close()
+ * went to enter the same ring and waited for that lock for ever.  A timer
+ * sends the thread a signal every 50 us for 2 s, in a child; before, the
+ * child hung in 2 runs of 2.
+ */
+static void close_in_handler(int sig)
+{
+	int saved = errno;
+
+	(void)sig;
+	close(-1);
+	errno = saved;
+}
+
+static int handler_close_child(void)
+{
+	enum { N = 8 };
+	struct sigaction sa = { .sa_handler = close_in_handler,
+				.sa_flags = SA_RESTART };
+	struct itimerspec its = { { 0, 50000 }, { 0, 50000 } };
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
+				.sigev_signo = SIGUSR1 };
+	struct aiocb fs[N];
+	char buf[4096];
+	int fd = t_tmpfile(0, 0), i, err;
+	long end = t_now_ms() + 2000;
+	timer_t tm;
+
+	memset(buf, 'h', sizeof(buf));
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	if (fd < 0 || sigaction(SIGUSR1, &sa, NULL) ||
+	    timer_create(CLOCK_MONOTONIC, &sev, &tm))
+		return 2;
+	if (timer_settime(tm, 0, &its, NULL))
+		return 2;
+	while (t_now_ms() < end) {
+		if (pwrite(fd, buf, sizeof(buf), 0) != sizeof(buf))
+			return 3;
+		for (i = 0; i < N; i++) {
+			t_prep(&fs[i], fd, NULL, 0, 0);
+			if (aio_fsync(O_SYNC, &fs[i]))
+				return 4;
+		}
+		close(-1);	/* enters the ring, under its lock */
+		for (i = 0; i < N; i++) {
+			while ((err = aio_error(&fs[i])) == EINPROGRESS)
+				sched_yield();
+			if (err || aio_return(&fs[i]))
+				return 5;
+		}
+	}
+	timer_delete(tm);
+	close(fd);
+	return 0;
+}
+
+START_TEST(fsync_ring_close_in_handler)
+{
+	const char *why = no_ring_fsync();
+	int status;
+	pid_t pid, got;
+	long end;
+
+	if (why) {
+		printf("SKIP: fsync_ring_close_in_handler: %s\n", why);
+		return;
+	}
+	pid = t_fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(handler_close_child());
+	end = t_now_ms() + 15000;
+	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
+	       t_now_ms() < end)
+		usleep(10000);
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	ck_assert_msg(got == pid, "the child hung for 15 s (its signal "
+		      "handler's close() while it entered its ring)");
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		      "child: %#x", status);
 }
 END_TEST
 
@@ -733,6 +952,9 @@ Suite *fsync_suite(void)
 	tcase_add_test(tc, fsync_group_in_ring);
 	tcase_add_test(tc, fsync_in_ring_not_stranded);
 	tcase_add_test(tc, fsync_held_waited_runs_here);
+	tcase_add_test(tc, fsync_held_keeps_locks);
+	tcase_add_test(tc, fsync_held_not_masked);
+	tcase_add_test(tc, fsync_ring_close_in_handler);
 	tcase_add_test(tc, fsync_held_cancel_running);
 	tcase_add_test(tc, fsync_no_identity_read);
 	suite_add_tcase(s, tc);
