@@ -966,7 +966,15 @@ int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 
 	if (u != tls_deferred || !kaio__reaper_grab(&u->reaper))
 		return 0;
-	pthread_mutex_lock(&u->lock);
+	/*
+	 * Not if another thread holds the lock: it enters the ring, and may
+	 * be in a signal handler's close() of this fd meanwhile, which waits
+	 * for the leader marked here (fdgen.c) to end.
+	 */
+	if (pthread_mutex_trylock(&u->lock)) {
+		kaio__reaper_ungrab(&u->reaper);
+		return 0;
+	}
 	if (u->nheld == 1 && u->held[0] == lead->f &&
 	    io_uring_sq_ready(&u->ring) == 1) {
 		sqe = &sq->sqes[(sq->sqe_tail - 1) & *sq->kring_mask];

@@ -96,10 +96,12 @@ void kaio__fd_here_begin(struct kaio_fd *f)
 void kaio__fd_here_end(struct kaio_fd *f)
 {
 	atomic_store(&f->here, 0);
+	if (!tls_here)
+		return;		/* a fork child's, of a count reset there */
+	tls_here = 0;
 	atomic_fetch_sub(&here_n, 1);
 	if (atomic_load(&here_waiters))
 		sys_futex_wake(&here_n, INT32_MAX);
-	tls_here = 0;
 }
 
 void kaio__fd_here_fork_child(void)

@@ -212,7 +212,8 @@ void kaio__suspend_run_held(const struct aiocb *const list[], int nent)
 		return;
 	cs = kaio__call_begin();
 	kaio__window_open(&w, 1);	/* its completion signals: at the end */
-	lead = kaio__fd_take_held(kaio__tls_fs_held - 1, list, nent, &cw);
+	lead = w.defer ? kaio__fd_take_held(kaio__tls_fs_held - 1, list, nent,
+					    &cw) : NULL;
 	if (lead) {
 		if (cw)
 			kaio__cancel_settle(cw, -EINPROGRESS);	/* runs on */
