@@ -534,6 +534,42 @@ START_TEST(fsync_held_not_masked)
 END_TEST
 
 /*
+ * Runs fn() in a child.  1 and its wait status if it ended within ms;
+ * 0 if it did not, after it was killed.
+ */
+static int child_within(int (*fn)(void), long ms, int *status)
+{
+	long end = t_now_ms() + ms;
+	pid_t pid = t_fork(), got;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(fn());
+	while ((got = waitpid(pid, status, WNOHANG)) == 0 && t_now_ms() < end)
+		usleep(10000);
+	if (got == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, status, 0);
+	}
+	return got == pid;
+}
+
+/* SIGUSR1 to thread tid every 50 us, caught by handler. */
+static int storm_timer(pid_t tid, void (*handler)(int), timer_t *tm)
+{
+	struct sigaction sa = { .sa_handler = handler, .sa_flags = SA_RESTART };
+	struct itimerspec its = { { 0, 50000 }, { 0, 50000 } };
+	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
+				.sigev_signo = SIGUSR1 };
+
+	sev._sigev_un._tid = tid;
+	if (sigaction(SIGUSR1, &sa, NULL) ||
+	    timer_create(CLOCK_MONOTONIC, &sev, tm))
+		return -1;
+	return timer_settime(*tm, 0, &its, NULL);
+}
+
+/*
  * A signal handler's close() (async-signal-safe) while its thread enters
  * the fsyncs it left in its ring, under the ring's lock: from close()
  * (fdgen.c enters every ring first) or aio_error().  The handler's close()
@@ -553,11 +589,6 @@ static void close_in_handler(int sig)
 static int handler_close_child(void)
 {
 	enum { N = 8 };
-	struct sigaction sa = { .sa_handler = close_in_handler,
-				.sa_flags = SA_RESTART };
-	struct itimerspec its = { { 0, 50000 }, { 0, 50000 } };
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
-				.sigev_signo = SIGUSR1 };
 	struct aiocb fs[N];
 	char buf[4096];
 	int fd = t_tmpfile(0, 0), i, err;
@@ -565,11 +596,8 @@ static int handler_close_child(void)
 	timer_t tm;
 
 	memset(buf, 'h', sizeof(buf));
-	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-	if (fd < 0 || sigaction(SIGUSR1, &sa, NULL) ||
-	    timer_create(CLOCK_MONOTONIC, &sev, &tm))
-		return 2;
-	if (timer_settime(tm, 0, &its, NULL))
+	if (fd < 0 || storm_timer((pid_t)syscall(SYS_gettid),
+				  close_in_handler, &tm))
 		return 2;
 	while (t_now_ms() < end) {
 		if (pwrite(fd, buf, sizeof(buf), 0) != sizeof(buf))
@@ -597,26 +625,13 @@ START_TEST(fsync_ring_close_in_handler)
 {
 	const char *why = no_ring_fsync();
 	int status;
-	pid_t pid, got;
-	long end;
 
 	if (why) {
 		printf("SKIP: fsync_ring_close_in_handler: %s\n", why);
 		return;
 	}
-	pid = t_fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(handler_close_child());
-	end = t_now_ms() + 15000;
-	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
-	       t_now_ms() < end)
-		usleep(10000);
-	if (got == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	ck_assert_msg(got == pid, "the child hung for 15 s (its signal "
+	ck_assert_msg(child_within(handler_close_child, 15000, &status),
+		      "the child hung for 15 s (its signal "
 		      "handler's close() while it entered its ring)");
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "child: %#x", status);
@@ -655,25 +670,17 @@ static void *close_storm(void *arg)
 
 static int dup2_handler_child(void)
 {
-	struct sigaction sa = { .sa_handler = dup2_in_handler,
-				.sa_flags = SA_RESTART };
-	struct itimerspec its = { { 0, 50000 }, { 0, 50000 } };
-	struct sigevent sev = { .sigev_notify = SIGEV_THREAD_ID,
-				.sigev_signo = SIGUSR1 };
 	unsigned long u, h, here = 0;
 	long end = t_now_ms() + 2000;
 	pthread_t t;
 	timer_t tm;
 
 	storm_fd = t_tmpfile(0, 0);
-	if (storm_fd < 0 || sigaction(SIGUSR1, &sa, NULL) ||
-	    pthread_create(&t, NULL, close_storm, NULL))
+	if (storm_fd < 0 || pthread_create(&t, NULL, close_storm, NULL))
 		return 2;
 	while (!atomic_load(&storm_tid))
 		sched_yield();
-	sev._sigev_un._tid = atomic_load(&storm_tid);
-	if (timer_create(CLOCK_MONOTONIC, &sev, &tm) ||
-	    timer_settime(tm, 0, &its, NULL))
+	if (storm_timer(atomic_load(&storm_tid), dup2_in_handler, &tm))
 		return 2;
 	while (t_now_ms() < end) {
 		held_rounds(storm_fd, 4, &u, &h);
@@ -690,26 +697,13 @@ START_TEST(fsync_held_dup2_in_handler)
 {
 	const char *why = no_ring_fsync();
 	int status;
-	pid_t pid, got;
-	long end;
 
 	if (why) {
 		printf("SKIP: fsync_held_dup2_in_handler: %s\n", why);
 		return;
 	}
-	pid = t_fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(dup2_handler_child());
-	end = t_now_ms() + 15000;
-	while ((got = waitpid(pid, &status, WNOHANG)) == 0 &&
-	       t_now_ms() < end)
-		usleep(10000);
-	if (got == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-	}
-	ck_assert_msg(got == pid, "the child hung for 15 s (a handler's "
+	ck_assert_msg(child_within(dup2_handler_child, 15000, &status),
+		      "the child hung for 15 s (a handler's "
 		      "dup2() of the fd its fsync ran on in the caller)");
 	ck_assert_msg(WIFEXITED(status), "child: %#x", status);
 	if (WEXITSTATUS(status) == 4) {
