@@ -303,8 +303,8 @@ END_TEST
  * a stream: a read at an offset acts on the stream as glibc's does (read(2)
  * where pread(2) says ESPIPE), and reads of a pipe complete in submission
  * order.  The library keeps a file's open flags and routes a read on them
- * after one fstat() (request.c): here that fstat() must send it back to
- * fresh flags.  Routed on the file's flags, the socket's read failed with
+ * after one statx() (request.c): here its check that the number still
+ * names that file (fdgen.c's generation) must send it back to fresh flags.  Routed on the file's flags, the socket's read failed with
  * ESPIPE (io_uring and the pool), and native AIO read the pipe in
  * io_submit().
  */

@@ -239,7 +239,11 @@ END_TEST
  * the waiting thread may reap that completion itself, with every signal
  * blocked, so the signal was queued; sigpending() then counted it as one
  * that had come during the wait, and aio_suspend() failed with EINTR
- * though no handler ran.
+ * though no handler ran.  Pipe reads carry no ring's hint, so this wait
+ * sleeps on the futex and no longer reaps in a ring: it guards the
+ * outcome only.  The reaping wait, with the mask, is
+ * sigdefer_masked_ignored_no_eintr (test-sigdefer.c), which fails with
+ * sigpending() back.
  */
 static int ign_wfd;
 
