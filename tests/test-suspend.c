@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -523,6 +524,111 @@ START_TEST(suspend_cancel_point)
 END_TEST
 
 /*
+ * The same in a ring: a thread waits for an O_DIRECT read it entered into
+ * its own ring, so it reaps there (reap.c), holding the ring's role; it
+ * is cancelled while it sleeps in the kernel's wait.  suspend_cancel_point
+ * cannot see this any more: its pipe read and poll carry no ring's hint,
+ * and their waiters sleep on the futex.  The role must come back on
+ * cancellation (role_release()): the read then completes, reaped by the
+ * ring's reaper, and a wait in that ring works again.
+ */
+enum { RING_BYTES = 32 << 20 };
+
+struct ring_waiter {
+	int fd;
+	char *buf;
+	struct aiocb cb;
+	atomic_int tid;
+};
+
+static void *ring_wait(void *arg)
+{
+	struct ring_waiter *w = arg;
+	const struct aiocb *l[1] = { &w->cb };
+
+	t_prep(&w->cb, w->fd, w->buf, RING_BYTES, 0);
+	if (aio_read(&w->cb))
+		return (void *)2;
+	atomic_store(&w->tid, (int)syscall(SYS_gettid));
+	while (aio_error(&w->cb) == EINPROGRESS)
+		aio_suspend(l, 1, NULL);
+	return (void *)1;	/* done before the cancellation */
+}
+
+/* Is thread tid in a kernel AIO wait? */
+static int in_ring_wait(int tid)
+{
+	char path[64], line[64];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(line, sizeof(line), f))
+		nr = strtol(line, NULL, 10);
+	fclose(f);
+	return nr == SYS_io_uring_enter || nr == SYS_io_getevents ||
+	       nr == SYS_io_pgetevents;
+}
+
+START_TEST(suspend_cancel_in_ring)
+{
+	struct ring_waiter w;
+	struct aiocb cb;
+	pthread_t t;
+	void *res;
+	double t0;
+	int round, caught = 0, in;
+
+	if (!t_direct_ok()) {
+		printf("SKIP: suspend_cancel_in_ring: no O_DIRECT here\n");
+		return;
+	}
+	memset(&w, 0, sizeof(w));
+	w.fd = t_tmpfile(RING_BYTES, O_DIRECT);
+	ck_assert_int_ge(w.fd, 0);
+	ck_assert_int_eq(posix_memalign((void **)&w.buf, 4096, RING_BYTES), 0);
+	for (round = 0; round < 20 && caught < 3; round++) {
+		atomic_store(&w.tid, 0);
+		ck_assert_int_eq(pthread_create(&t, NULL, ring_wait, &w), 0);
+		t0 = now();
+		in = 0;
+		while (!atomic_load(&w.tid) && now() - t0 < 5)
+			usleep(50);
+		while (atomic_load(&w.tid) && !(in = in_ring_wait(w.tid)) &&
+		       aio_error(&w.cb) == EINPROGRESS && now() - t0 < 5)
+			usleep(50);
+		ck_assert_int_eq(pthread_cancel(t), 0);
+		ck_assert_int_eq(pthread_join(t, &res), 0);
+		ck_assert_msg(res != (void *)2, "aio_read() refused the read");
+		if (res == PTHREAD_CANCELED && in)
+			caught++;
+		/* Cancelled or not, the read completes, and whole. */
+		ck_assert_msg(t_wait(&w.cb, 10000) == 0, "the read of a "
+			      "cancelled waiter did not complete in 10 s "
+			      "(round %d)", round);
+		ck_assert_int_eq(aio_return(&w.cb), RING_BYTES);
+		ck_assert(t_check_bytes(w.buf, 0, RING_BYTES));
+	}
+	/* This thread's own wait in its ring, after them. */
+	t_prep(&cb, w.fd, w.buf, 4096, 4096);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	ck_assert_int_eq(t_wait(&cb, 10000), 0);
+	ck_assert_int_eq(aio_return(&cb), 4096);
+	printf("suspend_cancel_in_ring: %d of %d waiters cancelled in the "
+	       "kernel's wait\n", caught, round);
+	if (!caught)
+		printf("SKIP: suspend_cancel_in_ring: no waiter was caught in "
+		       "a kernel wait (the reads were too fast, or not in a "
+		       "ring)\n");
+	free(w.buf);
+	close(w.fd);
+}
+END_TEST
+
+/*
  * A waiter of a higher priority than the thread completing its request,
  * both on one CPU.  The request's SIGEV_SIGNAL, sent to the waiter,
  * wakes it while the completer is between queuing that signal and
@@ -648,11 +754,13 @@ Suite *suspend_suite(void)
 	 * its own __asan_handle_no_return() trips over the abandoned frames'
 	 * redzones (a false stack-buffer-overflow in sigaltstack).
 	 */
-	printf("SKIP: suspend_cancel_point: ASan reports pthread_cancel() "
-	       "unwinding as a stack overflow\n");
+	printf("SKIP: suspend_cancel_point, suspend_cancel_in_ring: ASan "
+	       "reports pthread_cancel() unwinding as a stack overflow\n");
 	(void)suspend_cancel_point;
+	(void)suspend_cancel_in_ring;
 #else
 	tcase_add_test(tc, suspend_cancel_point);
+	tcase_add_test(tc, suspend_cancel_in_ring);
 #endif
 	suite_add_tcase(s, tc);
 	return s;
