@@ -859,18 +859,9 @@ static void id_set_cb(union sigval v)
 /* Is thread tid gone, or asleep in futex(2) (an idle notifier)? */
 static int gone_or_idle(int tid)
 {
-	char path[64];
-	long nr = -1;
-	FILE *f;
+	long nr = t_thread_syscall(tid);
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	f = fopen(path, "r");
-	if (!f)
-		return 1;
-	if (fscanf(f, "%ld", &nr) != 1)
-		nr = -1;
-	fclose(f);
-	return nr == SYS_futex;
+	return nr == -2 || nr == SYS_futex;
 }
 
 static void id_look_cb(union sigval v)

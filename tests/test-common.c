@@ -75,6 +75,21 @@ static void cat(const char *path, const char *prefix)
 	fclose(f);
 }
 
+long t_thread_syscall(int tid)
+{
+	char path[64];
+	long nr = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
+	if (!(f = fopen(path, "r")))
+		return -2;
+	if (fscanf(f, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+	return nr;
+}
+
 /*
  * What the process is doing, on stderr: every thread's system call and
  * wait channel, and the state of every io_uring instance (SQ/CQ heads and

@@ -40,6 +40,9 @@ int t_wait(struct aiocb *cb, int timeout_ms);	/* aio_error() when done */
  * awaited and its bytes checked */
 void t_read_n(int fd, void *buf, int n, off_t step);
 void t_dump_state(const char *why);	/* threads and io_uring state, on stderr */
+/* The system call thread tid of this process is in (/proc): its number,
+ * -1 when it is in none (or /proc says "running"), -2 when it is gone. */
+long t_thread_syscall(int tid);
 void t_pipe(int p[2]);
 TCase *t_tcase(const char *name);
 int t_direct_ok(void);

@@ -558,17 +558,8 @@ static void *ring_wait(void *arg)
 /* Is thread tid in a kernel AIO wait? */
 static int in_ring_wait(int tid)
 {
-	char path[64], line[64];
-	long nr = -1;
-	FILE *f;
+	long nr = t_thread_syscall(tid);
 
-	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", tid);
-	f = fopen(path, "r");
-	if (!f)
-		return 0;
-	if (fgets(line, sizeof(line), f))
-		nr = strtol(line, NULL, 10);
-	fclose(f);
 	return nr == SYS_io_uring_enter || nr == SYS_io_getevents ||
 	       nr == SYS_io_pgetevents;
 }
