@@ -197,7 +197,7 @@ def main():
     md.append("")
 
     ratios = [(a, b) for a, b in (("kaio", "glibc"), ("kaio", "io_uring"), ("kaio", "libaio"),
-                                  ("kaio", "floor"))
+                                  ("kaio", "floor"), ("kaio", "ring"), ("ring", "io_uring"))
               if a in engines and b in engines]
 
     md.append("## IOPS (median)")
@@ -217,7 +217,8 @@ def main():
         return {r["rep"]: r["iops"] for r in cells[(wl, eng)]["runs"]
                 if r["status"] == "ok" and r.get("iops")}
 
-    pairs = [(b, b) for b in ("io_uring", "libaio", "psync") if b in engines]
+    pairs = [(b, b) for b in ("io_uring", "libaio", "psync", "floor", "ring")
+             if b in engines]
     if "io_uring" in engines and "libaio" in engines:
         pairs.append(("better kernel engine", ("io_uring", "libaio")))
     if "kaio" in engines and pairs:
@@ -363,7 +364,9 @@ def main():
               "KAIO_BACKEND unset (auto), KAIO_STATS unset; kaio-X = KAIO_BACKEND=X; floor = posixaio with LD_PRELOAD "
               "of bench/posixaio-floor.c, which does each transfer with pread/pwrite before "
               "aio_read/aio_write return (the least a POSIX AIO library can cost under this "
-              "engine; it blocks the caller, so only its cached rows mean that); io_uring, "
+              "engine; it blocks the caller, so only its cached rows mean that); ring = posixaio with "
+              "LD_PRELOAD of bench/posixaio-ring.c, one io_uring entry per request and nothing else "
+              "(the least a ring-backed POSIX AIO library can cost under this engine); io_uring, "
               "libaio, psync = fio's own engines. Raw fio JSON and stderr per run: raw/. Every run: runs.csv.")
     text = "\n".join(md) + "\n"
     with open(os.path.join(out, "results.md"), "w") as f:
