@@ -112,6 +112,7 @@ static struct {
 	atomic_int threaded;	/* patched kernel, sysctl on */
 	/* No lock. */
 	atomic_int fsync_ok;	/* IOCB_CMD_FSYNC accepted */
+	atomic_int refused;	/* io_getevents() forbidden: offer nothing */
 	atomic_int sysctl;	/* fs.aio-auto-threads: 0 unread, 1 off, 2 on */
 } kctx = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -297,7 +298,8 @@ static int probe_threaded(int *threaded)
 	int state = atomic_load(&kctx.state);
 
 	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
-	    kaio__cfg.backend == KAIO_BACKEND_URING || state < 0)
+	    kaio__cfg.backend == KAIO_BACKEND_URING || state < 0 ||
+	    atomic_load_explicit(&kctx.refused, memory_order_relaxed))
 		return -ENOSYS;
 	if (threaded)
 		*threaded = state > 0 ? atomic_load(&kctx.threaded)
@@ -436,9 +438,45 @@ static void reap_abandoned(void *arg)
 		reap(ev, n);
 }
 
+#define KRING_MAGIC	0xa10a10a1	/* fs/aio.c's AIO_RING_MAGIC */
+
+/*
+ * Up to max events taken from the ring the kernel maps at the context's
+ * address, with no system call: all a reaper can do once a seccomp
+ * filter that came after the context was made forbids io_getevents().
+ * The kernel reads the head back to free the events' slots.  Only the
+ * holder of the reaper's role reaps (reap.c), so nothing else consumes
+ * the ring meanwhile.
+ */
+static long ring_take(aio_context_t ctx, struct io_event *ev, long max)
+{
+	struct kring *r = (struct kring *)(uintptr_t)ctx;
+	const struct io_event *ring = (const struct io_event *)(r + 1);
+	unsigned head, tail, nr;
+	long n = 0;
+
+	if (!r || r->magic != KRING_MAGIC || r->incompat_features ||
+	    r->header_length != sizeof(*r))
+		return 0;
+	nr = r->nr;
+	head = __atomic_load_n(&r->head, __ATOMIC_RELAXED);
+	tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+	if (head >= nr || tail >= nr)
+		return 0;
+	while (head != tail && n < max) {
+		ev[n++] = ring[head];
+		head = (head + 1) % nr;
+	}
+	__atomic_store_n(&r->head, head, __ATOMIC_RELEASE);
+	return n;
+}
+
 /*
  * Wait for events (rel NULL: forever) and complete them.  With cancel,
- * the wait is a cancellation point (see reap_abandoned()).
+ * the wait is a cancellation point (see reap_abandoned()).  A wait the
+ * system refuses (EPERM, EACCES, ENOSYS) still takes what the ring holds,
+ * and then says why it could not wait: the caller looks again later
+ * (reap.c).  No request is offered to native AIO after that.
  */
 static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		       int cancel, const sigset_t *sigmask)
@@ -465,10 +503,17 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		pthread_cleanup_pop(0);
 	}
 	if (n < 0) {
+		int err = errno;
+
 		/* The idle context was replaced by a bigger one meanwhile. */
-		if (errno == EINVAL && ctx != atomic_load(&kctx.ctx))
+		if (err == EINVAL && ctx != atomic_load(&kctx.ctx))
 			return 0;
-		return -errno;
+		if (err != EPERM && err != EACCES && err != ENOSYS)
+			return -err;
+		atomic_store(&kctx.refused, 1);
+		n = ring_take(ctx, ev, REAP_BATCH);
+		if (!n)
+			return -err;
 	}
 	reap(ev, n);
 	return n;

@@ -736,6 +736,174 @@ START_TEST(robust_wait_forbidden_midway)
 }
 END_TEST
 
+/*
+ * The filter forbids every wait before anything was submitted: the first
+ * O_DIRECT read then goes to native AIO (io_uring's enter is refused), and
+ * io_getevents() is refused too.  Its completion reaches the context's
+ * ring all the same, which the library must read without the system call:
+ * it waited for ever.  Reads after that go where they can complete.
+ */
+START_TEST(robust_native_wait_forbidden)
+{
+	struct sock_filter f[] = {
+		T_SECCOMP_LOAD_NR,
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_getevents, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	const struct aiocb *l[1];
+	struct timespec to = { 0, 50 * 1000000L };
+	struct aiocb cb;
+	unsigned char *buf;
+	long t0;
+	int fd, i;
+
+	if (!t_direct_ok()) {
+		printf("SKIP: robust_native_wait_forbidden: no O_DIRECT here\n");
+		return;
+	}
+	fd = t_tmpfile(1 << 20, O_DIRECT);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 65536), 0);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
+		    SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+		printf("SKIP: robust_native_wait_forbidden: seccomp: %s\n",
+		       strerror(errno));
+		return;
+	}
+	for (i = 0; i < 4; i++) {
+		memset(buf, 0, 65536);
+		t_prep(&cb, fd, buf, 65536, (off_t)i * 65536);
+		ck_assert_int_eq(aio_read(&cb), 0);
+		l[0] = &cb;
+		t0 = t_now_ms();
+		while (aio_error(&cb) == EINPROGRESS && t_now_ms() - t0 < 5000)
+			aio_suspend(l, 1, &to);
+		ck_assert_msg(aio_error(&cb) == 0, "read %d: aio_error %d after "
+			      "5 s", i, aio_error(&cb));
+		ck_assert_int_eq(aio_return(&cb), 65536);
+		ck_assert(t_check_bytes(buf, (off_t)i * 65536, 65536));
+	}
+	free(buf);
+	close(fd);
+}
+END_TEST
+
+/*
+ * The same refusal where the waiter reaps: a thread waits in
+ * lio_listio(LIO_WAIT) for a pipe read in io_uring.  The filter comes, and
+ * an O_DIRECT read completes (robust_native_wait_forbidden), which wakes
+ * the waiter.  The reaper thread, refused its wait in turn, leaves the
+ * role; the waiter, which waits for no list, takes it (reap.c's
+ * sole_ring()) and is refused too.  It must then look again every 10 ms,
+ * not at once: without the back-off in reap_claimed() it spins and uses
+ * all of the 300 ms it is watched for.  The read completes once data
+ * comes.
+ */
+static _Atomic pid_t lw_tid;
+
+static void *lw_thread(void *arg)
+{
+	struct aiocb *cb = arg;
+	struct aiocb *l[1] = { cb };
+	long ret;
+
+	atomic_store(&lw_tid, (pid_t)syscall(SYS_gettid));
+	ret = lio_listio(LIO_WAIT, l, 1, NULL);
+	return (void *)(ret ? -(long)errno : 0L);
+}
+
+START_TEST(robust_wait_forbidden_list_wait)
+{
+	struct sock_filter f[] = {
+		T_SECCOMP_LOAD_NR,
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_getevents, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+	};
+	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
+	const char *b = getenv("KAIO_BACKEND");
+	struct timespec to = { 0, 50 * 1000000L }, c0, c1;
+	const struct aiocb *l[1];
+	struct aiocb cb, d;
+	unsigned char *buf;
+	clockid_t clk;
+	pthread_t t;
+	void *res;
+	long cpu_ms, t0;
+	char c;
+	int p[2], tid, fd, up = 0;
+
+	if ((b && strcmp(b, "auto") && strcmp(b, "uring")) || !t_uring_ok() ||
+	    t_threaded_kernel() || !t_direct_ok()) {
+		printf("SKIP: robust_wait_forbidden_list_wait: io_uring does not "
+		       "serve pipe reads here, or no O_DIRECT\n");
+		return;
+	}
+	fd = t_tmpfile(65536, O_DIRECT);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 4096), 0);
+	t_pipe(p);
+	t_prep(&cb, p[0], &c, 1, 0);
+	cb.aio_lio_opcode = LIO_READ;
+	ck_assert_int_eq(pthread_create(&t, NULL, lw_thread, &cb), 0);
+	ck_assert_int_eq(pthread_getcpuclockid(t, &clk), 0);
+	usleep(200 * 1000);	/* asleep, the read in io_uring */
+	tid = atomic_load(&lw_tid);
+	ck_assert_int_gt(tid, 0);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
+		    SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+		printf("SKIP: robust_wait_forbidden_list_wait: seccomp: %s\n",
+		       strerror(errno));
+		ck_assert_int_eq(write(p[1], "x", 1), 1);
+		ck_assert_int_eq(pthread_join(t, &res), 0);
+		return;
+	}
+	t_prep(&d, fd, buf, 4096, 0);
+	ck_assert_int_eq(aio_read(&d), 0);
+	l[0] = &d;
+	for (t0 = t_now_ms();
+	     aio_error(&d) == EINPROGRESS && t_now_ms() - t0 < 5000;)
+		aio_suspend(l, 1, &to);
+	ck_assert_int_eq(aio_error(&d), 0);
+	ck_assert_int_eq(aio_return(&d), 4096);
+	/* Out of the futex sleep for good: it holds the role (the reaper's
+	 * wait ends within 1 s, refused after it). */
+	for (t0 = t_now_ms(); up < 20 && t_now_ms() - t0 < 5000; usleep(1000))
+		up = t_thread_syscall(tid) == SYS_futex ? 0 : up + 1;
+	ck_assert_msg(t_thread_syscall(tid) != -2, "lio_listio(LIO_WAIT) "
+		      "returned before its read had data");
+	if (up < 20) {
+		ck_assert_int_eq(write(p[1], "x", 1), 1);
+		ck_assert_int_eq(pthread_join(t, &res), 0);
+		printf("SKIP: robust_wait_forbidden_list_wait: the waiter never "
+		       "took the ring's role\n");
+		return;
+	}
+	ck_assert_int_eq(clock_gettime(clk, &c0), 0);
+	usleep(300 * 1000);
+	ck_assert_int_eq(clock_gettime(clk, &c1), 0);
+	cpu_ms = (c1.tv_sec - c0.tv_sec) * 1000L +
+		 (c1.tv_nsec - c0.tv_nsec) / 1000000;
+	ck_assert_int_eq(write(p[1], "x", 1), 1);
+	ck_assert_int_eq(pthread_join(t, &res), 0);
+	ck_assert_msg(cpu_ms < 150, "a waiter refused its ring's wait used "
+		      "%ld ms of CPU in 300 ms", cpu_ms);
+	ck_assert_int_eq((long)res, 0);
+	ck_assert_int_eq(aio_error(&cb), 0);
+	ck_assert_int_eq(aio_return(&cb), 1);
+	free(buf);
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 Suite *robust_suite(void)
 {
 	Suite *s = suite_create("robust");
@@ -748,6 +916,8 @@ Suite *robust_suite(void)
 	tcase_add_test(tc, robust_sigev_thread_exit);
 	tcase_add_test(tc, robust_alloc_fail_completion);
 	tcase_add_test(tc, robust_wait_forbidden_midway);
+	tcase_add_test(tc, robust_wait_forbidden_list_wait);
+	tcase_add_test(tc, robust_native_wait_forbidden);
 	tcase_add_test(tc, robust_flags_grow_nested);
 	suite_add_tcase(s, tc);
 	return s;
