@@ -238,8 +238,12 @@ void kaio__suspend_run_held(const struct aiocb *const list[], int nent)
  * is a system call, on whose return a signal for this thread is
  * delivered, and soon a sleep: the signaller may be of lower priority.
  * What this thread itself is signalling is not waited for: a handler
- * that interrupted its own completion (a request completed in the
- * caller) would wait for itself.
+ * that interrupted its own completion would wait for itself.  Since a
+ * completion inside an entry point holds every signal of the thread
+ * until the entry point leaves (kaio__signals_hold()), and library
+ * threads block them all, no known path runs a handler there; the check
+ * stays, one TLS read, so that a path found later costs a signal's
+ * order, not a thread stuck for ever.
  */
 static void signals_out(void)
 {
