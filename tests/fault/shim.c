@@ -19,6 +19,10 @@
  *   uring_enter       io_uring_submit() -EAGAIN (the kernel's answer when
  *                     it cannot allocate requests)
  *   uring_wait        io_uring_wait_cqes() -EINTR
+ *   aio_wait          syscall(SYS_io_getevents or SYS_io_pgetevents) -1,
+ *                     errno EPERM (a seccomp filter's answer; the waits
+ *                     an application thread makes in sigdefer.c's park
+ *                     are inline system calls, not seen here)
  * Only calls made from libkaio_posix's own code are counted (the return
  * address is checked against the library's mapping, found at start-up);
  * with KAIO_FAULT_ANY=1, calls from anywhere are.
@@ -57,10 +61,11 @@ extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 
 enum kind { K_NONE, K_MALLOC, K_CALLOC, K_PTHREAD, K_EVENTFD, K_IO_SETUP,
-	    K_IO_SUBMIT, K_URING_SETUP, K_URING_ENTER, K_URING_WAIT };
+	    K_IO_SUBMIT, K_URING_SETUP, K_URING_ENTER, K_URING_WAIT,
+	    K_AIO_WAIT };
 static const char *const names[] = { "none", "malloc", "calloc",
 	"pthread_create", "eventfd", "io_setup", "io_submit", "uring_setup",
-	"uring_enter", "uring_wait" };
+	"uring_enter", "uring_wait", "aio_wait" };
 
 static int kind, also;
 static long fail_n;
@@ -238,6 +243,14 @@ EXPORT long syscall(long nr, ...)
 	if ((nr == SYS_io_setup && inject(K_IO_SETUP, ret)) ||
 	    (nr == SYS_io_submit && inject(K_IO_SUBMIT, ret))) {
 		errno = EAGAIN;
+		return -1;
+	}
+	if ((nr == SYS_io_getevents
+#ifdef SYS_io_pgetevents
+	     || nr == SYS_io_pgetevents
+#endif
+	    ) && inject(K_AIO_WAIT, ret)) {
+		errno = EPERM;
 		return -1;
 	}
 	return shim_syscall(nr, a);
