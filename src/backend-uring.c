@@ -111,6 +111,9 @@ struct uring {
 	 * clears before it enters the ring.  Under lock. */
 	struct kaio_fd *held[UR_HELD_MAX];
 	int nheld;
+	/* io_uring_enter() refused to submit (a seccomp filter that came
+	 * later): nothing may wait in the submission queue any more. */
+	atomic_int refused;
 	struct kaio_reaper reaper;
 };
 
@@ -121,6 +124,8 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		       int cancel, const sigset_t *sigmask);
 static void flush_locked(struct uring *u);
 static int take_back_last_locked(struct uring *u, int k);
+static int take_back_locked(struct uring *u, struct kaio_req **back);
+static void undefer_locked(struct uring *u);
 static int cancel_one(struct uring *u, struct kaio_req *req);
 static void personality_put(struct kaio_req *req);
 static int ring_ready(struct kaio_reaper *r);
@@ -585,6 +590,38 @@ static int park_wait(struct uring *u, struct __kernel_timespec *tp)
 }
 
 /*
+ * u's thread may no longer enter its ring (u->refused): what its
+ * submission queue still holds (reads and fsyncs left there to be entered
+ * together, defer_ok()) would wait there for ever.  Take it back and hand
+ * it on to the next backend, as a request io_uring stopped short
+ * (reroute()).  By the holder of u's reaper's role: the requests are
+ * counted in its ring until here.
+ */
+static void refused_back(struct uring *u)
+{
+	struct kaio_req *back = NULL, *r, *next;
+	int n, urgent = 0;
+
+	pthread_mutex_lock(&u->lock);
+	n = io_uring_sq_ready(&u->ring) ? take_back_locked(u, &back) : 0;
+	undefer_locked(u);
+	pthread_mutex_unlock(&u->lock);
+	for (r = back; r; r = next) {
+		next = r->hnext;
+		r->hnext = NULL;
+		urgent += kaio__reaper_urgent(r);
+		if (r->owner) {
+			owner_put(r->owner);
+			r->owner = NULL;
+		}
+		r->flags &= ~KAIO_RQ_EVFD;
+		reroute(u, r, 0, -EAGAIN);
+	}
+	if (n)
+		kaio__reaper_retire(&u->reaper, n, urgent);
+}
+
+/*
  * Wait for completions (rel NULL: forever) and complete a batch.  With
  * cancel, the wait runs in async cancellation mode: io_uring_wait_cqes()
  * only looks at the ring, so a thread cancelled there leaves every
@@ -618,6 +655,10 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 	pthread_mutex_lock(&u->lock);	/* the SQ is the submitters' */
 	flush_locked(u);
 	pthread_mutex_unlock(&u->lock);
+	if (kaio_unlikely(atomic_load_explicit(&u->refused,
+					       memory_order_relaxed)) &&
+	    u != &ring0)
+		refused_back(u);
 	if (cancel)
 		old = kaio__cancel_async_begin();
 	if (sigmask == &kaio__park_mask)
@@ -796,6 +837,10 @@ static void flush_locked(struct uring *u)
 		atomic_store(&u->held[--u->nheld]->fsopen, 0);
 	while (io_uring_sq_ready(&u->ring) && tries++ < 16) {
 		ret = io_uring_submit(&u->ring);
+		if (ret == -EPERM || ret == -EACCES || ret == -ENOSYS) {
+			atomic_store(&u->refused, 1);
+			break;
+		}
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
 			break;
 	}
@@ -849,6 +894,7 @@ static int defer_ok(struct uring *u, struct owner *o, struct kaio_req **reqs,
 	int i, fs = u->nheld;
 
 	if (u == &ring0 || !o || o->ring != u || ur.defer_min < 0 ||
+	    atomic_load_explicit(&u->refused, memory_order_relaxed) ||
 	    kaio__tls_depth > 1 || atomic_load(&u->reaper.urgent) ||
 	    io_uring_sq_ready(&u->ring) > UR_DEFER_MAX ||
 	    !kaio__fdgen_trusted())
@@ -1026,12 +1072,13 @@ void kaio__uring_flush_all(void)
  * returns how many.
  * Only the submitter thread takes back what it entered this way: it holds
  * no caller's lock, so it may complete what no backend takes (submit()
- * declines its own by its return value instead).  Called with ring0.lock
+ * declines its own by its return value instead); on a thread's ring, only
+ * the holder of its reaper's role (refused_back()).  Called with u->lock
  * held.
  */
-static int take_back_locked(struct kaio_req **back)
+static int take_back_locked(struct uring *u, struct kaio_req **back)
 {
-	struct io_uring_sq *sq = &ring0.ring.sq;
+	struct io_uring_sq *sq = &u->ring.sq;
 	unsigned head = io_uring_smp_load_acquire(sq->khead);
 	unsigned tail = sq->sqe_tail, mask = *sq->kring_mask, i;
 	struct io_uring_sqe *sqe;
@@ -1151,7 +1198,7 @@ static void *submitter(void *arg)
 			back = NULL;
 			in = nsent;
 			if (io_uring_sq_ready(&ring0.ring))
-				in -= take_back_locked(&back);
+				in -= take_back_locked(&ring0, &back);
 			/*
 			 * The kernel consumed sent[0..in) (in order): only now
 			 * are they the reaper's (kaio__user_pending counted
