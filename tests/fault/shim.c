@@ -19,6 +19,10 @@
  *   uring_enter       io_uring_submit() -EAGAIN (the kernel's answer when
  *                     it cannot allocate requests)
  *   uring_wait        io_uring_wait_cqes() -EINTR
+ *   uring_refused     io_uring_submit() -EPERM, and io_uring_wait_cqes()
+ *                     too when the completion queue is empty (a seccomp
+ *                     filter's answer to io_uring_enter(2); the library's
+ *                     park waits are inline, not seen here)
  *   aio_wait          syscall(SYS_io_getevents or SYS_io_pgetevents) -1,
  *                     errno EPERM (a seccomp filter's answer; the waits
  *                     an application thread makes in sigdefer.c's park
@@ -62,10 +66,10 @@ extern void *__libc_calloc(size_t, size_t);
 
 enum kind { K_NONE, K_MALLOC, K_CALLOC, K_PTHREAD, K_EVENTFD, K_IO_SETUP,
 	    K_IO_SUBMIT, K_URING_SETUP, K_URING_ENTER, K_URING_WAIT,
-	    K_AIO_WAIT };
+	    K_AIO_WAIT, K_URING_REFUSED };
 static const char *const names[] = { "none", "malloc", "calloc",
 	"pthread_create", "eventfd", "io_setup", "io_submit", "uring_setup",
-	"uring_enter", "uring_wait", "aio_wait" };
+	"uring_enter", "uring_wait", "aio_wait", "uring_refused" };
 
 static int kind, also;
 static long fail_n;
@@ -279,6 +283,8 @@ EXPORT int io_uring_submit(struct io_uring *ring)
 
 	if (inject(K_URING_ENTER, __builtin_return_address(0)))
 		return -EAGAIN;
+	if (inject(K_URING_REFUSED, __builtin_return_address(0)))
+		return -EPERM;
 	if (!real)
 		real = next("io_uring_submit");
 	return real(ring);
@@ -295,5 +301,17 @@ EXPORT int io_uring_wait_cqes(struct io_uring *ring,
 		return -EINTR;
 	if (!real)
 		real = next("io_uring_wait_cqes");
+	/* Refused, liburing still returns what the completion queue holds
+	 * without entering the kernel. */
+	if (inject(K_URING_REFUSED, __builtin_return_address(0))) {
+		static unsigned (*peek)(struct io_uring *,
+					struct io_uring_cqe **, unsigned);
+		struct io_uring_cqe *c;
+
+		if (!peek)
+			peek = next("io_uring_peek_batch_cqe");
+		if (!peek(ring, &c, 1))
+			return -EPERM;
+	}
 	return real(ring, cqe_ptr, wait_nr, ts, sigmask);
 }
