@@ -938,18 +938,27 @@ static void hold_fsyncs(struct uring *u, struct kaio_req **reqs, int n)
 
 /*
  * flush_locked(), from a call the program made outside the library
- * (aio_error(), close()...), where a signal handler may run: counted in
- * kaio__tls_depth meanwhile, so that the handler's close() or aio_*()
- * call, which would take u->lock again, finds the library busy and leaves
- * the rings alone.  Both are async-signal-safe.
+ * (aio_error(), close()...), where a signal handler may run.  In a window
+ * (kaio-int.h): a handler waits until the lock is released and the count
+ * is back, so one that leaves with siglongjmp() leaves neither behind (it
+ * left u->lock held, and every later call of the thread, and the ring's
+ * reaper, waited for it for ever).  Counted in kaio__tls_depth meanwhile,
+ * for a handler installed behind sigdefer.c's back that the window does
+ * not hold: its close() or aio_*() call, which would take u->lock again,
+ * finds the library busy and leaves the rings alone.  All of it is
+ * async-signal-safe.
  */
 static void flush_ring(struct uring *u)
 {
+	struct kaio_window w;
+
+	kaio__window_open(&w, 0);
 	kaio__tls_depth++;
 	pthread_mutex_lock(&u->lock);
 	flush_locked(u);
 	pthread_mutex_unlock(&u->lock);
 	kaio__tls_depth--;
+	kaio__window_close(&w);
 }
 
 /* Enter what this thread left in its ring (kaio__flush_deferred()). */
