@@ -192,6 +192,7 @@ init.c kaio__block_signals kaio__cfg
 queue.c kaio__queue_link
 fdgen.c kaio__fdgen_trusted
 sigdefer.c kaio__park_call kaio__park_mask kaio__tls_sigdeferred
+notify.c kaio__window_open kaio__window_close
 "
 nm -l --defined-only "$out/libtraced.so" 2>/dev/null |
 	awk '$3 ~ /^kaio__/ && NF >= 4 { f = $4; sub(/:.*/, "", f); n = split(f, p, "/"); print $3, p[n] }' \
