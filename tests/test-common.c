@@ -8,7 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -438,4 +443,32 @@ long t_others_switches(void)
 	long sum = 0;
 
 	return each_other_task(task_switches, &sum) < 0 ? -1 : sum;
+}
+
+int t_seccomp_refuse(int err, int tsync, const int *nr, int n)
+{
+	static const struct sock_filter head[] = { T_SECCOMP_LOAD_NR };
+	enum { H = sizeof(head) / sizeof(head[0]) };
+	struct sock_filter f[H + 8 + 2];
+	struct sock_fprog prog = { (unsigned short)(H + n + 2), f };
+	int i;
+
+	ck_assert(n > 0 && n <= 8);
+	memcpy(f, head, sizeof(head));
+	/* A match jumps over the other tests and the ALLOW. */
+	for (i = 0; i < n; i++)
+		f[H + i] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+						       (__u32)nr[i],
+						       (__u8)(n - i), 0);
+	f[H + n] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+						SECCOMP_RET_ALLOW);
+	f[H + n + 1] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+						    SECCOMP_RET_ERRNO |
+						    ((__u32)err &
+						     SECCOMP_RET_DATA));
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+		    tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog))
+		return errno ? errno : EINVAL;
+	return 0;
 }

@@ -87,6 +87,14 @@ void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,				\
 		 offsetof(struct seccomp_data, nr))	/* native AIO on the threaded-AIO series */
 
+/*
+ * Installs a seccomp filter that makes the n system calls nr[] fail with
+ * err, in this thread only or, with tsync, in every thread of the
+ * process.  Returns 0, or the errno that kept the filter out (the caller
+ * then skips).  n is at most 8.
+ */
+int t_seccomp_refuse(int err, int tsync, const int *nr, int n);
+
 Suite *sigdefer_suite(void);
 Suite *read_suite(void);
 Suite *write_suite(void);

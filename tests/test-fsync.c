@@ -3,9 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -13,7 +10,6 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -980,17 +976,10 @@ struct capless {
 static void *fsync_capless(void *arg)
 {
 	struct capless *c = arg;
-	struct sock_filter f[] = {
-		T_SECCOMP_LOAD_NR,
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_capget, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
 	struct aiocb fs;
 
-	c->seccomp = prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-		     prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0;
+	c->seccomp = t_seccomp_refuse(EPERM, 0,
+				      (const int[]){ __NR_capget }, 1) == 0;
 	if (!c->seccomp)
 		return NULL;
 	t_prep(&fs, c->fd, NULL, 0, 0);

@@ -13,9 +13,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -25,7 +22,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -669,6 +665,9 @@ START_TEST(robust_flags_grow_nested)
 }
 END_TEST
 
+/* The waits the filters below forbid: io_uring's enter, then native AIO's. */
+static const int waits[] = { __NR_io_uring_enter, __NR_io_getevents };
+
 /*
  * A seccomp filter that forbids waiting in io_uring and native AIO comes
  * (for every thread) while a pipe read is in io_uring.  The read's data
@@ -680,18 +679,10 @@ END_TEST
  */
 START_TEST(robust_wait_forbidden_midway)
 {
-	struct sock_filter f[] = {
-		T_SECCOMP_LOAD_NR,
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_getevents, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-	};
-	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
 	const char *b = getenv("KAIO_BACKEND");
 	struct aiocb cb;
 	char c;
-	int p[2], i;
+	int p[2], i, err;
 
 	if ((b && strcmp(b, "auto") && strcmp(b, "uring")) || !t_uring_ok() ||
 	    t_threaded_kernel()) {
@@ -703,11 +694,9 @@ START_TEST(robust_wait_forbidden_midway)
 	t_prep(&cb, p[0], &c, 1, 0);
 	ck_assert_int_eq(aio_read(&cb), 0);
 	usleep(100 * 1000);	/* io_uring's submitter thread enters it */
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
-		    SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+	if ((err = t_seccomp_refuse(EPERM, 1, waits, 2))) {
 		printf("SKIP: robust_wait_forbidden_midway: seccomp: %s\n",
-		       strerror(errno));
+		       strerror(err));
 		return;
 	}
 	usleep(1500 * 1000);	/* past the reaper's 1 s wait in the ring */
@@ -746,20 +735,12 @@ END_TEST
  */
 START_TEST(robust_native_wait_forbidden)
 {
-	struct sock_filter f[] = {
-		T_SECCOMP_LOAD_NR,
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_getevents, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-	};
-	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
 	const struct aiocb *l[1];
 	struct timespec to = { 0, 50 * 1000000L };
 	struct aiocb cb;
 	unsigned char *buf;
 	long t0;
-	int fd, i;
+	int fd, i, err;
 
 	if (!t_direct_ok()) {
 		printf("SKIP: robust_native_wait_forbidden: no O_DIRECT here\n");
@@ -768,11 +749,9 @@ START_TEST(robust_native_wait_forbidden)
 	fd = t_tmpfile(1 << 20, O_DIRECT);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(posix_memalign((void **)&buf, 4096, 65536), 0);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
-		    SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+	if ((err = t_seccomp_refuse(EPERM, 1, waits, 2))) {
 		printf("SKIP: robust_native_wait_forbidden: seccomp: %s\n",
-		       strerror(errno));
+		       strerror(err));
 		return;
 	}
 	for (i = 0; i < 4; i++) {
@@ -803,20 +782,13 @@ END_TEST
  */
 START_TEST(robust_held_fsync_enter_refused)
 {
-	struct sock_filter f[] = {
-		T_SECCOMP_LOAD_NR,
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-	};
-	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
 	struct timespec to = { 0, 50 * 1000000L };
 	const struct aiocb *l[6];
 	struct aiocb w[4], s[4];
 	unsigned long pool0;
 	const char *b;
 	char buf[4096];
-	int fd, i, n;
+	int fd, i, n, err;
 	long t0;
 
 	fd = t_tmpfile(0, 0);
@@ -839,11 +811,9 @@ START_TEST(robust_held_fsync_enter_refused)
 	ck_assert_int_eq(aio_write(&w[3]), 0);
 	t_prep(&s[3], fd, NULL, 0, 0);
 	ck_assert_int_eq(aio_fsync(O_SYNC, &s[3]), 0);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
-		    SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+	if ((err = t_seccomp_refuse(EPERM, 1, waits, 1))) {
 		printf("SKIP: robust_held_fsync_enter_refused: seccomp: %s\n",
-		       strerror(errno));
+		       strerror(err));
 		close(fd);
 		return;
 	}
@@ -900,14 +870,6 @@ static void *lw_thread(void *arg)
 
 START_TEST(robust_wait_forbidden_list_wait)
 {
-	struct sock_filter f[] = {
-		T_SECCOMP_LOAD_NR,
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_getevents, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-	};
-	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
 	const char *b = getenv("KAIO_BACKEND");
 	struct timespec to = { 0, 50 * 1000000L }, c0, c1;
 	const struct aiocb *l[1];
@@ -918,7 +880,7 @@ START_TEST(robust_wait_forbidden_list_wait)
 	void *res;
 	long cpu_ms, t0;
 	char c;
-	int p[2], tid, fd, up = 0;
+	int p[2], tid, fd, err, up = 0;
 
 	if ((b && strcmp(b, "auto") && strcmp(b, "uring")) || !t_uring_ok() ||
 	    t_threaded_kernel() || !t_direct_ok()) {
@@ -937,11 +899,9 @@ START_TEST(robust_wait_forbidden_list_wait)
 	usleep(200 * 1000);	/* asleep, the read in io_uring */
 	tid = atomic_load(&lw_tid);
 	ck_assert_int_gt(tid, 0);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
-	    syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER,
-		    SECCOMP_FILTER_FLAG_TSYNC, &prog)) {
+	if ((err = t_seccomp_refuse(EPERM, 1, waits, 2))) {
 		printf("SKIP: robust_wait_forbidden_list_wait: seccomp: %s\n",
-		       strerror(errno));
+		       strerror(err));
 		ck_assert_int_eq(write(p[1], "x", 1), 1);
 		ck_assert_int_eq(pthread_join(t, &res), 0);
 		return;

@@ -8,10 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/perf_event.h>
-#include <linux/seccomp.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,7 +18,6 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -715,17 +711,8 @@ static void on_refused(int sig)
  * as it does for a real-time signal once RLIMIT_SIGPENDING is reached. */
 static int refuse_requeue(void)
 {
-	struct sock_filter f[] = {
-		T_SECCOMP_LOAD_NR,
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_tgsigqueueinfo, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { sizeof(f) / sizeof(f[0]), f };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		return -1;
-	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+	return t_seccomp_refuse(EAGAIN, 0,
+				(const int[]){ SYS_rt_tgsigqueueinfo }, 1);
 }
 
 /* rt_sigprocmask() calls per read of the reader, over 100 ms. */
