@@ -26,6 +26,13 @@
  * pipe, never a number this thread saw was a file (its file was closed
  * first, and that was seen).
  *
+ * fcntl(F_SETFL), which changes the open flags a thread keeps (request.c),
+ * bumps the generation too, after the call: a thread that read the number
+ * generation before its own fcntl(F_GETFL) finds it moved.  While fcntl()
+ * is seen (kaio__fdgen_flags_trusted()), kept flags are fetched again only
+ * once in a long while, for a change made through a duplicate in another
+ * process, which nothing here sees.
+ *
  * They interpose only when the process finds them before glibc's: under
  * LD_PRELOAD, or linked with -lkaio_posix.  Loaded with dlopen(), or behind
  * another wrapper (ASan's runtime wraps fclose()), they may not be reached
@@ -44,6 +51,8 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -54,7 +63,7 @@
 #include "sys.h"
 
 atomic_ullong kaio__fd_epoch;
-static atomic_int trusted;
+static atomic_int trusted, flags_trusted;
 
 /*
  * Reads some thread left in its io_uring ring's submission queue name
@@ -207,6 +216,7 @@ typedef int (*file_fn)(FILE *);
 typedef int (*void_fn)(void);
 typedef FILE *(*reopen_fn)(const char *, const char *, FILE *);
 typedef void (*finish_fn)(FILE *, int);
+typedef int (*fcntl_fn)(int, int, ...);
 
 #define REAL(type, name, ver) \
 	static void *_Atomic real_##name; \
@@ -244,6 +254,7 @@ REAL(reopen_fn, freopen64, "GLIBC_2.2.5")
 REAL(fd_fn, login_tty, "GLIBC_2.34")
 REAL(fd_fn, mq_close, "GLIBC_2.34")
 REAL(finish_fn, _IO_file_finish, "GLIBC_2.2.5")
+REAL(fcntl_fn, fcntl, "GLIBC_2.2.5")
 
 ENTRY(int, close, (int fd))
 {
@@ -376,6 +387,32 @@ ENTRY(int, mq_close, (int mqd))
 	return fn(mqd);
 }
 
+/*
+ * fcntl(): the third argument, if any, is an int or a pointer, passed
+ * on as glibc's own fcntl() takes it (va_arg() of a void *).  F_SETFL
+ * bumps the generation once the flags changed (see the top of this file);
+ * every other command is glibc's alone (F_SETLKW, a cancellation point,
+ * too).
+ */
+ENTRY(int, fcntl, (int fd, int cmd, ...))
+{
+	fcntl_fn fn = get_fcntl();
+	struct kaio_fd *f;
+	va_list ap;
+	void *arg;
+	int ret;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (kaio_unlikely(!fn))
+		return (int)syscall(SYS_fcntl, fd, cmd, arg);
+	ret = fn(fd, cmd, arg);
+	if (cmd == F_SETFL && (f = kaio__fd_peek(fd)))
+		atomic_fetch_add_explicit(&f->gen, 1, memory_order_release);
+	return ret;
+}
+
 /* name@@ver onto the wrapper called entry */
 #define EXPORT_AS(entry, name, ver) \
 	KAIO_ALIAS(kaio_fd_##entry, kaio_fdv_##name); \
@@ -407,6 +444,9 @@ KAIO_SYMVER(kaio_fdv_login_tty_old, login_tty, GLIBC_2.2.5);
 EXPORT(mq_close, GLIBC_2.34);
 KAIO_ALIAS(kaio_fd_mq_close, kaio_fdv_mq_close_old);
 KAIO_SYMVER(kaio_fdv_mq_close_old, mq_close, GLIBC_2.3.4);
+EXPORT(fcntl, GLIBC_2.2.5);
+EXPORT_AS(fcntl, __fcntl, GLIBC_2.2.5);
+EXPORT_AS(fcntl, fcntl64, GLIBC_2.28);
 
 /*
  * Does every name above reach its wrapper here, as the process binds it?
@@ -453,9 +493,21 @@ void kaio__fdgen_setup(void)
 		if (dlsym(RTLD_DEFAULT, names[i].name) != names[i].ours)
 			all = 0;
 	atomic_store_explicit(&trusted, all, memory_order_release);
+	all = all && get_fcntl() &&
+	      dlsym(RTLD_DEFAULT, "fcntl") == (void *)kaio_fd_fcntl &&
+	      dlsym(RTLD_DEFAULT, "__fcntl") == (void *)kaio_fd_fcntl &&
+	      dlsym(RTLD_DEFAULT, "fcntl64") == (void *)kaio_fd_fcntl;
+	atomic_store_explicit(&flags_trusted, all, memory_order_release);
 }
 
 int kaio__fdgen_trusted(void)
 {
 	return atomic_load_explicit(&trusted, memory_order_relaxed);
+}
+
+/* And fcntl(F_SETFL) too: an unchanged generation means the number's open
+ * flags were not changed through this process's glibc either. */
+int kaio__fdgen_flags_trusted(void)
+{
+	return atomic_load_explicit(&flags_trusted, memory_order_relaxed);
 }

@@ -322,6 +322,7 @@ extern atomic_int kaio__epoch KAIO_HIDDEN;
 extern atomic_ullong kaio__fd_epoch KAIO_HIDDEN;
 void kaio__fdgen_setup(void) KAIO_HIDDEN;
 int kaio__fdgen_trusted(void) KAIO_HIDDEN;
+int kaio__fdgen_flags_trusted(void) KAIO_HIDDEN;
 extern pid_t kaio__pid KAIO_HIDDEN;
 
 /*

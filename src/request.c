@@ -540,11 +540,18 @@ static void mark(struct aiocb *cb)
  * fstat()).  They are re-checked after KAIO_FLAGS_REUSE uses by a thread
  * (the count is the thread's own, in its table indexed by fd: threads
  * reading one fd at once write no shared word); flags that do not allow the
- * operation are fetched again.  The re-check is an fcntl(), and an
+ * operation are fetched again.  Where fcntl() and the calls that close a
+ * number are seen (fdgen.c), the flags are good only while the number's
+ * generation stays as it was before their fcntl(): any F_SETFL, close()
+ * or dup2() onto it fetches them again at its next use, and the re-check
+ * comes only after KAIO_FLAGS_REUSE_SEEN uses (the fcntl() every 32 reads
+ * was 2% of a cached read's rate), for a change through a duplicate in
+ * another process.  The re-check is an fcntl(), and an
  * fd_type() only if the number may name another file since this thread
  * last saw it (seen_file_now()).  What a stale entry can do in the caller:
  * an fd number reused for an O_DIRECT file, or switched to O_DIRECT with
- * F_SETFL, may serve up to KAIO_FLAGS_REUSE requests of each thread in the
+ * F_SETFL where that is not seen, may serve up to KAIO_FLAGS_REUSE (or
+ * KAIO_FLAGS_REUSE_SEEN) requests of each thread in the
  * caller, at device speed; one that became O_APPEND appends (Linux's
  * pwrite() does on such an fd), in submission order, since the caller
  * writes before it returns; one that became a stream fails with ESPIPE and
@@ -568,12 +575,18 @@ static void mark(struct aiocb *cb)
  * order.
  */
 #define KAIO_FLAGS_REUSE	32
+#define KAIO_FLAGS_REUSE_SEEN	4096	/* while fcntl() and close() are seen */
 #define KAIO_FLAGS_MIN	128	/* slots of a thread's first table (4 KiB) */
 #define KAIO_FLAGS_MAX	1024	/* at most: higher numbers share slots */
 
 struct flag_use {
 	unsigned fd1;		/* fd + 1; 0: a free slot */
 	int left;		/* uses left before the flags are re-checked */
+	/* fetched at the number's generation fl_gen and the epoch fl_epoch,
+	 * read before the fcntl() (fdgen.c); fl_seen: the flags are good
+	 * only while both stay, and then for KAIO_FLAGS_REUSE_SEEN uses */
+	int fl_seen;
+	unsigned long long fl_gen, fl_epoch;
 	/* fd was a file (KAIO_FL_FILE) at its generation file_gen and the
 	 * epoch file_epoch (fdgen.c): still_file() need not ask again */
 	int file;
@@ -708,8 +721,15 @@ static int read_flags_cached(int fd, int *fl)
 	u = flag_slot(fd);
 	if (u && u->left > 0) {
 		f = kaio__fd_peek(fd);
-		if (f && (v = atomic_load_explicit(&f->rd_flags,
-						   memory_order_relaxed))) {
+		if (f && (!u->fl_seen ||
+			  (atomic_load_explicit(&f->gen,
+						memory_order_acquire) ==
+				   u->fl_gen &&
+			   atomic_load_explicit(&kaio__fd_epoch,
+						memory_order_acquire) ==
+				   u->fl_epoch)) &&
+		    (v = atomic_load_explicit(&f->rd_flags,
+					      memory_order_relaxed))) {
 			u->left--;
 			*fl = v - 1;
 			ok = 1;
@@ -849,9 +869,13 @@ static int seen_file_now(int fd, const struct kaio_fd *f,
 /* The fd's flags from the kernel, checked for op; 0 or -errno. */
 static int fetch_flags(int fd, int op, int *fl)
 {
-	struct kaio_fd *f = NULL;
-	unsigned long long gen, epoch;
+	struct kaio_fd *f = NULL, *was = kaio__fd_peek(fd);
+	unsigned long long gen, epoch, fl_gen, fl_epoch;
 
+again:
+	/* The number's generation before the flags: an F_SETFL, close() or
+	 * dup2() after this look bumps it (fdgen.c). */
+	fd_gen(was, &fl_gen, &fl_epoch);
 	*fl = fcntl(fd, F_GETFL);
 	if (*fl < 0)
 		return -errno;
@@ -862,6 +886,12 @@ static int fetch_flags(int fd, int op, int *fl)
 	/* The fd's state first: a close() from now on bumps its
 	 * generation, so what fd_kind() sees is not taken for longer. */
 	f = kaio__fd_get(fd);
+	if (!was && f && kaio__fdgen_flags_trusted()) {
+		/* The number had no generation to bump before: once more,
+		 * so that these flags are vouched for (below). */
+		was = f;
+		goto again;
+	}
 	fd_gen(f, &gen, &epoch);
 	*fl |= seen_file_now(fd, f, gen, epoch) ? KAIO_FL_FILE : fd_kind(fd);
 	if (f) {
@@ -870,7 +900,14 @@ static int fetch_flags(int fd, int op, int *fl)
 		if (flags_hold()) {
 			u = flag_slot_take(fd);
 			if (u) {
-				u->left = KAIO_FLAGS_REUSE;
+				/* An entry made after the look had no
+				 * generation to bump: not vouched for. */
+				u->fl_seen = was == f &&
+					     kaio__fdgen_flags_trusted();
+				u->fl_gen = fl_gen;
+				u->fl_epoch = fl_epoch;
+				u->left = u->fl_seen ? KAIO_FLAGS_REUSE_SEEN
+						     : KAIO_FLAGS_REUSE;
 				u->file = (*fl & KAIO_FL_FILE) != 0;
 				u->file_gen = gen;
 				u->file_epoch = epoch;

@@ -31,7 +31,7 @@ want=$(
 	# glibc's calls that close an fd number, wrapped (src/fdgen.c)
 	for n in close __close dup2 __dup2 fclose _IO_fclose fcloseall freopen \
 		 freopen64 pclose endmntent _IO_file_close _IO_file_close_it \
-		 _IO_file_finish; do
+		 _IO_file_finish fcntl __fcntl; do
 		echo "GLIBC_2.2.5 $n"
 	done
 	# glibc's calls that install a signal handler, wrapped (src/sigdefer.c;
@@ -45,6 +45,7 @@ want=$(
 		done ;;
 	esac
 	echo "GLIBC_2.9 dup3"
+	echo "GLIBC_2.28 fcntl64"
 	for n in close_range closefrom login_tty mq_close; do
 		echo "GLIBC_2.34 $n"
 	done

@@ -11,6 +11,7 @@
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/io_uring.h>
+#include <linux/perf_event.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "kaio_posix.h"
 #include "test-common.h"
 
 int t_tmpfile(size_t size, int flags)
@@ -417,6 +419,7 @@ int t_wrappers_first(void)
 	static const char *const names[] = {
 		"close", "__close", "dup2", "__dup2", "dup3", "close_range",
 		"closefrom", "fclose", "fcloseall", "freopen", "freopen64",
+		"fcntl", "__fcntl", "fcntl64",
 	};
 	Dl_info info;
 	unsigned int i;
@@ -471,4 +474,43 @@ int t_seccomp_refuse(int err, int tsync, const int *nr, int n)
 		    tsync ? SECCOMP_FILTER_FLAG_TSYNC : 0, &prog))
 		return errno ? errno : EINVAL;
 	return 0;
+}
+
+int t_syscall_counter(const char *name, pid_t tid)
+{
+	static const char *const dirs[] = {
+		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
+	};
+	struct perf_event_attr a;
+	char path[160];
+	unsigned i;
+	long id = -1;
+	FILE *f;
+
+	for (i = 0; i < 2 && id < 0; i++) {
+		snprintf(path, sizeof(path),
+			 "%s/events/syscalls/sys_enter_%s/id", dirs[i], name);
+		if ((f = fopen(path, "r"))) {
+			if (fscanf(f, "%ld", &id) != 1)
+				id = -1;
+			fclose(f);
+		}
+	}
+	if (id < 0)
+		return -1;
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_TRACEPOINT;
+	a.size = sizeof(a);
+	a.config = (unsigned long long)id;
+	a.disabled = 1;
+	a.exclude_hv = 1;
+	return (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, 0);
+}
+
+unsigned long t_stat(int what)
+{
+	struct kaio_stats st;
+
+	ck_assert_int_eq(kaio_stats_get(&st, sizeof(st)), 0);
+	return st.v[what];
 }

@@ -95,6 +95,16 @@ void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
  */
 int t_seccomp_refuse(int err, int tsync, const int *nr, int n);
 
+/*
+ * A perf counter (disabled; PERF_EVENT_IOC_ENABLE starts it) of thread
+ * tid's (0: this thread's) entries into the system call name, or -1 where
+ * its tracepoint or perf_event_open() is not to be had.
+ */
+int t_syscall_counter(const char *name, pid_t tid);
+
+/* The library's counter what (kaio_stats_get(), KAIO_STAT_*). */
+unsigned long t_stat(int what);
+
 Suite *sigdefer_suite(void);
 Suite *read_suite(void);
 Suite *write_suite(void);

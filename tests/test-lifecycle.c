@@ -62,14 +62,6 @@ static void aio_rings(int *count, long *bytes)
 	fclose(f);
 }
 
-static unsigned long stat_of(int what)
-{
-	struct kaio_stats st;
-
-	ck_assert_int_eq(kaio_stats_get(&st, sizeof(st)), 0);
-	return st.v[what];
-}
-
 /* Is the kernel the threaded-AIO kind (fs.aio-auto-threads = 1)? */
 static int threaded_kernel(void)
 {
@@ -112,7 +104,7 @@ START_TEST(aio_events_only_when_used)
 	long b0, b1;
 
 	aio_rings(&n0, &b0);
-	ck_assert_uint_eq(stat_of(KAIO_STAT_AIO_EVENTS), 0);
+	ck_assert_uint_eq(t_stat(KAIO_STAT_AIO_EVENTS), 0);
 
 	t_prep(&cb, fd, buf, sizeof(buf), 4096);	/* cached: the caller */
 	run(aio_read, &cb, sizeof(buf));
@@ -134,27 +126,27 @@ START_TEST(aio_events_only_when_used)
 	    (is("auto") && t_uring_ok() && !threaded_kernel())) {
 		ck_assert_msg(n1 == n0, "%d native AIO context(s) made (%ld bytes)"
 			      " with KAIO_BACKEND=%s", n1 - n0, b1 - b0, backend());
-		ck_assert_uint_eq(stat_of(KAIO_STAT_AIO_EVENTS), 0);
-	} else if (is("kernel") && !stat_of(KAIO_STAT_KERNEL)) {
+		ck_assert_uint_eq(t_stat(KAIO_STAT_AIO_EVENTS), 0);
+	} else if (is("kernel") && !t_stat(KAIO_STAT_KERNEL)) {
 		/* io_setup() or io_submit() refused (tests/check-fallback.sh) */
 		ck_assert_int_le(n1, n0 + 1);
 		ck_assert_int_le(b1 - b0, 16384);
-		ck_assert_uint_le(stat_of(KAIO_STAT_AIO_EVENTS), 256);
+		ck_assert_uint_le(t_stat(KAIO_STAT_AIO_EVENTS), 256);
 	} else if (is("kernel")) {
 		/* The fsync (and the O_DIRECT read) went to native AIO. */
 		ck_assert_int_eq(n1, n0 + 1);
 		ck_assert_msg(b1 - b0 <= 16384, "a ring of %ld bytes", b1 - b0);
-		ck_assert_uint_ge(stat_of(KAIO_STAT_AIO_EVENTS), 1);
-		ck_assert_uint_le(stat_of(KAIO_STAT_AIO_EVENTS), 256);
+		ck_assert_uint_ge(t_stat(KAIO_STAT_AIO_EVENTS), 1);
+		ck_assert_uint_le(t_stat(KAIO_STAT_AIO_EVENTS), 256);
 	} else {
 		/* auto with io_uring refused (tests/check-uring.sh's seccomp
 		 * run) or a threaded native AIO: native AIO serves the fsync
 		 * and the O_DIRECT read, with few events. */
 		ck_assert_int_le(n1, n0 + 1);
 		ck_assert_msg(b1 - b0 <= 16384, "a ring of %ld bytes", b1 - b0);
-		ck_assert_uint_le(stat_of(KAIO_STAT_AIO_EVENTS), 256);
-		if (stat_of(KAIO_STAT_KERNEL))
-			ck_assert_uint_ge(stat_of(KAIO_STAT_AIO_EVENTS), 1);
+		ck_assert_uint_le(t_stat(KAIO_STAT_AIO_EVENTS), 256);
+		if (t_stat(KAIO_STAT_KERNEL))
+			ck_assert_uint_ge(t_stat(KAIO_STAT_AIO_EVENTS), 1);
 	}
 	free(dbuf);
 	if (dfd >= 0)
@@ -187,13 +179,13 @@ START_TEST(aio_events_grow_never_fail)
 	}
 	aio_rings(&n0, &b);
 	t_pipe(p);
-	pool0 = stat_of(KAIO_STAT_POOL);
-	over0 = stat_of(KAIO_STAT_POOL_OVERFLOW);
+	pool0 = t_stat(KAIO_STAT_POOL);
+	over0 = t_stat(KAIO_STAT_POOL_OVERFLOW);
 	for (i = 0; i < N; i++) {
 		t_prep(&cb[i], p[0], NULL, POLLIN, 0);
 		ck_assert_int_eq(kaio_poll(&cb[i]), 0);
 	}
-	first = stat_of(KAIO_STAT_AIO_EVENTS);
+	first = t_stat(KAIO_STAT_AIO_EVENTS);
 	ck_assert_uint_le(first, 256);
 	ck_assert_int_eq(write(p[1], "x", 1), 1);
 	for (i = 0; i < N; i++) {
@@ -205,8 +197,8 @@ START_TEST(aio_events_grow_never_fail)
 	ck_assert_int_eq(kaio_poll(&cb[0]), 0);
 	ck_assert_int_eq(t_wait(&cb[0], 10000), 0);
 	ck_assert_int_eq(aio_return(&cb[0]) & POLLIN, POLLIN);
-	later = stat_of(KAIO_STAT_AIO_EVENTS);
-	if (!stat_of(KAIO_STAT_KERNEL)) {	/* tests/check-fallback.sh */
+	later = t_stat(KAIO_STAT_AIO_EVENTS);
+	if (!t_stat(KAIO_STAT_KERNEL)) {	/* tests/check-fallback.sh */
 		printf("SKIP: aio_events_grow_never_fail: native AIO refused\n");
 		ck_assert_uint_le(later, 256);
 		goto out;
@@ -214,9 +206,9 @@ START_TEST(aio_events_grow_never_fail)
 	ck_assert_uint_ge(first, 1);
 	ck_assert_uint_eq(later, first * 2);
 	/* The pool ran only what the full context refused, and said so. */
-	ck_assert_uint_ge(stat_of(KAIO_STAT_POOL_OVERFLOW) - over0, 1);
-	ck_assert_uint_eq(stat_of(KAIO_STAT_POOL_OVERFLOW) - over0,
-			  stat_of(KAIO_STAT_POOL) - pool0);
+	ck_assert_uint_ge(t_stat(KAIO_STAT_POOL_OVERFLOW) - over0, 1);
+	ck_assert_uint_eq(t_stat(KAIO_STAT_POOL_OVERFLOW) - over0,
+			  t_stat(KAIO_STAT_POOL) - pool0);
 	aio_rings(&n, &b);
 	ck_assert_int_eq(n, n0 + 1);	/* the small one was given back */
 out:

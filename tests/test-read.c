@@ -14,7 +14,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <linux/perf_event.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -23,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kaio_posix.h"
 #include "test-common.h"
 
 START_TEST(read_full)
@@ -885,6 +888,93 @@ START_TEST(read_recheck_no_fstat)
 END_TEST
 
 /*
+ * Where fcntl() and close() are the library's first, a thread's kept flags
+ * stay good while nothing changed them (request.c,
+ * KAIO_FLAGS_REUSE_SEEN): no fcntl() at all in 100 reads.  The fcntl()
+ * every 32 reads was 2% of a cached read's rate.
+ */
+START_TEST(read_flags_kept_no_fcntl)
+{
+	long long n = -1;
+	void *buf;
+	int fd, pfd;
+
+	if (!t_wrappers_first()) {
+		printf("SKIP: read_flags_kept_no_fcntl: fcntl() or close() is "
+		       "not the library's first here\n");
+		return;
+	}
+	pfd = t_syscall_counter("fcntl", 0);
+	if (pfd < 0) {
+		printf("SKIP: read_flags_kept_no_fcntl: no syscall tracepoint "
+		       "to count fcntl() with (%s)\n", strerror(errno));
+		return;
+	}
+	fd = t_tmpfile(100 * 4096, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	t_read_n(fd, buf, 2, 4096);	/* the flags fetched */
+	ck_assert_int_eq(ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0), 0);
+	t_read_n(fd, buf, 100, 4096);
+	ck_assert_int_eq(ioctl(pfd, PERF_EVENT_IOC_DISABLE, 0), 0);
+	ck_assert_int_eq(read(pfd, &n, sizeof(n)), (ssize_t)sizeof(n));
+	ck_assert_msg(n == 0, "%lld fcntl() calls for 100 reads", n);
+	close(pfd);
+	close(fd);
+	free(buf);
+}
+END_TEST
+
+/* Cached reads of fd served in the caller by n reads. */
+static unsigned long inline_of(int fd, void *buf, int n)
+{
+	unsigned long before = t_stat(KAIO_STAT_INLINE);
+
+	t_read_n(fd, buf, n, 4096);
+	return t_stat(KAIO_STAT_INLINE) - before;
+}
+
+/*
+ * fcntl(F_SETFL) is seen at once: an fd switched to O_DIRECT is no longer
+ * read in the caller (where it would wait for the device), and one
+ * switched back is again.  With flags kept for 32 uses, the next 29 reads
+ * went on as before.
+ */
+START_TEST(read_setfl_seen)
+{
+	unsigned long n;
+	void *buf;
+	int fd, fl;
+
+	if (!t_wrappers_first() || !t_direct_ok()) {
+		printf("SKIP: read_setfl_seen: fcntl() is not the library's "
+		       "first here, or no O_DIRECT\n");
+		return;
+	}
+	fd = t_tmpfile(8 * 4096, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	if (inline_of(fd, buf, 3) != 3) {
+		printf("SKIP: read_setfl_seen: cached reads are not served in "
+		       "the caller here\n");
+		close(fd);
+		free(buf);
+		return;
+	}
+	fl = fcntl(fd, F_GETFL);
+	ck_assert_int_ge(fl, 0);
+	ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_DIRECT), 0);
+	n = inline_of(fd, buf, 3);
+	ck_assert_msg(n == 0, "%lu of 3 O_DIRECT reads served in the caller", n);
+	ck_assert_int_eq(fcntl(fd, F_SETFL, fl), 0);
+	n = inline_of(fd, buf, 3);
+	ck_assert_msg(n == 3, "%lu of 3 cached reads served in the caller after "
+		      "O_DIRECT was cleared", n);
+	close(fd);
+	free(buf);
+}
+END_TEST
+
+/*
  * A POSIX message queue's fd reads as a short text at any offset (its
  * size, its notification), as glibc's pread() gives it.  Its inode is a
  * "regular file" with no blocks, whose poll() is about messages: io_uring,
@@ -950,6 +1040,8 @@ Suite *read_suite(void)
 		printf("SKIP: read_direct_fd_reused_stream: O_DIRECT not "
 		       "supported here\n");
 	tcase_add_test(tc, read_recheck_no_fstat);
+	tcase_add_test(tc, read_flags_kept_no_fcntl);
+	tcase_add_test(tc, read_setfl_seen);
 	if (t_direct_ok())
 		tcase_add_test(tc, read_direct_huge_length);
 	else

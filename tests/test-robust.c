@@ -98,14 +98,6 @@ T_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd,
 }
 #endif
 
-static unsigned long stat_of(int which)
-{
-	struct kaio_stats st;
-
-	kaio_stats_get(&st, sizeof(st));
-	return st.v[which];
-}
-
 static void prep_q(struct aiocb *cb, int fd, void *buf, size_t len,
 		   off_t off, int q, int val)
 {
@@ -159,7 +151,7 @@ START_TEST(robust_queue_destroy_stale)
 	ck_assert_int_ge(q, 0);
 	prep_q(&cb, p[0], &c, 1, 0, q, 1);
 	ck_assert_int_eq(aio_read(&cb), 0);
-	failed0 = stat_of(KAIO_STAT_NOTIFY_FAILED);
+	failed0 = t_stat(KAIO_STAT_NOTIFY_FAILED);
 	ck_assert_int_eq(kaio_queue_destroy(q), 0);
 	q2 = kaio_queue_create(0);
 	ck_assert_int_ge(q2, 0);
@@ -168,14 +160,14 @@ START_TEST(robust_queue_destroy_stale)
 	ck_assert_int_eq(aio_return(&cb), 1);
 	/* The notification follows the result: wait for its verdict. */
 	for (i = 0; i < 5000; i++) {
-		if (stat_of(KAIO_STAT_NOTIFY_FAILED) != failed0 ||
-		    stat_of(KAIO_STAT_NOTIFY_QUEUE) != 0)
+		if (t_stat(KAIO_STAT_NOTIFY_FAILED) != failed0 ||
+		    t_stat(KAIO_STAT_NOTIFY_QUEUE) != 0)
 			break;
 		usleep(1000);
 	}
 	ck_assert_int_eq(kaio_queue_reap(q2, ev, 4, &zero), 0);
-	ck_assert_uint_eq(stat_of(KAIO_STAT_NOTIFY_FAILED), failed0 + 1);
-	ck_assert_uint_eq(stat_of(KAIO_STAT_NOTIFY_QUEUE), 0);
+	ck_assert_uint_eq(t_stat(KAIO_STAT_NOTIFY_FAILED), failed0 + 1);
+	ck_assert_uint_eq(t_stat(KAIO_STAT_NOTIFY_QUEUE), 0);
 	ck_assert_int_eq(kaio_queue_destroy(q2), 0);
 	close(p[0]);
 	close(p[1]);
@@ -720,7 +712,7 @@ START_TEST(robust_wait_forbidden_midway)
 	ck_assert_msg(aio_error(&cb) == 0,
 		      "the read did not complete (aio_error %d)", aio_error(&cb));
 	ck_assert_int_eq(aio_return(&cb), 1);
-	ck_assert_uint_eq(stat_of(KAIO_STAT_URING), 1);	/* io_uring's */
+	ck_assert_uint_eq(t_stat(KAIO_STAT_URING), 1);	/* io_uring's */
 	close(p[0]);
 	close(p[1]);
 }
@@ -806,7 +798,7 @@ START_TEST(robust_held_fsync_enter_refused)
 		ck_assert_int_eq(t_wait(&s[i], 5000), 0);
 		ck_assert_int_eq(aio_return(&s[i]), 0);
 	}
-	pool0 = stat_of(KAIO_STAT_POOL);
+	pool0 = t_stat(KAIO_STAT_POOL);
 	t_prep(&w[3], fd, buf, sizeof(buf), 3 * 4096);
 	ck_assert_int_eq(aio_write(&w[3]), 0);
 	t_prep(&s[3], fd, NULL, 0, 0);
@@ -837,7 +829,7 @@ START_TEST(robust_held_fsync_enter_refused)
 	/* Taken back, it went to the pool; elsewhere the pool takes fsyncs
 	 * anyway (ext4 has no native AIO fsync). */
 	b = getenv("KAIO_BACKEND");
-	if ((b && strcmp(b, "auto")) || stat_of(KAIO_STAT_POOL) == pool0)
+	if ((b && strcmp(b, "auto")) || t_stat(KAIO_STAT_POOL) == pool0)
 		printf("SKIP: robust_held_fsync_enter_refused: no fsync was "
 		       "left in a thread's ring\n");
 	close(fd);

@@ -72,39 +72,6 @@ static unsigned long ring_served(void)
 	return st.v[KAIO_STAT_URING] + st.v[KAIO_STAT_KERNEL];
 }
 
-/* A counter of thread tid's (0: this thread's) entries into the system
- * call name, or -1. */
-static int syscall_counter(const char *name, pid_t tid)
-{
-	static const char *const dirs[] = {
-		"/sys/kernel/tracing", "/sys/kernel/debug/tracing",
-	};
-	struct perf_event_attr a;
-	char path[160];
-	unsigned i;
-	long id = -1;
-	FILE *f;
-
-	for (i = 0; i < 2 && id < 0; i++) {
-		snprintf(path, sizeof(path),
-			 "%s/events/syscalls/sys_enter_%s/id", dirs[i], name);
-		if ((f = fopen(path, "r"))) {
-			if (fscanf(f, "%ld", &id) != 1)
-				id = -1;
-			fclose(f);
-		}
-	}
-	if (id < 0)
-		return -1;
-	memset(&a, 0, sizeof(a));
-	a.type = PERF_TYPE_TRACEPOINT;
-	a.size = sizeof(a);
-	a.config = (unsigned long long)id;
-	a.disabled = 1;
-	a.exclude_hv = 1;
-	return (int)syscall(SYS_perf_event_open, &a, tid, -1, -1, 0);
-}
-
 /*
  * aio_suspend() that waits in a ring for an O_DIRECT read reaps it there,
  * and keeps the program's handlers out of that reap without blocking
@@ -128,7 +95,7 @@ START_TEST(sigdefer_wait_masks_nothing)
 #endif
 	if (!ring_waits("sigdefer_wait_masks_nothing"))
 		return;
-	pfd = syscall_counter("rt_sigprocmask", 0);
+	pfd = t_syscall_counter("rt_sigprocmask", 0);
 	if (pfd < 0) {
 		printf("SKIP: sigdefer_wait_masks_nothing: no tracepoint "
 		       "syscalls:sys_enter_rt_sigprocmask here (%s)\n",
@@ -382,7 +349,7 @@ START_TEST(sigdefer_rt_signals_once_each)
 	while (!atomic_load(&rd.tid) && !atomic_load(&rd.done))
 		usleep(100);
 	/* The reader's own queueing: the library's, of what it defers. */
-	pfd = syscall_counter("rt_tgsigqueueinfo", atomic_load(&rd.tid));
+	pfd = t_syscall_counter("rt_tgsigqueueinfo", atomic_load(&rd.tid));
 	if (pfd >= 0)
 		ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0);
 	for (i = 1; i <= NSIG_SENT && !atomic_load(&rd.done); i++) {
@@ -657,7 +624,7 @@ START_TEST(sigdefer_park_keeps_kernel_order)
 		alarm(60);
 		park_order_child(res[1], fd);
 	}
-	pfd = syscall_counter("rt_tgsigqueueinfo", pid);
+	pfd = t_syscall_counter("rt_tgsigqueueinfo", pid);
 	if (pfd < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
@@ -755,7 +722,7 @@ static int refused_child(void)
 		return 11;
 	while (!atomic_load(&rd.tid) && !atomic_load(&rd.done))
 		usleep(100);
-	pfd = syscall_counter("rt_sigprocmask", atomic_load(&rd.tid));
+	pfd = t_syscall_counter("rt_sigprocmask", atomic_load(&rd.tid));
 	if (pfd < 0)
 		return 5;
 	/* Deferring: the reader's waits mask nothing. */
@@ -881,7 +848,7 @@ static int ignored_child(void)
 	if (aio_read(&b) || t_wait(&b, 10000) || aio_return(&b) != DBYTES)
 		return 3;
 	ring0 = ring_served();
-	pfd = syscall_counter("rt_sigprocmask", 0);
+	pfd = t_syscall_counter("rt_sigprocmask", 0);
 	if (pfd >= 0)
 		ioctl(pfd, PERF_EVENT_IOC_ENABLE, 0);
 	for (i = 0; i < ROUNDS; i++) {
