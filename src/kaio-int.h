@@ -786,6 +786,10 @@ extern const sigset_t kaio__park_mask KAIO_HIDDEN;
 long kaio__park_call(const unsigned long long *deferred, long nr, long a1,
 		     long a2, long a3, long a4, long a5, long a6) KAIO_HIDDEN;
 int kaio__sigdefer_on(void) KAIO_HIDDEN;
+/* Each of the program's handlers that ran in this thread counts one, while
+ * kaio__sigdefer_on() (every one then runs behind the library's). */
+extern __thread unsigned long kaio__tls_handled
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 void kaio__sigdefer_foreign(void) KAIO_HIDDEN;
 void kaio__sigdefer_setup(void) KAIO_HIDDEN;
 void kaio__sigdefer_fork_child(void) KAIO_HIDDEN;
@@ -820,6 +824,10 @@ extern __thread long long kaio__tls_fs_t0
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern atomic_int kaio__sq_deferring KAIO_HIDDEN;
 void kaio__uring_flush_mine(void) KAIO_HIDDEN;
+/* eintr.c: has this thread requests it entered itself in io_uring, and
+ * a mark that moves when a completion queue it enters gets an entry. */
+int kaio__uring_in_kernel(void) KAIO_HIDDEN;
+unsigned kaio__uring_cq_mark(void) KAIO_HIDDEN;
 void kaio__uring_flush_all(void) KAIO_HIDDEN;
 void kaio__uring_enter_ring(void *ring) KAIO_HIDDEN;
 int kaio__uring_take_held(void *ring, struct kaio_req *lead,

@@ -427,10 +427,16 @@ static void let_in(ucontext_t *uc, const struct handler *h, int sig,
 	sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8, 0, 0);
 }
 
+/* The program's handlers this thread ran (eintr.c). */
+__thread unsigned long kaio__tls_handled
+	__attribute__((tls_model("initial-exec")));
+
 /* As the kernel calls it on x86_64: with siginfo and ucontext, also for
  * a handler installed without SA_SIGINFO (some read them all the same). */
 static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
 {
+	kaio__tls_handled++;
+	atomic_signal_fence(memory_order_seq_cst);
 	((void (*)(int, siginfo_t *, void *))h->fn)(sig, si, uc);
 }
 

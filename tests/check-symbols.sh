@@ -45,6 +45,12 @@ want=$(
 		done ;;
 	esac
 	echo "GLIBC_2.9 dup3"
+	# calls that fail with EINTR, wrapped (src/eintr.c)
+	echo "GLIBC_2.2.5 sigtimedwait"
+	echo "GLIBC_2.2.5 sigwaitinfo"
+	echo "GLIBC_2.3.2 epoll_wait"
+	echo "GLIBC_2.6 epoll_pwait"
+	echo "GLIBC_2.35 epoll_pwait2"
 	echo "GLIBC_2.28 fcntl64"
 	for n in close_range closefrom login_tty mq_close; do
 		echo "GLIBC_2.34 $n"

@@ -414,6 +414,15 @@ static int task_count(const char *dir, void *n)
 }
 
 /* Does every call fdgen.c wraps reach the library first? */
+int t_ours(const char *name)
+{
+	Dl_info info;
+	void *p = dlsym(RTLD_DEFAULT, name);
+
+	return p && dladdr(p, &info) && info.dli_fname &&
+	       strstr(info.dli_fname, "libkaio_posix");
+}
+
 int t_wrappers_first(void)
 {
 	static const char *const names[] = {
@@ -421,16 +430,11 @@ int t_wrappers_first(void)
 		"closefrom", "fclose", "fcloseall", "freopen", "freopen64",
 		"fcntl", "__fcntl", "fcntl64",
 	};
-	Dl_info info;
 	unsigned int i;
-	void *p;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		p = dlsym(RTLD_DEFAULT, names[i]);
-		if (!p || !dladdr(p, &info) || !info.dli_fname ||
-		    !strstr(info.dli_fname, "libkaio_posix"))
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!t_ours(names[i]))
 			return 0;
-	}
 	return 1;
 }
 

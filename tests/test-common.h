@@ -59,6 +59,8 @@ int t_threads(void);
 /* Does every call fdgen.c wraps (close() ...) reach the library first?
  * Not under a sanitizer's runtime, which wraps them. */
 int t_wrappers_first(void);
+/* Does the process bind name to the library's? */
+int t_ours(const char *name);
 /* fork() once the other threads sleep (a sanitizer's allocator lock) */
 pid_t t_fork(void);
 long t_now_ms(void);	/* CLOCK_MONOTONIC, in milliseconds */

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * eintr.c - no EINTR in the program's own waits that only a completion of
+ * the library's caused.
+ *
+ * A request that an application thread enters into io_uring itself (its
+ * ring, backend-uring.c) and that does not complete in io-wq (an O_DIRECT
+ * read, a buffered read that waited for its page) completes through task
+ * work that the kernel runs in that thread.  To run it the kernel wakes
+ * the thread from whatever it sleeps in, as a signal would: a call that
+ * is never restarted after a signal fails with EINTR, though no signal
+ * came.  Measured: an epoll_wait() or sigtimedwait() entered after an
+ * O_DIRECT aio_read() on a disk failed with EINTR 20 times out of 20;
+ * under glibc, never.  A program that takes EINTR for a signal (a
+ * sigtimedwait() loop that reads it as "a handler ran", a server that
+ * leaves its loop) then acts on a signal that never came.
+ *
+ * So the calls whose EINTR a Samba-style server or a signal-waiting
+ * thread sees are wrapped: epoll_wait(), epoll_pwait(), epoll_pwait2(),
+ * sigtimedwait() and sigwaitinfo().  One that fails with EINTR is called
+ * again, with what is left of its timeout, only if all of these hold:
+ * - this thread had requests in io_uring that it entered itself when the
+ *   call began (kaio__uring_in_kernel());
+ * - a completion queue those go to got an entry during the call
+ *   (kaio__uring_cq_mark() moved);
+ * - every handler of the program runs behind the library's
+ *   (kaio__sigdefer_on(), sigdefer.c), and none ran in this thread
+ *   during the call (kaio__tls_handled).
+ * A signal with a handler thus always ends the call with EINTR, as
+ * without the library.  What the last condition cannot see, and what a
+ * retry may then hide if it comes together with a completion: a handler
+ * installed behind the library's names (a raw rt_sigaction()) or of a
+ * fault signal sent with kill(), and a stop and SIGCONT (after which
+ * Linux ends these calls with EINTR).  kaio_posix(7) lists them.
+ *
+ * Other calls that fail with EINTR rather than restart (a socket read
+ * with SO_RCVTIMEO, semtimedop(), io_getevents(), mq_timedreceive()) are
+ * not wrapped; poll(), select(), read() and nanosleep() restart by
+ * themselves.
+ */
+#include "config.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kaio-int.h"
+
+/* What a wrapped call looked at before it began. */
+struct watch {
+	int on;
+	unsigned mark;
+	unsigned long handled;
+	struct timespec t0;	/* CLOCK_MONOTONIC, for a timed call */
+};
+
+static void watch_begin(struct watch *w, int timed)
+{
+	w->on = kaio__sigdefer_on() && kaio__uring_in_kernel();
+	if (!w->on)
+		return;
+	w->handled = kaio__tls_handled;
+	atomic_signal_fence(memory_order_seq_cst);
+	w->mark = kaio__uring_cq_mark();
+	if (timed)
+		clock_gettime(CLOCK_MONOTONIC, &w->t0);
+}
+
+/* The call failed with errno err: was it only task work?  Then w is
+ * ready for the next round. */
+static int spurious(struct watch *w, int err)
+{
+	unsigned mark;
+
+	if (!w->on || err != EINTR || !kaio__sigdefer_on())
+		return 0;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (kaio__tls_handled != w->handled)
+		return 0;
+	mark = kaio__uring_cq_mark();
+	if (mark == w->mark)
+		return 0;
+	w->mark = mark;
+	return 1;
+}
+
+/* What is left of a timeout of rel from w->t0: 0 if none, -1 if none
+ * is left. */
+static int left_ts(const struct watch *w, const struct timespec *rel,
+		   struct timespec *left)
+{
+	struct timespec now;
+	long long ns;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (long long)(rel->tv_sec - (now.tv_sec - w->t0.tv_sec)) *
+		     1000000000LL +
+	     (rel->tv_nsec - (now.tv_nsec - w->t0.tv_nsec));
+	if (ns <= 0)
+		return -1;
+	left->tv_sec = ns / 1000000000LL;
+	left->tv_nsec = ns % 1000000000LL;
+	return 0;
+}
+
+/* The same for a timeout of ms milliseconds (> 0), rounded up. */
+static int left_ms(const struct watch *w, int ms)
+{
+	struct timespec rel = { ms / 1000, (ms % 1000) * 1000000L }, left;
+
+	if (left_ts(w, &rel, &left))
+		return -1;
+	return (int)(left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000);
+}
+
+/* glibc's function of that name and version, found once. */
+static void *real(void *_Atomic *slot, const char *name, const char *ver)
+{
+	void *p = atomic_load_explicit(slot, memory_order_acquire);
+
+	if (kaio_unlikely(!p)) {
+		p = dlvsym(RTLD_NEXT, name, ver);
+		atomic_store_explicit(slot, p, memory_order_release);
+	}
+	return p;
+}
+
+#define REAL(type, name, ver) \
+	static void *_Atomic real_##name; \
+	static inline type get_##name(void) \
+	{ \
+		return (type)real(&real_##name, #name, ver); \
+	}
+
+#define ENTRY(ret, name, params) \
+	__attribute__((visibility("default"))) ret kaio_intr_##name params; \
+	ret kaio_intr_##name params
+
+typedef int (*epoll_wait_fn)(int, struct epoll_event *, int, int);
+typedef int (*epoll_pwait_fn)(int, struct epoll_event *, int, int,
+			      const sigset_t *);
+typedef int (*epoll_pwait2_fn)(int, struct epoll_event *, int,
+			       const struct timespec *, const sigset_t *);
+typedef int (*sigtimedwait_fn)(const sigset_t *, siginfo_t *,
+			       const struct timespec *);
+
+REAL(epoll_wait_fn, epoll_wait, "GLIBC_2.3.2")
+REAL(epoll_pwait_fn, epoll_pwait, "GLIBC_2.6")
+REAL(epoll_pwait2_fn, epoll_pwait2, "GLIBC_2.35")
+REAL(sigtimedwait_fn, sigtimedwait, "GLIBC_2.2.5")
+
+/* epoll_pwait() and epoll_wait() (mask NULL), through epoll_pwait2(). */
+static int pwait(int epfd, struct epoll_event *ev, int n, int ms,
+		 const sigset_t *mask, int masked)
+{
+	epoll_pwait_fn pw = get_epoll_pwait();
+	epoll_wait_fn w = get_epoll_wait();
+	struct watch wt;
+	int ret, err;
+
+	if (!pw || !w)
+		return (int)syscall(SYS_epoll_pwait, epfd, ev, n, ms, mask,
+				    _NSIG / 8);
+	watch_begin(&wt, ms > 0);
+	for (;;) {
+		ret = masked ? pw(epfd, ev, n, ms, mask) : w(epfd, ev, n, ms);
+		if (ret >= 0 || !spurious(&wt, err = errno))
+			return ret;
+		if (ms > 0 && (ms = left_ms(&wt, ms)) < 0)
+			return 0;	/* the timeout came: no event */
+		errno = err;
+	}
+}
+
+ENTRY(int, epoll_wait, (int epfd, struct epoll_event *ev, int n, int ms))
+{
+	return pwait(epfd, ev, n, ms, NULL, 0);
+}
+
+ENTRY(int, epoll_pwait, (int epfd, struct epoll_event *ev, int n, int ms,
+			 const sigset_t *mask))
+{
+	return pwait(epfd, ev, n, ms, mask, 1);
+}
+
+ENTRY(int, epoll_pwait2, (int epfd, struct epoll_event *ev, int n,
+			  const struct timespec *to, const sigset_t *mask))
+{
+	epoll_pwait2_fn fn = get_epoll_pwait2();
+	struct timespec rel, left;
+	struct watch wt;
+	int ret, err;
+
+	if (!fn)
+		return (int)syscall(SYS_epoll_pwait2, epfd, ev, n, to, mask,
+				    _NSIG / 8);
+	watch_begin(&wt, to != NULL);
+	if (to)
+		rel = *to;
+	for (;;) {
+		ret = fn(epfd, ev, n, to ? &rel : NULL, mask);
+		if (ret >= 0 || !spurious(&wt, err = errno))
+			return ret;
+		if (to && (rel.tv_sec || rel.tv_nsec)) {
+			if (left_ts(&wt, to, &left))
+				return 0;
+			rel = left;
+		}
+		errno = err;
+	}
+}
+
+ENTRY(int, sigtimedwait, (const sigset_t *set, siginfo_t *info,
+			  const struct timespec *to))
+{
+	sigtimedwait_fn fn = get_sigtimedwait();
+	struct timespec rel, left;
+	struct watch wt;
+	int ret, err;
+
+	if (!fn)
+		return (int)syscall(SYS_rt_sigtimedwait, set, info, to,
+				    _NSIG / 8);
+	watch_begin(&wt, to != NULL);
+	if (to)
+		rel = *to;
+	for (;;) {
+		ret = fn(set, info, to ? &rel : NULL);
+		if (ret >= 0 || !spurious(&wt, err = errno))
+			return ret;
+		if (to && (rel.tv_sec || rel.tv_nsec)) {
+			if (left_ts(&wt, to, &left)) {
+				errno = EAGAIN;	/* the timeout came */
+				return -1;
+			}
+			rel = left;
+		}
+		errno = err;
+	}
+}
+
+ENTRY(int, sigwaitinfo, (const sigset_t *set, siginfo_t *info))
+{
+	return kaio_intr_sigtimedwait(set, info, NULL);
+}
+
+/* name@@ver onto the wrapper called entry */
+#define EXPORT(name, ver) \
+	KAIO_ALIAS(kaio_intr_##name, kaio_intrv_##name); \
+	KAIO_DEFSYMVER(kaio_intrv_##name, name, ver)
+
+EXPORT(epoll_wait, GLIBC_2.3.2);
+EXPORT(epoll_pwait, GLIBC_2.6);
+EXPORT(epoll_pwait2, GLIBC_2.35);
+EXPORT(sigtimedwait, GLIBC_2.2.5);
+EXPORT(sigwaitinfo, GLIBC_2.2.5);
