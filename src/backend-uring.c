@@ -190,31 +190,18 @@ static void owner_put(struct owner *o)
 }
 
 /*
- * A request this thread entered itself completes, but in io-wq, through
- * task work run by this thread: the kernel wakes it from whatever it
- * sleeps in, and a call that does not restart fails with EINTR.  eintr.c
- * retries the program's calls that end so (epoll_wait(), sigtimedwait())
- * when this thread has such requests and a completion queue it enters got
- * an entry meanwhile: the tail of its own ring's, plus ring0's, into which
- * it enters requests when it has no ring of its own.
+ * A request this thread entered itself completes (but in io-wq) through
+ * task work run by this thread, and io-wq starts a worker for it through
+ * task work too: the kernel wakes this thread from whatever it sleeps in,
+ * and a call that does not restart fails with EINTR.  eintr.c retries the
+ * program's calls that end so (epoll_wait(), sigtimedwait()) while this
+ * thread has such requests.
  */
 int kaio__uring_in_kernel(void)
 {
 	struct owner *o = tls_owner;
 
 	return o && atomic_load_explicit(&o->n, memory_order_relaxed) > 0;
-}
-
-unsigned kaio__uring_cq_mark(void)
-{
-	struct owner *o = tls_owner;
-	unsigned m = 0;
-
-	if (o && o->ring)
-		m += __atomic_load_n(o->ring->ring.cq.ktail, __ATOMIC_ACQUIRE);
-	if (atomic_load(&ur.state) > 0)
-		m += __atomic_load_n(ring0.ring.cq.ktail, __ATOMIC_ACQUIRE);
-	return m;
 }
 
 /* The CLOCK_MONOTONIC time ns (< 1 s) from now. */

@@ -15,23 +15,27 @@
  * sigtimedwait() loop that reads it as "a handler ran", a server that
  * leaves its loop) then acts on a signal that never came.
  *
+ * io-wq does the same to start a worker for such a request (task work
+ * again), with no completion at all: a mark of the completion queues
+ * missed 8 of 10 such wake-ups (two O_DIRECT reads held in io-wq).
+ *
  * So the calls whose EINTR a Samba-style server or a signal-waiting
  * thread sees are wrapped: epoll_wait(), epoll_pwait(), epoll_pwait2(),
  * sigtimedwait() and sigwaitinfo().  One that fails with EINTR is called
- * again, with what is left of its timeout, only if all of these hold:
+ * again, with what is left of its timeout, only if both of these hold:
  * - this thread had requests in io_uring that it entered itself when the
- *   call began (kaio__uring_in_kernel());
- * - a completion queue those go to got an entry during the call
- *   (kaio__uring_cq_mark() moved);
+ *   call (or its last retry) began (kaio__uring_in_kernel());
  * - every handler of the program runs behind the library's
  *   (kaio__sigdefer_on(), sigdefer.c), and none ran in this thread
  *   during the call (kaio__tls_handled).
  * A signal with a handler thus always ends the call with EINTR, as
  * without the library.  What the last condition cannot see, and what a
- * retry may then hide if it comes together with a completion: a handler
+ * retry may then hide while the thread has such requests: a handler
  * installed behind the library's names (a raw rt_sigaction()) or of a
  * fault signal sent with kill(), and a stop and SIGCONT (after which
- * Linux ends these calls with EINTR).  kaio_posix(7) lists them.
+ * Linux ends these calls with EINTR).  kaio_posix(7) lists them.  errno
+ * is left as it was before the call when a retried call succeeds or
+ * times out, as after one that never failed.
  *
  * Other calls that fail with EINTR rather than restart (measured: a
  * socket read with SO_RCVTIMEO and semtimedop(); io_getevents() too) are
@@ -53,20 +57,24 @@
 /* What a wrapped call looked at before it began. */
 struct watch {
 	int on;
-	unsigned mark;
+	int saved;		/* errno before the call */
 	unsigned long handled;
 	struct timespec t0;	/* CLOCK_MONOTONIC, for a timed call */
 };
 
-static void watch_begin(struct watch *w, int timed)
+/* Before the call and before each retry. */
+static void watch_round(struct watch *w)
 {
 	w->on = kaio__sigdefer_on() && kaio__uring_in_kernel();
-	if (!w->on)
-		return;
 	w->handled = kaio__tls_handled;
 	atomic_signal_fence(memory_order_seq_cst);
-	w->mark = kaio__uring_cq_mark();
-	if (timed)
+}
+
+static void watch_begin(struct watch *w, int timed)
+{
+	w->saved = errno;
+	watch_round(w);
+	if (w->on && timed)
 		clock_gettime(CLOCK_MONOTONIC, &w->t0);
 }
 
@@ -74,40 +82,54 @@ static void watch_begin(struct watch *w, int timed)
  * ready for the next round. */
 static int spurious(struct watch *w, int err)
 {
-	unsigned mark;
-
 	if (!w->on || err != EINTR || !kaio__sigdefer_on())
 		return 0;
 	atomic_signal_fence(memory_order_seq_cst);
 	if (kaio__tls_handled != w->handled)
 		return 0;
-	mark = kaio__uring_cq_mark();
-	if (mark == w->mark)
-		return 0;
-	w->mark = mark;
+	watch_round(w);		/* the timeout still counts from t0 */
 	return 1;
 }
 
-/* What is left of a timeout of rel from w->t0: 0 if none, -1 if none
- * is left. */
+/* A retried call's result: errno as before the call if it succeeded. */
+static int done(const struct watch *w, int ret, int retried)
+{
+	if (retried && ret >= 0)
+		errno = w->saved;
+	return ret;
+}
+
+/*
+ * What is left of a timeout of rel from w->t0 (rel itself: the call's
+ * first, never a left-over): 0, or -1 if none is left.  Without a
+ * conversion to nanoseconds, which overflowed for a timeout of more than
+ * 292 years (LONG_MAX seconds: "for ever").
+ */
 static int left_ts(const struct watch *w, const struct timespec *rel,
 		   struct timespec *left)
 {
-	struct timespec now;
-	long long ns;
+	struct timespec now, gone;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	ns = (long long)(rel->tv_sec - (now.tv_sec - w->t0.tv_sec)) *
-		     1000000000LL +
-	     (rel->tv_nsec - (now.tv_nsec - w->t0.tv_nsec));
-	if (ns <= 0)
+	gone.tv_sec = now.tv_sec - w->t0.tv_sec;
+	gone.tv_nsec = now.tv_nsec - w->t0.tv_nsec;
+	if (gone.tv_nsec < 0) {
+		gone.tv_sec--;
+		gone.tv_nsec += 1000000000L;
+	}
+	if (rel->tv_sec < gone.tv_sec ||
+	    (rel->tv_sec == gone.tv_sec && rel->tv_nsec <= gone.tv_nsec))
 		return -1;
-	left->tv_sec = ns / 1000000000LL;
-	left->tv_nsec = ns % 1000000000LL;
+	left->tv_sec = rel->tv_sec - gone.tv_sec;
+	left->tv_nsec = rel->tv_nsec - gone.tv_nsec;
+	if (left->tv_nsec < 0) {
+		left->tv_sec--;
+		left->tv_nsec += 1000000000L;
+	}
 	return 0;
 }
 
-/* The same for a timeout of ms milliseconds (> 0), rounded up. */
+/* The same for the call's timeout of ms milliseconds (> 0), rounded up. */
 static int left_ms(const struct watch *w, int ms)
 {
 	struct timespec rel = { ms / 1000, (ms % 1000) * 1000000L }, left;
@@ -153,26 +175,25 @@ REAL(epoll_pwait_fn, epoll_pwait, "GLIBC_2.6")
 REAL(epoll_pwait2_fn, epoll_pwait2, "GLIBC_2.35")
 REAL(sigtimedwait_fn, sigtimedwait, "GLIBC_2.2.5")
 
-/* epoll_pwait() and epoll_wait() (mask NULL), through epoll_pwait2(). */
+/* epoll_pwait(), and epoll_wait() (masked 0). */
 static int pwait(int epfd, struct epoll_event *ev, int n, int ms,
 		 const sigset_t *mask, int masked)
 {
 	epoll_pwait_fn pw = get_epoll_pwait();
 	epoll_wait_fn w = get_epoll_wait();
 	struct watch wt;
-	int ret, err;
+	int ret, left = ms, retried = 0;
 
 	if (!pw || !w)
 		return (int)syscall(SYS_epoll_pwait, epfd, ev, n, ms, mask,
 				    _NSIG / 8);
 	watch_begin(&wt, ms > 0);
-	for (;;) {
-		ret = masked ? pw(epfd, ev, n, ms, mask) : w(epfd, ev, n, ms);
-		if (ret >= 0 || !spurious(&wt, err = errno))
-			return ret;
-		if (ms > 0 && (ms = left_ms(&wt, ms)) < 0)
-			return 0;	/* the timeout came: no event */
-		errno = err;
+	for (;; retried = 1) {
+		ret = masked ? pw(epfd, ev, n, left, mask) : w(epfd, ev, n, left);
+		if (ret >= 0 || !spurious(&wt, errno))
+			return done(&wt, ret, retried);
+		if (ms > 0 && (left = left_ms(&wt, ms)) < 0)
+			return done(&wt, 0, 1);	/* timed out: no event */
 	}
 }
 
@@ -191,26 +212,23 @@ ENTRY(int, epoll_pwait2, (int epfd, struct epoll_event *ev, int n,
 			  const struct timespec *to, const sigset_t *mask))
 {
 	epoll_pwait2_fn fn = get_epoll_pwait2();
-	struct timespec rel, left;
+	struct timespec left;
 	struct watch wt;
-	int ret, err;
+	int ret, retried = 0;
 
 	if (!fn)
 		return (int)syscall(SYS_epoll_pwait2, epfd, ev, n, to, mask,
 				    _NSIG / 8);
 	watch_begin(&wt, to != NULL);
 	if (to)
-		rel = *to;
-	for (;;) {
-		ret = fn(epfd, ev, n, to ? &rel : NULL, mask);
-		if (ret >= 0 || !spurious(&wt, err = errno))
-			return ret;
-		if (to && (rel.tv_sec || rel.tv_nsec)) {
-			if (left_ts(&wt, to, &left))
-				return 0;
-			rel = left;
-		}
-		errno = err;
+		left = *to;
+	for (;; retried = 1) {
+		ret = fn(epfd, ev, n, to ? &left : NULL, mask);
+		if (ret >= 0 || !spurious(&wt, errno))
+			return done(&wt, ret, retried);
+		if (to && (to->tv_sec || to->tv_nsec) &&
+		    left_ts(&wt, to, &left))
+			return done(&wt, 0, 1);	/* timed out: no event */
 	}
 }
 
@@ -218,28 +236,25 @@ ENTRY(int, sigtimedwait, (const sigset_t *set, siginfo_t *info,
 			  const struct timespec *to))
 {
 	sigtimedwait_fn fn = get_sigtimedwait();
-	struct timespec rel, left;
+	struct timespec left;
 	struct watch wt;
-	int ret, err;
+	int ret, retried = 0;
 
 	if (!fn)
 		return (int)syscall(SYS_rt_sigtimedwait, set, info, to,
 				    _NSIG / 8);
 	watch_begin(&wt, to != NULL);
 	if (to)
-		rel = *to;
-	for (;;) {
-		ret = fn(set, info, to ? &rel : NULL);
-		if (ret >= 0 || !spurious(&wt, err = errno))
-			return ret;
-		if (to && (rel.tv_sec || rel.tv_nsec)) {
-			if (left_ts(&wt, to, &left)) {
-				errno = EAGAIN;	/* the timeout came */
-				return -1;
-			}
-			rel = left;
+		left = *to;
+	for (;; retried = 1) {
+		ret = fn(set, info, to ? &left : NULL);
+		if (ret >= 0 || !spurious(&wt, errno))
+			return done(&wt, ret, retried);
+		if (to && (to->tv_sec || to->tv_nsec) &&
+		    left_ts(&wt, to, &left)) {
+			errno = EAGAIN;	/* timed out */
+			return -1;
 		}
-		errno = err;
 	}
 }
 

@@ -27,11 +27,14 @@
  * first, and that was seen).
  *
  * fcntl(F_SETFL), which changes the open flags a thread keeps (request.c),
- * bumps the generation too, after the call: a thread that read the number
- * generation before its own fcntl(F_GETFL) finds it moved.  While fcntl()
- * is seen (kaio__fdgen_flags_trusted()), kept flags are fetched again only
- * once in a long while, for a change made through a duplicate in another
- * process, which nothing here sees.
+ * bumps the generation too, after the call (the epoch, if it sets
+ * O_DIRECT: a duplicate of the number shares the flags): a thread that
+ * read the generation before its own fcntl(F_GETFL) finds it moved.  While
+ * fcntl() is seen (kaio__fdgen_flags_trusted()), kept flags are fetched
+ * again only once in a long while, for a change made through a duplicate
+ * in another process, which nothing here sees, or one that clears
+ * O_DIRECT through another number (its reads then go to a backend, which
+ * serves them right).
  *
  * They interpose only when the process finds them before glibc's: under
  * LD_PRELOAD, or linked with -lkaio_posix.  Loaded with dlopen(), or behind
@@ -408,7 +411,16 @@ ENTRY(int, fcntl, (int fd, int cmd, ...))
 	if (kaio_unlikely(!fn))
 		return (int)syscall(SYS_fcntl, fd, cmd, arg);
 	ret = fn(fd, cmd, arg);
-	if (cmd == F_SETFL && (f = kaio__fd_peek(fd)))
+	if (cmd != F_SETFL)
+		return ret;
+	/* The flags are the open file description's, which a duplicate
+	 * (dup(), F_DUPFD, SCM_RIGHTS) shares: one made O_DIRECT changes
+	 * what every number may name (a read in the caller would wait for
+	 * the device), the rest only this number's route. */
+	if ((int)(intptr_t)arg & O_DIRECT)
+		atomic_fetch_add_explicit(&kaio__fd_epoch, 1,
+					  memory_order_release);
+	else if ((f = kaio__fd_peek(fd)))
 		atomic_fetch_add_explicit(&f->gen, 1, memory_order_release);
 	return ret;
 }

@@ -294,9 +294,11 @@ struct kaio_fd {
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
 	atomic_int logged;		/* KAIO_DEBUG: decisions shown */
-	atomic_int rd_flags;		/* F_GETFL + 1 (and its kind) of a
-					 * seekable fd, not a stream; 0:
-					 * unknown (request.c) */
+	atomic_ullong rd_flags;		/* F_GETFL + 1 (and its kind) of a
+					 * seekable fd, not a stream, in the
+					 * low 32 bits (0: unknown); above,
+					 * the generation and epoch it was
+					 * fetched at (request.c) */
 	atomic_ullong gen;		/* bumped when the number is closed
 					 * or replaced (fdgen.c) */
 	atomic_llong wr_hold;		/* no plain write in the caller before
@@ -824,10 +826,8 @@ extern __thread long long kaio__tls_fs_t0
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern atomic_int kaio__sq_deferring KAIO_HIDDEN;
 void kaio__uring_flush_mine(void) KAIO_HIDDEN;
-/* eintr.c: has this thread requests it entered itself in io_uring, and
- * a mark that moves when a completion queue it enters gets an entry. */
+/* eintr.c: has this thread requests it entered itself in io_uring? */
 int kaio__uring_in_kernel(void) KAIO_HIDDEN;
-unsigned kaio__uring_cq_mark(void) KAIO_HIDDEN;
 void kaio__uring_flush_all(void) KAIO_HIDDEN;
 void kaio__uring_enter_ring(void *ring) KAIO_HIDDEN;
 int kaio__uring_take_held(void *ring, struct kaio_req *lead,

@@ -710,28 +710,38 @@ static void flags_free(void)
 		munmap(t, len);
 }
 
+/* The tag of flags fetched at generation gen and epoch epoch: both only
+ * grow, so their sum moves with either (struct kaio_fd.rd_flags). */
+static unsigned rd_tag(unsigned long long gen, unsigned long long epoch)
+{
+	return (unsigned)(gen + epoch);
+}
+
 static int read_flags_cached(int fd, int *fl)
 {
 	struct flag_use *u;
 	struct kaio_fd *f;
-	int v, ok = 0;
+	unsigned long long v;
+	int ok = 0;
 
 	if (!flags_hold())
 		return 0;
 	u = flag_slot(fd);
-	if (u && u->left > 0) {
-		f = kaio__fd_peek(fd);
-		if (f && (!u->fl_seen ||
-			  (atomic_load_explicit(&f->gen,
-						memory_order_acquire) ==
-				   u->fl_gen &&
-			   atomic_load_explicit(&kaio__fd_epoch,
-						memory_order_acquire) ==
-				   u->fl_epoch)) &&
-		    (v = atomic_load_explicit(&f->rd_flags,
-					      memory_order_relaxed))) {
+	if (u && u->left > 0 && (f = kaio__fd_peek(fd))) {
+		v = atomic_load_explicit(&f->rd_flags, memory_order_acquire);
+		/* Vouched for: this thread's look and the shared flags are
+		 * of the number's generation and epoch as they are now (a
+		 * slower fetch of an older one may have stored after). */
+		if ((unsigned)v &&
+		    (!u->fl_seen ||
+		     ((unsigned)(v >> 32) == rd_tag(u->fl_gen, u->fl_epoch) &&
+		      atomic_load_explicit(&f->gen, memory_order_acquire) ==
+			      u->fl_gen &&
+		      atomic_load_explicit(&kaio__fd_epoch,
+					   memory_order_acquire) ==
+			      u->fl_epoch))) {
 			u->left--;
-			*fl = v - 1;
+			*fl = (int)(unsigned)v - 1;
 			ok = 1;
 		}
 	}
@@ -917,10 +927,15 @@ again:
 		/* Not a stream, nor O_DIRECT on anything but a file (a
 		 * packet-mode pipe: native AIO would block on it). */
 		atomic_store_explicit(&f->rd_flags,
-				      (*fl & KAIO_FL_STREAM) ||
-				      ((*fl & O_DIRECT) &&
-				       !(*fl & KAIO_FL_FILE)) ? 0 : *fl + 1,
-				      memory_order_relaxed);
+				      (unsigned long long)rd_tag(fl_gen,
+								 fl_epoch)
+						      << 32 |
+					      (unsigned)((*fl & KAIO_FL_STREAM) ||
+							 ((*fl & O_DIRECT) &&
+							  !(*fl &
+							    KAIO_FL_FILE))
+							 ? 0 : *fl + 1),
+				      memory_order_release);
 	}
 	return 0;
 }

@@ -824,11 +824,17 @@ int fstat(int fd, struct stat *st)
 
 __attribute__((visibility("default"))) int
 statx(int dfd, const char *path, int flags, unsigned mask, struct statx *sx);
+static __thread int statx_slow;	/* the next statx() of this thread sleeps */
+
 int statx(int dfd, const char *path, int flags, unsigned mask,
 	  struct statx *sx)
 {
 	if (dfd == atomic_load(&type_watch))
 		atomic_fetch_add(&type_seen, 1);
+	if (statx_slow) {
+		statx_slow = 0;
+		usleep(300 * 1000);
+	}
 	if (!real_statx) {
 		errno = ENOSYS;
 		return -1;
@@ -937,13 +943,15 @@ static unsigned long inline_of(int fd, void *buf, int n)
  * fcntl(F_SETFL) is seen at once: an fd switched to O_DIRECT is no longer
  * read in the caller (where it would wait for the device), and one
  * switched back is again.  With flags kept for 32 uses, the next 29 reads
- * went on as before.
+ * went on as before.  The flags are the open file description's: a
+ * duplicate made O_DIRECT through the other number is seen too (it was
+ * not: 4094 of 5000 reads of it were served in the caller).
  */
 START_TEST(read_setfl_seen)
 {
 	unsigned long n;
 	void *buf;
-	int fd, fl;
+	int fd, fd2, fl;
 
 	if (!t_wrappers_first() || !t_direct_ok()) {
 		printf("SKIP: read_setfl_seen: fcntl() is not the library's "
@@ -969,7 +977,75 @@ START_TEST(read_setfl_seen)
 	n = inline_of(fd, buf, 3);
 	ck_assert_msg(n == 3, "%lu of 3 cached reads served in the caller after "
 		      "O_DIRECT was cleared", n);
+	fd2 = dup(fd);
+	ck_assert_int_ge(fd2, 0);
+	ck_assert_int_eq(inline_of(fd2, buf, 3), 3);
+	ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_DIRECT), 0);
+	n = inline_of(fd2, buf, 3);
+	ck_assert_msg(n == 0, "%lu of 3 O_DIRECT reads of a duplicate served in "
+		      "the caller", n);
+	close(fd2);
 	close(fd);
+	free(buf);
+}
+END_TEST
+
+/*
+ * A thread's fetch of the flags that is overtaken: it read them before an
+ * F_SETFL and stores them into the fd's shared entry after another thread
+ * fetched the new ones there.  Those stale flags must not be taken for the
+ * new ones (they were, for 4094 of 5000 reads served in the caller).
+ * The slow fetch: this file's statx() sleeps in that thread (fd_kind()).
+ */
+static int race_fd;
+
+static void *slow_fetch(void *arg)
+{
+	void *buf;
+
+	(void)arg;
+	if (posix_memalign(&buf, 4096, 4096))
+		return NULL;
+	statx_slow = 1;
+	t_read_n(race_fd, buf, 1, 4096);
+	statx_slow = 0;
+	free(buf);
+	return NULL;
+}
+
+START_TEST(read_setfl_overtaken_fetch)
+{
+	unsigned long n;
+	pthread_t t;
+	void *buf;
+	int fl;
+
+	if (!t_wrappers_first() || !t_direct_ok()) {
+		printf("SKIP: read_setfl_overtaken_fetch: fcntl() is not the "
+		       "library's first here, or no O_DIRECT\n");
+		return;
+	}
+	race_fd = t_tmpfile(8 * 4096, 0);
+	ck_assert_int_ge(race_fd, 0);
+	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
+	if (inline_of(race_fd, buf, 3) != 3) {
+		printf("SKIP: read_setfl_overtaken_fetch: cached reads are not "
+		       "served in the caller here\n");
+		close(race_fd);
+		free(buf);
+		return;
+	}
+	ck_assert_int_eq(pthread_create(&t, NULL, slow_fetch, NULL), 0);
+	usleep(100 * 1000);	/* past its fcntl(F_GETFL), in its statx() */
+	fl = fcntl(race_fd, F_GETFL);
+	ck_assert_int_ge(fl, 0);
+	ck_assert_int_eq(fcntl(race_fd, F_SETFL, fl | O_DIRECT), 0);
+	t_read_n(race_fd, buf, 3, 4096);	/* the new flags fetched here */
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	n = inline_of(race_fd, buf, 8);
+	ck_assert_msg(n == 0, "%lu of 8 O_DIRECT reads served in the caller "
+		      "after an overtaken fetch", n);
+	close(race_fd);
 	free(buf);
 }
 END_TEST
@@ -1042,6 +1118,7 @@ Suite *read_suite(void)
 	tcase_add_test(tc, read_recheck_no_fstat);
 	tcase_add_test(tc, read_flags_kept_no_fcntl);
 	tcase_add_test(tc, read_setfl_seen);
+	tcase_add_test(tc, read_setfl_overtaken_fetch);
 	if (t_direct_ok())
 		tcase_add_test(tc, read_direct_huge_length);
 	else

@@ -19,6 +19,8 @@
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/userfaultfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1042,6 +1044,192 @@ START_TEST(sigdefer_handler_still_eintr)
 }
 END_TEST
 
+/*
+ * A file's inode lock, held: a buffered pwrite() into it copies from a
+ * page that userfaultfd keeps missing, until hold_release().  An O_DIRECT
+ * read of the file then waits in io-wq for the lock, and completes when
+ * it is released.
+ */
+struct lock_hold {
+	int fd, uffd;
+	char *page;
+	pthread_t th;
+};
+
+static void *hold_writer(void *arg)
+{
+	struct lock_hold *h = arg;
+
+	if (pwrite(h->fd, h->page, 4096, 1 << 20) != 4096)
+		return (void *)1;
+	return NULL;
+}
+
+/* 0, or the errno that kept the lock from being held (the caller skips). */
+static int hold_lock(struct lock_hold *h, int fd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+
+	h->fd = fd;
+	h->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (h->uffd < 0)
+		return errno;
+	if (ioctl(h->uffd, UFFDIO_API, &api)) {
+		close(h->uffd);
+		return errno;
+	}
+	h->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert(h->page != MAP_FAILED);
+	reg.range.start = (unsigned long)h->page;
+	reg.range.len = 4096;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	if (ioctl(h->uffd, UFFDIO_REGISTER, &reg)) {
+		munmap(h->page, 4096);
+		close(h->uffd);
+		return errno;
+	}
+	ck_assert_int_eq(pthread_create(&h->th, NULL, hold_writer, h), 0);
+	return 0;
+}
+
+static void hold_release(struct lock_hold *h)
+{
+	static char src[4096] __attribute__((aligned(4096)));
+	struct uffdio_copy c = {
+		.dst = (unsigned long)h->page,
+		.src = (unsigned long)src,
+		.len = 4096,
+	};
+
+	ck_assert_int_eq(ioctl(h->uffd, UFFDIO_COPY, &c), 0);
+}
+
+static void hold_end(struct lock_hold *h)
+{
+	void *res;
+
+	ck_assert_int_eq(pthread_join(h->th, &res), 0);
+	ck_assert_ptr_null(res);
+	close(h->uffd);
+	munmap(h->page, 4096);
+}
+
+static struct lock_hold held[2];
+static long held_t0;
+
+static void *release_later(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 2; i++) {
+		while (t_now_ms() < held_t0 + 300 * (i + 1))
+			usleep(1000);
+		hold_release(&held[i]);
+	}
+	return NULL;
+}
+
+/*
+ * Two O_DIRECT reads wait in io-wq for their files' locks, released 300
+ * and 600 ms into a 1 s wait of this thread.  Starting a second io-wq
+ * worker wakes the thread with no completion (task work), and each
+ * completion wakes it again: the wait must still last its second.  A
+ * check of the completion queues let the first through (EINTR at once),
+ * and a retry that counted the time gone from the first call's timeout
+ * twice ended it at 800 ms.
+ */
+START_TEST(sigdefer_no_eintr_timeout_kept)
+{
+	const char *m = getenv("KAIO_BACKEND");
+	struct timespec to = { 1, 0 };
+	const struct aiocb *l[2];
+	struct epoll_event ev;
+	struct aiocb cb[2];
+	unsigned char *buf[2];
+	sigset_t set, old;
+	char path[64];
+	int fd[2], dfd[2], i, round, ep, r, err;
+	pthread_t t;
+	long ms;
+
+	if ((m && *m && strcmp(m, "auto") && strcmp(m, "uring")) ||
+	    !t_uring_ok() || t_threaded_kernel() || !t_direct_ok() ||
+	    !t_ours("epoll_wait") || !t_ours("sigaction")) {
+		printf("SKIP: sigdefer_no_eintr_timeout_kept: needs io_uring "
+		       "(KAIO_BACKEND auto or uring), O_DIRECT, and the "
+		       "library's epoll_wait() and sigaction() first\n");
+		return;
+	}
+	ep = epoll_create1(0);
+	ck_assert_int_ge(ep, 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+	for (round = 0; round < 2; round++) {
+		for (i = 0; i < 2; i++) {
+			fd[i] = t_tmpfile(1 << 20, 0);
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", fd[i]);
+			dfd[i] = open(path, O_RDONLY | O_DIRECT);
+			ck_assert_int_ge(dfd[i], 0);
+			ck_assert_int_eq(posix_memalign((void **)&buf[i], 4096,
+							4096), 0);
+			err = hold_lock(&held[i], fd[i]);
+			if (err) {
+				printf("SKIP: sigdefer_no_eintr_timeout_kept: "
+				       "userfaultfd: %s\n", strerror(err));
+				ck_assert_int_eq(i, 0);	/* the first only */
+				close(dfd[0]);
+				close(fd[0]);
+				free(buf[0]);
+				close(ep);
+				return;
+			}
+		}
+		usleep(100 * 1000);	/* both writers hold their locks */
+		held_t0 = t_now_ms();
+		ck_assert_int_eq(pthread_create(&t, NULL, release_later, NULL),
+				 0);
+		for (i = 0; i < 2; i++) {
+			t_prep(&cb[i], dfd[i], buf[i], 4096, 0);
+			ck_assert_int_eq(aio_read(&cb[i]), 0);
+			l[i] = &cb[i];
+		}
+		if (round == 0) {
+			r = epoll_wait(ep, &ev, 1, 1000);
+			err = errno;
+			ck_assert_msg(r == 0, "epoll_wait(): %d (%s)", r,
+				      r < 0 ? strerror(err) : "");
+		} else {
+			r = sigtimedwait(&set, NULL, &to);
+			err = errno;
+			ck_assert_msg(r < 0 && err == EAGAIN,
+				      "sigtimedwait(): %d (%s)", r,
+				      r < 0 ? strerror(err) : "");
+		}
+		ms = t_now_ms() - held_t0;
+		ck_assert_msg(ms >= 950, "a 1 s wait ended after %ld ms", ms);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		for (i = 0; i < 2; i++)
+			hold_end(&held[i]);
+		while (aio_error(&cb[0]) == EINPROGRESS ||
+		       aio_error(&cb[1]) == EINPROGRESS)
+			aio_suspend(l, 2, NULL);
+		for (i = 0; i < 2; i++) {
+			ck_assert_int_eq(aio_return(&cb[i]), 4096);
+			ck_assert(t_check_bytes(buf[i], 0, 4096));
+			free(buf[i]);
+			close(dfd[i]);
+			close(fd[i]);
+		}
+	}
+	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	close(ep);
+}
+END_TEST
+
 Suite *sigdefer_suite(void)
 {
 	Suite *s = suite_create("sigdefer");
@@ -1059,6 +1247,7 @@ Suite *sigdefer_suite(void)
 	tcase_add_test(tc, sigdefer_masked_ignored_no_eintr);
 	tcase_add_test(tc, sigdefer_no_eintr_from_completions);
 	tcase_add_test(tc, sigdefer_handler_still_eintr);
+	tcase_add_test(tc, sigdefer_no_eintr_timeout_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
