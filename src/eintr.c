@@ -44,7 +44,6 @@
  */
 #include "config.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -139,25 +138,6 @@ static int left_ms(const struct watch *w, int ms)
 	return (int)(left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000);
 }
 
-/* glibc's function of that name and version, found once. */
-static void *real(void *_Atomic *slot, const char *name, const char *ver)
-{
-	void *p = atomic_load_explicit(slot, memory_order_acquire);
-
-	if (kaio_unlikely(!p)) {
-		p = dlvsym(RTLD_NEXT, name, ver);
-		atomic_store_explicit(slot, p, memory_order_release);
-	}
-	return p;
-}
-
-#define REAL(type, name, ver) \
-	static void *_Atomic real_##name; \
-	static inline type get_##name(void) \
-	{ \
-		return (type)real(&real_##name, #name, ver); \
-	}
-
 #define ENTRY(ret, name, params) \
 	__attribute__((visibility("default"))) ret kaio_intr_##name params; \
 	ret kaio_intr_##name params
@@ -170,10 +150,10 @@ typedef int (*epoll_pwait2_fn)(int, struct epoll_event *, int,
 typedef int (*sigtimedwait_fn)(const sigset_t *, siginfo_t *,
 			       const struct timespec *);
 
-REAL(epoll_wait_fn, epoll_wait, "GLIBC_2.3.2")
-REAL(epoll_pwait_fn, epoll_pwait, "GLIBC_2.6")
-REAL(epoll_pwait2_fn, epoll_pwait2, "GLIBC_2.35")
-REAL(sigtimedwait_fn, sigtimedwait, "GLIBC_2.2.5")
+KAIO_REAL(epoll_wait_fn, epoll_wait, "GLIBC_2.3.2")
+KAIO_REAL(epoll_pwait_fn, epoll_pwait, "GLIBC_2.6")
+KAIO_REAL(epoll_pwait2_fn, epoll_pwait2, "GLIBC_2.35")
+KAIO_REAL(sigtimedwait_fn, sigtimedwait, "GLIBC_2.2.5")
 
 /* epoll_pwait(), and epoll_wait() (masked 0). */
 static int pwait(int epfd, struct epoll_event *ev, int n, int ms,

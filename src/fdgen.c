@@ -188,8 +188,7 @@ static void all_gone_after(int *unused)
 	int after_ __attribute__((cleanup(all_gone_after))) = 0; \
 	all_going()
 
-/* glibc's function of that name and version, found once. */
-static void *real(void *_Atomic *slot, const char *name, const char *ver)
+void *kaio__real(void *_Atomic *slot, const char *name, const char *ver)
 {
 	void *p = atomic_load_explicit(slot, memory_order_acquire);
 
@@ -221,20 +220,13 @@ typedef FILE *(*reopen_fn)(const char *, const char *, FILE *);
 typedef void (*finish_fn)(FILE *, int);
 typedef int (*fcntl_fn)(int, int, ...);
 
-#define REAL(type, name, ver) \
-	static void *_Atomic real_##name; \
-	static inline type get_##name(void) \
-	{ \
-		return (type)real(&real_##name, #name, ver); \
-	}
-
 #define ENTRY(ret, name, params) \
 	__attribute__((visibility("default"))) ret kaio_fd_##name params; \
 	ret kaio_fd_##name params
 
 /* A call that closes a stream's fd: fclose() and its kin. */
 #define WRAP_FILE(name, ver) \
-	REAL(file_fn, name, ver) \
+	KAIO_REAL(file_fn, name, ver) \
 	ENTRY(int, name, (FILE *fp)) \
 	{ \
 		file_fn fn = get_##name(); \
@@ -246,18 +238,18 @@ typedef int (*fcntl_fn)(int, int, ...);
 		return fn(fp); \
 	}
 
-REAL(fd_fn, close, "GLIBC_2.2.5")
-REAL(fd2_fn, dup2, "GLIBC_2.2.5")
-REAL(fd3_fn, dup3, "GLIBC_2.9")
-REAL(range_fn, close_range, "GLIBC_2.34")
-REAL(from_fn, closefrom, "GLIBC_2.34")
-REAL(void_fn, fcloseall, "GLIBC_2.2.5")
-REAL(reopen_fn, freopen, "GLIBC_2.2.5")
-REAL(reopen_fn, freopen64, "GLIBC_2.2.5")
-REAL(fd_fn, login_tty, "GLIBC_2.34")
-REAL(fd_fn, mq_close, "GLIBC_2.34")
-REAL(finish_fn, _IO_file_finish, "GLIBC_2.2.5")
-REAL(fcntl_fn, fcntl, "GLIBC_2.2.5")
+KAIO_REAL(fd_fn, close, "GLIBC_2.2.5")
+KAIO_REAL(fd2_fn, dup2, "GLIBC_2.2.5")
+KAIO_REAL(fd3_fn, dup3, "GLIBC_2.9")
+KAIO_REAL(range_fn, close_range, "GLIBC_2.34")
+KAIO_REAL(from_fn, closefrom, "GLIBC_2.34")
+KAIO_REAL(void_fn, fcloseall, "GLIBC_2.2.5")
+KAIO_REAL(reopen_fn, freopen, "GLIBC_2.2.5")
+KAIO_REAL(reopen_fn, freopen64, "GLIBC_2.2.5")
+KAIO_REAL(fd_fn, login_tty, "GLIBC_2.34")
+KAIO_REAL(fd_fn, mq_close, "GLIBC_2.34")
+KAIO_REAL(finish_fn, _IO_file_finish, "GLIBC_2.2.5")
+KAIO_REAL(fcntl_fn, fcntl, "GLIBC_2.2.5")
 
 ENTRY(int, close, (int fd))
 {

@@ -326,6 +326,17 @@ void kaio__fdgen_setup(void) KAIO_HIDDEN;
 int kaio__fdgen_trusted(void) KAIO_HIDDEN;
 int kaio__fdgen_flags_trusted(void) KAIO_HIDDEN;
 extern pid_t kaio__pid KAIO_HIDDEN;
+/* glibc's function of that name and version (dlvsym(RTLD_NEXT)), looked
+ * up once into *slot; NULL if this glibc has none. */
+void *kaio__real(void *_Atomic *slot, const char *name, const char *ver)
+	KAIO_HIDDEN;
+/* KAIO_REAL(type, name, ver): a slot and get_<name>() returning it. */
+#define KAIO_REAL(type, name, ver) \
+	static void *_Atomic real_##name; \
+	static inline type get_##name(void) \
+	{ \
+		return (type)kaio__real(&real_##name, #name, ver); \
+	}
 
 /*
  * The aiocb's private fields are read by other threads (aio_cancel(),

@@ -939,6 +939,29 @@ static unsigned long inline_of(int fd, void *buf, int n)
 	return t_stat(KAIO_STAT_INLINE) - before;
 }
 
+/* The F_SETFL tests' file (8 pages) and page buffer, when the library's
+ * fcntl() comes first, O_DIRECT works and cached reads are served in the
+ * caller; else SKIP said, and 0. */
+static int setfl_setup(const char *name, int *fd, void **buf)
+{
+	if (!t_wrappers_first() || !t_direct_ok()) {
+		printf("SKIP: %s: fcntl() is not the library's first here, or "
+		       "no O_DIRECT\n", name);
+		return 0;
+	}
+	*fd = t_tmpfile(8 * 4096, 0);
+	ck_assert_int_ge(*fd, 0);
+	ck_assert_int_eq(posix_memalign(buf, 4096, 4096), 0);
+	if (inline_of(*fd, *buf, 3) != 3) {
+		printf("SKIP: %s: cached reads are not served in the caller "
+		       "here\n", name);
+		close(*fd);
+		free(*buf);
+		return 0;
+	}
+	return 1;
+}
+
 /*
  * fcntl(F_SETFL) is seen at once: an fd switched to O_DIRECT is no longer
  * read in the caller (where it would wait for the device), and one
@@ -953,21 +976,8 @@ START_TEST(read_setfl_seen)
 	void *buf;
 	int fd, fd2, fl;
 
-	if (!t_wrappers_first() || !t_direct_ok()) {
-		printf("SKIP: read_setfl_seen: fcntl() is not the library's "
-		       "first here, or no O_DIRECT\n");
+	if (!setfl_setup("read_setfl_seen", &fd, &buf))
 		return;
-	}
-	fd = t_tmpfile(8 * 4096, 0);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
-	if (inline_of(fd, buf, 3) != 3) {
-		printf("SKIP: read_setfl_seen: cached reads are not served in "
-		       "the caller here\n");
-		close(fd);
-		free(buf);
-		return;
-	}
 	fl = fcntl(fd, F_GETFL);
 	ck_assert_int_ge(fl, 0);
 	ck_assert_int_eq(fcntl(fd, F_SETFL, fl | O_DIRECT), 0);
@@ -1020,21 +1030,8 @@ START_TEST(read_setfl_overtaken_fetch)
 	void *buf;
 	int fl;
 
-	if (!t_wrappers_first() || !t_direct_ok()) {
-		printf("SKIP: read_setfl_overtaken_fetch: fcntl() is not the "
-		       "library's first here, or no O_DIRECT\n");
+	if (!setfl_setup("read_setfl_overtaken_fetch", &race_fd, &buf))
 		return;
-	}
-	race_fd = t_tmpfile(8 * 4096, 0);
-	ck_assert_int_ge(race_fd, 0);
-	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
-	if (inline_of(race_fd, buf, 3) != 3) {
-		printf("SKIP: read_setfl_overtaken_fetch: cached reads are not "
-		       "served in the caller here\n");
-		close(race_fd);
-		free(buf);
-		return;
-	}
 	ck_assert_int_eq(pthread_create(&t, NULL, slow_fetch, NULL), 0);
 	usleep(100 * 1000);	/* past its fcntl(F_GETFL), in its statx() */
 	fl = fcntl(race_fd, F_GETFL);

@@ -955,47 +955,72 @@ static void eintr_read_end(struct aiocb *cb, int i)
 				65536));
 }
 
+/* The waits the retry covers: an empty epoll set, and SIGUSR2 blocked
+ * for sigtimedwait(); eintr_waits_end() puts the mask back. */
+static int eintr_waits(sigset_t *set, sigset_t *old)
+{
+	int ep = epoll_create1(0);
+
+	ck_assert_int_ge(ep, 0);
+	sigemptyset(set);
+	sigaddset(set, SIGUSR2);
+	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, set, old), 0);
+	return ep;
+}
+
+static void eintr_waits_end(int ep, const sigset_t *old)
+{
+	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, old, NULL), 0);
+	close(ep);
+}
+
+/* One of them (epoll_wait() if !sig), for ms: it must time out. */
+static void eintr_wait_out(int ep, const sigset_t *set, int sig, int ms)
+{
+	struct timespec to = { ms / 1000, (ms % 1000) * 1000000L };
+	struct epoll_event ev;
+	int r, err;
+
+	if (!sig) {
+		r = epoll_wait(ep, &ev, 1, ms);
+		err = errno;
+		ck_assert_msg(r == 0, "epoll_wait(): %d (%s)", r,
+			      r < 0 ? strerror(err) : "");
+	} else {
+		r = sigtimedwait(set, NULL, &to);
+		err = errno;
+		ck_assert_msg(r < 0 && err == EAGAIN,
+			      "sigtimedwait(): %d (%s)", r,
+			      r < 0 ? strerror(err) : "");
+	}
+}
+
 START_TEST(sigdefer_no_eintr_from_completions)
 {
-	struct epoll_event ev;
-	struct timespec to = { 0, 40 * 1000000L };
 	unsigned long served0;
 	unsigned char *buf;
 	struct aiocb cb;
 	sigset_t set, old;
 	long t0, ms;
-	int fd, ep, i, r;
+	int fd, ep, i;
 
 	if (!eintr_setup("sigdefer_no_eintr_from_completions", &fd, &buf))
 		return;
-	ep = epoll_create1(0);
-	ck_assert_int_ge(ep, 0);
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR2);
-	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+	ep = eintr_waits(&set, &old);
 	served0 = ring_served();
 	for (i = 0; i < 12; i++) {
 		eintr_read_start(&cb, fd, buf, i);
 		t0 = t_now_ms();
-		if (i % 2 == 0) {
-			r = epoll_wait(ep, &ev, 1, 40);
-			ck_assert_msg(r == 0, "epoll_wait() %d: %d (%s)", i, r,
-				      r < 0 ? strerror(errno) : "");
-		} else {
-			r = sigtimedwait(&set, NULL, &to);
-			ck_assert_msg(r < 0 && errno == EAGAIN,
-				      "sigtimedwait() %d: %d (%s)", i, r,
-				      r < 0 ? strerror(errno) : "");
-		}
+		eintr_wait_out(ep, &set, i % 2, 40);
 		ms = t_now_ms() - t0;
-		ck_assert_msg(ms >= 35, "a 40 ms wait ended after %ld ms", ms);
+		ck_assert_msg(ms >= 35, "a 40 ms wait (%d) ended after %ld ms",
+			      i, ms);
 		eintr_read_end(&cb, i);
 	}
-	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+	eintr_waits_end(ep, &old);
 	if (ring_served() == served0)
 		printf("SKIP: sigdefer_no_eintr_from_completions: no read went "
 		       "to a kernel ring here\n");
-	close(ep);
 	close(fd);
 	free(buf);
 }
@@ -1144,14 +1169,12 @@ static void *release_later(void *arg)
 START_TEST(sigdefer_no_eintr_timeout_kept)
 {
 	const char *m = getenv("KAIO_BACKEND");
-	struct timespec to = { 1, 0 };
 	const struct aiocb *l[2];
-	struct epoll_event ev;
 	struct aiocb cb[2];
 	unsigned char *buf[2];
 	sigset_t set, old;
 	char path[64];
-	int fd[2], dfd[2], i, round, ep, r, err;
+	int fd[2], dfd[2], i, round, ep, err;
 	pthread_t t;
 	long ms;
 
@@ -1163,11 +1186,7 @@ START_TEST(sigdefer_no_eintr_timeout_kept)
 		       "library's epoll_wait() and sigaction() first\n");
 		return;
 	}
-	ep = epoll_create1(0);
-	ck_assert_int_ge(ep, 0);
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR2);
-	ck_assert_int_eq(pthread_sigmask(SIG_BLOCK, &set, &old), 0);
+	ep = eintr_waits(&set, &old);
 	for (round = 0; round < 2; round++) {
 		for (i = 0; i < 2; i++) {
 			fd[i] = t_tmpfile(1 << 20, 0);
@@ -1184,7 +1203,7 @@ START_TEST(sigdefer_no_eintr_timeout_kept)
 				close(dfd[0]);
 				close(fd[0]);
 				free(buf[0]);
-				close(ep);
+				eintr_waits_end(ep, &old);
 				return;
 			}
 		}
@@ -1197,18 +1216,7 @@ START_TEST(sigdefer_no_eintr_timeout_kept)
 			ck_assert_int_eq(aio_read(&cb[i]), 0);
 			l[i] = &cb[i];
 		}
-		if (round == 0) {
-			r = epoll_wait(ep, &ev, 1, 1000);
-			err = errno;
-			ck_assert_msg(r == 0, "epoll_wait(): %d (%s)", r,
-				      r < 0 ? strerror(err) : "");
-		} else {
-			r = sigtimedwait(&set, NULL, &to);
-			err = errno;
-			ck_assert_msg(r < 0 && err == EAGAIN,
-				      "sigtimedwait(): %d (%s)", r,
-				      r < 0 ? strerror(err) : "");
-		}
+		eintr_wait_out(ep, &set, round, 1000);
 		ms = t_now_ms() - held_t0;
 		ck_assert_msg(ms >= 950, "a 1 s wait ended after %ld ms", ms);
 		ck_assert_int_eq(pthread_join(t, NULL), 0);
@@ -1225,8 +1233,7 @@ START_TEST(sigdefer_no_eintr_timeout_kept)
 			close(fd[i]);
 		}
 	}
-	ck_assert_int_eq(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
-	close(ep);
+	eintr_waits_end(ep, &old);
 }
 END_TEST
 
