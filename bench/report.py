@@ -197,7 +197,8 @@ def main():
     md.append("")
 
     ratios = [(a, b) for a, b in (("kaio", "glibc"), ("kaio", "io_uring"), ("kaio", "libaio"),
-                                  ("kaio", "floor"), ("kaio", "ring"), ("ring", "io_uring"))
+                                  ("kaio", "floor"), ("kaio", "nowait"), ("kaio", "ring"),
+                                  ("ring", "io_uring"), ("nowait", "psync"))
               if a in engines and b in engines]
 
     md.append("## IOPS (median)")
@@ -217,7 +218,8 @@ def main():
         return {r["rep"]: r["iops"] for r in cells[(wl, eng)]["runs"]
                 if r["status"] == "ok" and r.get("iops")}
 
-    pairs = [(b, b) for b in ("io_uring", "libaio", "psync", "floor", "ring")
+    pairs = [(b, b) for b in ("io_uring", "libaio", "psync", "pvsync2", "floor", "nowait",
+                              "ring")
              if b in engines]
     if "io_uring" in engines and "libaio" in engines:
         pairs.append(("better kernel engine", ("io_uring", "libaio")))
@@ -364,10 +366,13 @@ def main():
               "KAIO_BACKEND unset (auto), KAIO_STATS unset; kaio-X = KAIO_BACKEND=X; floor = posixaio with LD_PRELOAD "
               "of bench/posixaio-floor.c, which does each transfer with pread/pwrite before "
               "aio_read/aio_write return (the least a POSIX AIO library can cost under this "
-              "engine; it blocks the caller, so only its cached rows mean that); ring = posixaio with "
+              "engine; it blocks the caller, so only its cached rows mean that); nowait = the same shim "
+              "reading with preadv2(RWF_NOWAIT) first, as a library that never blocks its caller "
+              "must (the least such a library can cost); ring = posixaio with "
               "LD_PRELOAD of bench/posixaio-ring.c, one io_uring entry per request and nothing else "
               "(the least a ring-backed POSIX AIO library can cost under this engine); io_uring, "
-              "libaio, psync = fio's own engines. Raw fio JSON and stderr per run: raw/. Every run: runs.csv.")
+              "libaio, psync, pvsync2 = fio's own engines (pvsync2: preadv2/pwritev2, the call a "
+              "read that must not block makes, RWF_NOWAIT, where psync's is pread). Raw fio JSON and stderr per run: raw/. Every run: runs.csv.")
     text = "\n".join(md) + "\n"
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(text)
