@@ -52,6 +52,15 @@ struct worker {
 	int idle;			/* on the idle stack */
 };
 
+/* A submitter waiting for the spawner to start the pool's first worker
+ * (first_worker_locked()), on pool.waiters; taken once its request has
+ * left the queue for a worker or aio_cancel(). */
+struct waiter {
+	struct waiter *next;
+	const struct kaio_req *req;
+	int taken;
+};
+
 static struct pool {
 	pthread_mutex_t lock;
 	/* Under lock. */
@@ -63,11 +72,39 @@ static struct pool {
 	int nthreads;
 	int want;			/* workers the spawner should start */
 	int spawner;			/* the spawner is running */
+	unsigned int fails;		/* the spawner's failed starts */
+	struct waiter *waiters;
+	pthread_cond_t tried;		/* the spawner tried, or a waiter's
+					 * request was taken */
 	/* No lock. */
 	atomic_int spawner_word;	/* its futex: 1 when woken */
 } pool = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.tried = PTHREAD_COND_INITIALIZER,
 };
+
+/* The submitter waiting for r, if any.  Under the lock. */
+static struct waiter *waiter_of(const struct kaio_req *r)
+{
+	struct waiter *w;
+
+	for (w = pool.waiters; w; w = w->next)
+		if (w->req == r)
+			return w;
+	return NULL;
+}
+
+/* r leaves the queue for a worker or aio_cancel(): its waiter, if any,
+ * has its answer (accepted). */
+static void taken(const struct kaio_req *r)
+{
+	struct waiter *w;
+
+	if (kaio_likely(!pool.waiters) || !(w = waiter_of(r)))
+		return;
+	w->taken = 1;
+	pthread_cond_broadcast(&pool.tried);
+}
 
 static struct kaio_req *dequeue(void)
 {
@@ -81,6 +118,7 @@ static struct kaio_req *dequeue(void)
 	kaio__q_del(&pool.q[p].head, &pool.q[p].tail, r);
 	if (!pool.q[p].head)
 		pool.qmask &= ~(1u << p);
+	taken(r);
 	return r;
 }
 
@@ -218,7 +256,8 @@ static int spawn(void)
 }
 
 /*
- * Requests queued when no worker could be started and none runs: they
+ * Requests queued when no worker could be started and none runs, but for
+ * those whose submitters wait for the answer (they refuse them): they
  * were accepted, so they complete, with EAGAIN.  Called without the lock.
  */
 static void fail_queued(struct kaio_req *r)
@@ -235,8 +274,8 @@ static void fail_queued(struct kaio_req *r)
 /* The spawner: starts the workers enqueue asks for, forever. */
 static void *spawner(void *arg)
 {
-	struct kaio_req *stranded, *r;
-	int ret;
+	struct kaio_req *stranded, *r, *next;
+	int ret, p;
 
 	pthread_mutex_lock(&pool.lock);
 	for (;;) {
@@ -248,16 +287,27 @@ static void *spawner(void *arg)
 			pthread_mutex_lock(&pool.lock);
 		}
 		pool.want--;
-		if (!pool.qmask)
-			continue;	/* a worker got to it first */
-		ret = spawn();
+		ret = pool.qmask ? spawn() : 0;	/* else a worker got to it */
+		if (ret)
+			pool.fails++;
+		if (pool.waiters)
+			pthread_cond_broadcast(&pool.tried);
 		if (!ret || pool.nthreads > 0)
 			continue;	/* the running workers will get to it */
 		/* Nobody will ever run what is queued. */
 		stranded = NULL;
-		while ((r = dequeue())) {
-			r->next = stranded;
-			stranded = r;
+		for (p = 0; p < KAIO_NPRIO; p++) {
+			for (r = pool.q[p].head; r; r = next) {
+				next = r->next;
+				if (waiter_of(r))
+					continue;	/* refused there */
+				kaio__q_del(&pool.q[p].head, &pool.q[p].tail,
+					    r);
+				r->next = stranded;
+				stranded = r;
+			}
+			if (!pool.q[p].head)
+				pool.qmask &= ~(1u << p);
 		}
 		pool.want = 0;
 		pthread_mutex_unlock(&pool.lock);
@@ -284,6 +334,42 @@ static void wake(struct worker *w)
 {
 	atomic_store(&w->word, 1);
 	sys_futex_wake(&w->word, 1);
+}
+
+/*
+ * req is queued, no worker runs and the spawner is to start one: wait
+ * for its try.  If it failed and still none runs, req is taken back and
+ * refused (-EAGAIN), as glibc's aio_read() refuses a request when no
+ * thread can run it: accepted, it would complete with EAGAIN, an error
+ * POSIX gives aio_read() only for a request it did not queue.  0 once a
+ * worker runs or req has left the queue (for a worker, or cancelled: it
+ * may be freed by then, so it is only compared).  Called with pool.lock
+ * held, and maybe an fd's lock (the spawner takes neither).  Rare: once
+ * per idle spell of the pool, as glibc starts its first thread in
+ * aio_read().
+ */
+static int first_worker_locked(struct kaio_req *req)
+{
+	struct waiter me = { pool.waiters, req, 0 }, **pp;
+	unsigned int fails = pool.fails;
+	int cs, p = req->prio;
+
+	pool.waiters = &me;
+	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	while (!me.taken && pool.nthreads == 0 && pool.fails == fails)
+		pthread_cond_wait(&pool.tried, &pool.lock);
+	pthread_setcancelstate(cs, NULL);
+	for (pp = &pool.waiters; *pp != &me; pp = &(*pp)->next)
+		;
+	*pp = me.next;
+	if (me.taken || pool.nthreads > 0)
+		return 0;
+	/* Still queued: only a worker, aio_cancel() (both take()) and this
+	 * thread take a waited request off. */
+	kaio__q_del(&pool.q[p].head, &pool.q[p].tail, req);
+	if (!pool.q[p].head)
+		pool.qmask &= ~(1u << p);
+	return -EAGAIN;
 }
 
 static int enqueue(struct kaio_req *req)
@@ -321,6 +407,12 @@ static int enqueue(struct kaio_req *req)
 			}
 		}
 	}
+	if (!w && !ret && pool.nthreads == 0 && pool.want > 0) {
+		atomic_store(&pool.spawner_word, 1);
+		sys_futex_wake(&pool.spawner_word, 1);
+		ask = 0;
+		ret = first_worker_locked(req);
+	}
 	pthread_mutex_unlock(&pool.lock);
 	if (w)
 		wake(w);
@@ -341,6 +433,7 @@ static void steal_q(struct kaio_q *q, int fd, struct aiocb *cb,
 		if (!kaio__cancel_may(r, fd, cb, t))
 			continue;
 		kaio__q_del(&q->head, &q->tail, r);
+		taken(r);
 		r->next = *out;
 		*out = r;
 		(*n)++;
@@ -395,6 +488,7 @@ static void fork_child(void)
 	/* Worker slots of the parent are leaked in the child, unused. */
 	memset(&pool, 0, sizeof(pool));
 	pthread_mutex_init(&pool.lock, NULL);
+	pthread_cond_init(&pool.tried, NULL);
 }
 
 /* Takes reqs in order until one is refused (no identity, no worker). */

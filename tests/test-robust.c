@@ -436,6 +436,58 @@ START_TEST(robust_sigev_thread_no_thread)
 }
 END_TEST
 
+/*
+ * The pool's spawner runs, but no worker can be started and none runs
+ * (the user's RLIMIT_NPROC reached; here pthread_create() fails): a
+ * request for the pool is refused by aio_read() (-1, EAGAIN), as glibc's
+ * is when no thread can run it.  It was accepted, then completed with
+ * EAGAIN, an error POSIX gives aio_read() only for a request it did not
+ * queue: 5120 of 5120 O_DIRECT reads so under KAIO_BACKEND=threads, as
+ * nobody with RLIMIT_NPROC 3 (main thread, spawner, notifier).
+ */
+START_TEST(robust_pool_no_worker_refused)
+{
+	unsigned long pool0 = t_stat(KAIO_STAT_POOL);
+	struct aiocb cb;
+	int p[2], ret, err, e = 0;
+	char c;
+
+	warm_up();	/* a pipe read: starts the spawner, if the pool's */
+	if (t_stat(KAIO_STAT_POOL) == pool0) {
+		printf("SKIP: robust_pool_no_worker_refused: a pipe read does "
+		       "not go to the pool here\n");
+		return;
+	}
+	usleep(1600000);	/* KAIO_IDLE is 1 s: the worker is gone */
+	t_pipe(p);
+	t_prep(&cb, p[0], &c, 1, 0);
+	atomic_store(&t_fail_thread_create, 1);
+	ret = aio_read(&cb);
+	err = errno;
+	if (ret == 0) {
+		ck_assert_int_eq(write(p[1], "x", 1), 1);
+		e = t_wait(&cb, 5000);
+	}
+	atomic_store(&t_fail_thread_create, 0);
+	if (ret == 0) {
+		ck_assert_msg(e != EAGAIN, "aio_read() returned 0, then its "
+			      "request failed with EAGAIN");
+		ck_assert_int_eq(e, 0);
+		ck_assert_int_eq(aio_return(&cb), 1);
+	} else {
+		ck_assert_int_eq(err, EAGAIN);
+		/* Threads can be made again: the same aiocb goes through. */
+		ck_assert_int_eq(aio_read(&cb), 0);
+		ck_assert_int_eq(write(p[1], "y", 1), 1);
+		ck_assert_int_eq(t_wait(&cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&cb), 1);
+		ck_assert_int_eq(c, 'y');
+	}
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 /* --- finding 11: a callback that ends its thread ---------------------- */
 
 static atomic_int exit_ran, count_ran;
@@ -1053,6 +1105,7 @@ Suite *robust_suite(void)
 	tcase_add_test(tc, robust_queue_destroy_race);
 	tcase_add_test(tc, robust_sigev_thread_no_thread);
 	tcase_add_test(tc, robust_sigev_thread_exit);
+	tcase_add_test(tc, robust_pool_no_worker_refused);
 	tcase_add_test(tc, robust_alloc_fail_completion);
 	tcase_add_test(tc, robust_wait_forbidden_midway);
 	tcase_add_test(tc, robust_wait_forbidden_list_wait);
