@@ -878,10 +878,9 @@ static void flush_locked(struct uring *u)
  * already in flight.  Whoever enters the ring first sends them too: any
  * submission, a reap (reap_batch()), aio_cancel(), the thread's exit
  * (owner_exit()), and a close(), dup2() or close_range() of any thread
- * (fdgen.c): io_uring looks a read's descriptor up only when the entry
- * is entered, and POSIX wants a read to complete as if the close had not
- * happened (an fsync's only when io-wq starts it, after the enter: the
- * close() waits for it, fdgen.c).  If nothing does, the ring's reaper does within 20 ms
+ * (fdgen.c): io_uring looks a descriptor up only when the entry is
+ * entered, and POSIX wants a read to complete as if the close had not
+ * happened.  If nothing does, the ring's reaper does within 20 ms
  * (reap.c).  Not where close() is not seen first (kaio__fdgen_trusted()).
  *
  * Deferred fsync.  An fsync leading its fd's group (fdmap.c), without a
@@ -1024,8 +1023,8 @@ void kaio__uring_enter_ring(void *ring)
  * The caller marked it run here (fdgen.c) before: a close() of the fd by
  * another thread enters every ring marked so first, under its lock
  * (kaio__uring_flush_all()), then waits for a leader run here, so the
- * fsync still syncs the file the request named; it waits for one left in
- * the ring too, which io-wq looks up after the enter (fdgen.c).
+ * fsync still syncs the file the request named, as the entry would have:
+ * io_uring takes its own reference as it enters one.
  */
 int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 			  struct kaio_cancel **cw)

@@ -72,8 +72,7 @@ static atomic_int trusted, flags_trusted;
  * Reads some thread left in its io_uring ring's submission queue name
  * their descriptor by number, looked up when the ring is entered: enter
  * them before a number goes (backend-uring.c).  One load when there are
- * none; not from a handler that interrupted the library.  An fsync's is
- * looked up later still (lead_wait() below).
+ * none; not from a handler that interrupted the library.
  */
 static void enter_deferred(void)
 {
@@ -117,83 +116,10 @@ void kaio__fd_here_end(struct kaio_fd *f)
 		sys_futex_wake(&here_n, INT32_MAX);
 }
 
-/*
- * An fsync leader handed to a backend (fdmap.c: f->fslead) names its
- * descriptor by number, and io_uring looks an fsync's number up only when
- * an io-wq worker starts it, after io_uring_enter() has returned (the
- * kernel makes every fsync REQ_F_FORCE_ASYNC and assigns its file in
- * io_wq_submit_work()); the pool's worker calls fsync(2) on the number.
- * Entering it before the number goes (enter_deferred()) is not enough: a
- * close() of the number waits until the leader has ended, so that it syncs
- * the file it was asked for, and does not fail with EBADF (POSIX: it
- * completes as if the close had not happened).  lead_n counts the fds
- * with a leader out; a waiter sleeps on the fd's fsbusy.  Not in a handler
- * that interrupted the library nor in a library thread (which may hold
- * what ends the leader: a ring's reaper role), nor on the thread that runs
- * the leader itself (tls_here).
- */
-static atomic_int lead_n, lead_waiters;
-
-void kaio__fd_lead_set(struct kaio_fd *f, int busy)
-{
-	if (atomic_load_explicit(&f->fsbusy, memory_order_relaxed) == busy)
-		return;
-	atomic_store(&f->fsbusy, busy);
-	if (busy) {
-		atomic_fetch_add(&lead_n, 1);
-		return;
-	}
-	atomic_fetch_sub(&lead_n, 1);
-	if (atomic_load(&lead_waiters))
-		sys_futex_wake(&f->fsbusy, INT32_MAX);
-}
-
-static int lead_may_wait(void)
-{
-	return !tls_here && !kaio__tls_depth && !kaio__tls_libthread;
-}
-
-static void lead_wait(struct kaio_fd *f)
-{
-	if (!f || kaio_likely(!atomic_load(&f->fsbusy)))
-		return;
-	atomic_fetch_add(&lead_waiters, 1);
-	while (atomic_load(&f->fsbusy))
-		sys_futex_wait(&f->fsbusy, 1, NULL);
-	atomic_fetch_sub(&lead_waiters, 1);
-}
-
-/* The same for every number in [first, last] the table has. */
-static void lead_wait_range(unsigned int first, unsigned int last)
-{
-	_Atomic(struct kaio_fd *) *t;
-	struct kaio_fd *c;
-	unsigned int hi, i, fd;
-
-	if (kaio_likely(!atomic_load(&lead_n)) || !lead_may_wait() ||
-	    first > INT32_MAX)
-		return;
-	if (last > INT32_MAX)
-		last = INT32_MAX;
-	t = atomic_load_explicit(&kaio__fd_top, memory_order_acquire);
-	for (hi = first >> KAIO_FD_CHUNK_SHIFT;
-	     t && hi <= last >> KAIO_FD_CHUNK_SHIFT && hi < KAIO_FD_TOP &&
-	     atomic_load(&lead_n); hi++) {
-		c = atomic_load_explicit(&t[hi], memory_order_acquire);
-		for (i = 0; c && i < KAIO_FD_CHUNK; i++) {
-			fd = hi << KAIO_FD_CHUNK_SHIFT | i;
-			if (fd >= first && fd <= last)
-				lead_wait(&c[i]);
-		}
-	}
-}
-
 void kaio__fd_here_fork_child(void)
 {
 	atomic_store(&here_n, 0);	/* the parent's other threads' */
 	atomic_store(&here_waiters, 0);
-	atomic_store(&lead_n, 0);	/* the child's table starts anew */
-	atomic_store(&lead_waiters, 0);
 	tls_here = 0;
 }
 
@@ -234,20 +160,12 @@ static void going(int fd)
 {
 	gone(fd);
 	here_wait(kaio__fd_peek(fd), 0);
-	if (lead_may_wait())
-		lead_wait(kaio__fd_peek(fd));
-}
-
-static void range_going(unsigned int first, unsigned int last)
-{
-	all_gone();
-	here_wait(NULL, 1);
-	lead_wait_range(first, last);
 }
 
 static void all_going(void)
 {
-	range_going(0, INT32_MAX);
+	all_gone();
+	here_wait(NULL, 1);
 }
 
 /* The bumps after the call: cleanups, so that they run when the call is
@@ -269,9 +187,6 @@ static void all_gone_after(int *unused)
 #define ALL_GONE() \
 	int after_ __attribute__((cleanup(all_gone_after))) = 0; \
 	all_going()
-#define RANGE_GONE(first, last) \
-	int after_ __attribute__((cleanup(all_gone_after))) = 0; \
-	range_going(first, last)
 
 void *kaio__real(void *_Atomic *slot, const char *name, const char *ver)
 {
@@ -371,7 +286,7 @@ ENTRY(int, dup3, (int oldfd, int newfd, int flags))
 ENTRY(int, close_range, (unsigned int first, unsigned int last, int flags))
 {
 	range_fn fn = get_close_range();
-	RANGE_GONE(first, last);
+	ALL_GONE();
 
 	if (!fn) {
 		errno = ENOSYS;
@@ -383,7 +298,7 @@ ENTRY(int, close_range, (unsigned int first, unsigned int last, int flags))
 ENTRY(void, closefrom, (int lowfd))
 {
 	from_fn fn = get_closefrom();
-	RANGE_GONE(lowfd < 0 ? 0u : (unsigned int)lowfd, INT32_MAX);
+	ALL_GONE();
 
 	if (fn)
 		fn(lowfd);

@@ -101,8 +101,6 @@ static void fd_lock(struct kaio_fd *f)
 
 static void fd_unlock(struct kaio_fd *f)
 {
-	/* Whether a close() of the number must wait (fdgen.c). */
-	kaio__fd_lead_set(f, f->fslead != NULL);
 	kaio__tls_nocomplete--;
 	pthread_mutex_unlock(&f->lock);
 }

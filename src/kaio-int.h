@@ -290,11 +290,6 @@ struct kaio_fd {
 	/* fslead runs in the thread that waits for it (suspend.c): a close()
 	 * of the number waits (fdgen.c). */
 	atomic_int here;
-	/* fslead is set: an fsync was handed to a backend that looks the
-	 * number up only when it starts it (io_uring's io-wq, the pool), so
-	 * a close() of the number waits until it ends (fdgen.c).  Written
-	 * under lock (fdmap.c's fd_unlock()), read without it. */
-	atomic_int fsbusy;
 	/* No lock: hints, read and written with atomics (request.c). */
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
@@ -855,8 +850,6 @@ int kaio__fd_fs_open(int fd) KAIO_HIDDEN;
 void kaio__fd_here_begin(struct kaio_fd *f) KAIO_HIDDEN;
 void kaio__fd_here_end(struct kaio_fd *f) KAIO_HIDDEN;
 void kaio__fd_here_fork_child(void) KAIO_HIDDEN;
-/* fdgen.c: f has an fsync leader out, or not (f->lock held). */
-void kaio__fd_lead_set(struct kaio_fd *f, int busy) KAIO_HIDDEN;
 void kaio__suspend_run_held(const struct aiocb *const list[],
 			    int nent) KAIO_HIDDEN;
 

@@ -1028,110 +1028,6 @@ START_TEST(fsync_no_identity_read)
 }
 END_TEST
 
-/*
- * An fsync outstanding when its number is taken away (close(), dup2(),
- * close_range()), by another thread or its own, completes as if the
- * number were still there (POSIX).  io_uring looks an fsync's number up
- * only when an io-wq worker starts it, after io_uring_enter() has
- * returned (the kernel makes every fsync force-async): a leader left in
- * the thread's ring, which the close() entered first (fdgen.c), or one
- * aio_fsync() entered itself, failed with EBADF when the close() won
- * that race, or synced the file dup2() had put on the number (EINVAL for
- * /dev/null): most rounds on a 2-vCPU VM.  The fsyncs of the first
- * rounds come back to back, so that the fd's next leader may wait in the
- * ring (fdmap.c's fsburst).
- */
-struct take_away {
-	int fd, how, devnull;
-};
-
-static void take_away_now(const struct take_away *t)
-{
-	switch (t->how) {
-	case 0:
-		close(t->fd);
-		break;
-	case 1:
-		dup2(t->devnull, t->fd);	/* a file with no fsync */
-		close(t->fd);
-		break;
-	default:
-		close_range((unsigned int)t->fd, (unsigned int)t->fd, 0);
-		break;
-	}
-}
-
-static void *take_away_thread(void *arg)
-{
-	take_away_now(arg);
-	return NULL;
-}
-
-START_TEST(fsync_outlives_close)
-{
-	enum { ROUNDS = 10, PRIME = 3 };
-	static const char *const hows[] = { "close", "dup2", "close_range" };
-	struct aiocb fs[PRIME], cb;
-	struct take_away t;
-	char buf[4096];
-	int bad[3][2] = { { 0 } }, eb = 0, other = 0, how, th, r, i, err;
-	pthread_t tid;
-
-	memset(buf, 'q', sizeof(buf));
-	t.devnull = open("/dev/null", O_RDWR);
-	ck_assert_int_ge(t.devnull, 0);
-	for (how = 0; how < 3; how++) {
-		for (th = 0; th < 2; th++) {
-			for (r = 0; r < ROUNDS; r++) {
-				t.fd = t_tmpfile(0, 0);
-				t.how = how;
-				/* fsyncs in a burst: the next may be held */
-				ck_assert_int_eq(pwrite(t.fd, buf, sizeof(buf),
-							0),
-						 (ssize_t)sizeof(buf));
-				for (i = 0; i < PRIME; i++) {
-					t_prep(&fs[i], t.fd, NULL, 0, 0);
-					ck_assert_int_eq(aio_fsync(O_SYNC,
-								   &fs[i]), 0);
-				}
-				for (i = 0; i < PRIME; i++) {
-					ck_assert_int_eq(t_wait(&fs[i], 10000),
-							 0);
-					ck_assert_int_eq(aio_return(&fs[i]), 0);
-				}
-				ck_assert_int_eq(pwrite(t.fd, buf, sizeof(buf),
-							4096),
-						 (ssize_t)sizeof(buf));
-				t_prep(&cb, t.fd, NULL, 0, 0);
-				ck_assert_int_eq(aio_fsync(O_SYNC, &cb), 0);
-				if (th) {
-					ck_assert_int_eq(pthread_create(&tid,
-						NULL, take_away_thread, &t), 0);
-					pthread_join(tid, NULL);
-				} else {
-					take_away_now(&t);
-				}
-				err = t_wait(&cb, 10000);
-				ck_assert_int_ne(err, EINPROGRESS);
-				if (err || aio_return(&cb)) {
-					bad[how][th]++;
-					if (err == EBADF)
-						eb++;
-					else
-						other++;
-				}
-			}
-		}
-	}
-	close(t.devnull);
-	ck_assert_msg(!eb && !other, "fsyncs whose number was taken away "
-		      "failed (%d EBADF, %d other), of %d each: %s %d/%d, "
-		      "%s %d/%d, %s %d/%d (same thread/another)", eb, other,
-		      ROUNDS, hows[0], bad[0][0], bad[0][1], hows[1],
-		      bad[1][0], bad[1][1], hows[2], bad[2][0], bad[2][1]);
-}
-END_TEST
-
 Suite *fsync_suite(void)
 {
 	Suite *s = suite_create("aio_fsync");
@@ -1156,7 +1052,6 @@ Suite *fsync_suite(void)
 	tcase_add_test(tc, fsync_held_dup2_in_handler);
 	tcase_add_test(tc, fsync_held_cancel_running);
 	tcase_add_test(tc, fsync_no_identity_read);
-	tcase_add_test(tc, fsync_outlives_close);
 	suite_add_tcase(s, tc);
 	return s;
 }
