@@ -106,6 +106,17 @@ static void taken(const struct kaio_req *r)
 	pthread_cond_broadcast(&pool.tried);
 }
 
+/* r off its priority's queue, and the queue's bit off if it is empty:
+ * the one way out of pool.q.  Under the lock. */
+static void unqueue(struct kaio_req *r)
+{
+	int p = r->prio;
+
+	kaio__q_del(&pool.q[p].head, &pool.q[p].tail, r);
+	if (!pool.q[p].head)
+		pool.qmask &= ~(1u << p);
+}
+
 static struct kaio_req *dequeue(void)
 {
 	struct kaio_req *r;
@@ -115,9 +126,7 @@ static struct kaio_req *dequeue(void)
 		return NULL;
 	p = __builtin_ctz(pool.qmask);
 	r = pool.q[p].head;
-	kaio__q_del(&pool.q[p].head, &pool.q[p].tail, r);
-	if (!pool.q[p].head)
-		pool.qmask &= ~(1u << p);
+	unqueue(r);
 	taken(r);
 	return r;
 }
@@ -294,21 +303,21 @@ static void *spawner(void *arg)
 			pthread_cond_broadcast(&pool.tried);
 		if (!ret || pool.nthreads > 0)
 			continue;	/* the running workers will get to it */
-		/* Nobody will ever run what is queued. */
+		/* Nobody will ever run what is queued.  Never reached
+		 * today: a request queued while no worker runs has its
+		 * submitter waiting (first_worker_locked()), which refuses
+		 * it.  Kept so that a path that queues without a waiter
+		 * fails its requests rather than hang them. */
 		stranded = NULL;
-		for (p = 0; p < KAIO_NPRIO; p++) {
+		for (p = 0; p < KAIO_NPRIO; p++)
 			for (r = pool.q[p].head; r; r = next) {
 				next = r->next;
 				if (waiter_of(r))
 					continue;	/* refused there */
-				kaio__q_del(&pool.q[p].head, &pool.q[p].tail,
-					    r);
+				unqueue(r);
 				r->next = stranded;
 				stranded = r;
 			}
-			if (!pool.q[p].head)
-				pool.qmask &= ~(1u << p);
-		}
 		pool.want = 0;
 		pthread_mutex_unlock(&pool.lock);
 		fail_queued(stranded);
@@ -352,7 +361,7 @@ static int first_worker_locked(struct kaio_req *req)
 {
 	struct waiter me = { pool.waiters, req, 0 }, **pp;
 	unsigned int fails = pool.fails;
-	int cs, p = req->prio;
+	int cs;
 
 	pool.waiters = &me;
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
@@ -366,9 +375,7 @@ static int first_worker_locked(struct kaio_req *req)
 		return 0;
 	/* Still queued: only a worker, aio_cancel() (both take()) and this
 	 * thread take a waited request off. */
-	kaio__q_del(&pool.q[p].head, &pool.q[p].tail, req);
-	if (!pool.q[p].head)
-		pool.qmask &= ~(1u << p);
+	unqueue(req);
 	return -EAGAIN;
 }
 
@@ -399,10 +406,7 @@ static int enqueue(struct kaio_req *req)
 			if (ret && pool.nthreads > 0)
 				ret = 0;  /* the running workers will get to it */
 			if (ret) {
-				kaio__q_del(&pool.q[p].head, &pool.q[p].tail,
-					    req);
-				if (!pool.q[p].head)
-					pool.qmask &= ~(1u << p);
+				unqueue(req);
 				ret = -EAGAIN;
 			}
 		}
@@ -432,7 +436,7 @@ static void steal_q(struct kaio_q *q, int fd, struct aiocb *cb,
 		next = r->next;
 		if (!kaio__cancel_may(r, fd, cb, t))
 			continue;
-		kaio__q_del(&q->head, &q->tail, r);
+		unqueue(r);
 		taken(r);
 		r->next = *out;
 		*out = r;
@@ -448,11 +452,8 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 	int p, n = 0, running = 0;
 
 	pthread_mutex_lock(&pool.lock);
-	for (p = 0; p < KAIO_NPRIO; p++) {
+	for (p = 0; p < KAIO_NPRIO; p++)
 		steal_q(&pool.q[p], fd, cb, t, out, &n);
-		if (!pool.q[p].head)
-			pool.qmask &= ~(1u << p);
-	}
 	/* Running until its result is in the aiocb (kaio__cancel_may()):
 	 * AIO_ALLDONE lets the caller free the aiocb. */
 	for (r = pool.running.head; r; r = r->next)
