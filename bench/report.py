@@ -198,7 +198,8 @@ def main():
 
     ratios = [(a, b) for a, b in (("kaio", "glibc"), ("kaio", "io_uring"), ("kaio", "libaio"),
                                   ("kaio", "floor"), ("kaio", "nowait"), ("kaio", "ring"),
-                                  ("ring", "io_uring"), ("nowait", "psync"))
+                                  ("kaio", "aioshim"), ("ring", "io_uring"),
+                                  ("aioshim", "libaio"), ("nowait", "psync"))
               if a in engines and b in engines]
 
     md.append("## IOPS (median)")
@@ -219,7 +220,7 @@ def main():
                 if r["status"] == "ok" and r.get("iops")}
 
     pairs = [(b, b) for b in ("io_uring", "libaio", "psync", "pvsync2", "floor", "nowait",
-                              "ring")
+                              "ring", "aioshim")
              if b in engines]
     if "io_uring" in engines and "libaio" in engines:
         pairs.append(("better kernel engine", ("io_uring", "libaio")))
@@ -370,7 +371,9 @@ def main():
               "reading with preadv2(RWF_NOWAIT) first, as a library that never blocks its caller "
               "must (the least such a library can cost); ring = posixaio with "
               "LD_PRELOAD of bench/posixaio-ring.c, one io_uring entry per request and nothing else "
-              "(the least a ring-backed POSIX AIO library can cost under this engine); io_uring, "
+              "(the least a ring-backed POSIX AIO library can cost under this engine); aioshim = the "
+              "same over native AIO (io_submit, the completion ring read in user space, "
+              "io_getevents), bench/posixaio-kaio.c; io_uring, "
               "libaio, psync, pvsync2 = fio's own engines (pvsync2: preadv2/pwritev2, the call a "
               "read that must not block makes, RWF_NOWAIT, where psync's is pread). Raw fio JSON and stderr per run: raw/. Every run: runs.csv.")
     text = "\n".join(md) + "\n"
