@@ -81,6 +81,7 @@
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -93,6 +94,7 @@
 #define UR_DEFER_MIN	8	/* reads in flight before one waits */
 #define UR_DEFER_MAX	16	/* entries left in a queue at most */
 #define UR_HELD_MAX	4	/* fsyncs (of as many fds) among them */
+#define UR_FIXED	64	/* fixed-file slots of a ring (fsyncs) */
 
 struct uring {
 	pthread_mutex_t lock;
@@ -114,6 +116,11 @@ struct uring {
 	/* io_uring_enter() refused to submit (a seccomp filter that came
 	 * later): nothing may wait in the submission queue any more. */
 	atomic_int refused;
+	/* Its table of fixed files (fix_locked()): nfix slots, 0 if the
+	 * kernel has none or it is used no more; bit i of fixmap set while
+	 * slot i holds an fsync's file, or is past nfix.  Under lock. */
+	int nfix;
+	uint64_t fixmap;
 	struct kaio_reaper reaper;
 };
 
@@ -133,6 +140,7 @@ static int ring_ready(struct kaio_reaper *r);
 /* The shared ring; its lock also guards ur's fields but state. */
 static struct uring ring0 = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.fixmap = ~0ull,
 	.reaper = {
 		.lock = PTHREAD_MUTEX_INITIALIZER,
 		.rcond = PTHREAD_COND_INITIALIZER,
@@ -389,6 +397,132 @@ static void iowq_prestart(void)
 	errno = saved;
 }
 
+/*
+ * Fixed files for fsyncs.  io_uring makes every fsync async and looks its
+ * number up only when an io-wq worker starts it, after io_uring_enter()
+ * has returned: a close() or dup2() of the number meanwhile made it fail
+ * with EBADF, or sync the file put there (plain liburing: an fsync closed
+ * at once by its thread, 1998 of 2000), where POSIX wants an operation
+ * that is not cancelled to complete as if the close had not happened.  So
+ * an fsync's file goes into its ring's table of fixed files as the entry
+ * is prepared (one io_uring_register() call, which looks the number up
+ * then), the entry names the slot, and the slot is emptied when the
+ * request leaves the ring (one more).  The table holds a reference, no
+ * descriptor: emptying it goes through no filp_close(), so the process's
+ * record locks stay.  No table (before 5.19, RLIMIT_NOFILE under
+ * UR_FIXED) or no free slot: the entry names the number, as before.
+ */
+/*
+ * Does emptying a slot let its file go at once?  Before 6.4 the kernel
+ * drops a removed file a second later (its resource node's delayed
+ * free): a file the program closes after its fsync would stay open that
+ * long (its flock(2) lock held, a pipe's reader without EOF).  So a pipe's
+ * write end goes into slot 0 and out again, our descriptor closed: its
+ * reader must see the hang-up at once.  u->lock held.
+ */
+static int fix_prompt(struct uring *u)
+{
+	struct timespec zero = { 0, 0 };
+	struct pollfd pfd;
+	int p[2], none = -1, ok;
+
+	if (sys_call6(__NR_pipe2, (long)p, O_CLOEXEC, 0, 0, 0, 0))
+		return 0;
+	ok = io_uring_register_files_update(&u->ring, 0, &p[1], 1) == 1;
+	sys_call6(__NR_close, p[1], 0, 0, 0, 0, 0);
+	if (ok) {
+		ok = io_uring_register_files_update(&u->ring, 0, &none, 1) == 1;
+		pfd.fd = p[0];
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		ok = ok && sys_call6(__NR_ppoll, (long)&pfd, 1, (long)&zero,
+				     0, 0, 0) == 1 && (pfd.revents & POLLHUP);
+	}
+	sys_call6(__NR_close, p[0], 0, 0, 0, 0, 0);
+	return ok;
+}
+
+static void fix_init(struct uring *u)
+{
+	struct io_uring_rsrc_register reg = {
+		.flags = IORING_RSRC_REGISTER_SPARSE,
+	};
+	struct rlimit rl;
+	int saved = errno;
+
+	/* As many slots as RLIMIT_NOFILE allows, up to UR_FIXED; not
+	 * liburing's call, which raises the limit if it is low. */
+	u->nfix = 0;
+	u->fixmap = ~0ull;
+	if (!getrlimit(RLIMIT_NOFILE, &rl)) {
+		reg.nr = rl.rlim_cur < UR_FIXED ? (unsigned)rl.rlim_cur
+						: UR_FIXED;
+		if (reg.nr &&
+		    !sys_call6(__NR_io_uring_register, u->ring.ring_fd,
+			       IORING_REGISTER_FILES2, (long)&reg,
+			       sizeof(reg), 0, 0) &&
+		    fix_prompt(u)) {
+			u->nfix = (int)reg.nr;
+			u->fixmap = reg.nr < 64 ? ~0ull << reg.nr : 0;
+		}
+	}
+	errno = saved;
+}
+
+/* fd's file into a free slot of u's table: the slot, or -1.  u->lock
+ * held. */
+static int fix_locked(struct uring *u, int fd)
+{
+	int slot, saved = errno;
+
+	if (!u->nfix || !~u->fixmap)
+		return -1;
+	slot = __builtin_ctzll(~u->fixmap);
+	if (io_uring_register_files_update(&u->ring, (unsigned)slot, &fd,
+					   1) != 1) {
+		errno = saved;
+		return -1;
+	}
+	u->fixmap |= 1ull << slot;
+	errno = saved;
+	return slot;
+}
+
+/* r's slot, if it has one, emptied and free.  u->lock held. */
+static void unfix_locked(struct uring *u, struct kaio_req *r)
+{
+	int none = -1, slot = r->uslot - 1, saved = errno;
+
+	if (kaio_likely(!r->uslot))
+		return;
+	r->uslot = 0;
+	/* Refused (a seccomp filter that came later): the file stays
+	 * there, its slot taken, and the table is used no more. */
+	if (io_uring_register_files_update(&u->ring, (unsigned)slot, &none,
+					   1) == 1)
+		u->fixmap &= ~(1ull << slot);
+	else
+		u->nfix = 0;
+	errno = saved;
+}
+
+/* The slots of the requests of u's submission queue from entry i to its
+ * tail, emptied: they are being taken back.  u->lock held. */
+static void unfix_sq_locked(struct uring *u, unsigned i)
+{
+	struct io_uring_sq *sq = &u->ring.sq;
+	unsigned mask = *sq->kring_mask;
+	struct io_uring_sqe *sqe;
+	struct kaio_req *r;
+
+	for (; i != sq->sqe_tail; i++) {
+		sqe = &sq->sqes[sq->array[i & mask] & mask];
+		r = (struct kaio_req *)(uintptr_t)sqe->user_data;
+		if (r)
+			unfix_locked(u, r);
+	}
+}
+
 /* Called with ring0.lock held. */
 static void setup_locked(void)
 {
@@ -421,6 +555,7 @@ static void setup_locked(void)
 	}
 	io_uring_ring_dontfork(&ring0.ring);
 	ring_fd_up(&ring0.ring);
+	fix_init(&ring0);
 	env = getenv("KAIO_URING_RINGS");
 	ur.trings_max = env && *env ? atoi(env) : UR_TRINGS;
 	if (ur.trings_max < 0 || ur.trings_max > UR_TRINGS)
@@ -478,6 +613,7 @@ static struct uring *thread_ring(struct owner *o)
 	}
 	io_uring_ring_dontfork(&u->ring);
 	ring_fd_up(&u->ring);
+	fix_init(u);
 	atomic_store(&trings[i], u);
 	atomic_store(&ntrings, i + 1);
 	pthread_mutex_unlock(&owner_lock);
@@ -537,6 +673,12 @@ static int reroute(struct uring *u, struct kaio_req *req, size_t done,
 static int complete_one(struct uring *u, struct kaio_req *req, long *resp)
 {
 	long res = *resp;
+
+	if (kaio_unlikely(req->uslot)) {	/* an fsync's file */
+		pthread_mutex_lock(&u->lock);
+		unfix_locked(u, req);
+		pthread_mutex_unlock(&u->lock);
+	}
 
 	/* The kernel is done with it: its submitter may exit, its
 	 * personality goes. */
@@ -784,8 +926,10 @@ static int evfd_to(struct uring *u, const struct kaio_req *req)
 	return 1;
 }
 
-static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
+static void prep(struct uring *u, struct io_uring_sqe *sqe,
+		 struct kaio_req *req)
 {
+	int slot;
 	char *buf = (char *)req->buf + req->done;
 	unsigned len = (unsigned)(req->nbytes - req->done);
 	__u64 off = req->flags & KAIO_RQ_NOSEEK ? (__u64)-1
@@ -799,10 +943,15 @@ static void prep(struct io_uring_sqe *sqe, struct kaio_req *req)
 		io_uring_prep_write(sqe, req->fd, buf, len, off);
 		break;
 	case KAIO_OP_FSYNC:
-		io_uring_prep_fsync(sqe, req->fd, 0);
-		break;
 	case KAIO_OP_FDSYNC:
-		io_uring_prep_fsync(sqe, req->fd, IORING_FSYNC_DATASYNC);
+		slot = fix_locked(u, req->fd);
+		io_uring_prep_fsync(sqe, slot >= 0 ? slot : req->fd,
+				    req->op == KAIO_OP_FDSYNC ?
+				    IORING_FSYNC_DATASYNC : 0);
+		if (slot >= 0) {
+			sqe->flags |= IOSQE_FIXED_FILE;
+			req->uslot = slot + 1;
+		}
 		break;
 	case KAIO_OP_OPENAT:
 		io_uring_prep_openat(sqe, req->fd, req->path,
@@ -1024,7 +1173,8 @@ void kaio__uring_enter_ring(void *ring)
  * another thread enters every ring marked so first, under its lock
  * (kaio__uring_flush_all()), then waits for a leader run here, so the
  * fsync still syncs the file the request named, as the entry would have:
- * io_uring takes its own reference as it enters one.
+ * the entry names the file in the ring's table (fix_locked()).  Taken
+ * back, it gives its slot back.
  */
 int kaio__uring_take_held(void *ring, struct kaio_req *lead,
 			  struct kaio_cancel **cw)
@@ -1109,6 +1259,7 @@ static int take_back_locked(struct uring *u, struct kaio_req **back)
 	struct kaio_req *r;
 	int n = 0;
 
+	unfix_sq_locked(u, head);
 	for (i = head; i != tail; i++) {
 		sqe = &sq->sqes[sq->array[i & mask] & mask];
 		r = (struct kaio_req *)(uintptr_t)sqe->user_data;
@@ -1201,7 +1352,7 @@ static void *submitter(void *arg)
 				}
 				if (!sqe)
 					break;	/* the ring is full: soon */
-				prep(sqe, r);
+				prep(&ring0, sqe, r);
 				sent[nsent++] = r;
 				r->hnext = NULL;
 				if (atomic_load(&r->cancel_asked)) {
@@ -1296,6 +1447,7 @@ static int take_back_last_locked(struct uring *u, int k)
 	if (left > (unsigned)k)
 		left = (unsigned)k;
 	tail -= left;
+	unfix_sq_locked(u, tail);
 	sq->sqe_head = sq->sqe_tail = tail;
 	io_uring_smp_store_release(sq->ktail, tail);
 	return (int)left;
@@ -1366,7 +1518,7 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 				r->flags |= KAIO_RQ_EVFD;
 			else
 				r->flags &= ~KAIO_RQ_EVFD;
-			prep(sqe, r);
+			prep(u, sqe, r);
 			r->owner = o;
 			atomic_fetch_add(&o->n, 1);
 			direct++;
@@ -1682,6 +1834,8 @@ static void fork_child(void)
 	pthread_mutex_init(&pre.lock, NULL);
 	memset(&ring0.ring, 0, sizeof(ring0.ring));
 	memset(&ring0.inflight, 0, sizeof(ring0.inflight));
+	ring0.nfix = 0;
+	ring0.fixmap = ~0ull;
 	pthread_mutex_init(&ring0.lock, NULL);
 	kaio__reaper_reset(&ring0.reaper);
 	for (o = owner_free; o; o = o->next) {
