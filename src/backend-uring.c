@@ -488,6 +488,20 @@ static int fix_locked(struct uring *u, int fd)
 	return slot;
 }
 
+/* sqe, prepared for req, names req's file in a slot of u's table if
+ * there is one free.  u->lock held. */
+static void fix_sqe(struct uring *u, struct io_uring_sqe *sqe,
+		    struct kaio_req *req)
+{
+	int slot = fix_locked(u, req->fd);
+
+	if (slot < 0)
+		return;
+	sqe->fd = slot;
+	sqe->flags |= IOSQE_FIXED_FILE;
+	req->uslot = slot + 1;
+}
+
 /* r's slot, if it has one, emptied and free.  u->lock held. */
 static void unfix_locked(struct uring *u, struct kaio_req *r)
 {
@@ -929,7 +943,6 @@ static int evfd_to(struct uring *u, const struct kaio_req *req)
 static void prep(struct uring *u, struct io_uring_sqe *sqe,
 		 struct kaio_req *req)
 {
-	int slot;
 	char *buf = (char *)req->buf + req->done;
 	unsigned len = (unsigned)(req->nbytes - req->done);
 	__u64 off = req->flags & KAIO_RQ_NOSEEK ? (__u64)-1
@@ -944,14 +957,9 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe,
 		break;
 	case KAIO_OP_FSYNC:
 	case KAIO_OP_FDSYNC:
-		slot = fix_locked(u, req->fd);
-		io_uring_prep_fsync(sqe, slot >= 0 ? slot : req->fd,
-				    req->op == KAIO_OP_FDSYNC ?
+		io_uring_prep_fsync(sqe, req->fd, req->op == KAIO_OP_FDSYNC ?
 				    IORING_FSYNC_DATASYNC : 0);
-		if (slot >= 0) {
-			sqe->flags |= IOSQE_FIXED_FILE;
-			req->uslot = slot + 1;
-		}
+		fix_sqe(u, sqe, req);
 		break;
 	case KAIO_OP_OPENAT:
 		io_uring_prep_openat(sqe, req->fd, req->path,
@@ -974,9 +982,14 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe,
 		io_uring_prep_poll_add(sqe, req->fd, (unsigned)req->nbytes);
 		break;
 	}
-	/* Past the caller's copy budget: io-wq copies it, not the submitter. */
-	if (req->flags & KAIO_RQ_OFFLOAD)
+	/* Past the caller's copy budget: io-wq copies it, not the submitter,
+	 * and looks the file up then too.  A stream's is not held: its read
+	 * may wait without bound. */
+	if (req->flags & KAIO_RQ_OFFLOAD) {
 		sqe->flags |= IOSQE_ASYNC;
+		if (!(req->flags & KAIO_RQ_NOSEEK))
+			fix_sqe(u, sqe, req);
+	}
 	if (req->personality > 0)
 		sqe->personality = (__u16)req->personality;
 	io_uring_sqe_set_data(sqe, req);
