@@ -251,60 +251,36 @@ KAIO_REAL(fd_fn, mq_close, "GLIBC_2.34")
 KAIO_REAL(finish_fn, _IO_file_finish, "GLIBC_2.2.5")
 KAIO_REAL(fcntl_fn, fcntl, "GLIBC_2.2.5")
 
-/*
- * The number no longer names the file it named: its close(), dup2() or
- * dup3() returned (Linux frees the number even when close() fails with
- * EINTR).  Not gen, which F_SETFL bumps too: fdmap.c sends an fsync of
- * the next file on the number at once, not behind the old file's.
- */
-static void closed(int fd, int ret, int err)
-{
-	struct kaio_fd *f;
-
-	if ((ret >= 0 || err == EINTR) && (f = kaio__fd_peek(fd)))
-		atomic_fetch_add_explicit(&f->closed, 1, memory_order_release);
-}
-
 ENTRY(int, close, (int fd))
 {
 	fd_fn fn = get_close();
-	int ret;
 	GONE(fd);
 
-	ret = fn ? fn(fd) : (int)syscall(SYS_close, fd);
-	closed(fd, ret, errno);
-	return ret;
+	return fn ? fn(fd) : (int)syscall(SYS_close, fd);
 }
 
 ENTRY(int, dup2, (int oldfd, int newfd))
 {
 	fd2_fn fn = get_dup2();
-	int ret;
 	GONE(newfd);
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	ret = fn(oldfd, newfd);
-	if (oldfd != newfd)
-		closed(newfd, ret, 0);
-	return ret;
+	return fn(oldfd, newfd);
 }
 
 ENTRY(int, dup3, (int oldfd, int newfd, int flags))
 {
 	fd3_fn fn = get_dup3();
-	int ret;
 	GONE(newfd);
 
 	if (!fn) {
 		errno = ENOSYS;
 		return -1;
 	}
-	ret = fn(oldfd, newfd, flags);
-	closed(newfd, ret, 0);
-	return ret;
+	return fn(oldfd, newfd, flags);
 }
 
 ENTRY(int, close_range, (unsigned int first, unsigned int last, int flags))

@@ -189,7 +189,6 @@ static void untrack(struct kaio_fd *f, struct kaio_req *r)
 int kaio__fd_dispatch(struct kaio_req *req)
 {
 	struct kaio_fd *f;
-	uint64_t gen;
 	int flags = req->flags, ret = 0;
 
 	req->tid = kaio__tid();	/* its submitter hands it on (backend.c) */
@@ -202,27 +201,6 @@ int kaio__fd_dispatch(struct kaio_req *req)
 		return -EAGAIN;
 	req->f = f;
 	fd_lock(f);
-	gen = atomic_load_explicit(&f->closed, memory_order_acquire);
-	if (kaio_unlikely(f->fsclosed != gen)) {
-		/*
-		 * The number was closed since a request last came here, and
-		 * names another file now.  An fsync of it waits for nothing
-		 * the lists hold (their writes and fsyncs are the old
-		 * file's): sent at once, outside them, the backend takes its
-		 * file now (backend-uring.c's fixed files, io_submit()), so
-		 * a close() of the number right after it returns does not
-		 * fail it (open, write, aio_fsync, close in a loop: each
-		 * fsync waited behind the last file's, then went to the
-		 * kernel by number, EBADF).
-		 */
-		if ((req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC) &&
-		    (f->whead || f->fslead || f->fghead || f->fshead)) {
-			fd_unlock(f);
-			req->f = NULL;
-			return kaio__backend_submit(req);
-		}
-		f->fsclosed = gen;
-	}
 	if (req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC) {
 		req->wseq = f->wseq_next;	/* ticket: writes before it */
 		if (f->fslead || f->fghead)

@@ -282,9 +282,6 @@ struct kaio_fd {
 	struct kaio_req *fslead;
 	struct kaio_req *rdhead, *rdtail;
 	int fsburst;			/* fsyncs came while one was out */
-	/* closed when a request last came to these lists (fdmap.c): if it
-	 * moved, what they hold is of a file the number no longer names. */
-	uint64_t fsclosed;
 	/* fslead is still in its ring's submission queue, which the kernel
 	 * has not read: more fsyncs may ride on it.  Set under lock, cleared
 	 * before the ring is entered (backend-uring.c); fsring is that ring
@@ -305,7 +302,6 @@ struct kaio_fd {
 					 * fetched at (request.c) */
 	atomic_ullong gen;		/* bumped when the number is closed
 					 * or replaced (fdgen.c) */
-	atomic_ullong closed;		/* bumped once it was (fdgen.c) */
 	atomic_llong wr_hold;		/* no plain write in the caller before
 					 * this time (ns, request.c) */
 	atomic_llong wr_slow;		/* when the last slow one ended */
