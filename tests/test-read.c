@@ -1101,6 +1101,20 @@ START_TEST(read_offload_outlives_close)
 	char path[64];
 
 	ck_assert_ptr_nonnull(buf);
+#ifdef T_TSAN
+	{
+		const char *e = getenv("KAIO_BACKEND");
+
+		if (e && (!strcmp(e, "threads") || !strcmp(e, "kernel"))) {
+			printf("SKIP: read_offload_outlives_close: the pool reads "
+			       "here, and ThreadSanitizer reports the test's "
+			       "close() of the number while it does, which is "
+			       "the point\n");
+			free(buf);
+			return;
+		}
+	}
+#endif
 	fd = t_tmpfile(LEN, 0);
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	for (r = 0; r < ROUNDS; r++) {
