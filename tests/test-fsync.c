@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -169,6 +170,7 @@ START_TEST(fsync_barrier_same_file_back)
 	enum { SZ = 1 << 20 };
 	static const char *const hows[] = { "dup2", "close+dup" };
 	struct aiocb w, fs;
+	struct pollfd pfd;
 	char *big, *sink;
 	int p[2], d, how;
 	ssize_t got, n;
@@ -185,6 +187,12 @@ START_TEST(fsync_barrier_same_file_back)
 		t_pipe(p);
 		t_prep(&w, p[1], big, SZ, 0);
 		ck_assert_int_eq(aio_write(&w), 0);
+		/* Started (the pipe has its first bytes): the write holds
+		 * its file now.  One still waiting to be entered would look
+		 * the number up in the close()+dup() window. */
+		pfd.fd = p[0];
+		pfd.events = POLLIN;
+		ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
 		d = dup(p[1]);
 		ck_assert_int_ge(d, 0);
 		if (how == 0) {
