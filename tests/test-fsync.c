@@ -485,6 +485,25 @@ START_TEST(fsync_held_waited_runs_here)
 }
 END_TEST
 
+/* A child's F_GETLK on fd: its wait status, exit 0 if it sees this
+ * process's write lock. */
+static int lock_seen_by_child(int fd)
+{
+	int status;
+	pid_t pid = t_fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+		if (fcntl(fd, F_GETLK, &q) < 0)
+			_exit(2);
+		_exit(q.l_type == F_WRLCK && q.l_pid == getppid() ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
 /*
  * A leader run by the thread that waits for it runs on the fd's own
  * number (suspend.c).  It ran on a duplicate, closed after: closing any
@@ -498,7 +517,6 @@ START_TEST(fsync_held_keeps_locks)
 	int fd = t_tmpfile(0, 0), status;
 	const char *why = no_ring_fsync();
 	unsigned long u, h;
-	pid_t pid;
 
 	if (why) {
 		printf("SKIP: fsync_held_keeps_locks: %s\n", why);
@@ -513,16 +531,7 @@ START_TEST(fsync_held_keeps_locks)
 		close(fd);
 		return;
 	}
-	pid = t_fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-		if (fcntl(fd, F_GETLK, &q) < 0)
-			_exit(2);
-		_exit(q.l_type == F_WRLCK && q.l_pid == getppid() ? 0 : 1);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	status = lock_seen_by_child(fd);
 	close(fd);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "the record lock on the file is gone after %lu fsyncs in "
@@ -1234,7 +1243,6 @@ START_TEST(fsync_ring_keeps_locks)
 	char buf[512];
 	int fd = t_tmpfile(0, 0), status, i;
 	unsigned long u0 = uring_served();
-	pid_t pid;
 
 	memset(buf, 'l', sizeof(buf));
 	ck_assert_int_eq(fcntl(fd, F_SETLK, &fl), 0);
@@ -1253,16 +1261,7 @@ START_TEST(fsync_ring_keeps_locks)
 		close(fd);
 		return;
 	}
-	pid = t_fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		struct flock q = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-		if (fcntl(fd, F_GETLK, &q) < 0)
-			_exit(2);
-		_exit(q.l_type == F_WRLCK && q.l_pid == getppid() ? 0 : 1);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	status = lock_seen_by_child(fd);
 	close(fd);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 		      "the record lock on the file is gone after %lu fsyncs "
