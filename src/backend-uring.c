@@ -502,7 +502,8 @@ static void fix_sqe(struct uring *u, struct io_uring_sqe *sqe,
 	req->uslot = slot + 1;
 }
 
-/* r's slot, if it has one, emptied and free.  u->lock held. */
+/* r's slot, if it has one, emptied and free.  u->lock held: ring0's for
+ * a slot taken by hold_file(). */
 static void unfix_locked(struct uring *u, struct kaio_req *r)
 {
 	int none = -1, slot = r->uslot - 1, saved = errno;
@@ -510,6 +511,7 @@ static void unfix_locked(struct uring *u, struct kaio_req *r)
 	if (kaio_likely(!r->uslot))
 		return;
 	r->uslot = 0;
+	r->flags &= ~KAIO_RQ_HOLD;
 	/* Refused (a seccomp filter that came later): the file stays
 	 * there, its slot taken, and the table is used no more. */
 	if (io_uring_register_files_update(&u->ring, (unsigned)slot, &none,
@@ -690,7 +692,7 @@ static int complete_one(struct uring *u, struct kaio_req *req, long *resp)
 
 	if (kaio_unlikely(req->uslot)) {	/* an fsync's file */
 		pthread_mutex_lock(&u->lock);
-		unfix_locked(u, req);
+		unfix_locked(u, req);		/* u is ring0 for a hold */
 		pthread_mutex_unlock(&u->lock);
 	}
 
@@ -959,7 +961,12 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe,
 	case KAIO_OP_FDSYNC:
 		io_uring_prep_fsync(sqe, req->fd, req->op == KAIO_OP_FDSYNC ?
 				    IORING_FSYNC_DATASYNC : 0);
-		fix_sqe(u, sqe, req);
+		if (req->flags & KAIO_RQ_HOLD) {	/* hold_file(): ring0's */
+			sqe->fd = req->uslot - 1;
+			sqe->flags |= IOSQE_FIXED_FILE;
+		} else {
+			fix_sqe(u, sqe, req);
+		}
 		break;
 	case KAIO_OP_OPENAT:
 		io_uring_prep_openat(sqe, req->fd, req->path,
@@ -1603,6 +1610,14 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 	return m ? m : -EAGAIN;
 }
 
+/* May req go to the calling thread's own ring?  Not with a personality
+ * or a file slot of ring0's, nor if unbounded(). */
+static int ours(const struct kaio_req *req, int unb)
+{
+	return req->personality <= 0 && !(req->flags & KAIO_RQ_HOLD) &&
+	       !unb;
+}
+
 /*
  * Submit reqs[0..n) (see submit_on()): what this thread enters itself
  * goes to its own ring if it has one; what the submitter thread enters,
@@ -1632,10 +1647,9 @@ static int submit(struct kaio_req **reqs, int n)
 	if (!t || t == &ring0)
 		return submit_on(&ring0, reqs, n, o, unb);
 	for (i = 0; i < n; i = j) {
-		own = reqs[i]->personality <= 0 && !(unb >> i & 1);
+		own = ours(reqs[i], unb >> i & 1);
 		for (j = i + 1; j < n; j++)
-			if ((reqs[j]->personality <= 0 &&
-			     !(unb >> j & 1)) != own)
+			if (ours(reqs[j], unb >> j & 1) != own)
 				break;
 		m = submit_on(own ? t : &ring0, reqs + i, j - i, o, unb >> i);
 		if (m == -ENOSYS && own)	/* no reaper thread for t */
@@ -1813,6 +1827,46 @@ static void defer(struct kaio_req *req)
 		personality_get(req);	/* 0 or -errno: the pool */
 }
 
+/*
+ * req, an fsync waiting in its fd's queue for earlier writes or for the
+ * fsync of the number that runs, is about to lose its number (fdgen.c
+ * calls this before close(), dup2() and their kin, with the fd's lock
+ * held): its file goes into a slot of ring0's table now, and req goes to
+ * ring0 when its turn comes, naming the slot (prep()), so that it syncs
+ * that file, as if the close had not happened.  The slot is emptied when
+ * its completion is handled, when it is taken back, or when req is freed
+ * without having reached a ring (release()).  No free slot: req stays
+ * with its number, as before.
+ */
+static int hold_file(struct kaio_req *req)
+{
+	int slot;
+
+	if (req->uslot || (req->op != KAIO_OP_FSYNC &&
+			   req->op != KAIO_OP_FDSYNC) || !can_run(req))
+		return 0;
+	pthread_mutex_lock(&ring0.lock);
+	slot = fix_locked(&ring0, req->fd);
+	pthread_mutex_unlock(&ring0.lock);
+	if (slot < 0)
+		return 0;
+	req->uslot = slot + 1;
+	req->flags |= KAIO_RQ_HOLD;
+	return 1;
+}
+
+/* req is freed: its personality, and a slot hold_file() took that no ring
+ * emptied. */
+static void release(struct kaio_req *req)
+{
+	personality_put(req);
+	if (kaio_unlikely(req->uslot) && (req->flags & KAIO_RQ_HOLD)) {
+		pthread_mutex_lock(&ring0.lock);
+		unfix_locked(&ring0, req);
+		pthread_mutex_unlock(&ring0.lock);
+	}
+}
+
 static void fork_child(void)
 {
 	struct owner *o;
@@ -1876,7 +1930,8 @@ const struct kaio_backend kaio__uring_backend = {
 	.wants = wants,
 	.submit = submit,
 	.defer = defer,
-	.release = personality_put,
+	.hold_file = hold_file,
+	.release = release,
 	.cancel = cancel,
 	.cancel_retry = cancel_retry,
 	.fork_child = fork_child,

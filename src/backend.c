@@ -172,6 +172,20 @@ void kaio__backend_defer(struct kaio_req *req)
 			rt->b->defer(req);
 }
 
+/* req waits in its fd's queue and its number is going: the backend that
+ * would run it now takes its file, if it can (fdmap.c).  1 if one did. */
+int kaio__backend_hold_file(struct kaio_req *req)
+{
+	const struct route *list = routes(), *rt;
+
+	for (rt = list; rt->b; rt++) {
+		if (!offer_ok(rt, list) || !wants(rt, req))
+			continue;
+		return rt->b->hold_file ? rt->b->hold_file(req) : 0;
+	}
+	return 0;
+}
+
 /* Offer req to each backend of the list in turn.  0, or the last
  * backend's -errno. */
 int kaio__backend_submit(struct kaio_req *req)

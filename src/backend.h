@@ -36,7 +36,12 @@
  *   aborts if called inside submit() or under an fd lock.
  * - defer(req): req will be handed on later by another thread (fdmap.c);
  *   in its submitting thread, keep what req needs to run as its submitter.
- * - release(req): req is freed; drop what defer() or submit() kept for it.
+ * - hold_file(req): req, an fsync waiting in its fd's queue (fdmap.c),
+ *   is about to lose its fd number (a close() or dup2() of it, fdgen.c):
+ *   take the file the number names now, for req to run on.  1 if taken.
+ *   In whatever thread closes, outside every library lock but the fd's.
+ * - release(req): req is freed; drop what defer(), hold_file() or
+ *   submit() kept for it.
  * - cancel(fd, cb, t, out, n): cancel the matching requests.  Answered per
  *   request: one still queued is taken off, put on *out and counted in *n
  *   (the caller completes it with ECANCELED); one the kernel was asked to
@@ -83,6 +88,7 @@ struct kaio_backend {
 	int (*wants)(struct kaio_req *req);
 	int (*submit)(struct kaio_req **reqs, int n);
 	void (*defer)(struct kaio_req *req);
+	int (*hold_file)(struct kaio_req *req);
 	void (*release)(struct kaio_req *req);
 	void (*cancel)(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		       struct kaio_req **out, int *n);

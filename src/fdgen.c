@@ -49,6 +49,10 @@
  *
  * Each wrapper is what it wraps: async-signal-safe (two atomic adds on a
  * table that is never freed), a cancellation point where glibc's is one.
+ * Where an fsync waits in the library on the number, the wrapper first
+ * has it take the number's file (fdmap.c, kaio__fd_hold_files()): under
+ * the fd's lock and a ring's, in a window where no handler runs, and not
+ * from a handler that interrupted the library.
  */
 #include "config.h"
 
@@ -155,15 +159,18 @@ static void all_gone(void)
 	atomic_fetch_add_explicit(&kaio__fd_epoch, 1, memory_order_release);
 }
 
-/* The bumps before the call, and the wait for a leader run on the number. */
+/* Before the call: the fsyncs queued on the number take its file
+ * (fdmap.c), the bumps, and the wait for a leader run on the number. */
 static void going(int fd)
 {
+	kaio__fd_hold_files(fd);
 	gone(fd);
 	here_wait(kaio__fd_peek(fd), 0);
 }
 
 static void all_going(void)
 {
+	kaio__fd_hold_all_files();
 	all_gone();
 	here_wait(NULL, 1);
 }

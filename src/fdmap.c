@@ -20,6 +20,9 @@
  *   is dropped.  kaio__complete() fails loudly if it is ever called under
  *   an fd lock (kaio__tls_nocomplete).
  * - A fork child starts with an empty table (fdtable.c).
+ * - A close() of a number where fsyncs wait has them take its file first
+ *   (kaio__fd_hold_files()): they sync that file when their turn comes,
+ *   as if the close had not happened.
  *
  * Group commit: at most one fsync per fd is in the kernel (f->fslead).
  * An fsync whose writes are done while another runs waits on fghead for
@@ -36,7 +39,9 @@
  * whose writes are done rides on it at once.  A leader waits there only
  * on an fd where fsyncs came while one was out (fsburst), until one runs
  * alone: a lone fsync goes to the kernel at once.  The group's head is an
- * O_SYNC fsync if any of the group is one (it covers O_DSYNC's).  N
+ * O_SYNC fsync if any of the group is one (it covers O_DSYNC's).  Only
+ * fsyncs of the same file ride on each other: submitted with no close()
+ * or dup2() of the number seen between them (file_key()).  N
  * fsyncs that come while one runs cost the kernel one more, not N, and
  * none if it has not started: fio before 3.37 issues about one per write
  * at iodepth 32 (bench/README.md).  If the one in the kernel is
@@ -122,6 +127,57 @@ static int covers(const struct kaio_req *lead, const struct kaio_req *r)
 }
 
 /*
+ * The key of the file f's number names: its generation plus the epoch
+ * (fdgen.c), which only grow.  Two fsyncs of the number with the same key
+ * were submitted with no close(), dup2() or the like of it seen between
+ * them, so they name one file; with different keys they may not.  Under
+ * f->lock.
+ */
+static unsigned long long file_key(struct kaio_fd *f)
+{
+	return atomic_load_explicit(&f->gen, memory_order_acquire) +
+	       atomic_load_explicit(&kaio__fd_epoch, memory_order_acquire);
+}
+
+/* Set whenever an fsync waits in an fd's queue (kaio__fd_hold_files()):
+ * the highest such number, and whether one waited since
+ * kaio__fd_hold_all_files() last looked. */
+static atomic_int fs_maxfd, fs_any;
+
+static void fs_queued(struct kaio_fd *f, int fd)
+{
+	int max;
+
+	atomic_store_explicit(&f->fsq, 1, memory_order_relaxed);
+	max = atomic_load_explicit(&fs_maxfd, memory_order_relaxed);
+	while (fd > max &&
+	       !atomic_compare_exchange_weak(&fs_maxfd, &max, fd))
+		;
+	if (!atomic_load_explicit(&fs_any, memory_order_relaxed))
+		atomic_store(&fs_any, 1);
+}
+
+/*
+ * The group waiting on f's fghead, less lead, rides on lead: those lead
+ * covers() and of the same file (file_key()).  The others wait for the
+ * next fsync: one that rode on another file's would sync the wrong file
+ * (a number closed and opened again while they waited: each holds its
+ * own file then, kaio__fd_hold_files()).
+ */
+static void board(struct kaio_fd *f, struct kaio_req *lead)
+{
+	struct kaio_req *r, *next;
+
+	for (r = f->fghead; r; r = next) {
+		next = r->next;
+		if (r->fkey != lead->fkey || !covers(lead, r))
+			continue;
+		kaio__q_del(&f->fghead, &f->fgtail, r);
+		kaio__q_push(&f->rdhead, &f->rdtail, r);
+	}
+}
+
+/*
  * No fsync in the kernel: send the group's head, the rest ride on it.  A
  * head the backend refuses goes on *failed (completed with its error once
  * the lock is dropped), and the next one leads.
@@ -139,7 +195,7 @@ static void kick(struct kaio_fd *f, struct kaio_req **failed)
 		if (!r)
 			r = f->fghead;
 		kaio__q_del(&f->fghead, &f->fgtail, r);
-		q_prepend(&f->rdhead, &f->rdtail, &f->fghead, &f->fgtail);
+		board(f, r);
 		f->fslead = r;
 		if (kaio__backend_submit(r)) {
 			f->fslead = NULL;
@@ -203,10 +259,11 @@ int kaio__fd_dispatch(struct kaio_req *req)
 	fd_lock(f);
 	if (req->op == KAIO_OP_FSYNC || req->op == KAIO_OP_FDSYNC) {
 		req->wseq = f->wseq_next;	/* ticket: writes before it */
+		req->fkey = file_key(f);
 		if (f->fslead || f->fghead)
 			f->fsburst = 1;
 		if (!f->whead && f->fslead && atomic_load(&f->fsopen) &&
-		    covers(f->fslead, req)) {
+		    covers(f->fslead, req) && f->fslead->fkey == req->fkey) {
 			/* Not started yet: it covers this one.  It is
 			 * entered now, not at its thread's next call, for
 			 * another thread's or one that is waited for. */
@@ -216,6 +273,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 
 			kaio__q_push(&f->rdhead, &f->rdtail, req);
 			req->flags |= KAIO_RQ_QUEUED;
+			fs_queued(f, req->fd);
 			kaio__backend_defer(req);	/* req->tid = 0 */
 			if (now)
 				kaio__uring_enter_ring(f->fsring);
@@ -227,6 +285,7 @@ int kaio__fd_dispatch(struct kaio_req *req)
 			else
 				group(f, req);
 			req->flags |= KAIO_RQ_QUEUED;
+			fs_queued(f, req->fd);
 			kaio__backend_defer(req);	/* released by another */
 			goto out;
 		}
@@ -406,6 +465,92 @@ int kaio__fd_fs_open(int fd)
 	struct kaio_fd *f = kaio__fd_peek(fd);
 
 	return f && atomic_load(&f->fsopen);
+}
+
+/* The fsyncs waiting in f's queues for its writes or for its next fsync
+ * take their file (kaio__backend_hold_file()); those riding on one that
+ * runs need none.  f->lock held. */
+static void hold_locked(struct kaio_fd *f)
+{
+	struct kaio_req *r;
+
+	for (r = f->fshead; r; r = r->next)
+		if (!r->uslot)
+			kaio__backend_hold_file(r);
+	for (r = f->fghead; r; r = r->next)
+		if (!r->uslot)
+			kaio__backend_hold_file(r);
+	if (!f->fshead && !f->fghead && !f->rdhead)
+		atomic_store_explicit(&f->fsq, 0, memory_order_relaxed);
+}
+
+/*
+ * Not from inside the library (a handler that interrupted it may hold a
+ * ring's lock or f's) nor from its own threads; in a window, so that no
+ * handler runs while the locks are held here (a close() in it would wait
+ * for them for ever).  One load when no fsync waited on the number.
+ */
+static int hold_begin(struct kaio_window *w)
+{
+	if (kaio__tls_depth || kaio__tls_libthread)
+		return 0;
+	kaio__window_open(w, 0);
+	kaio__tls_depth++;
+	return 1;
+}
+
+static void hold_end(struct kaio_window *w)
+{
+	kaio__tls_depth--;
+	kaio__window_close(w);
+}
+
+void kaio__fd_hold_files(int fd)
+{
+	struct kaio_fd *f = kaio__fd_peek(fd);
+	struct kaio_window w;
+
+	if (kaio_likely(!f || !atomic_load_explicit(&f->fsq,
+						    memory_order_relaxed)) ||
+	    !hold_begin(&w))
+		return;
+	fd_lock(f);
+	hold_locked(f);
+	fd_unlock(f);
+	hold_end(&w);
+}
+
+/* Every number is about to go (close_range(), closefrom()...): each one
+ * where an fsync waited since the last such look. */
+void kaio__fd_hold_all_files(void)
+{
+	struct kaio_window w;
+	struct kaio_fd *f;
+	int fd, max;
+
+	if (kaio_likely(!atomic_load_explicit(&fs_any,
+					      memory_order_relaxed)) ||
+	    !hold_begin(&w))
+		return;
+	atomic_store(&fs_any, 0);	/* one queued from now sets it */
+	max = atomic_load(&fs_maxfd);
+	for (fd = 0; fd <= max; fd++) {
+		f = kaio__fd_peek(fd);
+		if (!f || !atomic_load_explicit(&f->fsq, memory_order_relaxed))
+			continue;
+		fd_lock(f);
+		hold_locked(f);
+		if (atomic_load_explicit(&f->fsq, memory_order_relaxed))
+			atomic_store(&fs_any, 1);	/* still waiting */
+		fd_unlock(f);
+	}
+	hold_end(&w);
+}
+
+void kaio__fd_hold_fork_child(void)
+{
+	atomic_store(&fs_maxfd, 0);
+	atomic_store(&fs_any, 0);
 }
 
 /* Take the matching requests off one fd queue, onto *out. */

@@ -77,4 +77,5 @@ void kaio__fd_reset(void)
 	atomic_store(&kaio__fd_top, NULL);
 	pthread_mutex_init(&top_lock, NULL);
 	atomic_fetch_add(&kaio__fd_epoch, 1);	/* no generation carries over */
+	kaio__fd_hold_fork_child();
 }

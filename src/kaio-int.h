@@ -137,6 +137,9 @@ enum {
 	KAIO_RQ_HERE	= 1 << 17,	/* an fsync leader its thread runs in
 					 * aio_suspend(), on no backend's list
 					 * (suspend.c) */
+	KAIO_RQ_HOLD	= 1 << 18,	/* uslot is ring0's, taken while it
+					 * waited in its fd's queue as its
+					 * number went (fdmap.c) */
 };
 
 /* KAIO_BACKEND */
@@ -218,6 +221,8 @@ struct kaio_req {
 	off_t off;
 	size_t done;			/* bytes moved before the pool got it */
 	uint64_t wseq;			/* write sequence, or fsync ticket */
+	unsigned long long fkey;	/* an fsync's number's generation plus
+					 * the epoch at submission (fdmap.c) */
 	struct kaio_notify nt;
 	struct iocb iocb;		/* while in the kernel backend */
 	struct kaio_creds creds;	/* the submitter's, if KAIO_RQ_CREDS */
@@ -291,6 +296,9 @@ struct kaio_fd {
 	/* fslead runs in the thread that waits for it (suspend.c): a close()
 	 * of the number waits (fdgen.c). */
 	atomic_int here;
+	/* An fsync was queued here since a close() of the number last
+	 * found none (kaio__fd_hold_files()).  Set under lock. */
+	atomic_int fsq;
 	/* No lock: hints, read and written with atomics (request.c). */
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads
 					 * [0] or writes [1]: skip it */
@@ -679,6 +687,11 @@ int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__fd_done(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		    struct kaio_cancel *t) KAIO_HIDDEN;
+/* fd's number, or every number, is about to go (fdgen.c): the fsyncs
+ * queued on it take its file first. */
+void kaio__fd_hold_files(int fd) KAIO_HIDDEN;
+void kaio__fd_hold_all_files(void) KAIO_HIDDEN;
+void kaio__fd_hold_fork_child(void) KAIO_HIDDEN;
 
 /* backend.c: the dispatcher between the backends (backend.h). */
 extern __thread pid_t kaio__tls_tid
@@ -693,6 +706,7 @@ static inline pid_t kaio__tid(void)
 }
 
 void kaio__backend_defer(struct kaio_req *req) KAIO_HIDDEN;
+int kaio__backend_hold_file(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed) KAIO_HIDDEN;

@@ -1231,8 +1231,9 @@ void kaio__req_free(struct kaio_req *req)
 		kaio__path_release(req);
 	if (req->flags & KAIO_RQ_CREDS)
 		kaio__creds_release(&req->creds);
-	if (req->personality > 0)
-		kaio__backend_release(req);	/* io_uring's, from defer() */
+	if (req->personality > 0 || req->uslot)
+		kaio__backend_release(req);	/* io_uring's: defer(),
+						 * hold_file() */
 	if (tls_cache_on > 0 && tls_cache_n < REQ_CACHE &&
 	    tls_cache_n < atomic_load_explicit(&kaio__cfg.num,
 					       memory_order_relaxed)) {

@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1270,6 +1274,204 @@ START_TEST(fsync_ring_keeps_locks)
 }
 END_TEST
 
+/* Every request served so far, by any backend (riders are not). */
+static unsigned long served_all(void)
+{
+	return t_stat(KAIO_STAT_URING) + t_stat(KAIO_STAT_KERNEL) +
+	       t_stat(KAIO_STAT_POOL);
+}
+
+/*
+ * A page whose first touch blocks until uf_fill(): a write from it waits
+ * in the kernel (io-wq, or a pool worker), never in the caller.  0 if
+ * userfaultfd is not there for kernel faults (not root).
+ */
+struct uf {
+	int fd;
+	char *page;
+};
+
+static int uf_open(struct uf *u)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+
+	u->fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u->fd < 0 || ioctl(u->fd, UFFDIO_API, &api)) {
+		if (u->fd >= 0)
+			close(u->fd);
+		return 0;
+	}
+	u->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(u->page, MAP_FAILED);
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (unsigned long)u->page;
+	reg.range.len = 4096;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	ck_assert_int_eq(ioctl(u->fd, UFFDIO_REGISTER, &reg), 0);
+	return 1;
+}
+
+static void uf_fill(struct uf *u)
+{
+	static char src[4096];
+	struct uffdio_copy copy = {
+		.dst = (unsigned long)u->page,
+		.src = (unsigned long)src,
+		.len = 4096,
+	};
+
+	memset(src, 'u', sizeof(src));
+	ck_assert_int_eq(ioctl(u->fd, UFFDIO_COPY, &copy), 0);
+}
+
+static void uf_close(struct uf *u)
+{
+	munmap(u->page, 4096);
+	close(u->fd);
+}
+
+/*
+ * An fsync that waits in the library for its number's earlier write when
+ * the number goes (close(), dup2() of /dev/null onto it, close_range())
+ * completes as if the number were still there: the close takes the file
+ * for it first (fdmap.c, kaio__fd_hold_files()).  The write blocks on a
+ * userfaultfd page until the number is gone.  Before, the fsync went to
+ * its backend by number once the write ended: EBADF, or EINVAL from
+ * /dev/null's.  The file is let go when the fsync ends: its flock() is
+ * free again then.  An fsync of the file opened next on the number, which
+ * waits behind the same write, must not ride on the first one (it would
+ * report the other file's fsync): it runs its own.  Native AIO and the
+ * pool run a queued fsync by number, as glibc does (kaio_posix(7)): the
+ * test needs an fsync io_uring serves here.
+ */
+START_TEST(fsync_queued_outlives_close)
+{
+	static const char *const hows[] = { "close", "dup2", "close_range",
+					    "close, then open" };
+	char path[] = "kaio-fsq-XXXXXX", path2[] = "kaio-fsq2-XXXXXX";
+	struct aiocb w, fs, fs2;
+	struct uf u;
+	unsigned long u0, p0, s0;
+	int devnull, fd, fd2, lk, how, err, err2, tries;
+
+	if (geteuid() != 0 || !uf_open(&u)) {
+		printf("SKIP: fsync_queued_outlives_close: no userfaultfd for "
+		       "kernel faults here (needs root)\n");
+		return;
+	}
+	uf_close(&u);
+	fd = t_tmpfile(0, 0);
+	u0 = uring_served();
+	FSYNC_OK(fd, O_SYNC);
+	close(fd);
+	if (uring_served() == u0) {
+		printf("SKIP: fsync_queued_outlives_close: io_uring served no "
+		       "fsync here (KAIO_BACKEND=%s): a queued fsync runs by "
+		       "number, as glibc's\n", getenv("KAIO_BACKEND") ?
+		       getenv("KAIO_BACKEND") : "");
+		return;
+	}
+	devnull = open("/dev/null", O_RDWR);
+	ck_assert_int_ge(devnull, 0);
+	for (how = 0; how < 4; how++) {
+		ck_assert(uf_open(&u));
+		strcpy(path, "kaio-fsq-XXXXXX");
+		fd = mkstemp(path);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+		fd = open(path, O_WRONLY | O_APPEND);
+		ck_assert_int_ge(fd, 0);
+		ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+		t_prep(&w, fd, u.page, 16, 0);
+		ck_assert_int_eq(aio_write(&w), 0);
+		usleep(20000);
+		ck_assert_int_eq(aio_error(&w), EINPROGRESS);
+		t_prep(&fs, fd, NULL, 0, 0);
+		ck_assert_int_eq(aio_fsync(O_SYNC, &fs), 0);
+		ck_assert_int_eq(aio_error(&fs), EINPROGRESS);
+		p0 = t_stat(KAIO_STAT_POOL);
+		switch (how) {
+		case 1:
+			ck_assert_int_eq(dup2(devnull, fd), fd);
+			break;
+		case 2:
+			ck_assert_int_eq(close_range((unsigned)fd, (unsigned)fd,
+						     0), 0);
+			break;
+		default:
+			close(fd);
+			break;
+		}
+		fd2 = -1;
+		if (how == 3) {
+			/* The lowest number: the one just freed. */
+			strcpy(path2, "kaio-fsq2-XXXXXX");
+			fd2 = mkstemp(path2);
+			ck_assert_int_eq(fd2, fd);
+			unlink(path2);
+			ck_assert_int_eq(pwrite(fd2, "x", 1, 0), 1);
+			t_prep(&fs2, fd2, NULL, 0, 0);
+			ck_assert_int_eq(aio_fsync(O_SYNC, &fs2), 0);
+		}
+		s0 = served_all();
+		uf_fill(&u);
+		ck_assert_int_eq(t_wait(&w, 10000), 0);
+		ck_assert_int_eq(aio_return(&w), 16);
+		err = t_wait(&fs, 10000);
+		ck_assert_int_ne(err, EINPROGRESS);
+		err = err ? err : (int)aio_return(&fs);
+		err2 = 0;
+		if (fd2 >= 0) {
+			err2 = t_wait(&fs2, 10000);
+			ck_assert_int_ne(err2, EINPROGRESS);
+			err2 = err2 ? err2 : (int)aio_return(&fs2);
+		}
+		if (t_stat(KAIO_STAT_POOL) != p0) {
+			printf("fsync_queued_outlives_close: %s: the pool ran "
+			       "the fsync (by number): not checked\n",
+			       hows[how]);
+		} else {
+			ck_assert_msg(err == 0, "%s: the queued fsync of the "
+				      "closed number: error %d", hows[how],
+				      err);
+			ck_assert_msg(err2 == 0, "%s: the fsync of the file "
+				      "opened next: error %d", hows[how], err2);
+			/* The write, the fsync and, if fs2 ran its own,
+			 * fs2. */
+			ck_assert_msg(fd2 < 0 || served_all() - s0 == 3,
+				      "%s: the second file's fsync rode on the "
+				      "first file's (%lu served, not 3)",
+				      hows[how], served_all() - s0);
+		}
+		/* The file is let go: its flock() is free (the kernel
+		 * drops a request's hold on it just after its completion
+		 * shows). */
+		lk = open(path, O_RDONLY);
+		ck_assert_int_ge(lk, 0);
+		for (tries = 0; flock(lk, LOCK_EX | LOCK_NB); tries++) {
+			ck_assert_msg(errno == EWOULDBLOCK && tries < 1000,
+				      "%s: the closed file is still held 1 s "
+				      "after its fsync ended (errno %d)",
+				      hows[how], errno);
+			usleep(1000);
+		}
+		if (tries)
+			printf("fsync_queued_outlives_close: %s: held %d ms "
+			       "after\n", hows[how], tries);
+		close(lk);
+		unlink(path);
+		if (fd2 >= 0)
+			close(fd2);
+		else if (how == 1)
+			close(fd);
+		uf_close(&u);
+	}
+	close(devnull);
+}
+END_TEST
+
 Suite *fsync_suite(void)
 {
 	Suite *s = suite_create("aio_fsync");
@@ -1297,6 +1499,7 @@ Suite *fsync_suite(void)
 	tcase_add_test(tc, fsync_no_identity_read);
 	tcase_add_test(tc, fsync_outlives_close);
 	tcase_add_test(tc, fsync_ring_keeps_locks);
+	tcase_add_test(tc, fsync_queued_outlives_close);
 	suite_add_tcase(s, tc);
 	return s;
 }
