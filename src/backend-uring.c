@@ -961,12 +961,8 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe,
 	case KAIO_OP_FDSYNC:
 		io_uring_prep_fsync(sqe, req->fd, req->op == KAIO_OP_FDSYNC ?
 				    IORING_FSYNC_DATASYNC : 0);
-		if (req->flags & KAIO_RQ_HOLD) {	/* hold_file(): ring0's */
-			sqe->fd = req->uslot - 1;
-			sqe->flags |= IOSQE_FIXED_FILE;
-		} else {
+		if (!req->uslot)
 			fix_sqe(u, sqe, req);
-		}
 		break;
 	case KAIO_OP_OPENAT:
 		io_uring_prep_openat(sqe, req->fd, req->path,
@@ -994,8 +990,12 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe,
 	 * may wait without bound. */
 	if (req->flags & KAIO_RQ_OFFLOAD) {
 		sqe->flags |= IOSQE_ASYNC;
-		if (!(req->flags & KAIO_RQ_NOSEEK))
+		if (!(req->flags & KAIO_RQ_NOSEEK) && !req->uslot)
 			fix_sqe(u, sqe, req);
+	}
+	if (req->flags & KAIO_RQ_HOLD) {	/* hold_file(): ring0's slot */
+		sqe->fd = req->uslot - 1;
+		sqe->flags |= IOSQE_FIXED_FILE;
 	}
 	if (req->personality > 0)
 		sqe->personality = (__u16)req->personality;
@@ -1829,21 +1829,22 @@ static void defer(struct kaio_req *req)
 
 /*
  * req, an fsync waiting in its fd's queue for earlier writes or for the
- * fsync of the number that runs, is about to lose its number (fdgen.c
- * calls this before close(), dup2() and their kin, with the fd's lock
- * held): its file goes into a slot of ring0's table now, and req goes to
- * ring0 when its turn comes, naming the slot (prep()), so that it syncs
- * that file, as if the close had not happened.  The slot is emptied when
- * its completion is handled, when it is taken back, or when req is freed
- * without having reached a ring (release()).  No free slot: req stays
- * with its number, as before.
+ * fsync of the number that runs, or an O_APPEND write waiting for its
+ * turn, is about to lose its number (fdgen.c calls this before close(),
+ * dup2() and their kin, with the fd's lock held): its file goes into a
+ * slot of ring0's table now, and req goes to ring0 when its turn comes,
+ * naming the slot (prep()), so that it runs on that file, as if the close
+ * had not happened.  The slot is emptied when its completion is handled,
+ * when it is taken back, or when req is freed without having reached a
+ * ring (release()).  No free slot: req stays with its number, as before.
  */
 static int hold_file(struct kaio_req *req)
 {
 	int slot;
 
-	if (req->uslot || (req->op != KAIO_OP_FSYNC &&
-			   req->op != KAIO_OP_FDSYNC) || !can_run(req))
+	if (req->uslot || kaio__is_pathop(req->op) ||
+	    req->op == KAIO_OP_POLL || (req->flags & KAIO_RQ_NOSEEK) ||
+	    !can_run(req))
 		return 0;
 	pthread_mutex_lock(&ring0.lock);
 	slot = fix_locked(&ring0, req->fd);

@@ -20,9 +20,9 @@
  *   is dropped.  kaio__complete() fails loudly if it is ever called under
  *   an fd lock (kaio__tls_nocomplete).
  * - A fork child starts with an empty table (fdtable.c).
- * - A close() of a number where fsyncs wait has them take its file first
- *   (kaio__fd_hold_files()): they sync that file when their turn comes,
- *   as if the close had not happened.
+ * - A close() of a number where fsyncs or O_APPEND writes wait has them
+ *   take its file first (kaio__fd_hold_files()): they run on that file
+ *   when their turn comes, as if the close had not happened.
  *
  * Group commit: at most one fsync per fd is in the kernel (f->fslead).
  * An fsync whose writes are done while another runs waits on fghead for
@@ -139,9 +139,9 @@ static unsigned long long file_key(struct kaio_fd *f)
 	       atomic_load_explicit(&kaio__fd_epoch, memory_order_acquire);
 }
 
-/* Set whenever an fsync waits in an fd's queue (kaio__fd_hold_files()):
- * the highest such number, and whether one waited since
- * kaio__fd_hold_all_files() last looked. */
+/* Set whenever an fsync or an O_APPEND write waits in an fd's queue
+ * (kaio__fd_hold_files()): the highest such number, and whether one
+ * waited since kaio__fd_hold_all_files() last looked. */
 static atomic_int fs_maxfd, fs_any;
 
 static void fs_queued(struct kaio_fd *f, int fd)
@@ -301,6 +301,8 @@ int kaio__fd_dispatch(struct kaio_req *req)
 		if (f->serial_busy) {
 			kaio__q_push(&f->sqhead, &f->sqtail, req);
 			req->flags |= KAIO_RQ_QUEUED;
+			if (!(flags & KAIO_RQ_NOSEEK))	/* O_APPEND */
+				fs_queued(f, req->fd);
 			kaio__backend_defer(req);	/* released by another */
 			if (flags & KAIO_RQ_TRACKED)
 				track(f, req);
@@ -467,9 +469,11 @@ int kaio__fd_fs_open(int fd)
 	return f && atomic_load(&f->fsopen);
 }
 
-/* The fsyncs waiting in f's queues for its writes or for its next fsync
- * take their file (kaio__backend_hold_file()); those riding on one that
- * runs need none.  f->lock held. */
+/* The requests waiting in f's queues take their file
+ * (kaio__backend_hold_file()): fsyncs waiting for their writes or for the
+ * next fsync, and O_APPEND writes waiting for their turn; those riding on
+ * an fsync that runs need none, nor does a stream's read or write (it may
+ * wait without bound: kaio_posix(7)).  f->lock held. */
 static void hold_locked(struct kaio_fd *f)
 {
 	struct kaio_req *r;
@@ -480,7 +484,10 @@ static void hold_locked(struct kaio_fd *f)
 	for (r = f->fghead; r; r = r->next)
 		if (!r->uslot)
 			kaio__backend_hold_file(r);
-	if (!f->fshead && !f->fghead && !f->rdhead)
+	for (r = f->sqhead; r; r = r->next)
+		if (!r->uslot && !(r->flags & KAIO_RQ_NOSEEK))
+			kaio__backend_hold_file(r);
+	if (!f->fshead && !f->fghead && !f->rdhead && !f->sqhead)
 		atomic_store_explicit(&f->fsq, 0, memory_order_relaxed);
 }
 

@@ -296,8 +296,9 @@ struct kaio_fd {
 	/* fslead runs in the thread that waits for it (suspend.c): a close()
 	 * of the number waits (fdgen.c). */
 	atomic_int here;
-	/* An fsync was queued here since a close() of the number last
-	 * found none (kaio__fd_hold_files()).  Set under lock. */
+	/* An fsync or an O_APPEND write was queued here since a close() of
+	 * the number last found none (kaio__fd_hold_files()).  Set under
+	 * lock. */
 	atomic_int fsq;
 	/* No lock: hints, read and written with atomics (request.c). */
 	atomic_int nowait_bad[2];	/* RWF_NOWAIT refused here, for reads

@@ -13,7 +13,10 @@
 #include <linux/io_uring.h>
 #include <linux/perf_event.h>
 #include <linux/seccomp.h>
+#include <linux/userfaultfd.h>
 #include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -517,4 +520,45 @@ unsigned long t_stat(int what)
 
 	ck_assert_int_eq(kaio_stats_get(&st, sizeof(st)), 0);
 	return st.v[what];
+}
+
+int t_uf_open(struct t_uf *u)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg;
+
+	u->fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (u->fd < 0 || ioctl(u->fd, UFFDIO_API, &api)) {
+		if (u->fd >= 0)
+			close(u->fd);
+		return 0;
+	}
+	u->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(u->page, MAP_FAILED);
+	memset(&reg, 0, sizeof(reg));
+	reg.range.start = (unsigned long)u->page;
+	reg.range.len = 4096;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	ck_assert_int_eq(ioctl(u->fd, UFFDIO_REGISTER, &reg), 0);
+	return 1;
+}
+
+void t_uf_fill(struct t_uf *u)
+{
+	static char src[4096];
+	struct uffdio_copy copy = {
+		.dst = (unsigned long)u->page,
+		.src = (unsigned long)src,
+		.len = 4096,
+	};
+
+	memset(src, 'u', sizeof(src));
+	ck_assert_int_eq(ioctl(u->fd, UFFDIO_COPY, &copy), 0);
+}
+
+void t_uf_close(struct t_uf *u)
+{
+	munmap(u->page, 4096);
+	close(u->fd);
 }

@@ -44,6 +44,17 @@ void t_dump_state(const char *why);	/* threads and io_uring state, on stderr */
  * -1 when it is in none (or /proc says "running"), -2 when it is gone. */
 long t_thread_syscall(int tid);
 void t_pipe(int p[2]);
+/* A page whose first touch blocks until t_uf_fill(): a write from it
+ * waits in the kernel (io-wq, or a pool worker), never in the caller.
+ * t_uf_open() is 0 if userfaultfd does not serve kernel faults here (not
+ * root). */
+struct t_uf {
+	int fd;
+	char *page;
+};
+int t_uf_open(struct t_uf *u);
+void t_uf_fill(struct t_uf *u);
+void t_uf_close(struct t_uf *u);
 TCase *t_tcase(const char *name);
 int t_direct_ok(void);
 int t_uring_ok(void);	/* io_uring is usable in this process */

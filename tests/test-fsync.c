@@ -11,10 +11,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
-#include <linux/userfaultfd.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1282,57 +1279,6 @@ static unsigned long served_all(void)
 }
 
 /*
- * A page whose first touch blocks until uf_fill(): a write from it waits
- * in the kernel (io-wq, or a pool worker), never in the caller.  0 if
- * userfaultfd is not there for kernel faults (not root).
- */
-struct uf {
-	int fd;
-	char *page;
-};
-
-static int uf_open(struct uf *u)
-{
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg;
-
-	u->fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (u->fd < 0 || ioctl(u->fd, UFFDIO_API, &api)) {
-		if (u->fd >= 0)
-			close(u->fd);
-		return 0;
-	}
-	u->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert_ptr_ne(u->page, MAP_FAILED);
-	memset(&reg, 0, sizeof(reg));
-	reg.range.start = (unsigned long)u->page;
-	reg.range.len = 4096;
-	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
-	ck_assert_int_eq(ioctl(u->fd, UFFDIO_REGISTER, &reg), 0);
-	return 1;
-}
-
-static void uf_fill(struct uf *u)
-{
-	static char src[4096];
-	struct uffdio_copy copy = {
-		.dst = (unsigned long)u->page,
-		.src = (unsigned long)src,
-		.len = 4096,
-	};
-
-	memset(src, 'u', sizeof(src));
-	ck_assert_int_eq(ioctl(u->fd, UFFDIO_COPY, &copy), 0);
-}
-
-static void uf_close(struct uf *u)
-{
-	munmap(u->page, 4096);
-	close(u->fd);
-}
-
-/*
  * An fsync that waits in the library for its number's earlier write when
  * the number goes (close(), dup2() of /dev/null onto it, close_range())
  * completes as if the number were still there: the close takes the file
@@ -1352,16 +1298,16 @@ START_TEST(fsync_queued_outlives_close)
 					    "close, then open" };
 	char path[] = "kaio-fsq-XXXXXX", path2[] = "kaio-fsq2-XXXXXX";
 	struct aiocb w, fs, fs2;
-	struct uf u;
+	struct t_uf u;
 	unsigned long u0, p0, s0;
 	int devnull, fd, fd2, lk, how, err, err2, tries;
 
-	if (geteuid() != 0 || !uf_open(&u)) {
+	if (geteuid() != 0 || !t_uf_open(&u)) {
 		printf("SKIP: fsync_queued_outlives_close: no userfaultfd for "
 		       "kernel faults here (needs root)\n");
 		return;
 	}
-	uf_close(&u);
+	t_uf_close(&u);
 	fd = t_tmpfile(0, 0);
 	u0 = uring_served();
 	FSYNC_OK(fd, O_SYNC);
@@ -1376,7 +1322,7 @@ START_TEST(fsync_queued_outlives_close)
 	devnull = open("/dev/null", O_RDWR);
 	ck_assert_int_ge(devnull, 0);
 	for (how = 0; how < 4; how++) {
-		ck_assert(uf_open(&u));
+		ck_assert(t_uf_open(&u));
 		strcpy(path, "kaio-fsq-XXXXXX");
 		fd = mkstemp(path);
 		ck_assert_int_ge(fd, 0);
@@ -1416,7 +1362,7 @@ START_TEST(fsync_queued_outlives_close)
 			ck_assert_int_eq(aio_fsync(O_SYNC, &fs2), 0);
 		}
 		s0 = served_all();
-		uf_fill(&u);
+		t_uf_fill(&u);
 		ck_assert_int_eq(t_wait(&w, 10000), 0);
 		ck_assert_int_eq(aio_return(&w), 16);
 		err = t_wait(&fs, 10000);
@@ -1466,7 +1412,7 @@ START_TEST(fsync_queued_outlives_close)
 			close(fd2);
 		else if (how == 1)
 			close(fd);
-		uf_close(&u);
+		t_uf_close(&u);
 	}
 	close(devnull);
 }

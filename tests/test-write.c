@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kaio_posix.h"
 #include "test-common.h"
 
 START_TEST(write_basic)
@@ -421,6 +422,112 @@ START_TEST(fsync_queued_aiocb_untouched)
 }
 END_TEST
 
+/*
+ * An O_APPEND write waits in the library for the one before it on its fd
+ * (they run in order, fdmap.c).  If the number goes meanwhile (close(),
+ * dup2() of /dev/null onto it, close_range()), it still appends to its
+ * file, as if the close had not happened: the close takes the file for it
+ * first (kaio__fd_hold_files()).  The first write blocks on a userfaultfd
+ * page until the number is gone.  Before, the waiting write went to its
+ * backend by number: EBADF, or its bytes went to /dev/null.  Native AIO
+ * and the pool run it by number, as glibc does (kaio_posix(7)).
+ */
+START_TEST(write_append_queued_outlives_close)
+{
+	static const char *const hows[] = { "close", "dup2", "close_range" };
+	char path[] = "kaio-app-XXXXXX", data[4096], back[4096];
+	const char *mode = getenv("KAIO_BACKEND");
+	struct aiocb a, b;
+	struct t_uf u;
+	struct stat st;
+	unsigned long p0;
+	int devnull, fd, rd, how, err;
+
+	if (mode && (!strcmp(mode, "kernel") || !strcmp(mode, "threads"))) {
+		printf("SKIP: write_append_queued_outlives_close: "
+		       "KAIO_BACKEND=%s runs a waiting write by number, as "
+		       "glibc does\n", mode);
+		return;
+	}
+	if (!t_uring_ok() || t_threaded_kernel()) {
+		printf("SKIP: write_append_queued_outlives_close: io_uring "
+		       "does not run writes here: a waiting write runs by "
+		       "number, as glibc's\n");
+		return;
+	}
+	if (geteuid() != 0 || !t_uf_open(&u)) {
+		printf("SKIP: write_append_queued_outlives_close: no "
+		       "userfaultfd for kernel faults here (needs root)\n");
+		return;
+	}
+	t_uf_close(&u);
+	memset(data, 'b', sizeof(data));
+	devnull = open("/dev/null", O_RDWR);
+	ck_assert_int_ge(devnull, 0);
+	for (how = 0; how < 3; how++) {
+		ck_assert(t_uf_open(&u));
+		strcpy(path, "kaio-app-XXXXXX");
+		fd = mkstemp(path);
+		ck_assert_int_ge(fd, 0);
+		close(fd);
+		fd = open(path, O_WRONLY | O_APPEND);
+		ck_assert_int_ge(fd, 0);
+		t_prep(&a, fd, u.page, 16, 0);
+		ck_assert_int_eq(aio_write(&a), 0);
+		usleep(20000);
+		ck_assert_int_eq(aio_error(&a), EINPROGRESS);
+		t_prep(&b, fd, data, sizeof(data), 0);
+		ck_assert_int_eq(aio_write(&b), 0);
+		ck_assert_int_eq(aio_error(&b), EINPROGRESS);
+		p0 = t_stat(KAIO_STAT_POOL);
+		switch (how) {
+		case 1:
+			ck_assert_int_eq(dup2(devnull, fd), fd);
+			break;
+		case 2:
+			ck_assert_int_eq(close_range((unsigned)fd, (unsigned)fd,
+						     0), 0);
+			break;
+		default:
+			close(fd);
+			break;
+		}
+		t_uf_fill(&u);
+		ck_assert_int_eq(t_wait(&a, 10000), 0);
+		ck_assert_int_eq(aio_return(&a), 16);
+		err = t_wait(&b, 10000);
+		ck_assert_int_ne(err, EINPROGRESS);
+		err = err ? err : aio_return(&b) == (ssize_t)sizeof(data) ?
+				  0 : -1;
+		if (t_stat(KAIO_STAT_POOL) != p0) {
+			printf("write_append_queued_outlives_close: %s: the "
+			       "pool ran the write (by number): not checked\n",
+			       hows[how]);
+		} else {
+			ck_assert_msg(err == 0, "%s: the waiting write of the "
+				      "closed number: error %d", hows[how],
+				      err);
+			ck_assert_int_eq(stat(path, &st), 0);
+			ck_assert_msg(st.st_size == 16 + (off_t)sizeof(data),
+				      "%s: the file has %lld bytes, not %zu",
+				      hows[how], (long long)st.st_size,
+				      16 + sizeof(data));
+			rd = open(path, O_RDONLY);
+			ck_assert_int_ge(rd, 0);
+			ck_assert_int_eq(pread(rd, back, sizeof(back), 16),
+					 (ssize_t)sizeof(back));
+			ck_assert(memcmp(back, data, sizeof(data)) == 0);
+			close(rd);
+		}
+		if (how == 1)
+			close(fd);	/* /dev/null's duplicate */
+		unlink(path);
+		t_uf_close(&u);
+	}
+	close(devnull);
+}
+END_TEST
+
 Suite *write_suite(void)
 {
 	Suite *s = suite_create("aio_write");
@@ -436,6 +543,7 @@ Suite *write_suite(void)
 	tcase_add_test(tc, write_pipe_aiocb_untouched_in_flight);
 	tcase_add_test(tc, write_append_queued_aiocb_untouched);
 	tcase_add_test(tc, fsync_queued_aiocb_untouched);
+	tcase_add_test(tc, write_append_queued_outlives_close);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("errors");
 	tcase_add_test(tc, write_errors);
