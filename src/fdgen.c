@@ -159,18 +159,36 @@ static void all_gone(void)
 	atomic_fetch_add_explicit(&kaio__fd_epoch, 1, memory_order_release);
 }
 
-/* Before the call: the fsyncs queued on the number take its file
- * (fdmap.c), the bumps, and the wait for a leader run on the number. */
+/*
+ * The requests waiting in the library on the number take its file
+ * (fdmap.c): one load where none ever waited.  Not for the library's own
+ * closes, nor from a handler that interrupted it (it may hold their
+ * locks).
+ */
+static void hold(int fd)
+{
+	struct kaio_fd *f;
+
+	if (kaio__tls_depth || kaio__tls_libthread)
+		return;
+	f = kaio__fd_peek(fd);
+	if (f && atomic_load_explicit(&f->fsq, memory_order_relaxed))
+		kaio__fd_hold_files(f);
+}
+
+/* Before the call: the waiting requests take their file, the bumps, and
+ * the wait for a leader run on the number. */
 static void going(int fd)
 {
-	kaio__fd_hold_files(fd);
+	hold(fd);
 	gone(fd);
 	here_wait(kaio__fd_peek(fd), 0);
 }
 
 static void all_going(void)
 {
-	kaio__fd_hold_all_files();
+	if (!kaio__tls_depth && !kaio__tls_libthread)
+		kaio__fd_hold_all_files();
 	all_gone();
 	here_wait(NULL, 1);
 }

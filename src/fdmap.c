@@ -492,18 +492,15 @@ static void hold_locked(struct kaio_fd *f)
 }
 
 /*
- * Not from inside the library (a handler that interrupted it may hold a
- * ring's lock or f's) nor from its own threads; in a window, so that no
- * handler runs while the locks are held here (a close() in it would wait
- * for them for ever).  One load when no fsync waited on the number.
+ * fdgen.c calls these only outside the library (a handler that
+ * interrupted it may hold a ring's lock or f's) and its threads: in a
+ * window, so that no handler runs while the locks are held here (a
+ * close() in it would wait for them for ever).
  */
-static int hold_begin(struct kaio_window *w)
+static void hold_begin(struct kaio_window *w)
 {
-	if (kaio__tls_depth || kaio__tls_libthread)
-		return 0;
 	kaio__window_open(w, 0);
 	kaio__tls_depth++;
-	return 1;
 }
 
 static void hold_end(struct kaio_window *w)
@@ -512,15 +509,11 @@ static void hold_end(struct kaio_window *w)
 	kaio__window_close(w);
 }
 
-void kaio__fd_hold_files(int fd)
+void kaio__fd_hold_files(struct kaio_fd *f)
 {
-	struct kaio_fd *f = kaio__fd_peek(fd);
 	struct kaio_window w;
 
-	if (kaio_likely(!f || !atomic_load_explicit(&f->fsq,
-						    memory_order_relaxed)) ||
-	    !hold_begin(&w))
-		return;
+	hold_begin(&w);
 	fd_lock(f);
 	hold_locked(f);
 	fd_unlock(f);
@@ -536,9 +529,9 @@ void kaio__fd_hold_all_files(void)
 	int fd, max;
 
 	if (kaio_likely(!atomic_load_explicit(&fs_any,
-					      memory_order_relaxed)) ||
-	    !hold_begin(&w))
+					      memory_order_relaxed)))
 		return;
+	hold_begin(&w);
 	atomic_store(&fs_any, 0);	/* one queued from now sets it */
 	max = atomic_load(&fs_maxfd);
 	for (fd = 0; fd <= max; fd++) {

@@ -688,9 +688,9 @@ int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__fd_done(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		    struct kaio_cancel *t) KAIO_HIDDEN;
-/* fd's number, or every number, is about to go (fdgen.c): the fsyncs
- * queued on it take its file first. */
-void kaio__fd_hold_files(int fd) KAIO_HIDDEN;
+/* f's number (f->fsq set), or every number, is about to go (fdgen.c,
+ * outside the library): the requests queued on it take its file first. */
+void kaio__fd_hold_files(struct kaio_fd *f) KAIO_HIDDEN;
 void kaio__fd_hold_all_files(void) KAIO_HIDDEN;
 void kaio__fd_hold_fork_child(void) KAIO_HIDDEN;
 
