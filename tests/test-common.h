@@ -61,6 +61,8 @@ int t_uring_ok(void);	/* io_uring is usable in this process */
 /* A request blocked in the kernel (a pipe read) can be cancelled. */
 int t_running_cancellable(void);
 int t_threaded_kernel(void);
+/* The running kernel is major.minor or later (uname()). */
+int t_kernel_at_least(int major, int minor);
 /* Voluntary context switches of this process's threads but the caller
  * and io_uring's io-wq workers (iou-wrk-N: the kernel's). */
 long t_others_switches(void);

@@ -455,6 +455,12 @@ START_TEST(write_append_queued_outlives_close)
 		       "number, as glibc's\n");
 		return;
 	}
+	if (!t_kernel_at_least(6, 4)) {
+		printf("SKIP: write_append_queued_outlives_close: before Linux "
+		       "6.4 the library keeps no file in io_uring's table "
+		       "(kaio_backends(7))\n");
+		return;
+	}
 	if (geteuid() != 0 || !t_uf_open(&u)) {
 		printf("SKIP: write_append_queued_outlives_close: no "
 		       "userfaultfd for kernel faults here (needs root)\n");
