@@ -539,7 +539,15 @@ static void unfix_sq_locked(struct uring *u, unsigned i)
 	}
 }
 
-/* Called with ring0.lock held. */
+/*
+ * Called with ring0.lock held.  ur.state stays 0 until the ring is made
+ * or refused: a thread that probes meanwhile waits for the lock and then
+ * sees the answer.  Set to -1 at once, as it was, every other thread's
+ * request in the setup's window (an F_DUPFD in ring_fd_up() waits for an
+ * RCU grace period while other threads run: 20 ms measured) went to the
+ * pool as if io_uring were off, and an O_APPEND write waiting behind it
+ * ran by number there.
+ */
 static void setup_locked(void)
 {
 	const char *env;
@@ -547,13 +555,15 @@ static void setup_locked(void)
 
 	if (ur.state)
 		return;
-	ur.state = -1;
 	if (kaio__cfg.backend == KAIO_BACKEND_THREADS ||
-	    kaio__cfg.backend == KAIO_BACKEND_KERNEL || getenv("KAIO_NO_URING"))
+	    kaio__cfg.backend == KAIO_BACKEND_KERNEL || getenv("KAIO_NO_URING")) {
+		ur.state = -1;
 		return;
+	}
 	ret = io_uring_queue_init(UR_ENTRIES, &ring0.ring, 0);
 	if (ret < 0) {
 		ur.setup_err = -ret;
+		ur.state = -1;
 		errno = saved;
 		return;
 	}
@@ -566,6 +576,7 @@ static void setup_locked(void)
 	if (!(ring0.ring.features & IORING_FEAT_EXT_ARG)) {
 		io_uring_queue_exit(&ring0.ring);
 		ur.setup_err = ENOSYS;
+		ur.state = -1;
 		errno = saved;
 		return;
 	}
@@ -590,6 +601,8 @@ static int probe(void)
 
 	if (kaio_likely(state))		/* decided: no lock on the hot path */
 		return state > 0 ? 0 : -ENOSYS;
+	if (kaio__tls_depth > 1)	/* a handler, maybe in the setup */
+		return -ENOSYS;
 	pthread_mutex_lock(&ring0.lock);
 	setup_locked();
 	state = ur.state;

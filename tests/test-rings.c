@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kaio_posix.h"
 #include "test-common.h"
 
 #define RBYTES		(640 << 10)
@@ -1052,6 +1053,89 @@ START_TEST(rings_first_io_wq_work_under_signals)
 }
 END_TEST
 
+/*
+ * The first requests of a process, sent by several threads at once, all
+ * go to io_uring: while one thread makes the shared ring, the others wait
+ * for it.  Before, they found the backend off for as long as the setup
+ * took (ring_fd_up()'s F_DUPFD waits for an RCU grace period while other
+ * threads run: about 20 ms), and their fsyncs went to native AIO or
+ * the pool; an
+ * O_APPEND write waiting behind one of them then ran by number there.  In
+ * a fork child, whose library starts without rings.
+ */
+enum { FIRST_N = 8 };
+
+struct first {
+	pthread_barrier_t *go;
+	int fd, err;
+	pthread_t th;
+};
+
+static void *first_fsync(void *arg)
+{
+	struct first *f = arg;
+	struct aiocb cb;
+
+	memset(&cb, 0, sizeof(cb));
+	cb.aio_fildes = f->fd;
+	cb.aio_sigevent.sigev_notify = SIGEV_NONE;
+	pthread_barrier_wait(f->go);
+	if (aio_fsync(O_SYNC, &cb)) {
+		f->err = errno;
+		return NULL;
+	}
+	while ((f->err = aio_error(&cb)) == EINPROGRESS)
+		usleep(100);
+	if (!f->err && aio_return(&cb))
+		f->err = -1;
+	return NULL;
+}
+
+START_TEST(rings_first_requests_together)
+{
+	pid_t pid;
+	int st;
+
+	if (hops_skip("rings_first_requests_together"))
+		return;
+#ifdef T_TSAN
+	printf("SKIP: rings_first_requests_together: threads in a fork "
+	       "child under ThreadSanitizer\n");
+	return;
+#endif
+	pid = t_fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		struct first f[FIRST_N];
+		pthread_barrier_t go;
+		unsigned long p0 = t_stat(KAIO_STAT_POOL) +
+				   t_stat(KAIO_STAT_KERNEL);
+		int i, bad = 0;
+
+		pthread_barrier_init(&go, NULL, FIRST_N);
+		for (i = 0; i < FIRST_N; i++) {
+			f[i].go = &go;
+			f[i].fd = t_tmpfile(4096, 0);
+			f[i].err = 0;
+			if (pthread_create(&f[i].th, NULL, first_fsync, &f[i]))
+				_exit(2);
+		}
+		for (i = 0; i < FIRST_N; i++) {
+			pthread_join(f[i].th, NULL);
+			bad += f[i].err != 0;
+		}
+		_exit(bad ? 3 : t_stat(KAIO_STAT_POOL) +
+				t_stat(KAIO_STAT_KERNEL) != p0 ? 4 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 3,
+		      "child: an fsync failed (status %#x)", st);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child: the pool or native AIO served first fsyncs, sent "
+		      "while io_uring was being set up (status %#x)", st);
+}
+END_TEST
+
 Suite *rings_suite(void)
 {
 	Suite *s = suite_create("rings");
@@ -1063,6 +1147,7 @@ Suite *rings_suite(void)
 	tcase_add_test(tc, rings_mixed_list_and_exited_threads);
 	tcase_add_test(tc, rings_cancel_every_ring);
 	tcase_add_test(tc, rings_fork_child);
+	tcase_add_test(tc, rings_first_requests_together);
 	tcase_add_test(tc, rings_poll_error_no_hop);
 	tcase_add_test(tc, rings_zeroed_sigevent_no_hop);
 	tcase_add_test(tc, rings_error_in_handler);
