@@ -1869,6 +1869,18 @@ static int hold_file(struct kaio_req *req)
 	return 1;
 }
 
+/* Is ring0's descriptor, whose table hold_file() fills, among first to
+ * last (a close_range() or closefrom() that would close it)? */
+static int holds_in(int first, int last)
+{
+	int fd;
+
+	if (atomic_load(&ur.state) <= 0)
+		return 0;
+	fd = ring0.ring.ring_fd;
+	return fd >= first && fd <= last;
+}
+
 /* req is freed: its personality, and a slot hold_file() took that no ring
  * emptied. */
 static void release(struct kaio_req *req)
@@ -1945,6 +1957,7 @@ const struct kaio_backend kaio__uring_backend = {
 	.submit = submit,
 	.defer = defer,
 	.hold_file = hold_file,
+	.holds_in = holds_in,
 	.release = release,
 	.cancel = cancel,
 	.cancel_retry = cancel_retry,

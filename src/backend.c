@@ -186,6 +186,18 @@ int kaio__backend_hold_file(struct kaio_req *req)
 	return 0;
 }
 
+/* Would closing the numbers first to last take away a descriptor that a
+ * backend's hold_file() needs (fdmap.c)? */
+int kaio__backend_holds_in(int first, int last)
+{
+	int i;
+
+	for (i = 0; i < NBACKENDS; i++)
+		if (backends[i]->holds_in && backends[i]->holds_in(first, last))
+			return 1;
+	return 0;
+}
+
 /* Offer req to each backend of the list in turn.  0, or the last
  * backend's -errno. */
 int kaio__backend_submit(struct kaio_req *req)

@@ -40,6 +40,8 @@
  *   is about to lose its fd number (a close() or dup2() of it, fdgen.c):
  *   take the file the number names now, for req to run on.  1 if taken.
  *   In whatever thread closes, outside every library lock but the fd's.
+ * - holds_in(first, last): would closing the numbers first to last close
+ *   a descriptor that what hold_file() took needs (a ring's own)?
  * - release(req): req is freed; drop what defer(), hold_file() or
  *   submit() kept for it.
  * - cancel(fd, cb, t, out, n): cancel the matching requests.  Answered per
@@ -89,6 +91,7 @@ struct kaio_backend {
 	int (*submit)(struct kaio_req **reqs, int n);
 	void (*defer)(struct kaio_req *req);
 	int (*hold_file)(struct kaio_req *req);
+	int (*holds_in)(int first, int last);
 	void (*release)(struct kaio_req *req);
 	void (*cancel)(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		       struct kaio_req **out, int *n);

@@ -59,6 +59,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -185,10 +186,12 @@ static void going(int fd)
 	here_wait(kaio__fd_peek(fd), 0);
 }
 
-static void all_going(void)
+/* The same for the numbers first to last; rings: the call may close a
+ * ring's own descriptor (not one that closes streams). */
+static void all_going(int first, int last, int rings)
 {
 	if (!kaio__tls_depth && !kaio__tls_libthread)
-		kaio__fd_hold_all_files();
+		kaio__fd_hold_range(first, last, rings);
 	all_gone();
 	here_wait(NULL, 1);
 }
@@ -209,9 +212,9 @@ static void all_gone_after(int *unused)
 #define GONE(fd) \
 	int after_ __attribute__((cleanup(gone_after))) = (fd); \
 	going(after_)
-#define ALL_GONE() \
+#define ALL_GONE(first, last, rings) \
 	int after_ __attribute__((cleanup(all_gone_after))) = 0; \
-	all_going()
+	all_going((first), (last), (rings))
 
 void *kaio__real(void *_Atomic *slot, const char *name, const char *ver)
 {
@@ -311,7 +314,9 @@ ENTRY(int, dup3, (int oldfd, int newfd, int flags))
 ENTRY(int, close_range, (unsigned int first, unsigned int last, int flags))
 {
 	range_fn fn = get_close_range();
-	ALL_GONE();
+	/* CLOSE_RANGE_CLOEXEC closes nothing now. */
+	ALL_GONE(first > INT_MAX || (flags & CLOSE_RANGE_CLOEXEC) ? -1 :
+		 (int)first, last > INT_MAX ? INT_MAX : (int)last, 1);
 
 	if (!fn) {
 		errno = ENOSYS;
@@ -323,7 +328,7 @@ ENTRY(int, close_range, (unsigned int first, unsigned int last, int flags))
 ENTRY(void, closefrom, (int lowfd))
 {
 	from_fn fn = get_closefrom();
-	ALL_GONE();
+	ALL_GONE(lowfd < 0 ? 0 : lowfd, INT_MAX, 1);
 
 	if (fn)
 		fn(lowfd);
@@ -349,7 +354,7 @@ ENTRY(void, _IO_file_finish, (FILE *fp, int dummy))
 ENTRY(int, fcloseall, (void))
 {
 	void_fn fn = get_fcloseall();
-	ALL_GONE();
+	ALL_GONE(0, INT_MAX, 0);	/* streams: never a ring's */
 
 	if (!fn) {
 		errno = ENOSYS;
@@ -386,7 +391,7 @@ ENTRY(FILE *, freopen64, (const char *path, const char *mode, FILE *fp))
 ENTRY(int, login_tty, (int fd))
 {
 	fd_fn fn = get_login_tty();
-	ALL_GONE();
+	ALL_GONE(0, 2, 1);		/* dup2() onto 0, 1 and 2 */
 
 	if (!fn) {
 		errno = ENOSYS;

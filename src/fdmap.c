@@ -520,21 +520,31 @@ void kaio__fd_hold_files(struct kaio_fd *f)
 	hold_end(&w);
 }
 
-/* Every number is about to go (close_range(), closefrom()...): each one
- * where an fsync waited since the last such look. */
-void kaio__fd_hold_all_files(void)
+/*
+ * The numbers first to last are about to go (close_range(), closefrom(),
+ * fcloseall()...): each one where a request waited since the last such
+ * look.  Not if a ring's own descriptor is among them (rings: the call
+ * may close one): a slot of a ring
+ * the program closed could never be emptied (its file held till exit);
+ * the requests keep their numbers then, as before.
+ */
+void kaio__fd_hold_range(int first, int last, int rings)
 {
 	struct kaio_window w;
 	struct kaio_fd *f;
 	int fd, max;
 
 	if (kaio_likely(!atomic_load_explicit(&fs_any,
-					      memory_order_relaxed)))
+					      memory_order_relaxed)) ||
+	    first < 0 || last < first ||
+	    (rings && kaio__backend_holds_in(first, last)))
 		return;
 	hold_begin(&w);
 	atomic_store(&fs_any, 0);	/* one queued from now sets it */
 	max = atomic_load(&fs_maxfd);
-	for (fd = 0; fd <= max; fd++) {
+	if (max > last)
+		max = last;
+	for (fd = first; fd <= max; fd++) {
 		f = kaio__fd_peek(fd);
 		if (!f || !atomic_load_explicit(&f->fsq, memory_order_relaxed))
 			continue;

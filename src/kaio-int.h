@@ -688,10 +688,11 @@ int kaio__fd_dispatch(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__fd_done(struct kaio_req *req, ssize_t res) KAIO_HIDDEN;
 int kaio__fd_cancel(int fd, struct aiocb *cb, struct kaio_req **out,
 		    struct kaio_cancel *t) KAIO_HIDDEN;
-/* f's number (f->fsq set), or every number, is about to go (fdgen.c,
- * outside the library): the requests queued on it take its file first. */
+/* f's number (f->fsq set), or the numbers first to last, are about to go
+ * (fdgen.c, outside the library): the requests queued on them take their
+ * file first. */
 void kaio__fd_hold_files(struct kaio_fd *f) KAIO_HIDDEN;
-void kaio__fd_hold_all_files(void) KAIO_HIDDEN;
+void kaio__fd_hold_range(int first, int last, int rings) KAIO_HIDDEN;
 void kaio__fd_hold_fork_child(void) KAIO_HIDDEN;
 
 /* backend.c: the dispatcher between the backends (backend.h). */
@@ -708,6 +709,7 @@ static inline pid_t kaio__tid(void)
 
 void kaio__backend_defer(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__backend_hold_file(struct kaio_req *req) KAIO_HIDDEN;
+int kaio__backend_holds_in(int first, int last) KAIO_HIDDEN;
 int kaio__backend_submit(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__backend_submit_batch(struct kaio_req **reqs, int n,
 				struct kaio_req **failed) KAIO_HIDDEN;

@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -534,6 +536,90 @@ START_TEST(write_append_queued_outlives_close)
 }
 END_TEST
 
+/*
+ * closefrom() over a number where an O_APPEND write waits also closes the
+ * library's own ring descriptors (above 512).  The waiting write must not
+ * take its file into a ring that is closed then: no call could empty the
+ * slot, and the file would stay open (its flock() held) until the process
+ * exits.  It keeps its number instead, as before the hold existed (it
+ * fails with EBADF, as glibc's does).  In a fork child, whose rings this
+ * may close.
+ */
+START_TEST(write_append_closefrom_no_leak)
+{
+	char path[] = "kaio-cf-XXXXXX", data[512];
+	struct aiocb a, b, fs;
+	struct t_uf u;
+	pid_t pid;
+	int fd, st;
+
+	if (!getenv("KAIO_BACKEND") || strcmp(getenv("KAIO_BACKEND"),
+					      "threads")) {
+		if (!t_uring_ok() || t_threaded_kernel() ||
+		    !t_kernel_at_least(6, 4)) {
+			printf("SKIP: write_append_closefrom_no_leak: no "
+			       "io_uring file table here\n");
+			return;
+		}
+	}
+	if (geteuid() != 0 || !t_uf_open(&u)) {
+		printf("SKIP: write_append_closefrom_no_leak: no userfaultfd "
+		       "for kernel faults here (needs root)\n");
+		return;
+	}
+	t_uf_close(&u);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	pid = t_fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int lk, tries;
+
+		if (!t_uf_open(&u))
+			_exit(2);
+		fd = open(path, O_WRONLY | O_APPEND);
+		if (fd < 0 || flock(fd, LOCK_EX))
+			_exit(2);
+		t_prep(&fs, fd, NULL, 0, 0);	/* the child's ring0 */
+		if (aio_fsync(O_SYNC, &fs) || t_wait(&fs, 10000))
+			_exit(2);
+		aio_return(&fs);
+		memset(data, 'c', sizeof(data));
+		t_prep(&a, fd, u.page, 16, 0);
+		t_prep(&b, fd, data, sizeof(data), 0);
+		t_prep(&fs, fd, NULL, 0, 0);
+		if (aio_write(&a) || aio_write(&b) || aio_fsync(O_SYNC, &fs))
+			_exit(2);
+		closefrom(fd);
+		t_uf_fill(&u);
+		if (t_wait(&a, 10000) == EINPROGRESS ||
+		    t_wait(&b, 10000) == EINPROGRESS ||
+		    t_wait(&fs, 10000) == EINPROGRESS)
+			_exit(3);
+		aio_return(&a);
+		aio_return(&b);
+		aio_return(&fs);
+		lk = open(path, O_RDONLY);
+		for (tries = 0; flock(lk, LOCK_EX | LOCK_NB); tries++) {
+			if (tries == 1000)
+				_exit(4);
+			usleep(1000);
+		}
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	unlink(path);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 3,
+		      "a request never completed after closefrom()");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 4,
+		      "the file is still held 1 s after closefrom() and its "
+		      "requests' end: a slot of a closed ring");
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		      "child: status %#x", st);
+}
+END_TEST
+
 Suite *write_suite(void)
 {
 	Suite *s = suite_create("aio_write");
@@ -550,6 +636,7 @@ Suite *write_suite(void)
 	tcase_add_test(tc, write_append_queued_aiocb_untouched);
 	tcase_add_test(tc, fsync_queued_aiocb_untouched);
 	tcase_add_test(tc, write_append_queued_outlives_close);
+	tcase_add_test(tc, write_append_closefrom_no_leak);
 	suite_add_tcase(s, tc);
 	tc = t_tcase("errors");
 	tcase_add_test(tc, write_errors);
