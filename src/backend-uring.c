@@ -503,7 +503,8 @@ static void fix_sqe(struct uring *u, struct io_uring_sqe *sqe,
 }
 
 /* r's slot, if it has one, emptied and free.  u->lock held: ring0's for
- * a slot taken by hold_file(). */
+ * a slot taken by hold_file().  KAIO_RQ_HOLD stays (r->flags is read
+ * under its fd's lock, not this one): it counts only with a slot. */
 static void unfix_locked(struct uring *u, struct kaio_req *r)
 {
 	int none = -1, slot = r->uslot - 1, saved = errno;
@@ -511,7 +512,6 @@ static void unfix_locked(struct uring *u, struct kaio_req *r)
 	if (kaio_likely(!r->uslot))
 		return;
 	r->uslot = 0;
-	r->flags &= ~KAIO_RQ_HOLD;
 	/* Refused (a seccomp filter that came later): the file stays
 	 * there, its slot taken, and the table is used no more. */
 	if (io_uring_register_files_update(&u->ring, (unsigned)slot, &none,
@@ -1006,7 +1006,7 @@ static void prep(struct uring *u, struct io_uring_sqe *sqe,
 		if (!(req->flags & KAIO_RQ_NOSEEK) && !req->uslot)
 			fix_sqe(u, sqe, req);
 	}
-	if (req->flags & KAIO_RQ_HOLD) {	/* hold_file(): ring0's slot */
+	if ((req->flags & KAIO_RQ_HOLD) && req->uslot) {	/* ring0's */
 		sqe->fd = req->uslot - 1;
 		sqe->flags |= IOSQE_FIXED_FILE;
 	}
