@@ -173,7 +173,7 @@ START_TEST(fsync_barrier_same_file_back)
 	struct aiocb w, fs;
 	struct pollfd pfd;
 	char *big, *sink;
-	int p[2], d, how;
+	int p[2], d, how, tries = 0;
 	ssize_t got, n;
 
 #ifdef T_TSAN
@@ -185,6 +185,7 @@ START_TEST(fsync_barrier_same_file_back)
 	big = calloc(1, SZ);
 	sink = malloc(SZ);
 	for (how = 0; how < 2; how++) {
+again:
 		t_pipe(p);
 		t_prep(&w, p[1], big, SZ, 0);
 		ck_assert_int_eq(aio_write(&w), 0);
@@ -206,6 +207,26 @@ START_TEST(fsync_barrier_same_file_back)
 		t_prep(&fs, p[1], NULL, 0, 0);
 		ck_assert_int_eq(aio_fsync(O_SYNC, &fs), 0);
 		usleep(100000);
+		if (aio_error(&w) != EINPROGRESS && tries++ < 8) {
+			/*
+			 * io_uring wrote what the pipe took and ended short;
+			 * the rest went to the pool by number, which met the
+			 * close()+dup() window: the documented stream case
+			 * (kaio_posix(7)), not what this test checks.  It
+			 * ends short or with EBADF.  Again.
+			 */
+			ck_assert_msg(aio_error(&w) == EBADF ||
+				      aio_return(&w) < SZ, "%s: the write "
+				      "ended whole with nobody reading",
+				      hows[how]);
+			printf("fsync_barrier_same_file_back: %s: the write's "
+			       "rest met the window, again\n", hows[how]);
+			t_wait(&fs, 20000);
+			aio_return(&fs);
+			close(p[0]);
+			close(p[1]);
+			goto again;
+		}
 		ck_assert_int_eq(aio_error(&w), EINPROGRESS);
 		ck_assert_msg(aio_error(&fs) == EINPROGRESS,
 			      "%s: the fsync ended (%d) before the write to "
