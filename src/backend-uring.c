@@ -1855,9 +1855,9 @@ static int hold_file(struct kaio_req *req)
 {
 	int slot;
 
+	/* wants() said yes first (kaio__backend_hold_file()). */
 	if (req->uslot || kaio__is_pathop(req->op) ||
-	    req->op == KAIO_OP_POLL || (req->flags & KAIO_RQ_NOSEEK) ||
-	    !can_run(req))
+	    req->op == KAIO_OP_POLL || (req->flags & KAIO_RQ_NOSEEK))
 		return 0;
 	pthread_mutex_lock(&ring0.lock);
 	slot = fix_locked(&ring0, req->fd);

@@ -573,3 +573,46 @@ int t_kernel_at_least(int major, int minor)
 		return 0;
 	return ma > major || (ma == major && mi >= minor);
 }
+
+int t_uf_skip(const char *name)
+{
+	struct t_uf u;
+
+	if (geteuid() == 0 && t_uf_open(&u)) {
+		t_uf_close(&u);
+		return 0;
+	}
+	printf("SKIP: %s: no userfaultfd for kernel faults here (needs "
+	       "root)\n", name);
+	return 1;
+}
+
+int t_append_blocked(char *path, struct t_uf *u, struct aiocb *w)
+{
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	fd = open(path, O_WRONLY | O_APPEND);
+	ck_assert_int_ge(fd, 0);
+	t_prep(w, fd, u->page, 16, 0);
+	ck_assert_int_eq(aio_write(w), 0);
+	usleep(20000);
+	ck_assert_int_eq(aio_error(w), EINPROGRESS);
+	return fd;
+}
+
+void t_take_number(int fd, int how, int devnull)
+{
+	switch (how) {
+	case 1:
+		ck_assert_int_eq(dup2(devnull, fd), fd);
+		break;
+	case 2:
+		ck_assert_int_eq(close_range((unsigned)fd, (unsigned)fd, 0), 0);
+		break;
+	default:
+		close(fd);
+		break;
+	}
+}

@@ -53,6 +53,14 @@ struct t_uf {
 	char *page;
 };
 int t_uf_open(struct t_uf *u);
+/* 1, after printing name's SKIP line, if t_uf_open() cannot work here. */
+int t_uf_skip(const char *name);
+/* A new file at path (a mkstemp() template), opened O_WRONLY | O_APPEND,
+ * with *w, a 16-byte write from u's page, blocked in it: its fd. */
+int t_append_blocked(char *path, struct t_uf *u, struct aiocb *w);
+/* fd's number taken away: how 0 close(), 1 dup2() of devnull onto it,
+ * 2 close_range() of it alone. */
+void t_take_number(int fd, int how, int devnull);
 void t_uf_fill(struct t_uf *u);
 void t_uf_close(struct t_uf *u);
 TCase *t_tcase(const char *name);

@@ -1323,19 +1323,14 @@ START_TEST(fsync_queued_outlives_close)
 	unsigned long u0, p0, s0;
 	int devnull, fd, fd2, lk, how, err, err2, tries;
 
-	if (geteuid() != 0 || !t_uf_open(&u)) {
-		printf("SKIP: fsync_queued_outlives_close: no userfaultfd for "
-		       "kernel faults here (needs root)\n");
+	if (t_uf_skip("fsync_queued_outlives_close"))
 		return;
-	}
 	if (!t_kernel_at_least(6, 4)) {
-		t_uf_close(&u);
 		printf("SKIP: fsync_queued_outlives_close: before Linux 6.4 "
 		       "the library keeps no file in io_uring's table "
 		       "(kaio_backends(7))\n");
 		return;
 	}
-	t_uf_close(&u);
 	fd = t_tmpfile(0, 0);
 	u0 = uring_served();
 	FSYNC_OK(fd, O_SYNC);
@@ -1352,32 +1347,13 @@ START_TEST(fsync_queued_outlives_close)
 	for (how = 0; how < 4; how++) {
 		ck_assert(t_uf_open(&u));
 		strcpy(path, "kaio-fsq-XXXXXX");
-		fd = mkstemp(path);
-		ck_assert_int_ge(fd, 0);
-		close(fd);
-		fd = open(path, O_WRONLY | O_APPEND);
-		ck_assert_int_ge(fd, 0);
+		fd = t_append_blocked(path, &u, &w);
 		ck_assert_int_eq(flock(fd, LOCK_EX), 0);
-		t_prep(&w, fd, u.page, 16, 0);
-		ck_assert_int_eq(aio_write(&w), 0);
-		usleep(20000);
-		ck_assert_int_eq(aio_error(&w), EINPROGRESS);
 		t_prep(&fs, fd, NULL, 0, 0);
 		ck_assert_int_eq(aio_fsync(O_SYNC, &fs), 0);
 		ck_assert_int_eq(aio_error(&fs), EINPROGRESS);
 		p0 = t_stat(KAIO_STAT_POOL);
-		switch (how) {
-		case 1:
-			ck_assert_int_eq(dup2(devnull, fd), fd);
-			break;
-		case 2:
-			ck_assert_int_eq(close_range((unsigned)fd, (unsigned)fd,
-						     0), 0);
-			break;
-		default:
-			close(fd);
-			break;
-		}
+		t_take_number(fd, how, devnull);	/* 3: close() */
 		fd2 = -1;
 		if (how == 3) {
 			/* The lowest number: the one just freed. */

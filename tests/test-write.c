@@ -463,43 +463,20 @@ START_TEST(write_append_queued_outlives_close)
 		       "(kaio_backends(7))\n");
 		return;
 	}
-	if (geteuid() != 0 || !t_uf_open(&u)) {
-		printf("SKIP: write_append_queued_outlives_close: no "
-		       "userfaultfd for kernel faults here (needs root)\n");
+	if (t_uf_skip("write_append_queued_outlives_close"))
 		return;
-	}
-	t_uf_close(&u);
 	memset(data, 'b', sizeof(data));
 	devnull = open("/dev/null", O_RDWR);
 	ck_assert_int_ge(devnull, 0);
 	for (how = 0; how < 3; how++) {
 		ck_assert(t_uf_open(&u));
 		strcpy(path, "kaio-app-XXXXXX");
-		fd = mkstemp(path);
-		ck_assert_int_ge(fd, 0);
-		close(fd);
-		fd = open(path, O_WRONLY | O_APPEND);
-		ck_assert_int_ge(fd, 0);
-		t_prep(&a, fd, u.page, 16, 0);
-		ck_assert_int_eq(aio_write(&a), 0);
-		usleep(20000);
-		ck_assert_int_eq(aio_error(&a), EINPROGRESS);
+		fd = t_append_blocked(path, &u, &a);
 		t_prep(&b, fd, data, sizeof(data), 0);
 		ck_assert_int_eq(aio_write(&b), 0);
 		ck_assert_int_eq(aio_error(&b), EINPROGRESS);
 		p0 = t_stat(KAIO_STAT_POOL);
-		switch (how) {
-		case 1:
-			ck_assert_int_eq(dup2(devnull, fd), fd);
-			break;
-		case 2:
-			ck_assert_int_eq(close_range((unsigned)fd, (unsigned)fd,
-						     0), 0);
-			break;
-		default:
-			close(fd);
-			break;
-		}
+		t_take_number(fd, how, devnull);
 		t_uf_fill(&u);
 		ck_assert_int_eq(t_wait(&a, 10000), 0);
 		ck_assert_int_eq(aio_return(&a), 16);
@@ -562,12 +539,8 @@ START_TEST(write_append_closefrom_no_leak)
 			return;
 		}
 	}
-	if (geteuid() != 0 || !t_uf_open(&u)) {
-		printf("SKIP: write_append_closefrom_no_leak: no userfaultfd "
-		       "for kernel faults here (needs root)\n");
+	if (t_uf_skip("write_append_closefrom_no_leak"))
 		return;
-	}
-	t_uf_close(&u);
 	fd = mkstemp(path);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
