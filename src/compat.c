@@ -53,8 +53,7 @@
 		kaio__tls_depth++; \
 		r = kaio__##name args; \
 		kaio__tls_depth--; \
-		if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth)) \
-			kaio__signals_release(); \
+		kaio__call_leave(); \
 		return r; \
 	}
 

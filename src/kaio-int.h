@@ -827,7 +827,10 @@ void kaio__sigdefer_fork_child(void) KAIO_HIDDEN;
 
 void kaio__signals_release(void) KAIO_HIDDEN;
 int kaio__signals_ran(const sigset_t *old) KAIO_HIDDEN;
-int kaio__signals_release_before_wait(void) KAIO_HIDDEN;
+void kaio__sigdefer_let_go(void) KAIO_HIDDEN;
+int kaio__let_in(int cs) KAIO_HIDDEN;
+extern __thread int kaio__tls_callcs
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 void kaio__signals_mask(sigset_t *old) KAIO_HIDDEN;
 void kaio__signals_unmask(const sigset_t *old) KAIO_HIDDEN;
 
@@ -925,16 +928,31 @@ static inline int kaio__call_begin(void)
 	int cs;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
+	if (!kaio__tls_depth)
+		kaio__tls_callcs = cs;	/* kaio__let_in() */
 	kaio__tls_depth++;
 	return cs;
+}
+
+/*
+ * A call's way out, its depth given back: the signals it held come in,
+ * those sigdefer.c held back too if it was the outermost (an inner
+ * one's are the outer call's to let in: kaio__let_in()).
+ */
+static inline void kaio__call_leave(void)
+{
+	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
+		kaio__signals_release();
+	if (kaio_unlikely(kaio__tls_sigdeferred) && !kaio__tls_depth &&
+	    !kaio__tls_defer)
+		kaio__sigdefer_let_go();
 }
 
 static inline void kaio__call_end(int cs)
 {
 	kaio__tls_depth--;
 	pthread_setcancelstate(cs, NULL);
-	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
-		kaio__signals_release();
+	kaio__call_leave();
 }
 
 int kaio__reaper_start(struct kaio_reaper *r) KAIO_HIDDEN;

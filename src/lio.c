@@ -27,7 +27,7 @@
 
 #define KAIO_LIO_QUIET	128	/* glibc's LIO_NO_INDIVIDUAL_BIT */
 
-/* ran: a handler ran as the wait began (a completion signal held). */
+/* ran: a handler ran as the wait began (kaio__let_in()). */
 static int wait_list(struct kaio_list *list, int ran)
 {
 	struct timespec dl;
@@ -43,6 +43,9 @@ static int wait_list(struct kaio_list *list, int ran)
 			ret = -EINTR;
 		} else {
 			ret = kaio__wait_seq(seq, &dl);
+			/* Held back in the wait, which they ended. */
+			if (ret == -EINTR)
+				kaio__let_in(1);
 		}
 		if (ret == -EINTR && atomic_load(&list->refs) == 1)
 			ret = 0;	/* the last request's own signal */
@@ -208,9 +211,9 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 		kaio__list_put(l);	/* may notify now, if all are done */
 		return ret ? kaio__fail(-ret) : 0;
 	}
-	/* A completion in this call held the signals: they come in now,
-	 * and the wait can end with EINTR, as glibc's. */
-	wret = wait_list(l, kaio__signals_release_before_wait());
+	/* Signals held in this call (a completion's, or one that came)
+	 * come in now, and the wait can end with EINTR, as glibc's. */
+	wret = wait_list(l, kaio__let_in(1));
 	if (!ret && atomic_load(&l->failed))
 		ret = -EIO;
 	kaio__list_put(l);

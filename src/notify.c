@@ -247,17 +247,16 @@ void kaio__window_close(struct kaio_window *w)
 		kaio__tls_sigheld = kaio__tls_depth;
 	} else {
 		/* Out of the window before any handler runs: their own
-		 * completion signals are held as anywhere else. */
+		 * completion signals are held as anywhere else.  Inside a
+		 * call, what was held back waits for the call to let it in
+		 * (kaio__let_in(), kaio__call_leave()). */
 		kaio__tls_masked = 0;
 		tls_sigwanted = 0;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		kaio__tls_defer = 0;
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0,
-					   __ATOMIC_RELAXED);
-		if (bits)
-			sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits,
-				  0, 8, 0, 0);
+		if (!kaio__tls_depth)
+			kaio__sigdefer_let_go();
 		return;
 	}
 	kaio__tls_masked = 0;
@@ -323,29 +322,66 @@ int kaio__signals_ran(const sigset_t *old)
 	return 0;
 }
 
-/*
- * An entry point that is about to wait (lio_listio(LIO_WAIT)) lets in
- * the completion signals it held: its wait must end with EINTR for a
- * signal, as glibc's does.  Returns whether a handler ran meanwhile.
- * Only the entry point that held them (the depth they were held at).
- */
-int kaio__signals_release_before_wait(void)
-{
-	int ran;
-
-	if (!kaio__tls_sigheld || kaio__tls_sigheld != kaio__tls_depth)
-		return 0;
-	kaio__tls_sigheld = 0;
-	ran = kaio__signals_ran(&tls_sigold);
-	pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
-	return ran;
-}
-
 /* An entry point leaves the depth signals were held at: they come in. */
 void kaio__signals_release(void)
 {
 	kaio__tls_sigheld = 0;
 	pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
+}
+
+/* What sigdefer.c held back in this thread comes in (outside windows). */
+void kaio__sigdefer_let_go(void)
+{
+	unsigned long long bits;
+
+	bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0, __ATOMIC_RELAXED);
+	if (bits)
+		sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8, 0,
+			  0);
+}
+
+/* This thread's cancellation state as its outermost call began. */
+__thread int kaio__tls_callcs __attribute__((tls_model("initial-exec")));
+
+/*
+ * A call about to wait, or to wait again (aio_suspend(), lio_listio()
+ * with LIO_WAIT), at a point where it holds nothing of the library: the
+ * handlers of the signals held back in it so far run now, as outside
+ * the call (one depth lower; with the caller's cancellation state if
+ * cs).  A handler that never returns (siglongjmp()) then leaves the
+ * library as if the call had returned.  Run there, not as the call
+ * returns, because the wait must end with EINTR for them, or go on
+ * after them (SA_RESTART, kaio__restartable()).  Returns whether one
+ * ran (a signal held back counts: its handler ran, or another thread
+ * took it).
+ */
+int kaio__let_in(int cs)
+{
+	int depth = kaio__tls_depth, ran = 0, old;
+
+	if (!kaio__tls_sigdeferred &&
+	    (!kaio__tls_sigheld || kaio__tls_sigheld != depth))
+		return 0;
+	if (cs)
+		pthread_setcancelstate(kaio__tls_callcs, &old);
+	atomic_signal_fence(memory_order_seq_cst);
+	kaio__tls_depth = depth - 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (kaio__tls_sigheld == depth) {
+		kaio__tls_sigheld = 0;
+		ran = kaio__signals_ran(&tls_sigold);
+		pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
+	}
+	if (kaio__tls_sigdeferred) {
+		ran = 1;
+		kaio__sigdefer_let_go();
+	}
+	atomic_signal_fence(memory_order_seq_cst);
+	kaio__tls_depth = depth;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (cs)
+		pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+	return ran;
 }
 
 static void send_signal(const struct kaio_notify *n)

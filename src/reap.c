@@ -39,8 +39,12 @@
  *   only when the wait ends with EINTR, with nothing consumed; the futex
  *   sleep runs with the caller's mask.  Such a wait is a "park": no lock
  *   is held and the state is whole (kaio__tls_park).
- * - aio_suspend() from a handler that interrupted a park does what any
- *   waiter does; if its thread holds the role, it reaps with it.
+ * - Where sigdefer.c holds the program's handlers back, none runs inside
+ *   a call: a signal at a park ends the wait, and its handler runs once
+ *   the call let go of the role (kaio__let_in()).  Else, or when the
+ *   signal cannot be queued again: aio_suspend() from a handler that
+ *   interrupted a park does what any waiter does; if its thread holds
+ *   the role, it reaps with it.
  * - aio_suspend() from a handler that interrupted the library anywhere
  *   else (kaio__tls_depth > 1: a lock may be held) takes no lock and
  *   reaps nothing: it sleeps on the completion futex while the reaper
@@ -355,8 +359,10 @@ static int futex_sleep(int seq, const struct timespec *deadline, int cancel,
 	pthread_cleanup_push(sleeper_gone, NULL);
 	if (cancel)
 		old = kaio__cancel_async_begin();
-	/* In a window (reap_claimed()): a park where handlers are deferred. */
-	if (park && kaio__tls_defer)
+	/* A park: where handlers are deferred (in a window, reap_claimed(),
+	 * or in a call: sigdefer.c), one ends it, as in the wait of a call
+	 * they are not, whatever its SA_RESTART. */
+	if (park)
 		ret = (int)kaio__park_call(&kaio__tls_sigdeferred,
 					   SYS_FUTEX_WAIT_ARGS(&kaio__done_seq,
 							       seq, deadline));

@@ -1142,6 +1142,7 @@ static void cache_drain(void *unused)
 	tls_cache_n = 0;
 	flags_free();
 	kaio__tls_depth--;
+	kaio__call_leave();
 }
 
 static void cache_key_make(void)

@@ -13,21 +13,23 @@
  *
  * So the library puts its own handler (entry()) in front of every handler
  * the program installs (sigaction(), signal() and their kin below), and
- * the window is a thread-local flag, kaio__tls_defer.  A signal that comes:
- * - outside a window: the program's handler runs at once, with the
- *   kernel's arguments (the same siginfo and ucontext);
- * - in a window, at its wait: the wait is kaio__park_call(), whose system
- *   call is the only instruction where a handler may run.  Caught before
- *   the system call, the frame is moved to return -EINTR instead of
- *   entering it; caught after it, the call has ended (with EINTR, or done).
- *   Either way nothing was consumed, and the handler runs at once, as in
- *   the masked wait (io_uring_enter's sigmask) it replaces, after any
- *   the window held back (let_in());
- * - anywhere else in a window: deferred.  The signal is blocked, queued
- *   again to this thread with its siginfo (rt_tgsigqueueinfo), and added
- *   to the mask the interrupted frame returns to (uc_sigmask).  The
- *   window's end unblocks it (kaio__window_close()) and the kernel
- *   delivers it again, in a frame of its own.  A wait entered with a
+ * the window is a thread-local flag, kaio__tls_defer.  Every call of the
+ * library that counts its depth (kaio__tls_depth) is such a window too.
+ * A signal that comes:
+ * - outside them: the program's handler runs at once, with the kernel's
+ *   arguments (the same siginfo and ucontext);
+ * - inside: deferred.  The signal is blocked, queued again to this thread
+ *   with its siginfo (rt_tgsigqueueinfo), and added to the mask the
+ *   interrupted frame returns to (uc_sigmask).  Where the call holds
+ *   nothing of the library any more (kaio__let_in(), the call's return:
+ *   kaio__call_leave(); a window's end outside a call) it is unblocked,
+ *   and the kernel delivers it again, in a frame of its own.  A handler
+ *   that never returns (siglongjmp()) then leaves nothing held.
+ * - at a window's wait, kaio__park_call(): deferred too, and the wait
+ *   ends.  Caught before its system call, the frame is moved to return
+ *   -EINTR instead of entering it; caught after it, the call has ended
+ *   (with EINTR, or done).  Either way nothing was consumed, and the
+ *   caller lets the role go and the handler in.  A wait entered with a
  *   signal deferred returns -EINTR without entering.
  *
  * The mask stays the fallback, chosen for each window: where this file's
@@ -401,7 +403,8 @@ static void keep(ucontext_t *uc)
 }
 
 /*
- * At a park, what the window held back comes in first: the kernel stacked
+ * At a park, when the signal could not be queued again (entry()), what
+ * the window held back comes in first: the kernel stacked
  * their frames on this one's and they ran first, deferred (or they came
  * as the park began).  They run as this handler will, and before it, as
  * without the library; left for the window's close, they ran after it,
@@ -444,30 +447,36 @@ static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
 static void entry(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
-	struct kaio_parked parked;
+	struct kaio_parked park;
 	struct handler h;
 	unsigned seq;
-	int saved = errno;
+	int saved = errno, parked;
 
 	seq = read_slot(sig, &h);
 	if (!is_handler(h.fn))
 		return;
-	if (!kaio__tls_defer) {
+	if (!kaio__tls_defer &&
+	    (!kaio__tls_depth || !kaio__sigdefer_on())) {
 		errno = saved;
 		call(&h, sig, si, uc);
 		return;
 	}
-	if (at_park(uc)) {
-		/* The state is whole, as in the masked wait; signals that
+	/* In a call of the library: held back, also at a park, whose wait
+	 * ends with EINTR (at_park()).  The handler runs where the call
+	 * holds nothing (kaio__let_in()), or as it returns. */
+	parked = at_park(uc);
+	if (defer(sig, si, uc, &h, seq)) {
+		errno = saved;
+	} else if (parked) {
+		/* Not queued again (RLIMIT_SIGPENDING): it runs here, where
+		 * the state is whole, as in the masked wait; signals that
 		 * come during the handler are not held back (they were not
 		 * in that wait either), nor after it if it never returns. */
-		kaio__park_enter(&parked);
-		let_in(uc, &h, sig, &parked);
+		kaio__park_enter(&park);
+		let_in(uc, &h, sig, &park);
 		errno = saved;
 		call(&h, sig, si, uc);
-		kaio__park_leave(&parked);
-	} else if (defer(sig, si, uc, &h, seq)) {
-		errno = saved;
+		kaio__park_leave(&park);
 	} else {
 		/*
 		 * Not queued again (RLIMIT_SIGPENDING reached): it runs now,

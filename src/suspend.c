@@ -76,8 +76,10 @@ atomic_int kaio__suspending;
 
 static void suspend_gone(void *arg)
 {
-	(void)arg;
-	atomic_fetch_sub(&kaio__suspending, 1);
+	volatile int *counted = arg;
+
+	if (*counted)
+		atomic_fetch_sub(&kaio__suspending, 1);
 }
 
 /*
@@ -261,6 +263,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 {
 	struct timespec dl;
 	int seq, cancel, forever, ret = 0;
+	volatile int counted = 1;
 
 	if (nent < 0 || (nent > 0 && !list))
 		return kaio__fail(EINVAL);
@@ -277,7 +280,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	cancel = cancel_enabled();
 	/* Counted before the looks that may lead to a sleep (kaio-int.h). */
 	kaio__sb_enter(&kaio__suspending);
-	pthread_cleanup_push(suspend_gone, NULL);
+	pthread_cleanup_push(suspend_gone, (void *)&counted);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (kaio__any_done(list, nent)) {
@@ -285,6 +288,15 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 			break;
 		}
 		ret = kaio__reaper_wait(seq, &dl, cancel, list, nent);
+		/* The signals held back in the wait, which they ended, come
+		 * in with this call uncounted: a handler may jump out. */
+		if (ret == -EINTR) {
+			counted = 0;
+			atomic_fetch_sub(&kaio__suspending, 1);
+			kaio__let_in(0);
+			kaio__sb_enter(&kaio__suspending);
+			counted = 1;
+		}
 		if (ret == -ETIMEDOUT && forever) {
 			kaio__deadline(&dl, NULL);
 			continue;
