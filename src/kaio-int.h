@@ -601,7 +601,7 @@ static inline int kaio__suspending_now(void)
 }
 
 int kaio__wait_seq(int seq, const struct timespec *deadline) KAIO_HIDDEN;
-int kaio__restartable(void) KAIO_HIDDEN;
+int kaio__restartable(unsigned long long came) KAIO_HIDDEN;
 
 /*
  * How many bytes one call may copy in the calling thread (request.c).  A
@@ -828,7 +828,7 @@ void kaio__sigdefer_fork_child(void) KAIO_HIDDEN;
 void kaio__signals_release(void) KAIO_HIDDEN;
 int kaio__signals_ran(const sigset_t *old) KAIO_HIDDEN;
 void kaio__sigdefer_let_go(void) KAIO_HIDDEN;
-int kaio__let_in(int cs) KAIO_HIDDEN;
+int kaio__let_in(int cs, unsigned long long *came) KAIO_HIDDEN;
 extern __thread int kaio__tls_callcs
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 void kaio__signals_mask(sigset_t *old) KAIO_HIDDEN;
@@ -923,14 +923,21 @@ static inline void kaio__flush_deferred_fsync(const struct aiocb *cb)
 		kaio__uring_flush_mine();
 }
 
+/*
+ * The depth is counted before cancellation is disabled, and given back
+ * after it is enabled again: a handler of a signal that comes between the
+ * two (held back only inside the count, sigdefer.c) that jumped out would
+ * leave cancellation disabled for good.
+ */
 static inline int kaio__call_begin(void)
 {
-	int cs;
+	int cs, depth = kaio__tls_depth;
 
+	kaio__tls_depth = depth + 1;
+	atomic_signal_fence(memory_order_seq_cst);
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cs);
-	if (!kaio__tls_depth)
+	if (!depth)
 		kaio__tls_callcs = cs;	/* kaio__let_in() */
-	kaio__tls_depth++;
 	return cs;
 }
 
@@ -950,8 +957,9 @@ static inline void kaio__call_leave(void)
 
 static inline void kaio__call_end(int cs)
 {
-	kaio__tls_depth--;
 	pthread_setcancelstate(cs, NULL);
+	atomic_signal_fence(memory_order_seq_cst);
+	kaio__tls_depth--;
 	kaio__call_leave();
 }
 

@@ -27,8 +27,8 @@
 
 #define KAIO_LIO_QUIET	128	/* glibc's LIO_NO_INDIVIDUAL_BIT */
 
-/* ran: a handler ran as the wait began (kaio__let_in()). */
-static int wait_list(struct kaio_list *list, int ran)
+/* ran: a handler ran as the wait began (kaio__let_in(): came). */
+static int wait_list(struct kaio_list *list, int ran, unsigned long long came)
 {
 	struct timespec dl;
 	int seq, ret = 0;
@@ -45,12 +45,12 @@ static int wait_list(struct kaio_list *list, int ran)
 			ret = kaio__wait_seq(seq, &dl);
 			/* Held back in the wait, which they ended. */
 			if (ret == -EINTR)
-				kaio__let_in(1);
+				kaio__let_in(1, &came);
 		}
 		if (ret == -EINTR && atomic_load(&list->refs) == 1)
 			ret = 0;	/* the last request's own signal */
 		/* As glibc's: restarted after a handler with SA_RESTART. */
-		if (ret == -EINTR && !kaio__restartable())
+		if (ret == -EINTR && !kaio__restartable(came))
 			break;
 		if (ret == -ETIMEDOUT)
 			kaio__deadline(&dl, NULL);
@@ -180,7 +180,8 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 {
 	struct kaio_list *l;
 	int quiet = mode & KAIO_LIO_QUIET, nok = 0, failed = 0, err = 0;
-	int ret = 0, wret;
+	int ret = 0, wret, ran;
+	unsigned long long came;
 
 	mode &= ~KAIO_LIO_QUIET;
 	if ((mode != LIO_WAIT && mode != LIO_NOWAIT) ||
@@ -213,7 +214,8 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 	}
 	/* Signals held in this call (a completion's, or one that came)
 	 * come in now, and the wait can end with EINTR, as glibc's. */
-	wret = wait_list(l, kaio__let_in(1));
+	ran = kaio__let_in(1, &came);
+	wret = wait_list(l, ran, came);
 	if (!ret && atomic_load(&l->failed))
 		ret = -EIO;
 	kaio__list_put(l);

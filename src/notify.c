@@ -353,12 +353,14 @@ __thread int kaio__tls_callcs __attribute__((tls_model("initial-exec")));
  * returns, because the wait must end with EINTR for them, or go on
  * after them (SA_RESTART, kaio__restartable()).  Returns whether one
  * ran (a signal held back counts: its handler ran, or another thread
- * took it).
+ * took it); *came: the signals held back, if no other handler ran (0:
+ * not known).
  */
-int kaio__let_in(int cs)
+int kaio__let_in(int cs, unsigned long long *came)
 {
 	int depth = kaio__tls_depth, ran = 0, old;
 
+	*came = 0;
 	if (!kaio__tls_sigdeferred &&
 	    (!kaio__tls_sigheld || kaio__tls_sigheld != depth))
 		return 0;
@@ -373,6 +375,8 @@ int kaio__let_in(int cs)
 		pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
 	}
 	if (kaio__tls_sigdeferred) {
+		if (!ran)
+			*came = kaio__tls_sigdeferred;
 		ran = 1;
 		kaio__sigdefer_let_go();
 	}

@@ -74,12 +74,23 @@ void kaio__pending_reset(void)
 atomic_int kaio__strays;
 atomic_int kaio__suspending;
 
-static void suspend_gone(void *arg)
+/*
+ * A waiter cancelled (its wait is a cancellation point): unwound, it
+ * leaves the call's depth too (compat.c's wrapper never sees it return),
+ * and the signals held back in the call come in now, before the thread
+ * exits, as glibc's thread runs a handler of a signal pending before the
+ * cancellation.  Left queued to this thread, they died with it (a
+ * process-directed one too).
+ */
+static void suspend_cancelled(void *arg)
 {
 	volatile int *counted = arg;
 
-	if (*counted)
-		atomic_fetch_sub(&kaio__suspending, 1);
+	if (!*counted)		/* in a handler kaio__let_in() ran: out */
+		return;
+	atomic_fetch_sub(&kaio__suspending, 1);
+	kaio__tls_depth--;
+	kaio__call_leave();
 }
 
 /*
@@ -135,13 +146,16 @@ static int cancel_enabled(void)
  * Would a handler that just ended a wait of this thread have had its call
  * restarted?  glibc's untimed aio_suspend() and lio_listio(LIO_WAIT) sleep
  * in futex(2), which the kernel restarts after a handler installed with
- * SA_RESTART, so only a handler without it ends them with EINTR.  Which
- * signal came is not known here: the wait goes on only if every signal
- * this thread takes and catches has SA_RESTART, so no program that could
- * see EINTR under glibc misses it.  But for the fault signals: the kernel
- * raises them in the thread that faults, at the faulting instruction,
- * never in one asleep in a system call, so a crash handler (a
- * sanitizer's, Samba's) does not count.  Called only after an EINTR.
+ * SA_RESTART, so only a handler without it ends them with EINTR.  came:
+ * the signals that ended the wait, held back by sigdefer.c
+ * (kaio__let_in()); each must have a handler with SA_RESTART (one reset
+ * to the default since, SA_RESETHAND, ends it).  0: which signal came is
+ * not known here: the wait goes on only if every signal this thread
+ * takes and catches has SA_RESTART, so no program that could see EINTR
+ * under glibc misses it.  But for the fault signals: the kernel raises
+ * them in the thread that faults, at the faulting instruction, never in
+ * one asleep in a system call, so a crash handler (a sanitizer's,
+ * Samba's) does not count.  Called only after an EINTR.
  */
 static int fault_signal(int sig)
 {
@@ -149,12 +163,21 @@ static int fault_signal(int sig)
 	       sig == SIGFPE || sig == SIGTRAP || sig == SIGSYS;
 }
 
-int kaio__restartable(void)
+int kaio__restartable(unsigned long long came)
 {
 	struct sigaction sa;
 	sigset_t mask;
 	int sig;
 
+	for (sig = 1; came && sig <= 64; sig++) {
+		if (!(came & (1ULL << (sig - 1))))
+			continue;
+		if (sigaction(sig, NULL, &sa) || sa.sa_handler == SIG_DFL ||
+		    (sa.sa_handler != SIG_IGN && !(sa.sa_flags & SA_RESTART)))
+			return 0;
+		if (!(came &= ~(1ULL << (sig - 1))))
+			return 1;
+	}
 	if (pthread_sigmask(SIG_SETMASK, NULL, &mask))
 		return 0;
 	for (sig = 1; sig < NSIG; sig++) {
@@ -262,6 +285,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		      const struct timespec *timeout)
 {
 	struct timespec dl;
+	unsigned long long came;
 	int seq, cancel, forever, ret = 0;
 	volatile int counted = 1;
 
@@ -280,7 +304,7 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	cancel = cancel_enabled();
 	/* Counted before the looks that may lead to a sleep (kaio-int.h). */
 	kaio__sb_enter(&kaio__suspending);
-	pthread_cleanup_push(suspend_gone, (void *)&counted);
+	pthread_cleanup_push(suspend_cancelled, (void *)&counted);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (kaio__any_done(list, nent)) {
@@ -290,10 +314,11 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		ret = kaio__reaper_wait(seq, &dl, cancel, list, nent);
 		/* The signals held back in the wait, which they ended, come
 		 * in with this call uncounted: a handler may jump out. */
+		came = 0;
 		if (ret == -EINTR) {
 			counted = 0;
 			atomic_fetch_sub(&kaio__suspending, 1);
-			kaio__let_in(0);
+			kaio__let_in(0, &came);
 			kaio__sb_enter(&kaio__suspending);
 			counted = 1;
 		}
@@ -306,12 +331,13 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		if (ret == -EINTR && kaio__any_done(list, nent))
 			ret = 0;
 		/* As glibc: only a timed wait ends in EINTR after SA_RESTART. */
-		if (ret == -EINTR && !timeout && kaio__restartable())
+		if (ret == -EINTR && !timeout && kaio__restartable(came))
 			continue;
 		if (ret)
 			break;
 	}
-	pthread_cleanup_pop(1);
+	pthread_cleanup_pop(0);
+	atomic_fetch_sub(&kaio__suspending, 1);
 	if (ret == -ETIMEDOUT)
 		return kaio__fail(EAGAIN);
 	if (ret)

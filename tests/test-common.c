@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,4 +616,39 @@ void t_take_number(int fd, int how, int devnull)
 		close(fd);
 		break;
 	}
+}
+
+/*
+ * Does the library hold the program's handlers back (src/sigdefer.c)?
+ * Then its handler, not the program's, is the kernel's.  Not under
+ * ThreadSanitizer, whose runtime puts its own there and runs them itself.
+ */
+static void on_probe(int sig)
+{
+	(void)sig;
+}
+
+int t_handlers_behind_library(void)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		unsigned long mask;
+	} k;
+	struct sigaction sa;
+	int sig = SIGRTMIN + 4, behind;
+
+#ifdef T_TSAN
+	return 0;
+#endif
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_probe;
+	if (sigaction(sig, &sa, NULL) ||
+	    syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof(k.mask)))
+		return 0;
+	behind = k.handler != (void *)on_probe;
+	sa.sa_handler = SIG_DFL;
+	sigaction(sig, &sa, NULL);
+	return behind;
 }

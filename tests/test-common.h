@@ -85,6 +85,9 @@ int t_ours(const char *name);
 /* fork() once the other threads sleep (a sanitizer's allocator lock) */
 pid_t t_fork(void);
 long t_now_ms(void);	/* CLOCK_MONOTONIC, in milliseconds */
+/* Is the kernel's handler of a probe signal the library's, in front of
+ * the program's (src/sigdefer.c)?  Never under ThreadSanitizer. */
+int t_handlers_behind_library(void);
 /*
  * n rounds of rounds(arg, n, res) in a fork child, whose only other threads
  * are the library's (a suite's earlier tests leave threads that switch on

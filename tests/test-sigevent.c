@@ -509,42 +509,6 @@ START_TEST(sigev_signal_handler_waits_in_caller)
 END_TEST
 
 /* Do cached reads complete inside aio_read() under this configuration? */
-/*
- * Does the library hold the program's handlers back (src/sigdefer.c)?
- * Then its handler, not the program's, is the kernel's: a handler that
- * jumps out never leaves one of its calls midway, wherever the signal
- * came from.
- */
-static void on_probe(int sig)
-{
-	(void)sig;
-}
-
-static int handlers_behind_library(void)
-{
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		unsigned long mask;
-	} k;
-	struct sigaction sa;
-	int sig = SIGRTMIN + 4, behind;
-
-#ifdef T_TSAN
-	return 0;	/* ThreadSanitizer's handler: it runs them itself */
-#endif
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_probe;
-	if (sigaction(sig, &sa, NULL) ||
-	    syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof(k.mask)))
-		return 0;
-	behind = k.handler != (void *)on_probe;
-	sa.sa_handler = SIG_DFL;
-	sigaction(sig, &sa, NULL);
-	return behind;
-}
-
 static int caller_completes(void)
 {
 	const char *b = getenv("KAIO_BACKEND"), *nw = getenv("KAIO_NOWAIT");
@@ -641,7 +605,7 @@ Suite *sigevent_suite(void)
 	tcase_add_test(tc, sigev_thread_attr);
 	tcase_add_test(tc, sigev_thread_blocking);
 	tcase_add_test(tc, sigev_thread_id);
-	if (caller_completes() || handlers_behind_library()) {
+	if (caller_completes() || t_handlers_behind_library()) {
 		tcase_add_test(tc, sigev_signal_handler_jumps_out);
 		tcase_add_test(tc, sigev_signal_list_handler_jumps_out);
 	} else
