@@ -948,6 +948,9 @@ static inline int kaio__call_begin(void)
  */
 static inline void kaio__call_leave(void)
 {
+	/* The depth given back before anything held back is looked at: a
+	 * signal after the look runs at once (sigdefer.c's entry()). */
+	atomic_signal_fence(memory_order_seq_cst);
 	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
 		kaio__signals_release();
 	if (kaio_unlikely(kaio__tls_sigdeferred) && !kaio__tls_depth &&
