@@ -1500,17 +1500,19 @@ static void on_held(int sig)
 
 static atomic_int held_waiting;
 
-static void *held_waiter(void *arg)
-{
-	int *p = arg;
+/* The waiter's read: outlives the cancelled thread (main waits for it). */
+struct held_read {
+	int p[2];
 	char c;
 	struct aiocb cb;
-	const struct aiocb *l[1] = { &cb };
+};
+
+static void *held_waiter(void *arg)
+{
+	struct held_read *h = arg;
+	const struct aiocb *l[1] = { &h->cb };
 	sigset_t usr1;
 
-	t_prep(&cb, p[0], &c, 1, 0);
-	if (aio_read(&cb))
-		return NULL;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
@@ -1523,10 +1525,11 @@ static void *held_waiter(void *arg)
 START_TEST(sigdefer_cancel_runs_held_handler)
 {
 	enum { ROUNDS = 40 };
+	static struct held_read h;
 	struct sigaction sa;
 	sigset_t usr1, pend;
-	int p[2], i, lost = 0;
-	char c = 'x';
+	int i, sig, lost = 0;
+	char x = 'x';
 	pthread_t t;
 
 	memset(&sa, 0, sizeof(sa));
@@ -1536,10 +1539,12 @@ START_TEST(sigdefer_cancel_runs_held_handler)
 	sigaddset(&usr1, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 	for (i = 0; i < ROUNDS; i++) {
-		t_pipe(p);
+		t_pipe(h.p);
+		t_prep(&h.cb, h.p[0], &h.c, 1, 0);
+		ck_assert_int_eq(aio_read(&h.cb), 0);
 		atomic_store(&held_runs, 0);
 		atomic_store(&held_waiting, 0);
-		ck_assert_int_eq(pthread_create(&t, NULL, held_waiter, p), 0);
+		ck_assert_int_eq(pthread_create(&t, NULL, held_waiter, &h), 0);
 		while (!atomic_load(&held_waiting))
 			usleep(1000);
 		usleep(10000);
@@ -1549,17 +1554,14 @@ START_TEST(sigdefer_cancel_runs_held_handler)
 		sigpending(&pend);
 		if (!atomic_load(&held_runs) && !sigismember(&pend, SIGUSR1))
 			lost++;
-		if (sigismember(&pend, SIGUSR1)) {
-			int sig;
-
+		if (sigismember(&pend, SIGUSR1))
 			sigwait(&usr1, &sig);
-		}
-		/* The read, cancelled or not, ends before its buffer goes. */
-		ck_assert_int_eq(write(p[1], &c, 1), 1);
-		aio_cancel(p[0], NULL);
-		usleep(2000);
-		close(p[0]);
-		close(p[1]);
+		/* The read ends before its pipe goes. */
+		ck_assert_int_eq(write(h.p[1], &x, 1), 1);
+		ck_assert_int_eq(t_wait(&h.cb, 5000), 0);
+		ck_assert_int_eq(aio_return(&h.cb), 1);
+		close(h.p[0]);
+		close(h.p[1]);
 	}
 	pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
 	signal(SIGUSR1, SIG_DFL);
