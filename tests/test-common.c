@@ -386,6 +386,12 @@ void t_no_hop(int (*rounds)(void *arg, int n, long res[2]), void *arg,
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ck_assert_msg(res[2] == 0, "the child's round %ld failed", res[2]);
 	allowed = n / 4 + 2 * (res[1] / 10 + 1);
+#ifdef T_TSAN
+	/* Near the budget under ThreadSanitizer whatever the library:
+	 * 583-658 against 500-630 in a fresh-clone CI run, and the
+	 * library of 6328c55 counted the same as 549280b's beside it. */
+	allowed += allowed / 2;
+#endif
 	if (getenv("KAIO_TEST_VERBOSE"))
 		printf("no hop: %ld switches in %d rounds (%ld ms; %ld allowed)\n",
 		       res[0], n, res[1], allowed);
