@@ -828,6 +828,7 @@ void kaio__sigdefer_fork_child(void) KAIO_HIDDEN;
 void kaio__signals_release(void) KAIO_HIDDEN;
 int kaio__signals_ran(const sigset_t *old) KAIO_HIDDEN;
 void kaio__sigdefer_let_go(void) KAIO_HIDDEN;
+unsigned long long kaio__sigdefer_kept(void) KAIO_HIDDEN;
 int kaio__let_in(int cs, unsigned long long *came) KAIO_HIDDEN;
 extern __thread int kaio__tls_callcs
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;

@@ -211,7 +211,7 @@ void kaio__window_open(struct kaio_window *w, int hold)
  */
 void kaio__window_close(struct kaio_window *w)
 {
-	unsigned long long bits;
+	unsigned long long bits, kept;
 	sigset_t all, cur;
 	unsigned long m;
 
@@ -240,6 +240,13 @@ void kaio__window_close(struct kaio_window *w)
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
 		bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0,
 					   __ATOMIC_RELAXED);
+		/* A kept one has no copy to let in: the call runs it. */
+		kept = bits & kaio__sigdefer_kept();
+		if (kept) {
+			__atomic_fetch_or(&kaio__tls_sigdeferred, kept,
+					  __ATOMIC_RELAXED);
+			bits &= ~kept;
+		}
 		memcpy(&m, &cur, sizeof(m));
 		m &= ~(unsigned long)bits;
 		memcpy(&cur, &m, sizeof(m));
@@ -327,17 +334,6 @@ void kaio__signals_release(void)
 {
 	kaio__tls_sigheld = 0;
 	pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
-}
-
-/* What sigdefer.c held back in this thread comes in (outside windows). */
-void kaio__sigdefer_let_go(void)
-{
-	unsigned long long bits;
-
-	bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0, __ATOMIC_RELAXED);
-	if (bits)
-		sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8, 0,
-			  0);
 }
 
 /* This thread's cancellation state as its outermost call began. */
