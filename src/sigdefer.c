@@ -636,22 +636,6 @@ static void let_in(ucontext_t *uc, const struct handler *h, int sig,
 	unblock(bits);
 }
 
-static void let_in_kept(ucontext_t *uc)
-{
-	unsigned long long bits;
-	unsigned long m;
-
-	if (kept_taking)
-		return;
-	bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0,
-				   __ATOMIC_RELAXED);
-
-	memcpy(&m, &uc->uc_sigmask, sizeof(m));
-	m &= ~(unsigned long)bits;
-	memcpy(&uc->uc_sigmask, &m, sizeof(m));
-	unblock(bits);
-}
-
 /* The program's handlers this thread ran (eintr.c). */
 __thread unsigned long kaio__tls_handled
 	__attribute__((tls_model("initial-exec")));
@@ -679,11 +663,6 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 		return;
 	if (!kaio__tls_defer &&
 	    (!kaio__tls_depth || !kaio__sigdefer_on())) {
-		/* Outside the library, with signals still kept (a call on
-		 * its way out, or one a kept handler jumped out of): they
-		 * come in first, with the interrupted frame's mask. */
-		if (kaio_unlikely(kept_head != kept_tail) && !kaio__tls_depth)
-			let_in_kept(uc);
 		errno = saved;
 		call(&h, sig, si, uc);
 		return;
