@@ -361,8 +361,8 @@ static int at_park(ucontext_t *uc)
  * writer nests in the reader's handlers, the reader never in a writer's
  * entry() but at a park that could not queue again (let_in(), which
  * stops at a slot not yet filled); a reader nested in another's taking
- * of a slot (kept_taking) leaves the ring to it.  The siginfo is kept to KEPT_SI
- * bytes: every field the kernel fills for the signals wrapped here.
+ * of a slot (kept_taking) leaves the ring to it.  The siginfo is kept to
+ * KEPT_SI bytes: every field the kernel fills for the signals wrapped.
  */
 #define NKEPT	4
 #define KEPT_SI	48
@@ -416,6 +416,15 @@ unsigned long long kaio__sigdefer_kept(void)
 
 static void call(const struct handler *h, int sig, siginfo_t *si, void *uc);
 
+/* sig queued again to this thread, with its siginfo: 0, or the error. */
+static long requeue(int sig, const siginfo_t *si)
+{
+	return sys_call6(SYS_rt_tgsigqueueinfo,
+			 sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0),
+			 sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0), sig,
+			 (long)si, 0, 0);
+}
+
 /*
  * A kept signal's handler runs, as the kernel would run it: sa_mask
  * blocked meanwhile, and a ucontext of this point whose mask is the one
@@ -426,9 +435,9 @@ static void call(const struct handler *h, int sig, siginfo_t *si, void *uc);
  */
 static void kept_run(int sig, siginfo_t *si, unsigned long long bits)
 {
-	volatile unsigned long mask = 0;
-	volatile int back = 0;
-	unsigned long m, old = 0;
+	volatile unsigned long old = 0;
+	volatile int back = 0, masked = 0;
+	unsigned long m, prev;
 	struct handler h;
 	ucontext_t uc;
 	int saved = errno;
@@ -436,10 +445,7 @@ static void kept_run(int sig, siginfo_t *si, unsigned long long bits)
 	read_slot(sig, &h);
 	if (!is_handler(h.fn)) {
 		if (h.fn != (void *)SIG_IGN)
-			sys_call6(SYS_rt_tgsigqueueinfo,
-				  sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0),
-				  sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0), sig,
-				  (long)si, 0, 0);
+			requeue(sig, si);
 		return;
 	}
 	getcontext(&uc);
@@ -451,16 +457,17 @@ static void kept_run(int sig, siginfo_t *si, unsigned long long bits)
 	memcpy(&uc.uc_sigmask, &m, sizeof(m));
 	m = h.mask & ~(1UL << (sig - 1));
 	if (m) {
-		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&m, (long)&old,
+		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&m, (long)&prev,
 			  8, 0, 0);
-		mask = old | 1;		/* old's bit 0 (SIGHUP - 1): unused */
+		old = prev;
+		masked = 1;
 	}
 	errno = saved;
 	call(&h, sig, si, &uc);
 out:
-	if (mask) {
-		old = mask & ~1UL;
-		sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8,
+	if (masked) {
+		prev = old;
+		sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&prev, 0, 8,
 			  0, 0);
 	}
 	errno = saved;
@@ -546,15 +553,12 @@ static int defer(int sig, siginfo_t *si, ucontext_t *uc,
 {
 	unsigned long one = 1UL << (sig - 1), old, all;
 	struct sigaction cur;
-	long pid, tid;
 
 	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&one, (long)&old, 8, 0,
 		  0);
 	if (kept_put(sig, si, h))
 		goto held;
-	pid = sys_call6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-	tid = sys_call6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-	if (sys_call6(SYS_rt_tgsigqueueinfo, pid, tid, sig, (long)si, 0, 0)) {
+	if (requeue(sig, si)) {
 		sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, 8,
 			  0, 0);
 		return 0;
@@ -616,9 +620,8 @@ static void let_in(ucontext_t *uc, const struct handler *h, int sig,
 {
 	unsigned long long bits = __atomic_exchange_n(&kaio__tls_sigdeferred,
 						      0, __ATOMIC_RELAXED);
-	unsigned long m, held = h->mask;
-
 	unsigned long long kept_bits = kaio__sigdefer_kept();
+	unsigned long m, held = h->mask;
 
 	if (!(h->flags & SA_NODEFER))
 		held |= 1UL << (sig - 1);
