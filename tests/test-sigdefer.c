@@ -266,6 +266,7 @@ struct reader {
 	atomic_int done;
 	atomic_int stop;
 	long rounds;
+	int hup;	/* SIGHUP blocked all along, and still at the end */
 	const char *err;
 	char msg[96];
 };
@@ -282,6 +283,13 @@ static void *read_rounds(void *arg)
 		rd->err = "no memory";
 		atomic_store(&rd->done, 1);
 		return NULL;
+	}
+	if (rd->hup) {
+		sigset_t hup;
+
+		sigemptyset(&hup);
+		sigaddset(&hup, SIGHUP);
+		pthread_sigmask(SIG_BLOCK, &hup, NULL);
 	}
 	/* One read before the signals: io_uring may hand the ring's first
 	 * read to an io-wq worker it starts then, and the kernel does not
@@ -314,6 +322,13 @@ static void *read_rounds(void *arg)
 		}
 		__atomic_store_n(&rd->rounds, rd->rounds + 1,
 				 __ATOMIC_RELAXED);
+	}
+	if (rd->hup && !rd->err) {
+		sigset_t now;
+
+		pthread_sigmask(SIG_BLOCK, NULL, &now);
+		if (!sigismember(&now, SIGHUP))
+			rd->err = "SIGHUP is no longer blocked";
 	}
 	free(buf);
 	atomic_store(&rd->done, 1);
@@ -479,6 +494,80 @@ START_TEST(sigdefer_rt_signals_in_order)
 		      "masked their own signal", atomic_load(&ord_masked));
 	sa.sa_handler = SIG_DFL;
 	sa.sa_flags = 0;
+	sigaction(sig, &sa, NULL);
+	close(rd.fd);
+}
+END_TEST
+
+/*
+ * A thread that blocks SIGHUP gets signals whose handler blocks another
+ * number (sa_mask) while it runs; the ones caught in the library are
+ * kept and run at the call's end.  SIGHUP stays blocked: a draft marked
+ * "mask changed" in bit 0 of the saved mask, which is SIGHUP's, and
+ * cleared it as it put the mask back.
+ */
+#define NHUP	3000
+
+static atomic_int hup_runs, hup_open;
+
+static void on_hup_kept(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	(void)sig;
+	(void)si;
+	if (!sigismember(&uc->uc_sigmask, SIGHUP))
+		atomic_fetch_add(&hup_open, 1);
+	atomic_fetch_add(&hup_runs, 1);
+}
+
+START_TEST(sigdefer_kept_handler_keeps_mask)
+{
+	struct reader rd;
+	struct sigaction sa;
+	pthread_t th;
+	union sigval v;
+	long t0;
+	int i, sig = SIGRTMIN + 4;
+
+#ifdef T_TSAN
+	printf("SKIP: sigdefer_kept_handler_keeps_mask: ThreadSanitizer "
+	       "delivers the program's handlers itself\n");
+	return;
+#endif
+	memset(&rd, 0, sizeof(rd));
+	rd.hup = 1;
+	rd.fd = t_tmpfile(DFILE, 0);
+	ck_assert_int_ge(rd.fd, 0);
+	atomic_store(&hup_runs, 0);
+	atomic_store(&hup_open, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_hup_kept;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	ck_assert_int_eq(sigaction(sig, &sa, NULL), 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, read_rounds, &rd), 0);
+	while (!atomic_load(&rd.tid) && !atomic_load(&rd.done))
+		usleep(100);
+	for (i = 1; i <= NHUP && !atomic_load(&rd.done); i++) {
+		v.sival_int = i;
+		while (pthread_sigqueue(th, sig, v) == EAGAIN)
+			usleep(100);
+		if (i % 4 == 0)
+			usleep(20);
+	}
+	t0 = t_now_ms();
+	while (atomic_load(&hup_runs) < NHUP && t_now_ms() - t0 < 10000)
+		usleep(1000);
+	atomic_store(&rd.stop, 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(!rd.err, "%s", rd.err ? rd.err : "");
+	ck_assert_int_eq(atomic_load(&hup_runs), NHUP);
+	ck_assert_msg(atomic_load(&hup_open) == 0, "%d of %d handlers ran "
+		      "with SIGHUP unblocked", atomic_load(&hup_open), NHUP);
+	sa.sa_handler = SIG_DFL;
+	sa.sa_flags = 0;
+	sigemptyset(&sa.sa_mask);
 	sigaction(sig, &sa, NULL);
 	close(rd.fd);
 }
@@ -1821,6 +1910,7 @@ Suite *sigdefer_suite(void)
 	tcase_add_test(tc, sigdefer_resethand_once);
 	tcase_add_test(tc, sigdefer_rt_signals_once_each);
 	tcase_add_test(tc, sigdefer_rt_signals_in_order);
+	tcase_add_test(tc, sigdefer_kept_handler_keeps_mask);
 	tcase_add_test(tc, sigdefer_many_numbers_once_each);
 	tcase_add_test(tc, sigdefer_raw_handler_put_back);
 	tcase_add_test(tc, sigdefer_plain_handler_gets_siginfo);
