@@ -216,11 +216,12 @@ static int threaded_kernel(aio_context_t ctx)
 static int sysctl_threaded(void)
 {
 	int v = atomic_load_explicit(&kctx.sysctl, memory_order_relaxed);
-	int saved = errno, fd;
+	int saved, fd;
 	char c = '0';
 
 	if (kaio_likely(v))
 		return v == 2;
+	saved = errno;
 	fd = open("/proc/sys/fs/aio-auto-threads", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
 		if (read(fd, &c, 1) != 1)

@@ -838,9 +838,15 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 		    !atomic_load(&u->deferred))
 			return -ETIMEDOUT;
 	}
-	pthread_mutex_lock(&u->lock);	/* the SQ is the submitters' */
-	flush_locked(u);
-	pthread_mutex_unlock(&u->lock);
+	/* What a thread left in the submission queue (defer_ok()): the
+	 * SQ is the submitters'.  Nothing else stays there once a
+	 * submitter drops the lock (submit_on() takes back what the kernel
+	 * would not consume). */
+	if (atomic_load(&u->deferred)) {
+		pthread_mutex_lock(&u->lock);
+		flush_locked(u);
+		pthread_mutex_unlock(&u->lock);
+	}
 	if (kaio_unlikely(atomic_load_explicit(&u->refused,
 					       memory_order_relaxed)) &&
 	    u != &ring0)

@@ -144,15 +144,22 @@ static int someone_runs_all(const struct route *list)
 	return 0;
 }
 
-/* May rt be offered anything now?  Asked afresh each time: a backend
- * that fails to start no longer runs everything. */
-static int offer_ok(const struct route *rt, const struct route *list)
+/*
+ * May rt be offered anything now?  Asked afresh by each call: a backend
+ * that fails to start no longer runs everything.  *all: whether one of
+ * list's WHEN_ALL backends runs everything, -1 until a call's first look
+ * (one probe per request, not one per entry).
+ */
+static int offer_ok(const struct route *rt, const struct route *list,
+		    int *all)
 {
+	if (!(rt->when & (WHEN_ALL | WHEN_NOT_ALL)))
+		return 1;
+	if (*all < 0)
+		*all = someone_runs_all(list);
 	if (rt->when & WHEN_ALL)
-		return runs_all(rt);
-	if (rt->when & WHEN_NOT_ALL)
-		return !someone_runs_all(list);
-	return 1;
+		return *all && runs_all(rt);
+	return !*all;
 }
 
 static int wants(const struct route *rt, struct kaio_req *req)
@@ -165,10 +172,11 @@ static int wants(const struct route *rt, struct kaio_req *req)
 void kaio__backend_defer(struct kaio_req *req)
 {
 	const struct route *list = routes(), *rt;
+	int all = -1;
 
 	req->tid = 0;
 	for (rt = list; rt->b; rt++)
-		if (rt->b->defer && offer_ok(rt, list))
+		if (rt->b->defer && offer_ok(rt, list, &all))
 			rt->b->defer(req);
 }
 
@@ -177,9 +185,10 @@ void kaio__backend_defer(struct kaio_req *req)
 int kaio__backend_hold_file(struct kaio_req *req)
 {
 	const struct route *list = routes(), *rt;
+	int all = -1;
 
 	for (rt = list; rt->b; rt++) {
-		if (!offer_ok(rt, list) || !wants(rt, req))
+		if (!offer_ok(rt, list, &all) || !wants(rt, req))
 			continue;
 		return rt->b->hold_file ? rt->b->hold_file(req) : 0;
 	}
@@ -203,14 +212,15 @@ int kaio__backend_holds_in(int first, int last)
 int kaio__backend_submit(struct kaio_req *req)
 {
 	const struct route *list = routes(), *rt;
-	int ret = -EAGAIN;
+	int ret = -EAGAIN, all = -1;
 
 	for (rt = list; rt->b; rt++) {
-		if (!offer_ok(rt, list) || !wants(rt, req))
+		if (!offer_ok(rt, list, &all) || !wants(rt, req))
 			continue;
 		ret = offer(rt->b, &req, 1);
 		if (ret == 1)
 			return 0;
+		all = -1;	/* it may have failed to start: look again */
 	}
 	return ret < 0 ? ret : -EAGAIN;
 }
@@ -275,11 +285,12 @@ static void submit_last(const struct route *last, struct kaio_req *req,
 static const struct route *batch_route(const struct route **last)
 {
 	const struct route *list = routes(), *rt;
+	int all = -1;
 
 	for (*last = list; (*last)[1].b; (*last)++)
 		;
 	for (rt = list; rt != *last; rt++)
-		if (offer_ok(rt, list) && (!rt->b->probe || rt->b->probe() >= 0))
+		if (offer_ok(rt, list, &all) && (!rt->b->probe || rt->b->probe() >= 0))
 			return rt;
 	return NULL;
 }
