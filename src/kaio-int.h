@@ -661,6 +661,8 @@ void kaio__req_free(struct kaio_req *req) KAIO_HIDDEN;
 void kaio__req_reset(void) KAIO_HIDDEN;
 ssize_t kaio__execute(struct kaio_req *req) KAIO_HIDDEN;
 int kaio__sigevent_check(const struct sigevent *sev) KAIO_HIDDEN;
+void kaio__lio_refused(struct aiocb *const list[], int nent, int err)
+	KAIO_HIDDEN;
 void kaio__sigevent_copy(struct kaio_notify *nt,
 			 const struct sigevent *sev) KAIO_HIDDEN;
 void kaio__list_put(struct kaio_list *list) KAIO_HIDDEN;

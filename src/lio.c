@@ -189,13 +189,19 @@ static int lio(int mode, struct aiocb *const list[], int nent,
 		return kaio__fail(EINVAL);
 	if (nent < 0)
 		nent = 0;	/* glibc's loop runs no entry */
-	if (mode == LIO_NOWAIT && sig && (ret = kaio__sigevent_check(sig)))
+	if (mode == LIO_NOWAIT && sig && (ret = kaio__sigevent_check(sig))) {
+		if (ret == -EAGAIN) {
+			kaio__init();
+			kaio__lio_refused(list, nent, EAGAIN);
+		}
 		return kaio__fail(-ret);	/* EINVAL, or EAGAIN */
+	}
 	kaio__init();
 	kaio__count(KAIO_STAT_LISTIO);
 	l = calloc(1, sizeof(*l));
 	if (!l) {
 		kaio__notify_unreserve();
+		kaio__lio_refused(list, nent, EAGAIN);
 		return kaio__fail(EAGAIN);
 	}
 	atomic_init(&l->refs, 1);

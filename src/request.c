@@ -1367,6 +1367,24 @@ static void refused(struct aiocb *cb, int ret)
 }
 
 /*
+ * lio_listio() refused as a whole before it submitted any (its own
+ * notification could not be reserved, or no memory): each entry it would
+ * have submitted says so, as each of glibc's says EAGAIN when it could
+ * not be queued.  POSIX sends the program to them.  Not one in progress
+ * (the program's mistake: it keeps its own state), nor a LIO_NOP.
+ */
+void kaio__lio_refused(struct aiocb *const list[], int nent, int err)
+{
+	int i;
+
+	for (i = 0; i < nent; i++)
+		if (list[i] && (list[i]->aio_lio_opcode == LIO_READ ||
+				list[i]->aio_lio_opcode == LIO_WRITE) &&
+		    !kaio__cb_in_progress(list[i]))
+			refused(list[i], -err);
+}
+
+/*
  * Cancellation, for aio_read() and aio_write(), which are no cancellation
  * points (in glibc only aio_suspend() is).  Their entries do not disable
  * it: a cached read or a write completed in the caller, without a

@@ -359,6 +359,70 @@ START_TEST(lio_nowait_refused_when_no_thread)
 END_TEST
 
 /*
+ * lio_listio(LIO_NOWAIT) whose own SIGEV_THREAD notification gets no
+ * thread is refused with EAGAIN before it submits anything: each entry
+ * then says EAGAIN too, as each of glibc's does (POSIX sends the program
+ * to them), not EINVAL as for an aiocb never submitted (an outside
+ * tester, under RLIMIT_NPROC).  The same list goes through later, and
+ * its notification comes once.
+ */
+static atomic_int lt_calls;
+
+static void lt_notify(union sigval v)
+{
+	(void)v;
+	atomic_fetch_add(&lt_calls, 1);
+}
+
+START_TEST(lio_refused_marks_entries)
+{
+	struct aiocb a[3];
+	struct aiocb *list[4] = { &a[0], NULL, &a[1], &a[2] };
+	struct sigevent sev;
+	char buf[3][512];
+	int fd = t_tmpfile(4096, 0), ret, err, i;
+
+	ck_assert_int_ge(fd, 0);
+	for (i = 0; i < 3; i++) {
+		t_prep(&a[i], fd, buf[i], sizeof(buf[i]), i * 512);
+		a[i].aio_lio_opcode = LIO_READ;
+	}
+	a[2].aio_lio_opcode = LIO_NOP;
+	memset(&sev, 0, sizeof(sev));
+	sev.sigev_notify = SIGEV_THREAD;
+	sev.sigev_notify_function = lt_notify;
+
+	atomic_store(&t_fail_thread_create, 1);
+	ret = lio_listio(LIO_NOWAIT, list, 4, &sev);
+	err = errno;
+	atomic_store(&t_fail_thread_create, 0);
+	if (ret == 0) {
+		printf("SKIP: lio_refused_marks_entries: the list's "
+		       "notification got a thread (one was there)\n");
+		for (i = 0; i < 2; i++)
+			t_wait(&a[i], 10000);
+		close(fd);
+		return;
+	}
+	ck_assert_int_eq(err, EAGAIN);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(aio_error(&a[i]), EAGAIN);
+		ck_assert_int_eq(aio_return(&a[i]), -1);
+	}
+	ck_assert_int_eq(lio_listio(LIO_NOWAIT, list, 4, &sev), 0);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(t_wait(&a[i], 10000), 0);
+		ck_assert_int_eq(aio_return(&a[i]), 512);
+	}
+	for (i = 0; i < 10000 && !atomic_load(&lt_calls); i++)
+		usleep(1000);
+	usleep(20000);
+	ck_assert_int_eq(atomic_load(&lt_calls), 1);
+	close(fd);
+}
+END_TEST
+
+/*
  * A SIGEV_THREAD callback that cancels its own thread (deferred) and
  * returns: under glibc its thread simply ends.  The library must not be
  * left with a notifier cancelled while it holds the notifier lock: the
@@ -915,6 +979,7 @@ Suite *adversary_suite(void)
 	tcase_add_test(tc, sigev_thread_exit_strands_pending);
 	tcase_add_test(tc, sigev_thread_callback_signal_mask);
 	tcase_add_test(tc, lio_nowait_refused_when_no_thread);
+	tcase_add_test(tc, lio_refused_marks_entries);
 	tcase_add_test(tc, sigev_thread_identity_not_inherited);
 #ifdef __SANITIZE_ADDRESS__
 	printf("SKIP: sigev_thread_callback_cancels_itself, "
