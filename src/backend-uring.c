@@ -314,10 +314,12 @@ static int unbounded(const struct kaio_req *req)
  * gets it back from its next open(), and a stale number of its own must
  * fail with EBADF, never name a ring.  The ring goes to the lowest free
  * number from half the soft limit, at most 512 (the kernel's table stays
- * small); if none is free there it keeps its number.  liburing keeps the
- * number in two places.
+ * small).  If none is free there: -1, and the caller does without the
+ * ring, which kept a number the program freed (with the table full, its
+ * next open() failed with EMFILE, and a stale number named the ring: an
+ * outside tester).  liburing keeps the number in two places.
  */
-static void ring_fd_up(struct io_uring *ring)
+static int ring_fd_up(struct io_uring *ring)
 {
 	struct rlimit rl;
 	long floor = 512;
@@ -327,12 +329,13 @@ static void ring_fd_up(struct io_uring *ring)
 	    (long)(rl.rlim_cur / 2) < floor)
 		floor = (long)(rl.rlim_cur / 2);
 	if (ring->ring_fd >= floor)
-		return;
+		return 0;
 	fd = fcntl(ring->ring_fd, F_DUPFD_CLOEXEC, floor);
 	if (fd < 0)
-		return;
+		return -1;
 	close(ring->ring_fd);
 	ring->ring_fd = ring->enter_ring_fd = fd;
+	return 0;
 }
 
 /*
@@ -376,10 +379,12 @@ static void iowq_prestart(void)
 	if (!pre.state) {
 		pre.state = io_uring_queue_init(UR_ENTRIES, &pre.ring, 0) ?
 			    -1 : 1;
-		if (pre.state > 0) {
-			io_uring_ring_dontfork(&pre.ring);
-			ring_fd_up(&pre.ring);
+		if (pre.state > 0 && ring_fd_up(&pre.ring)) {
+			io_uring_queue_exit(&pre.ring);
+			pre.state = -1;
 		}
+		if (pre.state > 0)
+			io_uring_ring_dontfork(&pre.ring);
 	}
 	if (pre.state > 0) {
 		while (!io_uring_peek_cqe(&pre.ring, &cqe))	/* late ones */
@@ -580,8 +585,14 @@ static void setup_locked(void)
 		errno = saved;
 		return;
 	}
+	if (ring_fd_up(&ring0.ring)) {
+		io_uring_queue_exit(&ring0.ring);
+		ur.setup_err = EMFILE;
+		ur.state = -1;
+		errno = saved;
+		return;
+	}
 	io_uring_ring_dontfork(&ring0.ring);
-	ring_fd_up(&ring0.ring);
 	fix_init(&ring0);
 	env = getenv("KAIO_URING_RINGS");
 	ur.trings_max = env && *env ? atoi(env) : UR_TRINGS;
@@ -640,8 +651,14 @@ static struct uring *thread_ring(struct owner *o)
 		errno = saved;
 		return NULL;
 	}
+	if (ring_fd_up(&u->ring)) {
+		io_uring_queue_exit(&u->ring);
+		pthread_mutex_unlock(&owner_lock);
+		free(u);
+		errno = saved;
+		return NULL;
+	}
 	io_uring_ring_dontfork(&u->ring);
-	ring_fd_up(&u->ring);
 	fix_init(u);
 	atomic_store(&trings[i], u);
 	atomic_store(&ntrings, i + 1);
