@@ -739,11 +739,15 @@ static int complete_one(struct uring *u, struct kaio_req *req, long *resp)
 	if (res == -EINTR && atomic_load(&req->cancel_asked))
 		res = -ECANCELED;	/* io-wq's worker interrupted by it */
 	/*
-	 * ECANCELED that nobody asked for: io-wq could not start a worker
-	 * for it (RLIMIT_NPROC) and dropped it.  It never ran: the pool
-	 * tries, or it fails with EAGAIN, as a refused submission would.
+	 * ECANCELED that no aio_cancel() counts on: io-wq could not start a
+	 * worker for it (RLIMIT_NPROC) and dropped it, or it stopped one
+	 * that aio_cancel() answered AIO_NOTCANCELED for (io-wq had it and
+	 * was told to stop it: cancel(); 1-243 such writes in 3 s, an outside
+	 * tester).  It never ran: the pool runs it to its end, as that
+	 * answer says, or it fails with EAGAIN, as a refused submission
+	 * would.
 	 */
-	if (res == -ECANCELED && !atomic_load(&req->cancel_asked))
+	if (res == -ECANCELED && atomic_load(&req->cancel_asked) != 1)
 		return reroute(u, req, 0, -EAGAIN);
 	if (res > 0 && !kaio__is_pathop(req->op) && req->op != KAIO_OP_POLL &&
 	    (size_t)res < req->nbytes - req->done &&
@@ -1718,6 +1722,18 @@ static int cancel_one(struct uring *u, struct kaio_req *req)
 	return io_uring_register_sync_cancel(&u->ring, &reg);
 }
 
+/*
+ * r is left to run: aio_cancel() answers AIO_NOTCANCELED.  If io-wq stops
+ * it all the same, before it began (ECANCELED), it runs elsewhere, as that
+ * answer says (complete_one()): its completion takes u->lock before it
+ * looks (reap_batch()), and u->lock is held here.
+ */
+static void runs_on(struct kaio_req *r, struct kaio_cancel *t)
+{
+	atomic_store(&r->cancel_asked, 2);
+	atomic_store(&t->running, 1);
+}
+
 /* Each ring in turn: ring0, then the thread rings (never freed). */
 static struct uring *ring_at(int i)
 {
@@ -1731,9 +1747,10 @@ static struct uring *ring_at(int i)
 /*
  * Cancel the matching requests in flight.  One that was cancelled, or that
  * the kernel finished (its completion not reaped yet), goes on the ticket
- * t: its completion settles it, by the result it really had.  One that
- * runs on (file I/O in io-wq) sets t->running.  A ring's lock is held only
- * for its scan, never across a wait, so submitters do not stall.
+ * t: its completion settles it, by the result it really had.  So does one
+ * io-wq runs, if it ends within aio_cancel()'s first wait (cancel.c);
+ * else it runs on, and sets t->running.  A ring's lock is held only for
+ * its scan, never across a wait, so submitters do not stall.
  */
 static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 		   struct kaio_req **out, int *n)
@@ -1757,11 +1774,17 @@ static void cancel(int fd, struct aiocb *cb, struct kaio_cancel *t,
 				continue;
 			}
 			ret = cancel_one(u, r);
-			if (ret == 0 || ret == -ENOENT) {
+			if (ret == 0 || ret == -ENOENT || ret == -ETIME ||
+			    ret == -EALREADY) {
+				/* Settled by the result it ends with.  One in
+				 * io-wq, told to stop (-ETIME, -EALREADY), may
+				 * yet not run at all (ECANCELED) or run: its
+				 * result tells, if it comes soon
+				 * (cancel_retry()). */
 				r->cw = t;
 				atomic_fetch_add(&t->pending, 1);
 			} else {
-				atomic_store(&t->running, 1);
+				runs_on(r, t);
 			}
 		}
 		pthread_mutex_unlock(&u->lock);
@@ -1790,6 +1813,7 @@ static void cancel_retry(struct kaio_cancel *t)
 			ret = cancel_one(u, r);
 			if (ret != 0 && ret != -ENOENT) {
 				r->cw = NULL;
+				runs_on(r, t);
 				kaio__cancel_settle(t, -EINPROGRESS);
 			}
 		}

@@ -100,15 +100,18 @@ void kaio__cancel_settle(struct kaio_cancel *t, long res)
 /*
  * Wait until every request on the ticket is settled.  Now and then the
  * kernel is asked again: a request io_uring did not know of at first (its
- * wake-up was being processed) may be waiting again.
+ * wake-up was being processed) may be waiting again.  The first time
+ * after 2 ms: one io-wq runs, told to stop, is waited for that long, and
+ * then left to run (backend-uring.c).
  */
 static void await(struct kaio_cancel *t)
 {
+	static const struct timespec first = { 0, 2 * 1000000 };
 	static const struct timespec retry = { 0, 100 * 1000000 };
 	struct timespec dl;
 	int seq;
 
-	kaio__deadline(&dl, &retry);
+	kaio__deadline(&dl, &first);
 	for (;;) {
 		seq = atomic_load(&kaio__done_seq);
 		if (!atomic_load_explicit(&t->pending, memory_order_acquire))
