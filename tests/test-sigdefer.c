@@ -421,6 +421,37 @@ START_TEST(sigdefer_rt_signals_once_each)
 END_TEST
 
 /*
+ * Start rd's thread (read_rounds()), send it the values 1..n of sig (a
+ * pause after every fourth), and wait up to 10 s for *runs to reach n;
+ * then stop and join it, and check that its reads went well.
+ */
+static void stream_to_reader(struct reader *rd, int sig, int n,
+			     atomic_int *runs)
+{
+	pthread_t th;
+	union sigval v;
+	long t0;
+	int i;
+
+	ck_assert_int_eq(pthread_create(&th, NULL, read_rounds, rd), 0);
+	while (!atomic_load(&rd->tid) && !atomic_load(&rd->done))
+		usleep(100);
+	for (i = 1; i <= n && !atomic_load(&rd->done); i++) {
+		v.sival_int = i;
+		while (pthread_sigqueue(th, sig, v) == EAGAIN)
+			usleep(100);
+		if (i % 4 == 0)
+			usleep(20);
+	}
+	t0 = t_now_ms();
+	while (atomic_load(runs) < n && t_now_ms() - t0 < 10000)
+		usleep(1000);
+	atomic_store(&rd->stop, 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(!rd->err, "%s", rd->err ? rd->err : "");
+}
+
+/*
  * Real-time signals of one number sent to a thread that reads and waits
  * in the library come in the order sent, as the kernel queues them.  A
  * copy the library held back and queued again went behind the copies of
@@ -449,10 +480,7 @@ START_TEST(sigdefer_rt_signals_in_order)
 {
 	struct reader rd;
 	struct sigaction sa;
-	pthread_t th;
-	union sigval v;
-	long t0;
-	int i, sig = SIGRTMIN + 4;
+	int sig = SIGRTMIN + 4;
 
 #ifdef T_TSAN
 	printf("SKIP: sigdefer_rt_signals_in_order: ThreadSanitizer delivers "
@@ -471,22 +499,7 @@ START_TEST(sigdefer_rt_signals_in_order)
 	sa.sa_sigaction = on_ordered;
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	ck_assert_int_eq(sigaction(sig, &sa, NULL), 0);
-	ck_assert_int_eq(pthread_create(&th, NULL, read_rounds, &rd), 0);
-	while (!atomic_load(&rd.tid) && !atomic_load(&rd.done))
-		usleep(100);
-	for (i = 1; i <= NORDER && !atomic_load(&rd.done); i++) {
-		v.sival_int = i;
-		while (pthread_sigqueue(th, sig, v) == EAGAIN)
-			usleep(100);
-		if (i % 4 == 0)
-			usleep(20);
-	}
-	t0 = t_now_ms();
-	while (atomic_load(&ord_runs) < NORDER && t_now_ms() - t0 < 10000)
-		usleep(1000);
-	atomic_store(&rd.stop, 1);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_msg(!rd.err, "%s", rd.err ? rd.err : "");
+	stream_to_reader(&rd, sig, NORDER, &ord_runs);
 	ck_assert_int_eq(atomic_load(&ord_runs), NORDER);
 	ck_assert_msg(atomic_load(&ord_bad) == 0, "%d of %d signals came "
 		      "after a later one", atomic_load(&ord_bad), NORDER);
@@ -525,10 +538,7 @@ START_TEST(sigdefer_kept_handler_keeps_mask)
 {
 	struct reader rd;
 	struct sigaction sa;
-	pthread_t th;
-	union sigval v;
-	long t0;
-	int i, sig = SIGRTMIN + 4;
+	int sig = SIGRTMIN + 4;
 
 #ifdef T_TSAN
 	printf("SKIP: sigdefer_kept_handler_keeps_mask: ThreadSanitizer "
@@ -546,22 +556,7 @@ START_TEST(sigdefer_kept_handler_keeps_mask)
 	sa.sa_flags = SA_SIGINFO | SA_RESTART;
 	sigaddset(&sa.sa_mask, SIGUSR2);
 	ck_assert_int_eq(sigaction(sig, &sa, NULL), 0);
-	ck_assert_int_eq(pthread_create(&th, NULL, read_rounds, &rd), 0);
-	while (!atomic_load(&rd.tid) && !atomic_load(&rd.done))
-		usleep(100);
-	for (i = 1; i <= NHUP && !atomic_load(&rd.done); i++) {
-		v.sival_int = i;
-		while (pthread_sigqueue(th, sig, v) == EAGAIN)
-			usleep(100);
-		if (i % 4 == 0)
-			usleep(20);
-	}
-	t0 = t_now_ms();
-	while (atomic_load(&hup_runs) < NHUP && t_now_ms() - t0 < 10000)
-		usleep(1000);
-	atomic_store(&rd.stop, 1);
-	ck_assert_int_eq(pthread_join(th, NULL), 0);
-	ck_assert_msg(!rd.err, "%s", rd.err ? rd.err : "");
+	stream_to_reader(&rd, sig, NHUP, &hup_runs);
 	ck_assert_int_eq(atomic_load(&hup_runs), NHUP);
 	ck_assert_msg(atomic_load(&hup_open) == 0, "%d of %d handlers ran "
 		      "with SIGHUP unblocked", atomic_load(&hup_open), NHUP);
