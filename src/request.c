@@ -1334,8 +1334,12 @@ static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
 		return 0;
 	/* A stream is never read in the caller: a short read of it must
 	 * not be finished with a second one. */
+	/* A transfer of nothing: preadv2() and pwritev2() answer 0 before
+	 * they ask the file or look at the buffer, where pread(2) and
+	 * pwrite(2), glibc's and a backend's, give a directory's EISDIR or a
+	 * bad buffer's EFAULT (an outside tester's field-by-field run). */
 	if ((fl & (O_DIRECT | KAIO_FL_STREAM)) || cb->aio_offset < 0 ||
-	    !kaio__cfg.nowait ||
+	    !cb->aio_nbytes || !kaio__cfg.nowait ||
 	    kaio__cfg.backend == KAIO_BACKEND_KERNEL ||
 	    kaio__cfg.backend == KAIO_BACKEND_URING)
 		return 0;

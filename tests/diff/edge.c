@@ -567,6 +567,28 @@ static void rd_geom(size_t n, off_t off, int nullbuf)
 }
 
 static void c_read_nbytes0(void)	{ rd_geom(0, 0, 0); }
+
+/* A kernel address: a transfer of 0 bytes still has the kernel check it
+ * (pread(2): EFAULT). */
+#define KERNEL_BUF	((void *)(uintptr_t)0xffff800000001000ULL)
+
+/* 0 bytes: pread(2) still asks the file (a directory's EISDIR) and checks
+ * the buffer, as glibc's worker does; preadv2() in the caller did not. */
+static void c_read_nbytes0_dir(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, xopen("d", O_RDONLY | O_DIRECTORY), rbuf[0], 0, 0);
+	one(RD, &cb);
+}
+
+static void c_read_nbytes0_kbuf(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, xopen("data", O_RDONLY), KERNEL_BUF, 0, 0);
+	one(RD, &cb);
+}
 static void c_read_buf_null(void)	{ rd_geom(16, 0, 1); }
 static void c_read_off_neg(void)	{ rd_geom(16, -1, 0); }
 static void c_read_off_eof(void)	{ rd_geom(16, 1000, 0); }
@@ -588,6 +610,7 @@ static void wr_geom(const char *name, const void *buf, size_t n, off_t off)
 }
 
 static void c_write_nbytes0(void)	{ wr_geom("w.n0", wdata, 0, 0); }
+static void c_write_nbytes0_kbuf(void)	{ wr_geom("w.n0k", KERNEL_BUF, 0, 0); }
 static void c_write_buf_null(void)	{ wr_geom("w.null", NULL, 16, 0); }
 static void c_write_off_neg(void)	{ wr_geom("w.neg", wdata, 4, -1); }
 static void c_write_off_beyond(void)	{ wr_geom("w.beyond", wdata, 4, 40); }
@@ -2042,6 +2065,8 @@ static const struct {
 	{ "read.fd_dir", c_read_dir },
 	{ "read.fd_opath", c_read_opath },
 	{ "read.nbytes_0", c_read_nbytes0 },
+	{ "read.nbytes_0_dir", c_read_nbytes0_dir },
+	{ "read.nbytes_0_kernel_buf", c_read_nbytes0_kbuf },
 	{ "read.buf_null", c_read_buf_null },
 	{ "read.offset_neg", c_read_off_neg },
 	{ "read.offset_past_eof", c_read_off_eof },
@@ -2077,6 +2102,7 @@ static const struct {
 	{ "write.fd_dir", c_write_dir },
 	{ "write.fd_opath", c_write_opath },
 	{ "write.nbytes_0", c_write_nbytes0 },
+	{ "write.nbytes_0_kernel_buf", c_write_nbytes0_kbuf },
 	{ "write.buf_null", c_write_buf_null },
 	{ "write.offset_neg", c_write_off_neg },
 	{ "write.offset_past_eof", c_write_off_beyond },
