@@ -1455,15 +1455,19 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 		return ret;
 	}
 	ret = validate_fd(cb, op, &fl, &cached);
-	if (kaio_unlikely(ret)) {
+	if (kaio_unlikely(op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC)) {
 		/* glibc's aio_fsync() checks the fd before it touches the
 		 * aiocb: refused, it is left as it was.  A lio_listio()
 		 * entry (list) is not checked there: it completes with the
-		 * error, as a read's does. */
-		if ((op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC) && !list) {
+		 * error, as a read's does.  Queued, an fsync has its
+		 * aio_reqprio set to 0, as glibc's queue does. */
+		if (ret && !list) {
 			kaio__notify_unreserve();
 			return ret;
 		}
+		cb->aio_reqprio = 0;
+	}
+	if (kaio_unlikely(ret)) {
 		nocancel(cs);
 		kaio__count(op_stat[op]);
 		ret = kaio__submit_failed(cb, -ret, list, flags);

@@ -1712,6 +1712,21 @@ static void c_lio_opcode_4_badfd(void)
 	lio(LIO_WAIT, l, 1, NULL, -1);
 }
 
+/* glibc's queue sets an fsync's aio_reqprio to 0 and never checks it: an
+ * entry with a bad fd and a priority out of range is accepted, and fails
+ * with EBADF. */
+static void c_lio_opcode_4_badfd_prio(void)
+{
+	struct aiocb a;
+	struct aiocb *l[1] = { &a };
+
+	cb_init(&a, 77, rbuf[0], 4, 0);
+	a.aio_lio_opcode = 4;
+	a.aio_reqprio = PRIO_MAX_GLIBC + 1;
+	lio(LIO_NOWAIT, l, 1, NULL, -1);
+	out("prio=%d", a.aio_reqprio);
+}
+
 static void c_lio_bad_opcode_nowait(void)
 {
 	struct lio2 t;
@@ -2195,6 +2210,7 @@ static const struct {
 	{ "lio.opcode_256_read", c_lio_opcode_256 },
 	{ "lio.opcode_130_nop64", c_lio_opcode_130 },
 	{ "lio.opcode_4_sync_bad_fd", c_lio_opcode_4_badfd },
+	{ "lio.opcode_4_sync_bad_fd_bad_prio", c_lio_opcode_4_badfd_prio },
 	{ "lio.bad_opcode_nowait", c_lio_bad_opcode_nowait },
 	{ "lio.wait_one_fails", c_lio_wait_one_fail },
 	{ "lio.wait_all_fail", c_lio_wait_all_fail },
