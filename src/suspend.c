@@ -295,11 +295,20 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		signals_out();
 		return 0;
 	}
-	/* As glibc: a bad tv_nsec fails only when there is a wait to time;
-	 * a negative tv_sec is a deadline already past (EAGAIN). */
-	if (timeout && (timeout->tv_nsec < 0 || timeout->tv_nsec >= 1000000000))
+	/* As glibc, only when there is a wait to time: the timeout is added
+	 * to the clock's time, tv_nsec and all, and the sum's nanoseconds
+	 * are brought into range once ({0, 1000000000} waits a second,
+	 * {0, -1} about none: EAGAIN); a negative tv_sec is a deadline
+	 * already past (EAGAIN).  A sum still out of range fails with
+	 * EINVAL, where glibc's wait fails an assertion (certain for a
+	 * tv_nsec of 2 s or more, or of -1 s or less, whose sum could also
+	 * overflow). */
+	if (timeout && (timeout->tv_nsec >= 2000000000L ||
+			timeout->tv_nsec <= -1000000000L))
 		return kaio__fail(EINVAL);
 	kaio__deadline(&dl, timeout);
+	if (dl.tv_nsec < 0 || dl.tv_nsec >= 1000000000)
+		return kaio__fail(EINVAL);
 	forever = !timeout || timeout->tv_sec >= 365 * 24 * 3600;
 	cancel = cancel_enabled();
 	/* Counted before the looks that may lead to a sleep (kaio-int.h). */

@@ -1495,6 +1495,10 @@ static void suspend_bad_ts(time_t sec, long nsec)
 static void c_suspend_nsec_over(void)	{ suspend_bad_ts(0, 2000000000L); }
 static void c_suspend_nsec_neg(void)	{ suspend_bad_ts(0, -1); }
 static void c_suspend_sec_neg(void)	{ suspend_bad_ts(-1, 0); }
+/* glibc adds tv_nsec to the clock's and brings the sum into range once:
+ * a second's wait, then EAGAIN; a deadline past, EAGAIN at once. */
+static void c_suspend_nsec_1s(void)	{ suspend_bad_ts(0, 1000000000L); }
+static void c_suspend_both_neg(void)	{ suspend_bad_ts(-1, -1); }
 
 /* an invalid timeout with nothing to wait for */
 static void c_suspend_nsec_over_done(void)
@@ -2190,6 +2194,8 @@ static const struct {
 	{ "suspend.nsec_over", c_suspend_nsec_over },
 	{ "suspend.nsec_neg", c_suspend_nsec_neg },
 	{ "suspend.sec_neg", c_suspend_sec_neg },
+	{ "suspend.nsec_1s", c_suspend_nsec_1s },
+	{ "suspend.sec_neg_nsec_neg", c_suspend_both_neg },
 	{ "suspend.nsec_over_nothing_pending", c_suspend_nsec_over_done },
 	{ "lio.mode_2", c_lio_mode_bad },
 	{ "lio.nent_0_wait", c_lio_nent0_wait },
