@@ -33,6 +33,10 @@
  *                   backend's list while the program submits the same
  *                   aiocb again: aio_cancel(fd, cb) must not take it for
  *                   the new one (cancel.c).
+ *   __glibc_reserved[16..23]  the claim word: a submission (or a refusal)
+ *                   takes the aiocb there before it writes it, so that
+ *                   two threads submitting one aiocb at once cannot both
+ *                   have it (request.c, claim()).
  * Only the submitting call and the completion write the aiocb: not a
  * thread that moves the request meanwhile, nor after __error_code is
  * published, since the caller may free it as soon as it sees the result.
@@ -382,8 +386,9 @@ static inline int kaio__cb_state(const struct aiocb *cb)
 struct kaio_reaper;
 
 _Static_assert(offsetof(struct aiocb, __glibc_reserved) % sizeof(void *) == 0 &&
-	       sizeof(((struct aiocb *)0)->__glibc_reserved) >= 16 &&
-	       sizeof(void *) <= 8, "room for the reaper hint and the owner");
+	       sizeof(((struct aiocb *)0)->__glibc_reserved) >= 24 &&
+	       sizeof(void *) <= 8,
+	       "room for the reaper hint, the owner and the claim word");
 
 /*
  * The reaper hint (see the top of the file).  Release and acquire: a

@@ -521,8 +521,75 @@ static int access_ok(int op, int fl)
 	return 1;
 }
 
-static void mark(struct aiocb *cb)
+/*
+ * Two threads that submit one aiocb at once must not both take it: each
+ * looked for a request of it in progress before the other marked it, both
+ * were accepted, and the second result came after the first aio_return()
+ * (an outside tester: 8-239 of 3,000 rounds, every backend); or one was
+ * refused as in progress and its refusal, written after the other's
+ * request had ended, replaced that result.  So whoever writes an aiocb it
+ * does not own yet claims it first, in the claim word (__glibc_reserved
+ * bytes 16-23): the process's tag (CLAIM_TAG ^ the epoch) in the upper
+ * half, and in the lower a count of claims shifted left by one, and bit 0
+ * set while one is under way.  A claimer sets bit 0 with a compare-and-
+ * swap from the value it read after it looked again that no request of
+ * the aiocb is in progress; the end of the claim clears it and adds one to
+ * the count, with release order after the aiocb's new state.  Every claim
+ * leaves a value never seen before, so a compare-and-swap from a value
+ * read before another thread's claim fails, and the next look sees that
+ * claim under way, or its request in progress.  A word without the tag (a
+ * new aiocb, one from before a fork) is unclaimed.  No lock: a handler
+ * that submits the aiocb its thread is claiming finds it taken (EINVAL).
+ */
+#define CLAIM_TAG	0x4b41434cu	/* "KACL" */
+
+static unsigned long long *claim_word(struct aiocb *cb)
 {
+	return (unsigned long long *)(void *)(cb->__glibc_reserved + 16);
+}
+
+/* cb taken for this thread (0, and *w for claim_end()), or -EBUSY. */
+static int claim(struct aiocb *cb, unsigned long long *w)
+{
+	unsigned long long tag, v, mine;
+
+	tag = (unsigned long long)(CLAIM_TAG ^
+		(unsigned)atomic_load_explicit(&kaio__epoch,
+					       memory_order_relaxed)) << 32;
+	v = __atomic_load_n(claim_word(cb), __ATOMIC_ACQUIRE);
+	for (;;) {
+		if ((v & ~0xffffffffULL) == tag) {
+			if (v & 1)
+				return -EBUSY;	/* another's claim */
+			mine = v | 1;
+		} else {
+			mine = tag | 1;
+		}
+		if (kaio__cb_in_progress(cb))
+			return -EBUSY;
+		if (__atomic_compare_exchange_n(claim_word(cb), &v, mine, 0,
+						__ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			break;
+	}
+	*w = mine;
+	return 0;
+}
+
+static void claim_end(struct aiocb *cb, unsigned long long w)
+{
+	__atomic_store_n(claim_word(cb), (w & ~0xffffffffULL) |
+			 ((w + 1) & 0xffffffffULL), __ATOMIC_RELEASE);
+}
+
+/* cb, not owned yet, becomes a new request in progress: 0, or -EBUSY if
+ * another thread's submission has it (see above). */
+static int mark(struct aiocb *cb)
+{
+	unsigned long long w;
+
+	if (claim(cb, &w))
+		return -EBUSY;
 	cb->__return_value = 0;
 	kaio__cb_set(&cb->__abs_prio,
 		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
@@ -531,6 +598,8 @@ static void mark(struct aiocb *cb)
 	kaio__cb_owner_set(cb, NULL);
 	atomic_store_explicit((atomic_int *)&cb->__error_code, EINPROGRESS,
 			      memory_order_relaxed);
+	claim_end(cb, w);
+	return 0;
 }
 
 /*
@@ -1010,7 +1079,7 @@ static int still_open(int fd)
 static int validate_sync(const struct aiocb *cb, int op, int flags)
 {
 	if (kaio_unlikely(kaio__cb_in_progress(cb)))
-		return -EINVAL;		/* already in progress */
+		return -EBUSY;	/* in progress: EINVAL, and not touched */
 	if (op != KAIO_OP_FSYNC && op != KAIO_OP_FDSYNC &&
 	    (cb->aio_reqprio < 0 || cb->aio_reqprio > AIO_PRIO_DELTA_MAX))
 		return -EINVAL;
@@ -1259,6 +1328,7 @@ static const int op_stat[] = {
 };
 
 static void refused(struct aiocb *cb, int ret);
+static void refuse(struct aiocb *cb, int ret);
 
 /*
  * Accept cb and complete it at once with -err, in the caller: an error
@@ -1267,30 +1337,43 @@ static void refused(struct aiocb *cb, int ret);
  * request's notification and its list's reference work as for any other
  * completion.  Returns 0, or -errno if cb is refused outright.
  */
-int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
-			int flags)
+static int submit_failed(struct aiocb *cb, int op, int err,
+			 struct kaio_list *list, int flags)
 {
 	struct kaio_notify nt;
 	int ret;
 
 	kaio__init();
-	ret = validate_sync(cb, -1, flags);
+	ret = validate_sync(cb, op, flags);
 	if (ret) {
 		/* Refused as kaio__submit() refuses (a bad aio_reqprio is
-		 * looked at first, as in glibc): written into, unless in
-		 * progress. */
-		if (!kaio__cb_in_progress(cb)) {
-			kaio__notify_unreserve();
-			refused(cb, ret);
-		}
+		 * looked at first, as in glibc, but for an fsync): written
+		 * into, unless in progress. */
+		kaio__notify_unreserve();
+		if (ret == -EBUSY)
+			return -EINVAL;
+		refuse(cb, ret);
 		return ret;
 	}
-	mark(cb);
+	if (mark(cb)) {
+		kaio__notify_unreserve();
+		return -EINVAL;
+	}
+	/* Queued, an fsync has its aio_reqprio set to 0, as glibc's queue
+	 * does. */
+	if (op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC)
+		cb->aio_reqprio = 0;
 	if (list)
 		atomic_fetch_add(&list->refs, 1);
 	kaio__sigevent_copy(&nt, &cb->aio_sigevent);
 	finish(cb, &nt, list, flags & KAIO_RQ_QUIET, -(ssize_t)err, 1);
 	return 0;
+}
+
+int kaio__submit_failed(struct aiocb *cb, int err, struct kaio_list *list,
+			int flags)
+{
+	return submit_failed(cb, -1, err, list, flags);
 }
 
 /*
@@ -1370,6 +1453,18 @@ static void refused(struct aiocb *cb, int ret)
 		wake_waiters();
 }
 
+/* refused(), for an aiocb not owned yet: unless another thread's
+ * submission has it meanwhile (then it is left to that one). */
+static void refuse(struct aiocb *cb, int ret)
+{
+	unsigned long long w;
+
+	if (claim(cb, &w))
+		return;
+	refused(cb, ret);
+	claim_end(cb, w);
+}
+
 /*
  * lio_listio() refused as a whole before it submitted any (its own
  * notification could not be reserved, or no memory): each entry it would
@@ -1383,9 +1478,8 @@ void kaio__lio_refused(struct aiocb *const list[], int nent, int err)
 
 	for (i = 0; i < nent; i++)
 		if (list[i] && (list[i]->aio_lio_opcode == LIO_READ ||
-				list[i]->aio_lio_opcode == LIO_WRITE) &&
-		    !kaio__cb_in_progress(list[i]))
-			refused(list[i], -err);
+				list[i]->aio_lio_opcode == LIO_WRITE))
+			refuse(list[i], -err);
 }
 
 /*
@@ -1450,31 +1544,36 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 		t0 = kaio__now_ns();
 	ret = validate_sync(cb, op, flags);
 	if (ret) {
-		if (!kaio__cb_in_progress(cb))
-			goto fail;
+		if (ret == -EBUSY)
+			return -EINVAL;	/* in progress: not touched */
+		kaio__notify_unreserve();	/* nothing was bound */
+		refuse(cb, ret);
 		return ret;
 	}
 	ret = validate_fd(cb, op, &fl, &cached);
-	if (kaio_unlikely(op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC)) {
+	if (kaio_unlikely(ret)) {
 		/* glibc's aio_fsync() checks the fd before it touches the
 		 * aiocb: refused, it is left as it was.  A lio_listio()
 		 * entry (list) is not checked there: it completes with the
-		 * error, as a read's does.  Queued, an fsync has its
-		 * aio_reqprio set to 0, as glibc's queue does. */
-		if (ret && !list) {
+		 * error, as a read's does. */
+		if ((op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC) && !list) {
 			kaio__notify_unreserve();
 			return ret;
 		}
-		cb->aio_reqprio = 0;
-	}
-	if (kaio_unlikely(ret)) {
 		nocancel(cs);
 		kaio__count(op_stat[op]);
-		ret = kaio__submit_failed(cb, -ret, list, flags);
+		ret = submit_failed(cb, op, -ret, list, flags);
 		*errp = saved;
 		return ret;
 	}
-	mark(cb);
+	if (kaio_unlikely(mark(cb))) {
+		kaio__notify_unreserve();
+		return -EINVAL;		/* another thread's submission has it */
+	}
+	/* Queued, an fsync has its aio_reqprio set to 0, as glibc's queue
+	 * does. */
+	if (kaio_unlikely(op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC))
+		cb->aio_reqprio = 0;
 	kaio__count(op_stat[op]);
 
 	/* A read the page cache may serve at once, in a list entered into
