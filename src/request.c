@@ -582,14 +582,17 @@ static void claim_end(struct aiocb *cb, unsigned long long w)
 			 ((w + 1) & 0xffffffffULL), __ATOMIC_RELEASE);
 }
 
-/* cb, not owned yet, becomes a new request in progress: 0, or -EBUSY if
- * another thread's submission has it (see above). */
-static int mark(struct aiocb *cb)
+/* cb, not owned yet, becomes a new request of op in progress: 0, or
+ * -EBUSY if another thread's submission has it (see above).  An fsync has
+ * its aio_reqprio set to 0, as glibc's queue does. */
+static int mark(struct aiocb *cb, int op)
 {
 	unsigned long long w;
 
 	if (claim(cb, &w))
 		return -EBUSY;
+	if (kaio_unlikely(op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC))
+		cb->aio_reqprio = 0;
 	cb->__return_value = 0;
 	kaio__cb_set(&cb->__abs_prio,
 		     atomic_load_explicit(&kaio__epoch, memory_order_relaxed));
@@ -1355,14 +1358,10 @@ static int submit_failed(struct aiocb *cb, int op, int err,
 		refuse(cb, ret);
 		return ret;
 	}
-	if (mark(cb)) {
+	if (mark(cb, op)) {
 		kaio__notify_unreserve();
 		return -EINVAL;
 	}
-	/* Queued, an fsync has its aio_reqprio set to 0, as glibc's queue
-	 * does. */
-	if (op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC)
-		cb->aio_reqprio = 0;
 	if (list)
 		atomic_fetch_add(&list->refs, 1);
 	kaio__sigevent_copy(&nt, &cb->aio_sigevent);
@@ -1416,11 +1415,10 @@ static int caller_may(const struct aiocb *cb, int op, int fl, size_t *left)
 	if (op != KAIO_OP_READ && (op != KAIO_OP_WRITE || (fl & O_APPEND)))
 		return 0;
 	/* A stream is never read in the caller: a short read of it must
-	 * not be finished with a second one. */
-	/* A transfer of nothing: preadv2() and pwritev2() answer 0 before
-	 * they ask the file or look at the buffer, where pread(2) and
-	 * pwrite(2), glibc's and a backend's, give a directory's EISDIR or a
-	 * bad buffer's EFAULT (an outside tester's field-by-field run). */
+	 * not be finished with a second one.  Nor a transfer of nothing:
+	 * preadv2() and pwritev2() answer 0 before they ask the file or look
+	 * at the buffer, where pread(2) and pwrite(2), glibc's and a
+	 * backend's, give a directory's EISDIR or a bad buffer's EFAULT. */
 	if ((fl & (O_DIRECT | KAIO_FL_STREAM)) || cb->aio_offset < 0 ||
 	    !cb->aio_nbytes || !kaio__cfg.nowait ||
 	    kaio__cfg.backend == KAIO_BACKEND_KERNEL ||
@@ -1566,14 +1564,10 @@ static int submit(struct aiocb *cb, int op, struct kaio_list *list,
 		*errp = saved;
 		return ret;
 	}
-	if (kaio_unlikely(mark(cb))) {
+	if (kaio_unlikely(mark(cb, op))) {
 		kaio__notify_unreserve();
 		return -EINVAL;		/* another thread's submission has it */
 	}
-	/* Queued, an fsync has its aio_reqprio set to 0, as glibc's queue
-	 * does. */
-	if (kaio_unlikely(op == KAIO_OP_FSYNC || op == KAIO_OP_FDSYNC))
-		cb->aio_reqprio = 0;
 	kaio__count(op_stat[op]);
 
 	/* A read the page cache may serve at once, in a list entered into

@@ -551,6 +551,15 @@ void kaio__sigdefer_let_go(void)
 		unblock(bits);
 }
 
+/* sig, kept or queued again, stays blocked as the frame uc returns and
+ * until this thread lets it in. */
+static void hold(int sig, ucontext_t *uc)
+{
+	sigaddset(&uc->uc_sigmask, sig);
+	__atomic_fetch_or(&kaio__tls_sigdeferred, 1ULL << (sig - 1),
+			  __ATOMIC_RELAXED);
+}
+
 /* Hold sig back until the window ends (see the top).  0 if it cannot be
  * kept or queued again (RLIMIT_SIGPENDING): the handler runs at once then
  * (entry()).  seq: the slot's sequence h was read at. */
@@ -586,9 +595,7 @@ static int defer(int sig, siginfo_t *si, ucontext_t *uc,
 		unlock(&all);
 	}
 held:
-	sigaddset(&uc->uc_sigmask, sig);
-	__atomic_fetch_or(&kaio__tls_sigdeferred, (unsigned long long)one,
-			  __ATOMIC_RELAXED);
+	hold(sig, uc);
 	return 1;
 }
 
@@ -692,9 +699,7 @@ static int keep_behind(int sig, siginfo_t *si, ucontext_t *uc,
 			  0, 0);
 		return 0;
 	}
-	sigaddset(&uc->uc_sigmask, sig);
-	__atomic_fetch_or(&kaio__tls_sigdeferred, (unsigned long long)one,
-			  __ATOMIC_RELAXED);
+	hold(sig, uc);
 	return 1;
 }
 
