@@ -121,6 +121,12 @@ struct uring {
 	 * slot i holds an fsync's file, or is past nfix.  Under lock. */
 	int nfix;
 	uint64_t fixmap;
+	/* Entries fix_sqe() gave a slot to that fix_commit_locked() is
+	 * still to fill, by slot (each takes the lowest free one, and none
+	 * is freed meanwhile: ascending).  Under lock. */
+	struct io_uring_sqe *fixq_sqe[UR_FIXED];
+	struct kaio_req *fixq_req[UR_FIXED];
+	int nfixq;
 	struct kaio_reaper reaper;
 };
 
@@ -493,18 +499,77 @@ static int fix_locked(struct uring *u, int fd)
 	return slot;
 }
 
-/* sqe, prepared for req, names req's file in a slot of u's table if
- * there is one free.  u->lock held. */
+/*
+ * sqe, prepared for req, names a slot of u's table if there is one free;
+ * req's file goes there with the other entries' of this submission, in
+ * one io_uring_register() call (fix_commit_locked()), before the ring is
+ * entered.  A lio_listio() batch past the caller's copy budget (the file
+ * server) had one call per read: 0.7 us each, and as much again to empty
+ * the slot.  u->lock held.
+ */
 static void fix_sqe(struct uring *u, struct io_uring_sqe *sqe,
 		    struct kaio_req *req)
 {
-	int slot = fix_locked(u, req->fd);
+	int slot;
 
-	if (slot < 0)
+	if (!u->nfix || !~u->fixmap)
 		return;
+	slot = __builtin_ctzll(~u->fixmap);
+	u->fixmap |= 1ull << slot;
 	sqe->fd = slot;
 	sqe->flags |= IOSQE_FIXED_FILE;
 	req->uslot = slot + 1;
+	u->fixq_sqe[u->nfixq] = sqe;
+	u->fixq_req[u->nfixq++] = req;
+}
+
+/* Entry i of u's pending slots names its file by number again. */
+static void fix_drop_locked(struct uring *u, int i)
+{
+	struct io_uring_sqe *sqe = u->fixq_sqe[i];
+	struct kaio_req *r = u->fixq_req[i];
+
+	u->fixmap &= ~(1ull << (r->uslot - 1));
+	r->uslot = 0;
+	sqe->fd = r->fd;
+	sqe->flags &= ~IOSQE_FIXED_FILE;
+}
+
+/*
+ * Fill the slots fix_sqe() gave out: one call for the range they span,
+ * IORING_REGISTER_FILES_SKIP for the slots between them.  The kernel
+ * fills them in order and stops at the first it cannot (a number closed
+ * meanwhile: EBADF) or at a fault, returning how many it got through: that
+ * entry names its number, as with no table, and the rest are tried again.
+ * Before every enter of u (submit_on(), flush_locked()).  u->lock held.
+ */
+static void fix_commit_locked(struct uring *u)
+{
+	int fds[UR_FIXED];
+	int i = 0, j, lo, n, ret, saved;
+
+	if (kaio_likely(!u->nfixq))
+		return;
+	saved = errno;
+	while (i < u->nfixq) {
+		lo = u->fixq_req[i]->uslot - 1;
+		n = u->fixq_req[u->nfixq - 1]->uslot - lo;
+		for (j = 0; j < n; j++)
+			fds[j] = IORING_REGISTER_FILES_SKIP;
+		for (j = i; j < u->nfixq; j++)
+			fds[u->fixq_req[j]->uslot - 1 - lo] = u->fixq_req[j]->fd;
+		ret = io_uring_register_files_update(&u->ring, (unsigned)lo,
+						     fds, (unsigned)n);
+		if (ret == n)
+			break;
+		if (ret < 0)
+			ret = 0;
+		while (u->fixq_req[i]->uslot - 1 < lo + ret)
+			i++;
+		fix_drop_locked(u, i++);
+	}
+	u->nfixq = 0;
+	errno = saved;
 }
 
 /* r's slot, if it has one, emptied and free.  u->lock held: ring0's for
@@ -525,6 +590,55 @@ static void unfix_locked(struct uring *u, struct kaio_req *r)
 	else
 		u->nfix = 0;
 	errno = saved;
+}
+
+/*
+ * The slots of reqs[0..n), completed by u's kernel, emptied in one call
+ * (fix_sqe()), before any of them is published: the program may close
+ * the file then, and its last reference must go with that close.  Emptied
+ * one at a time if the call fails.  u->lock held.
+ */
+static void unfix_batch_locked(struct uring *u, struct kaio_req **reqs,
+			       unsigned n)
+{
+	int fds[UR_FIXED];
+	int lo = UR_FIXED, hi = -1, k = 0, s, ret, saved;
+	struct kaio_req *one = NULL;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		if (kaio_likely(!reqs[i]->uslot))
+			continue;
+		one = reqs[i];
+		s = one->uslot - 1;
+		lo = s < lo ? s : lo;
+		hi = s > hi ? s : hi;
+		k++;
+	}
+	if (k <= 1) {
+		if (one)
+			unfix_locked(u, one);
+		return;
+	}
+	saved = errno;
+	for (s = lo; s <= hi; s++)
+		fds[s - lo] = IORING_REGISTER_FILES_SKIP;
+	for (i = 0; i < n; i++)
+		if (reqs[i]->uslot)
+			fds[reqs[i]->uslot - 1 - lo] = -1;
+	ret = io_uring_register_files_update(&u->ring, (unsigned)lo, fds,
+					     (unsigned)(hi - lo + 1));
+	errno = saved;
+	for (i = 0; i < n; i++) {
+		if (!reqs[i]->uslot)
+			continue;
+		if (ret == hi - lo + 1) {
+			u->fixmap &= ~(1ull << (reqs[i]->uslot - 1));
+			reqs[i]->uslot = 0;
+		} else {
+			unfix_locked(u, reqs[i]);
+		}
+	}
 }
 
 /* The slots of the requests of u's submission queue from entry i to its
@@ -899,6 +1013,7 @@ static long reap_batch(struct kaio_reaper *r, const struct timespec *rel,
 	 * the completion's (and its hint).
 	 */
 	pthread_mutex_lock(&u->lock);
+	unfix_batch_locked(u, batch, n);
 	pthread_mutex_unlock(&u->lock);
 	kaio__defer_wake(1);
 	for (i = 0; i < n; i++) {
@@ -1056,6 +1171,7 @@ static void flush_locked(struct uring *u)
 {
 	int tries = 0, ret;
 
+	fix_commit_locked(u);
 	/* No fsync rides on these from now on: the kernel may start them. */
 	while (u->nheld > 0)
 		atomic_store(&u->held[--u->nheld]->fsopen, 0);
@@ -1585,6 +1701,7 @@ static int submit_on(struct uring *u, struct kaio_req **reqs, int n,
 		}
 	}
 	m = i;
+	fix_commit_locked(u);
 	if (direct && m == direct && defer_ok(u, o, reqs, m)) {
 		hold_fsyncs(u, reqs, m);
 		if (!atomic_load_explicit(&u->deferred, memory_order_relaxed)) {
