@@ -111,8 +111,13 @@ void kaio__deadline(struct timespec *abs, const struct timespec *rel)
 		abs->tv_sec += year;
 		return;
 	}
-	if (rel->tv_sec < 0) {		/* already past: a poll */
-		abs->tv_sec = now > 0 ? now - 1 : 0;
+	/* A negative tv_sec is added too, as glibc adds it: the sum is
+	 * past unless tv_nsec brings it back ({-1, 1500000000} is half a
+	 * second ahead).  One before the clock's start is past (glibc's
+	 * futex wait answers ETIMEDOUT for it). */
+	if (rel->tv_sec < -now) {
+		abs->tv_sec = 0;
+		abs->tv_nsec = 0;
 		return;
 	}
 	abs->tv_sec += rel->tv_sec;
@@ -298,11 +303,10 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	/* As glibc, only when there is a wait to time: the timeout is added
 	 * to the clock's time, tv_nsec and all, and the sum's nanoseconds
 	 * are brought into range once ({0, 1000000000} waits a second,
-	 * {0, -1} about none: EAGAIN); a negative tv_sec is a deadline
-	 * already past (EAGAIN).  A sum still out of range fails with
-	 * EINVAL, where glibc's wait fails an assertion (certain for a
-	 * tv_nsec of 2 s or more, or of -1 s or less, whose sum could also
-	 * overflow). */
+	 * {0, -1} about none: EAGAIN, {-1, 1500000000} half a second).
+	 * A sum still out of range fails with EINVAL, where glibc's wait
+	 * fails an assertion (certain for a tv_nsec of 2 s or more, or of
+	 * -1 s or less, whose sum could also overflow). */
 	if (timeout && (timeout->tv_nsec >= 2000000000L ||
 			timeout->tv_nsec <= -1000000000L))
 		return kaio__fail(EINVAL);

@@ -62,6 +62,48 @@ START_TEST(suspend_timeout)
 }
 END_TEST
 
+/*
+ * A negative tv_sec is added to the clock's time with tv_nsec, as glibc
+ * adds it: {-1, 1500000000} is half a second ahead, not past (it was
+ * EAGAIN at once).  Called in the first 0.4 s of a clock second, so that
+ * one carry brings the sum's nanoseconds into range (later, glibc's wait
+ * fails an assertion and the library's call EINVAL).
+ */
+START_TEST(suspend_negative_sec_added)
+{
+	char buf[8];
+	struct aiocb cb;
+	const struct aiocb *l[1] = { &cb };
+	struct timespec ts = { -1, 1500000000L }, c;
+	double t0;
+	int p[2];
+
+	t_pipe(p);
+	t_prep(&cb, p[0], buf, sizeof(buf), 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &c);
+	while (c.tv_nsec >= 400000000L);
+	t0 = now();
+	ck_assert_int_eq(aio_suspend(l, 1, &ts), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert_msg(now() - t0 >= 0.45, "{-1, 1500000000} waited %.3f s, "
+		      "not half a second", now() - t0);
+	/* {-2, 1500000000} is past. */
+	ts.tv_sec = -2;
+	do
+		clock_gettime(CLOCK_MONOTONIC, &c);
+	while (c.tv_nsec >= 400000000L);
+	t0 = now();
+	ck_assert_int_eq(aio_suspend(l, 1, &ts), -1);
+	ck_assert_int_eq(errno, EAGAIN);
+	ck_assert(now() - t0 < 0.4);
+	close(p[1]);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	close(p[0]);
+}
+END_TEST
+
 START_TEST(suspend_done_immediately)
 {
 	char buf[8];
@@ -735,6 +777,7 @@ Suite *suspend_suite(void)
 	TCase *tc = t_tcase("normal");
 
 	tcase_add_test(tc, suspend_timeout);
+	tcase_add_test(tc, suspend_negative_sec_added);
 	tcase_add_test(tc, suspend_done_immediately);
 	tcase_add_test(tc, suspend_wakes);
 	tcase_add_test(tc, suspend_eintr);
