@@ -510,10 +510,16 @@ static void nowait_refused(int fd, int op)
 				      KAIO_NOWAIT_SKIP, memory_order_relaxed);
 }
 
+/* May op go to the fd with flags fl?  Not a read or write of an O_PATH
+ * fd, whose open mode reads as O_RDONLY: glibc's pread() fails with EBADF
+ * whatever its buffer, where io_uring may look at the buffer first
+ * (EFAULT). */
 static int access_ok(int op, int fl)
 {
 	int acc = fl & O_ACCMODE;
 
+	if (kaio_unlikely(fl & O_PATH))
+		return op != KAIO_OP_READ && op != KAIO_OP_WRITE;
 	if (op == KAIO_OP_READ)
 		return acc == O_RDONLY || acc == O_RDWR;
 	if (op == KAIO_OP_WRITE)

@@ -589,6 +589,29 @@ static void c_read_nbytes0_kbuf(void)
 	cb_init(&cb, xopen("data", O_RDONLY), KERNEL_BUF, 0, 0);
 	one(RD, &cb);
 }
+/* An O_PATH fd is no fd for a transfer (EBADF), whatever the buffer: io_uring
+ * looks at the buffer first (EFAULT) on kernels that import it at prep. */
+static void c_read_opath_kbuf(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, xopen("data", O_PATH), KERNEL_BUF, 16, 0);
+	one(RD, &cb);
+}
+static void c_read_opath_nbytes0_kbuf(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, xopen("data", O_PATH), KERNEL_BUF, 0, 0);
+	one(RD, &cb);
+}
+static void c_write_opath_kbuf(void)
+{
+	struct aiocb cb;
+
+	cb_init(&cb, xopen("data", O_PATH), KERNEL_BUF, 16, 0);
+	one(WR, &cb);
+}
 static void c_read_buf_null(void)	{ rd_geom(16, 0, 1); }
 static void c_read_off_neg(void)	{ rd_geom(16, -1, 0); }
 static void c_read_off_eof(void)	{ rd_geom(16, 1000, 0); }
@@ -2086,6 +2109,9 @@ static const struct {
 	{ "read.nbytes_0", c_read_nbytes0 },
 	{ "read.nbytes_0_dir", c_read_nbytes0_dir },
 	{ "read.nbytes_0_kernel_buf", c_read_nbytes0_kbuf },
+	{ "read.fd_opath_kernel_buf", c_read_opath_kbuf },
+	{ "read.fd_opath_nbytes_0_kernel_buf", c_read_opath_nbytes0_kbuf },
+	{ "write.fd_opath_kernel_buf", c_write_opath_kbuf },
 	{ "read.buf_null", c_read_buf_null },
 	{ "read.offset_neg", c_read_off_neg },
 	{ "read.offset_past_eof", c_read_off_eof },
