@@ -464,10 +464,39 @@ out:
 }
 
 /*
+ * The sa_masks of the handlers of the kept signals after the one at head.
+ * The kernel stacks a frame for each signal it delivers at once, and the
+ * handler on top runs with the masks of all the frames below it: a signal
+ * one of those masks blocks waits until that handler has run.  Taken out
+ * of the ring one at a time, the rest would not block it: a third number
+ * sent while the first kept handler ran (its own mask empty) ran nested in
+ * it, ahead of a kept one whose mask blocks it and that was sent before it
+ * (an outside tester: 0-5 of 20,000 pairs swapped).
+ */
+static unsigned long kept_masks(unsigned head)
+{
+	unsigned i, tail = __atomic_load_n(&kept_tail, __ATOMIC_RELAXED);
+	unsigned long m = 0;
+	struct handler h;
+	int sig;
+
+	for (i = head + 1; i != tail; i++) {
+		sig = __atomic_load_n(&kept[i % NKEPT].sig, __ATOMIC_RELAXED);
+		if (sig && (read_slot(sig, &h), is_handler(h.fn)))
+			m |= h.mask;
+	}
+	return m;
+}
+
+/*
  * Unblock bits, which this thread held back: the kept signals' handlers
  * run first, in the order caught.  Each is taken out before it runs, and
  * the bits of the rest are held back again meanwhile: a handler that
- * jumps out leaves them for the next call's end to let in.
+ * jumps out leaves them for the next call's end to let in.  Each runs
+ * with its sa_mask and those of the rest blocked (kept_masks()), and the
+ * mask is then restored with every number still kept in it: one caught
+ * and kept in the moment before the handler began (keep_behind()) stays
+ * blocked while it is kept, or a second copy could run ahead of it.
  */
 static void unblock(unsigned long long bits)
 {
@@ -505,7 +534,8 @@ static void unblock(unsigned long long bits)
 		 * numbers sent in turn, a handler blocking both: 0-2 of
 		 * 5,000 pairs swapped). */
 		read_slot(sig, &hd);
-		m = is_handler(hd.fn) ? hd.mask & ~(1UL << (sig - 1)) : 0;
+		m = is_handler(hd.fn) ? (hd.mask | kept_masks(h)) &
+					~(1UL << (sig - 1)) : 0;
 		if (m)
 			sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&m,
 				  (long)&old, 8, 0, 0);
@@ -528,9 +558,11 @@ static void unblock(unsigned long long bits)
 			__atomic_fetch_or(&kaio__tls_sigdeferred, rest,
 					  __ATOMIC_RELAXED);
 		kept_run(sig, (siginfo_t *)si, bits, &hd, old, m != 0);
-		if (m)
+		if (m) {
+			old |= (unsigned long)kaio__sigdefer_kept();
 			sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old,
 				  0, 8, 0, 0);
+		}
 		if (rest)
 			__atomic_fetch_and(&kaio__tls_sigdeferred, ~rest,
 					   __ATOMIC_RELAXED);
