@@ -416,6 +416,10 @@ unsigned long long kaio__sigdefer_kept(void)
 
 static void call(const struct handler *h, int sig, siginfo_t *si, void *uc);
 
+/* Handlers of the program this thread runs now (call()); left above 0 by
+ * one that jumped out, for good. */
+static __thread int handlers_live __attribute__((tls_model("initial-exec")));
+
 /* sig queued again to this thread, with its siginfo: 0, or the error. */
 static long requeue(int sig, const siginfo_t *si)
 {
@@ -438,7 +442,7 @@ static long requeue(int sig, const siginfo_t *si)
 static void kept_run(int sig, siginfo_t *si, unsigned long long bits,
 		     const struct handler *h, unsigned long old, int masked)
 {
-	volatile int back = 0;
+	volatile int back = 0, live = handlers_live;
 	unsigned long m;
 	ucontext_t uc;
 	int saved = errno;
@@ -449,8 +453,12 @@ static void kept_run(int sig, siginfo_t *si, unsigned long long bits,
 		goto out;
 	}
 	getcontext(&uc);
-	if (back)
+	if (back) {
+		/* Back through setcontext(): call() did not count it out,
+		 * and keep_behind() would stay off on this thread. */
+		handlers_live = live;
 		goto out;
+	}
 	back = 1;
 	memcpy(&m, &uc.uc_sigmask, sizeof(m));
 	if (masked)
@@ -687,9 +695,6 @@ static void let_in(ucontext_t *uc, const struct handler *h, int sig,
 /* The program's handlers this thread ran (eintr.c). */
 __thread unsigned long kaio__tls_handled
 	__attribute__((tls_model("initial-exec")));
-/* Handlers of the program this thread runs now (call()); left above 0 by
- * one that jumped out, for good. */
-static __thread int handlers_live __attribute__((tls_model("initial-exec")));
 
 /* As the kernel calls it on x86_64: with siginfo and ucontext, also for
  * a handler installed without SA_SIGINFO (some read them all the same). */
