@@ -480,21 +480,31 @@ static void fix_init(struct uring *u)
 	errno = saved;
 }
 
-/* fd's file into a free slot of u's table: the slot, or -1.  u->lock
- * held. */
-static int fix_locked(struct uring *u, int fd)
+/* The lowest free slot of u's table, taken; -1 if none.  u->lock held. */
+static int slot_take(struct uring *u)
 {
-	int slot, saved = errno;
+	int slot;
 
 	if (!u->nfix || !~u->fixmap)
 		return -1;
 	slot = __builtin_ctzll(~u->fixmap);
+	u->fixmap |= 1ull << slot;
+	return slot;
+}
+
+/* fd's file into a free slot of u's table: the slot, or -1.  u->lock
+ * held. */
+static int fix_locked(struct uring *u, int fd)
+{
+	int slot = slot_take(u), saved = errno;
+
+	if (slot < 0)
+		return -1;
 	if (io_uring_register_files_update(&u->ring, (unsigned)slot, &fd,
 					   1) != 1) {
-		errno = saved;
-		return -1;
+		u->fixmap &= ~(1ull << slot);
+		slot = -1;
 	}
-	u->fixmap |= 1ull << slot;
 	errno = saved;
 	return slot;
 }
@@ -510,12 +520,10 @@ static int fix_locked(struct uring *u, int fd)
 static void fix_sqe(struct uring *u, struct io_uring_sqe *sqe,
 		    struct kaio_req *req)
 {
-	int slot;
+	int slot = slot_take(u);
 
-	if (!u->nfix || !~u->fixmap)
+	if (slot < 0)
 		return;
-	slot = __builtin_ctzll(~u->fixmap);
-	u->fixmap |= 1ull << slot;
 	sqe->fd = slot;
 	sqe->flags |= IOSQE_FIXED_FILE;
 	req->uslot = slot + 1;
@@ -596,7 +604,8 @@ static void unfix_locked(struct uring *u, struct kaio_req *r)
  * The slots of reqs[0..n), completed by u's kernel, emptied in one call
  * (fix_sqe()), before any of them is published: the program may close
  * the file then, and its last reference must go with that close.  Emptied
- * one at a time if the call fails.  u->lock held.
+ * one at a time if the call fails.  u->lock held (u is ring0 for a slot
+ * hold_file() took).
  */
 static void unfix_batch_locked(struct uring *u, struct kaio_req **reqs,
 			       unsigned n)
@@ -834,12 +843,8 @@ static int complete_one(struct uring *u, struct kaio_req *req, long *resp)
 {
 	long res = *resp;
 
-	if (kaio_unlikely(req->uslot)) {	/* an fsync's file */
-		pthread_mutex_lock(&u->lock);
-		unfix_locked(u, req);		/* u is ring0 for a hold */
-		pthread_mutex_unlock(&u->lock);
-	}
-
+	/* Its slot, if it had one, was emptied with the batch's
+	 * (unfix_batch_locked()). */
 	/* The kernel is done with it: its submitter may exit, its
 	 * personality goes. */
 	if (req->owner) {

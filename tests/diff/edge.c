@@ -582,36 +582,20 @@ static void c_read_nbytes0_dir(void)
 	one(RD, &cb);
 }
 
-static void c_read_nbytes0_kbuf(void)
+/* op of n bytes from or to a kernel address, on "data" opened with flags. */
+static void kbuf_op(int op, int flags, size_t n)
 {
 	struct aiocb cb;
 
-	cb_init(&cb, xopen("data", O_RDONLY), KERNEL_BUF, 0, 0);
-	one(RD, &cb);
+	cb_init(&cb, xopen("data", flags), KERNEL_BUF, n, 0);
+	one(op, &cb);
 }
+static void c_read_nbytes0_kbuf(void)	{ kbuf_op(RD, O_RDONLY, 0); }
 /* An O_PATH fd is no fd for a transfer (EBADF), whatever the buffer: io_uring
  * looks at the buffer first (EFAULT) on kernels that import it at prep. */
-static void c_read_opath_kbuf(void)
-{
-	struct aiocb cb;
-
-	cb_init(&cb, xopen("data", O_PATH), KERNEL_BUF, 16, 0);
-	one(RD, &cb);
-}
-static void c_read_opath_nbytes0_kbuf(void)
-{
-	struct aiocb cb;
-
-	cb_init(&cb, xopen("data", O_PATH), KERNEL_BUF, 0, 0);
-	one(RD, &cb);
-}
-static void c_write_opath_kbuf(void)
-{
-	struct aiocb cb;
-
-	cb_init(&cb, xopen("data", O_PATH), KERNEL_BUF, 16, 0);
-	one(WR, &cb);
-}
+static void c_read_opath_kbuf(void)	{ kbuf_op(RD, O_PATH, 16); }
+static void c_read_opath_nbytes0_kbuf(void) { kbuf_op(RD, O_PATH, 0); }
+static void c_write_opath_kbuf(void)	{ kbuf_op(WR, O_PATH, 16); }
 static void c_read_buf_null(void)	{ rd_geom(16, 0, 1); }
 static void c_read_off_neg(void)	{ rd_geom(16, -1, 0); }
 static void c_read_off_eof(void)	{ rd_geom(16, 1000, 0); }
