@@ -2096,6 +2096,17 @@ static void fork_child(void)
 	pthread_mutex_init(&pre.lock, NULL);
 	memset(&ring0.ring, 0, sizeof(ring0.ring));
 	memset(&ring0.inflight, 0, sizeof(ring0.inflight));
+	/* What a parent thread had under way in ring0 stays behind with
+	 * it: slots still to fill (a fork while another thread was in
+	 * fix_commit_locked(): the child's first batch filled its new
+	 * slots after them, and wrote below the array), fsyncs left in the
+	 * submission queue, the eventfd of the parent's ring. */
+	ring0.nfixq = 0;
+	ring0.nheld = 0;
+	atomic_store(&ring0.deferred, 0);
+	ring0.evq = NULL;
+	ring0.evqid = 0;
+	ring0.evok = 0;
 	ring0.nfix = 0;
 	ring0.fixmap = ~0ull;
 	pthread_mutex_init(&ring0.lock, NULL);

@@ -21,8 +21,16 @@
  *      names its number (kept open this time), the others are filled by
  *      a second call; all four return their data;
  *   3. 40 batches more (160 files through a 64-slot table), closed at
- *      once: each still in one call, so no slot was lost on the way.
- * Run by tests/check-fixfile.sh under KAIO_BACKEND=auto and uring.
+ *      once: each still in one call, so no slot was lost on the way;
+ *   4. a fork while another thread's batch is inside its fill (the call
+ *      made to wait 200 ms), with the thread's earlier batch holding
+ *      the lowest slots if its reads are still in flight (8 times): the
+ *      child's first batch reads its files.  The
+ *      child of a ring shared by every thread (KAIO_URING_RINGS=0) had
+ *      the parent's slots still to fill, and filled its own after them:
+ *      it wrote below an array on the stack and died of SIGSEGV.
+ * Run by tests/check-fixfile.sh under KAIO_BACKEND=auto and uring, with
+ * thread rings and with the shared ring alone.
  * Exit 0 pass, 1 fail, 77 skip (io_uring or its table not used here).
  */
 #define _GNU_SOURCE
@@ -33,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -40,12 +50,15 @@
 #include "kaio_posix.h"
 #include "shim-real.h"
 
-enum { NF = 4, LEN = 1 << 20, ROUNDS = 40 };
+enum { NF = 4, LEN = 1 << 20, ROUNDS = 40, FORKS = 8 };
 
 /* Calls that filled slots and how many; calls that emptied slots. */
 static atomic_int fills, filled, empties;
 /* The next filling call stops at its entry fail_at - 1 (0: none). */
 static atomic_int fail_at, failed_once;
+/* The next filling call waits 200 ms first, in_fill set (part 4);
+ * paused: it did. */
+static atomic_int pause_fill, in_fill, paused;
 
 __attribute__((visibility("default")))
 int io_uring_register_files_update(struct io_uring *ring, unsigned off,
@@ -75,6 +88,11 @@ int io_uring_register_files_update(struct io_uring *ring, unsigned off,
 	if (f) {
 		atomic_fetch_add(&fills, 1);
 		atomic_fetch_add(&filled, f);
+		if (atomic_exchange(&pause_fill, 0)) {
+			atomic_store(&paused, 1);
+			atomic_store(&in_fill, 1);
+			usleep(200 * 1000);
+		}
 	}
 	if (e)
 		atomic_fetch_add(&empties, 1);
@@ -96,7 +114,6 @@ int io_uring_register_files_update(struct io_uring *ring, unsigned off,
 	return real(ring, off, files, nr_files);
 }
 
-static char *buf[NF];
 static char path[NF][32];
 
 static unsigned char byte_of(int file, size_t off)
@@ -104,44 +121,76 @@ static unsigned char byte_of(int file, size_t off)
 	return (unsigned char)(file * 37 + off % 251);
 }
 
-/* One batch: its reads, each file's data checked.  close_at_once: the
- * numbers are closed as soon as lio_listio() has returned.  Returns the
- * number of reads that went wrong (printed), or -1 if it could not run. */
-static int batch(int close_at_once, const char *what)
+/* A batch's reads of the NF files, each into a buffer of its own. */
+struct set {
+	struct aiocb cb[NF];
+	int fd[NF];
+	char *buf[NF];
+};
+
+static struct set main_set, racer_sets[2], child_set;
+
+static int set_alloc(struct set *s)
 {
-	struct aiocb cb[NF], *l[NF];
-	const struct aiocb *w[1];
-	int fd[NF], i, bad = 0, err;
-	ssize_t got;
-	size_t j;
+	int i;
+
+	for (i = 0; i < NF; i++)
+		if (!(s->buf[i] = malloc(LEN)))
+			return -1;
+	return 0;
+}
+
+/* Opens the files and submits their reads: 0, -1 if it could not run,
+ * NF if lio_listio() refused (printed). */
+static int set_submit(struct set *s, const char *what)
+{
+	struct aiocb *l[NF];
+	int i;
 
 	for (i = 0; i < NF; i++) {
-		fd[i] = open(path[i], O_RDONLY);
-		if (fd[i] < 0)
+		s->fd[i] = open(path[i], O_RDONLY);
+		if (s->fd[i] < 0)
 			return -1;
-		memset(&cb[i], 0, sizeof(cb[i]));
-		memset(buf[i], 0, LEN);
-		cb[i].aio_fildes = fd[i];
-		cb[i].aio_buf = buf[i];
-		cb[i].aio_nbytes = LEN;
-		cb[i].aio_lio_opcode = LIO_READ;
-		l[i] = &cb[i];
+		memset(&s->cb[i], 0, sizeof(s->cb[i]));
+		memset(s->buf[i], 0, LEN);
+		s->cb[i].aio_fildes = s->fd[i];
+		s->cb[i].aio_buf = s->buf[i];
+		s->cb[i].aio_nbytes = LEN;
+		s->cb[i].aio_lio_opcode = LIO_READ;
+		l[i] = &s->cb[i];
 	}
 	if (lio_listio(LIO_NOWAIT, l, NF, NULL)) {
 		fprintf(stderr, "FAIL: %s: lio_listio: %s\n", what,
 			strerror(errno));
 		return NF;
 	}
-	if (close_at_once)
-		for (i = 0; i < NF; i++)
-			close(fd[i]);
+	return 0;
+}
+
+static void set_close(struct set *s)
+{
+	int i;
+
+	for (i = 0; i < NF; i++)
+		close(s->fd[i]);
+}
+
+/* Waits for the reads and checks each file's data: the number of reads
+ * that went wrong (printed). */
+static int set_finish(struct set *s, const char *what)
+{
+	const struct aiocb *w[1];
+	int i, bad = 0, err;
+	ssize_t got;
+	size_t j;
+
 	for (i = 0; i < NF; i++) {
-		w[0] = &cb[i];
-		while ((err = aio_error(&cb[i])) == EINPROGRESS)
+		w[0] = &s->cb[i];
+		while ((err = aio_error(&s->cb[i])) == EINPROGRESS)
 			aio_suspend(w, 1, NULL);
-		got = aio_return(&cb[i]);
+		got = aio_return(&s->cb[i]);
 		for (j = 0; got == LEN && j < LEN; j++)
-			if ((unsigned char)buf[i][j] != byte_of(i, j))
+			if ((unsigned char)s->buf[i][j] != byte_of(i, j))
 				break;
 		if (err || got != LEN || j != LEN) {
 			fprintf(stderr, "FAIL: %s: read %d: error %d, %zd "
@@ -150,10 +199,94 @@ static int batch(int close_at_once, const char *what)
 			bad++;
 		}
 	}
-	if (!close_at_once)
-		for (i = 0; i < NF; i++)
-			close(fd[i]);
 	return bad;
+}
+
+/* One batch: its reads, each file's data checked.  close_at_once: the
+ * numbers are closed as soon as lio_listio() has returned.  Returns the
+ * number of reads that went wrong (printed), or -1 if it could not run. */
+static int batch(int close_at_once, const char *what)
+{
+	int r = set_submit(&main_set, what);
+
+	if (r)
+		return r;
+	if (close_at_once)
+		set_close(&main_set);
+	r = set_finish(&main_set, what);
+	if (!close_at_once)
+		set_close(&main_set);
+	return r;
+}
+
+/* Part 4's other thread: a batch that holds the lowest slots, then one
+ * whose fill waits (the fork comes then).  *arg: reads gone wrong. */
+static void *racer(void *arg)
+{
+	int *bad = arg, r;
+
+	r = set_submit(&racer_sets[0], "the other thread's first batch");
+	if (r) {
+		*bad = NF;
+		atomic_store(&in_fill, 1);
+		return NULL;
+	}
+	atomic_store(&pause_fill, 1);
+	if (set_submit(&racer_sets[1], "batch paused in its fill")) {
+		*bad = NF;
+		atomic_store(&in_fill, 1);
+		set_finish(&racer_sets[0], "the other thread's first batch");
+		set_close(&racer_sets[0]);
+		return NULL;
+	}
+	/* A table without slots: no fill to wait in. */
+	atomic_store(&pause_fill, 0);
+	atomic_store(&in_fill, 1);
+	*bad = set_finish(&racer_sets[0], "the other thread's first batch") +
+	       set_finish(&racer_sets[1], "batch paused in its fill");
+	set_close(&racer_sets[0]);
+	set_close(&racer_sets[1]);
+	return NULL;
+}
+
+/* 4.  The child's batch must read its files; 0 or the failures. */
+static int fork_in_fill(void)
+{
+	const char *rings = getenv("KAIO_URING_RINGS");
+	int racer_bad = 0, st, bad = 0;
+	pthread_t t;
+	pid_t pid;
+
+	atomic_store(&in_fill, 0);
+	atomic_store(&paused, 0);
+	if (pthread_create(&t, NULL, racer, &racer_bad))
+		return 1;
+	while (!atomic_load(&in_fill))
+		usleep(100);
+	pid = fork();
+	if (pid == 0) {
+		alarm(30);
+		st = set_submit(&child_set, "the child's batch");
+		if (!st)
+			st = set_finish(&child_set, "the child's batch");
+		_exit(st ? 1 : 0);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid) {
+		perror("fixfile-prog: fork");
+		bad++;
+	} else if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "FAIL: a fork during another thread's fill "
+			"(KAIO_URING_RINGS=%s): the child's batch %s %d\n",
+			rings ? rings : "", WIFSIGNALED(st) ?
+			"died of signal" : "failed, status",
+			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+		bad++;
+	}
+	pthread_join(t, NULL);
+	printf("fork during a fill (KAIO_URING_RINGS=%s, %s): child %s\n",
+	       rings ? rings : "", atomic_load(&paused) ? "the fill waited" :
+	       "no fill to wait in", bad ? "failed" : "read its files");
+	return bad + racer_bad;
 }
 
 static unsigned long uring_served(void)
@@ -176,11 +309,13 @@ int main(void)
 	blk = malloc(LEN);
 	if (!blk)
 		return 1;
+	if (set_alloc(&main_set) || set_alloc(&racer_sets[0]) ||
+	    set_alloc(&racer_sets[1]) || set_alloc(&child_set))
+		return 1;
 	for (i = 0; i < NF; i++) {
-		buf[i] = malloc(LEN);
 		snprintf(path[i], sizeof(path[i]), "kaio-fixfile-%d.XXXXXX", i);
 		fd = mkstemp(path[i]);
-		if (!buf[i] || fd < 0) {
+		if (fd < 0) {
 			perror("fixfile-prog: setup");
 			return 1;
 		}
@@ -260,12 +395,18 @@ int main(void)
 			break;
 		}
 	}
+
+	/* 4. A fork while another thread fills its batch's slots, a few
+	 * times: the slots the thread's first batch holds then are its
+	 * reads still in flight, none if they were done. */
+	for (i = 0; i < FORKS && !bad; i++)
+		bad += fork_in_fill();
 	for (i = 0; i < NF; i++)
 		unlink(path[i]);
 	if (bad)
 		return 1;
-	printf("PASS: %d batches of %d reads, each filled in one call\n",
-	       ROUNDS + 2, NF);
+	printf("PASS: %d batches of %d reads, each filled in one call; a "
+	       "fork during a fill\n", ROUNDS + 2, NF);
 	return 0;
 
 setup_failed:
