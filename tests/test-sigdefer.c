@@ -652,7 +652,8 @@ START_TEST(sigdefer_two_numbers_in_turn)
 	ck_assert_msg(!late, "pair %d: a signal not handled within 2 s", i);
 	printf("sigdefer_two_numbers_in_turn: %d of %d pairs swapped in "
 	       "%ld ms\n", swapped, i - 1, t_now_ms() - start);
-	/* At most 2: a few instructions remain open (kaio_posix(7)). */
+	/* No window is known since 068e564 (0 in 12 loaded runs); 2
+	 * leave room for one not yet found, not for the ones above. */
 	ck_assert_msg(i > 100, "only %d pairs in %d ms", i - 1, PAIR_MS);
 	ck_assert_msg(swapped <= 2, "%d of %d pairs: the higher number's "
 		      "handler ran first", swapped, i - 1);
