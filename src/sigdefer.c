@@ -593,6 +593,12 @@ static void unblock(unsigned long long bits)
 		bits &= ~((1ULL << (sig - 1)) & ~still);
 		now = bits | still | __atomic_load_n(&kaio__tls_sigdeferred,
 						     __ATOMIC_RELAXED);
+		/* Inside a handler of the program, a number it held may be
+		 * in that handler's mask too: only the kept handler's own
+		 * goes, the handler's frame lets in the rest (entry()'s
+		 * unheld(), or the unblock() that runs it). */
+		if (handlers_live)
+			lib = (1ULL << (sig - 1)) & ~still;
 		m = (old & ~(unsigned long)lib) | (unsigned long)now;
 		sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m, 0, 8, 0,
 			  0);

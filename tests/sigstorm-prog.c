@@ -14,10 +14,9 @@
  * behind those pending (kaio_posix(7)).
  *
  * NOT in make check: it still fails.  On an idle machine it passes; with
- * two busy loops beside it, a number is left blocked for good in about
- * half the runs (4 of 8 under auto and kernel), and a handler now and
- * then runs with a number of its mask unblocked.  Before the fixes that
- * came with it, 8 of 8 left numbers blocked under load, and an outside
+ * a CI run beside it, a number is left blocked for good in 1 run of 8
+ * (auto and kernel).  Before the fixes that came with it, 8 of 8 left
+ * numbers blocked under load, and an outside
  * tester's program of the same kind left SIGRTMIN+4 blocked in every 6 s
  * run on every backend, idle.  Kept as the reproducer of that open bug:
  * tests/check-sigstorm.sh runs it under every backend.
