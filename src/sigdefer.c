@@ -582,10 +582,10 @@ static void unblock(unsigned long long bits)
 		 * A copy that comes then is kept behind the rest
 		 * (keep_behind()); inside a program's handler, or on a
 		 * thread one jumped out on, it runs at once (kaio_posix(7)).
-		 */
-		/* None comes in between the look and the mask: one kept
+		 * None comes in between the look and the mask: one kept
 		 * there was unblocked, and one let in by a handler's own
-		 * call there blocked again, for good. */
+		 * call there blocked again, for good.
+		 */
 		m = ~0UL;
 		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&m, 0, 8, 0,
 			  0);
