@@ -146,7 +146,7 @@ START_TEST(route_buffered_after_direct_reuse)
 	void *buf;
 	int fd = t_tmpfile(1 << 16, O_DIRECT), bfd = t_tmpfile(1 << 20, 0);
 	int want = kernel_stat(0);
-	unsigned long before;
+	unsigned long before, inl, served;
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(posix_memalign(&buf, 4096, 4096), 0);
@@ -158,13 +158,21 @@ START_TEST(route_buffered_after_direct_reuse)
 	if (want == KAIO_STAT_KERNEL && !t_threaded_kernel())
 		want = KAIO_STAT_POOL;
 	before = stat(want);
+	inl = stat(KAIO_STAT_INLINE);
 	t_prep(&cb, fd, buf, 4096, 1 << 19);
 	ck_assert_int_eq(aio_read(&cb), 0);
 	ck_assert_int_eq(t_wait(&cb, 5000), 0);
 	ck_assert_int_eq(aio_return(&cb), 4096);
 	ck_assert(t_check_bytes(buf, 1 << 19, 4096));
-	ck_assert_msg(stat(want) == before + 1,
-		      "the read was not served by %s", kaio_stat_name(want));
+	/* RWF_NOWAIT in the caller starts readahead of a page it misses; a
+	 * fast device may have it read by the time the kernel looks again,
+	 * and the caller then serves the read: right too, where the caller
+	 * reads at all. */
+	served = stat(want) - before;
+	if (inline_on())
+		served += stat(KAIO_STAT_INLINE) - inl;
+	ck_assert_msg(served == 1, "the read was not served by %s%s",
+		      kaio_stat_name(want), inline_on() ? " or the caller" : "");
 	free(buf);
 	close(bfd);
 	close(fd);
