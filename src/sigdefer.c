@@ -415,10 +415,14 @@ unsigned long long kaio__sigdefer_kept(void)
 }
 
 static void call(const struct handler *h, int sig, siginfo_t *si, void *uc);
+static void run(const struct handler *h, int sig, siginfo_t *si, void *uc);
+static unsigned long unmasked(unsigned long frame, unsigned long own);
 
 /* Handlers of the program this thread runs now (call()); left above 0 by
  * one that jumped out, for good. */
 static __thread int handlers_live __attribute__((tls_model("initial-exec")));
+/* entry()s begun on this thread: did one come in between? */
+static __thread unsigned entries __attribute__((tls_model("initial-exec")));
 
 /* sig queued again to this thread, with its siginfo: 0, or the error. */
 static long requeue(int sig, const siginfo_t *si)
@@ -431,18 +435,21 @@ static long requeue(int sig, const siginfo_t *si)
 
 /*
  * A kept signal's handler h runs, as the kernel would run it: with its
- * sa_mask blocked (unblock() blocks it before it takes the signal out,
- * and restores the mask after it), and a ucontext of this point whose
- * mask is the one it returns to (old, the mask before, but bits, about
- * to be let in).  One whose action is no handler any more is queued again
- * (SIG_DFL: for the kernel to act on as it is let in) or dropped
+ * sa_mask blocked (unblock() blocks it, mask, before it takes the signal
+ * out, and restores the mask after it), and a ucontext of this point
+ * whose mask is the one it returns to (old, the mask before, but bits,
+ * about to be let in).  One whose action is no handler any more is queued
+ * again (SIG_DFL: for the kernel to act on as it is let in) or dropped
  * (SIG_IGN).  A handler that calls setcontext() on its ucontext returns
- * so.
+ * so.  Returns what of old a handler that came since the take (entries
+ * was seen at seen before it) let in: the restore must not block it again.
  */
-static void kept_run(int sig, siginfo_t *si, unsigned long long bits,
-		     const struct handler *h, unsigned long old)
+static unsigned long kept_run(int sig, siginfo_t *si, unsigned long long bits,
+			      const struct handler *h, unsigned long old,
+			      unsigned long mask, unsigned seen)
 {
 	volatile int back = 0, live = handlers_live;
+	volatile unsigned long gone = 0;
 	unsigned long m;
 	ucontext_t uc;
 	int saved = errno;
@@ -460,12 +467,21 @@ static void kept_run(int sig, siginfo_t *si, unsigned long long bits,
 		goto out;
 	}
 	back = 1;
-	m = old & ~((unsigned long)bits | 1UL << (sig - 1));
+	/* Counted from here, one that comes runs nested and lets in
+	 * nothing of old; one before may have (unmasked()). */
+	handlers_live = live + 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	if (entries != seen)
+		gone = unmasked(old, mask | 1UL << (sig - 1));
+	m = old & ~((unsigned long)bits | 1UL << (sig - 1) | gone);
 	memcpy(&uc.uc_sigmask, &m, sizeof(m));
 	errno = saved;
-	call(h, sig, si, &uc);
+	run(h, sig, si, &uc);
+	atomic_signal_fence(memory_order_seq_cst);
+	handlers_live = live;
 out:
 	errno = saved;
+	return gone;
 }
 
 /*
@@ -509,9 +525,9 @@ static void unblock(unsigned long long bits)
 {
 	unsigned char si[sizeof(siginfo_t)];
 	unsigned long long rest, still, lib, now;
-	unsigned long m, old = 0;
+	unsigned long m, old = 0, gone;
 	struct handler hd;
-	unsigned h;
+	unsigned h, seen;
 	int sig;
 
 	if (kept_taking) {
@@ -543,6 +559,8 @@ static void unblock(unsigned long long bits)
 		read_slot(sig, &hd);
 		m = is_handler(hd.fn) ? (hd.mask | kept_masks(h)) &
 					~(1UL << (sig - 1)) : 0;
+		seen = entries;
+		atomic_signal_fence(memory_order_seq_cst);
 		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&m, (long)&old,
 			  8, 0, 0);
 		/* What of old the library holds (each number kept, or held
@@ -567,12 +585,13 @@ static void unblock(unsigned long long bits)
 		if (rest)
 			__atomic_fetch_or(&kaio__tls_sigdeferred, rest,
 					  __ATOMIC_RELAXED);
-		kept_run(sig, (siginfo_t *)si, bits, &hd, old);
+		gone = kept_run(sig, (siginfo_t *)si, bits, &hd, old, m, seen);
 		/*
 		 * The mask is restored as the kernel's sigreturn restores it:
 		 * the program's part as it was before the handler (whatever
 		 * the handler blocked), the library's as it is now (a kept
-		 * one a nested let-in ran is not blocked again).  The
+		 * one a nested let-in ran is not blocked again, nor one a
+		 * handler that came before it began let in: gone).  The
 		 * handler's own number comes in, unless a copy is kept: left
 		 * blocked until every kept one had run, a signal its mask
 		 * held ran as it returned, and that one's handler's pair,
@@ -599,7 +618,7 @@ static void unblock(unsigned long long bits)
 		 * unheld(), or the unblock() that runs it). */
 		if (handlers_live)
 			lib = (1ULL << (sig - 1)) & ~still;
-		m = (old & ~(unsigned long)lib) | (unsigned long)now;
+		m = (old & ~((unsigned long)lib | gone)) | (unsigned long)now;
 		sys_call6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&m, 0, 8, 0,
 			  0);
 		/* Only those of rest still kept: one a nested let-in ran
@@ -628,10 +647,16 @@ void kaio__sigdefer_let_go(void)
 		unblock(bits);
 }
 
+/* The numbers this thread ever held back (hold()): only those can be let
+ * in under a frame that still blocks them (stripped()). */
+static __thread unsigned long held_ever
+	__attribute__((tls_model("initial-exec")));
+
 /* sig, kept or queued again, stays blocked as the frame uc returns and
  * until this thread lets it in. */
 static void hold(int sig, ucontext_t *uc)
 {
+	held_ever |= 1UL << (sig - 1);
 	sigaddset(&uc->uc_sigmask, sig);
 	__atomic_fetch_or(&kaio__tls_sigdeferred, 1ULL << (sig - 1),
 			  __ATOMIC_RELAXED);
@@ -735,12 +760,18 @@ __thread unsigned long kaio__tls_handled
 
 /* As the kernel calls it on x86_64: with siginfo and ucontext, also for
  * a handler installed without SA_SIGINFO (some read them all the same). */
-static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
+static void run(const struct handler *h, int sig, siginfo_t *si, void *uc)
 {
 	kaio__tls_handled++;
+	((void (*)(int, siginfo_t *, void *))h->fn)(sig, si, uc);
+}
+
+/* Counted in handlers_live while it runs. */
+static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
+{
 	handlers_live++;
 	atomic_signal_fence(memory_order_seq_cst);
-	((void (*)(int, siginfo_t *, void *))h->fn)(sig, si, uc);
+	run(h, sig, si, uc);
 	atomic_signal_fence(memory_order_seq_cst);
 	handlers_live--;
 }
@@ -798,6 +829,45 @@ static void unheld(ucontext_t *uc, unsigned long long held)
 	memcpy(&uc->uc_sigmask, &m, sizeof(m));
 }
 
+/*
+ * What of the frame uc's mask a signal let in before this entry() looked:
+ * one the kernel stacked on it as it delivered both, or that came at its
+ * first instructions, whose handler's own call let in what the thread held
+ * back.  That one's unheld() took them out of the mask it returned to,
+ * this entry()'s, not out of uc, and they were blocked again for good as
+ * this frame returned (a storm under load: SIGWINCH and SIGRTMIN+2 left
+ * blocked in 1 run of 8).  Its handler's sa_mask is made whole again too:
+ * it ran without it.  0 unless the thread ever held back one of the
+ * numbers this frame blocks (one system call then).
+ */
+static unsigned long stripped(const ucontext_t *uc, const struct handler *h,
+			      int sig)
+{
+	unsigned long frame, own = h->mask;
+
+	if (!(h->flags & SA_NODEFER))
+		own |= 1UL << (sig - 1);
+	memcpy(&frame, &uc->uc_sigmask, sizeof(frame));
+	if (!((frame | own) & held_ever))
+		return 0;
+	return unmasked(frame, own);
+}
+
+/* What of frame, blocked as a handler began, is not blocked now: a
+ * handler nested before it let it in.  own, the handler's sa_mask and
+ * number, is blocked again where it was let in so. */
+static unsigned long unmasked(unsigned long frame, unsigned long own)
+{
+	unsigned long cur, gone;
+
+	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0);
+	gone = own & ~cur;
+	if (gone)
+		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&gone, 0, 8, 0,
+			  0);
+	return frame & ~cur;
+}
+
 /* The kernel's handler of every wrapped signal. */
 static void entry(int sig, siginfo_t *si, void *ucv)
 {
@@ -806,8 +876,10 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 	unsigned long long held;
 	struct handler h;
 	unsigned seq;
-	int saved = errno, parked;
+	int saved = errno, parked, live;
 
+	entries++;
+	atomic_signal_fence(memory_order_seq_cst);
 	seq = read_slot(sig, &h);
 	if (!is_handler(h.fn))
 		return;
@@ -818,13 +890,21 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 			keep(uc);
 			return;
 		}
-		/* Not where a handler of the program was interrupted: its
+		/* Counted as a handler of the program from here: one that
+		 * comes now runs nested in it and lets in nothing of uc.
+		 * Not where a handler of the program was interrupted: its
 		 * mask may block some of them too (it lets them in as it
 		 * returns, here or in unblock()). */
-		held = handlers_live ? 0 : kaio__tls_sigdeferred |
-					   kaio__sigdefer_kept();
+		live = handlers_live++;
+		atomic_signal_fence(memory_order_seq_cst);
+		held = 0;
+		if (!live)
+			held = kaio__tls_sigdeferred | kaio__sigdefer_kept() |
+			       stripped(uc, &h, sig);
 		errno = saved;
-		call(&h, sig, si, uc);
+		run(&h, sig, si, uc);
+		atomic_signal_fence(memory_order_seq_cst);
+		handlers_live = live;
 		unheld(uc, held);
 		keep(uc);
 		return;
