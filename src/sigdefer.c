@@ -845,27 +845,51 @@ static unsigned long stripped(const ucontext_t *uc, const struct handler *h,
 {
 	unsigned long frame, own = h->mask;
 
-	if (!(h->flags & SA_NODEFER))
-		own |= 1UL << (sig - 1);
 	memcpy(&frame, &uc->uc_sigmask, sizeof(frame));
+	/* Its own number left out of the look: after one was held back,
+	 * each later one (a profiling timer's) would pay the system call. */
 	if (!((frame | own) & held_ever))
 		return 0;
+	if (!(h->flags & SA_NODEFER))
+		own |= 1UL << (sig - 1);
 	return unmasked(frame, own);
 }
 
 /* What of frame, blocked as a handler began, is not blocked now: a
  * handler nested before it let it in.  own, the handler's sa_mask and
- * number, is blocked again where it was let in so. */
+ * number, is blocked again where it was let in so.  Only numbers the
+ * thread ever held back count: one a nested handler unblocked itself (in
+ * its ucontext) is the program's doing, as without the library. */
 static unsigned long unmasked(unsigned long frame, unsigned long own)
 {
 	unsigned long cur, gone;
 
 	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0);
-	gone = own & ~cur;
+	gone = own & ~cur & held_ever;
 	if (gone)
 		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&gone, 0, 8, 0,
 			  0);
-	return frame & ~cur;
+	return frame & ~cur & held_ever;
+}
+
+/*
+ * The frame uc returns with what the thread holds now (keep()), and
+ * without what of held, held when it was looked at, is let in since
+ * (unheld()).  Every signal blocked from the look on, if anything was or
+ * is held: one that came between it and the frame's sigreturn, whose
+ * handler's own call let in what uc still carried, left that blocked for
+ * good (uc's mask comes back whole with the sigreturn).
+ */
+static void leave(ucontext_t *uc, unsigned long long held)
+{
+	unsigned long all = ~0UL;
+
+	if (held || __atomic_load_n(&kaio__tls_sigdeferred, __ATOMIC_RELAXED) ||
+	    kept_head != __atomic_load_n(&kept_tail, __ATOMIC_RELAXED))
+		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0,
+			  0);
+	unheld(uc, held);
+	keep(uc);
 }
 
 /* The kernel's handler of every wrapped signal. */
@@ -885,28 +909,36 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 		return;
 	if (!kaio__tls_defer &&
 	    (!kaio__tls_depth || !kaio__sigdefer_on())) {
+		/* What the thread holds, which uc may carry (let in as the
+		 * frame returns if let in meanwhile), looked at first; then
+		 * what a signal that came before the look let in already
+		 * (stripped()).  Not where a handler of the program was
+		 * interrupted: its mask may block some of them too (it lets
+		 * them in as it returns, here or in unblock()). */
+		live = handlers_live;
+		held = live ? 0 : kaio__tls_sigdeferred | kaio__sigdefer_kept();
 		if (!kaio__tls_depth && keep_behind(sig, si, uc, &h)) {
+			/* sig too, held in uc now: a signal that comes
+			 * before the frame returns may let it in. */
+			held |= 1ULL << (sig - 1);
+			if (!live)
+				held |= stripped(uc, &h, sig);
 			errno = saved;
-			keep(uc);
+			leave(uc, held);
 			return;
 		}
 		/* Counted as a handler of the program from here: one that
-		 * comes now runs nested in it and lets in nothing of uc.
-		 * Not where a handler of the program was interrupted: its
-		 * mask may block some of them too (it lets them in as it
-		 * returns, here or in unblock()). */
-		live = handlers_live++;
+		 * comes now runs nested in it and takes nothing out of its
+		 * mask (what it lets in, held has). */
+		handlers_live = live + 1;
 		atomic_signal_fence(memory_order_seq_cst);
-		held = 0;
 		if (!live)
-			held = kaio__tls_sigdeferred | kaio__sigdefer_kept() |
-			       stripped(uc, &h, sig);
+			held |= stripped(uc, &h, sig);
 		errno = saved;
 		run(&h, sig, si, uc);
 		atomic_signal_fence(memory_order_seq_cst);
 		handlers_live = live;
-		unheld(uc, held);
-		keep(uc);
+		leave(uc, held);
 		return;
 	}
 	/* In a call of the library: held back, also at a park, whose wait

@@ -26,6 +26,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "kaio_posix.h"
@@ -1993,6 +1994,140 @@ START_TEST(sigdefer_cancel_runs_held_handler)
 }
 END_TEST
 
+/*
+ * A handler's edit of its own ucontext's mask is the program's: two
+ * signals delivered at once, the top one's handler (SIGWINCH's) takes
+ * SIGTERM, which the program blocked, out of the mask it returns to, the
+ * lower one's (SIGUSR2's) frame.  As the lower frame returns, the kernel
+ * puts back the program's mask, SIGTERM blocked.  The library, once this
+ * thread had held back SIGUSR1 (in SIGUSR2's sa_mask), took SIGTERM for a
+ * number a nested handler had let in and left it unblocked.
+ */
+static atomic_int uc_order_n;
+static char uc_order[8];
+
+static void on_uc_low(int sig)
+{
+	(void)sig;
+	uc_order[atomic_fetch_add(&uc_order_n, 1) & 7] = 'A';
+}
+
+static void on_uc_top(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	(void)sig;
+	(void)si;
+	uc_order[atomic_fetch_add(&uc_order_n, 1) & 7] = 'B';
+	sigdelset(&uc->uc_sigmask, SIGTERM);
+}
+
+static atomic_int uc_held_runs;
+
+static void on_uc_held(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&uc_held_runs, 1);
+}
+
+struct uc_kick {
+	pthread_t to;
+	int sig;
+};
+
+static void *uc_kicker(void *arg)
+{
+	struct uc_kick *k = arg;
+
+	usleep(20000);
+	pthread_kill(k->to, k->sig);
+	return NULL;
+}
+
+START_TEST(sigdefer_nested_uc_edit_stays)
+{
+	struct sigaction sa, old[4];
+	const int sigs[4] = { SIGUSR1, SIGUSR2, SIGWINCH, SIGTERM };
+	struct timespec ts = { 2, 0 };
+	const struct aiocb *l[1];
+	struct uc_kick k;
+	struct aiocb cb;
+	sigset_t two, term, was, cur;
+	pthread_t t;
+	char c, x = 'x';
+	int p[2], i, kept = 0;
+
+#ifdef T_TSAN
+	printf("SKIP: sigdefer_nested_uc_edit_stays: ThreadSanitizer delivers "
+	       "the program's handlers itself\n");
+	return;
+#endif
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], NULL, &old[i]);
+	pthread_sigmask(SIG_BLOCK, NULL, &was);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_uc_held;
+	ck_assert_int_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+	sa.sa_handler = on_uc_low;
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_sigaction = on_uc_top;
+	sa.sa_flags = SA_SIGINFO;
+	ck_assert_int_eq(sigaction(SIGWINCH, &sa, NULL), 0);
+
+	/* SIGUSR1 sent while this thread waits in aio_suspend(): held
+	 * back, its handler run as the wait ends (with EINTR). */
+	t_pipe(p);
+	t_prep(&cb, p[0], &c, 1, 0);
+	ck_assert_int_eq(aio_read(&cb), 0);
+	l[0] = &cb;
+	k.to = pthread_self();
+	k.sig = SIGUSR1;
+	for (i = 0; i < 5 && !kept; i++) {
+		atomic_store(&uc_held_runs, 0);
+		ck_assert_int_eq(pthread_create(&t, NULL, uc_kicker, &k), 0);
+		kept = aio_suspend(l, 1, &ts) == -1 && errno == EINTR &&
+		       atomic_load(&uc_held_runs) == 1;
+		pthread_join(t, NULL);
+	}
+	ck_assert_int_eq(write(p[1], &x, 1), 1);
+	ck_assert_int_eq(t_wait(&cb, 5000), 0);
+	ck_assert_int_eq(aio_return(&cb), 1);
+	close(p[0]);
+	close(p[1]);
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+	sigemptyset(&two);
+	sigaddset(&two, SIGUSR2);
+	sigaddset(&two, SIGWINCH);
+	pthread_sigmask(SIG_BLOCK, &two, NULL);
+	atomic_store(&uc_order_n, 0);
+	raise(SIGUSR2);
+	raise(SIGWINCH);
+	pthread_sigmask(SIG_UNBLOCK, &two, NULL);
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	pthread_sigmask(SIG_SETMASK, &was, NULL);
+	for (i = 0; i < 4; i++)
+		sigaction(sigs[i], &old[i], NULL);
+	if (!kept) {
+		printf("SKIP: sigdefer_nested_uc_edit_stays: no wait of 5 ended "
+		       "with SIGUSR1's handler and EINTR\n");
+		return;
+	}
+	ck_assert_int_eq(atomic_load(&uc_order_n), 2);
+	if (uc_order[0] != 'B') {
+		printf("SKIP: sigdefer_nested_uc_edit_stays: the kernel ran "
+		       "SIGUSR2's handler first, not stacked below\n");
+		return;
+	}
+	ck_assert_msg(sigismember(&cur, SIGTERM), "SIGTERM, which the program "
+		      "blocked, was unblocked as SIGUSR2's frame returned");
+}
+END_TEST
+
 Suite *sigdefer_suite(void)
 {
 	Suite *s = suite_create("sigdefer");
@@ -2018,6 +2153,7 @@ Suite *sigdefer_suite(void)
 	tcase_add_test(tc, sigdefer_jump_out_of_wait);
 	tcase_add_test(tc, sigdefer_jump_keeps_cancel_state);
 	tcase_add_test(tc, sigdefer_cancel_runs_held_handler);
+	tcase_add_test(tc, sigdefer_nested_uc_edit_stays);
 	suite_add_tcase(s, tc);
 	return s;
 }
