@@ -257,14 +257,20 @@ static void set_kmask(sigset_t *set, unsigned long m)
 	memcpy(set, &m, sizeof(m));
 }
 
-/* Writers: one at a time, and no handler of this thread meanwhile (they
- * are async-signal-safe: a handler may install a handler). */
-static void lock(unsigned long *old)
+/* Every signal blocked in this thread; the mask before in *old if old. */
+static void block_all(unsigned long *old)
 {
 	unsigned long all = ~0UL;
 
 	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, (long)old, 8, 0,
 		  0);
+}
+
+/* Writers: one at a time, and no handler of this thread meanwhile (they
+ * are async-signal-safe: a handler may install a handler). */
+static void lock(unsigned long *old)
+{
+	block_all(old);
 	while (atomic_flag_test_and_set_explicit(&wlock, memory_order_acquire))
 		sys_call6(SYS_sched_yield, 0, 0, 0, 0, 0, 0);
 }
@@ -605,9 +611,7 @@ static void unblock(unsigned long long bits)
 		 * there was unblocked, and one let in by a handler's own
 		 * call there blocked again, for good.
 		 */
-		m = ~0UL;
-		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&m, 0, 8, 0,
-			  0);
+		block_all(NULL);
 		still = kaio__sigdefer_kept();
 		bits &= ~((1ULL << (sig - 1)) & ~still);
 		now = bits | still | __atomic_load_n(&kaio__tls_sigdeferred,
@@ -882,12 +886,9 @@ static unsigned long unmasked(unsigned long frame, unsigned long own)
  */
 static void leave(ucontext_t *uc, unsigned long long held)
 {
-	unsigned long all = ~0UL;
-
 	if (held || __atomic_load_n(&kaio__tls_sigdeferred, __ATOMIC_RELAXED) ||
 	    kept_head != __atomic_load_n(&kept_tail, __ATOMIC_RELAXED))
-		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, 8, 0,
-			  0);
+		block_all(NULL);
 	unheld(uc, held);
 	keep(uc);
 }
@@ -919,10 +920,9 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 		held = live ? 0 : kaio__tls_sigdeferred | kaio__sigdefer_kept();
 		if (!kaio__tls_depth && keep_behind(sig, si, uc, &h)) {
 			/* sig too, held in uc now: a signal that comes
-			 * before the frame returns may let it in. */
-			held |= 1ULL << (sig - 1);
-			if (!live)
-				held |= stripped(uc, &h, sig);
+			 * before the frame returns may let it in.  (Kept
+			 * behind only outside handlers: live is 0.) */
+			held |= 1ULL << (sig - 1) | stripped(uc, &h, sig);
 			errno = saved;
 			leave(uc, held);
 			return;
