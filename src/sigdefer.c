@@ -49,6 +49,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,6 +431,72 @@ static __thread int handlers_live __attribute__((tls_model("initial-exec")));
 /* entry()s begun on this thread: did one come in between? */
 static __thread unsigned entries __attribute__((tls_model("initial-exec")));
 
+/*
+ * Where the first NLIVE frames counted in handlers_live are (an address
+ * in the frame of the entry(), call() or kept_run() that counted it), and
+ * which of them are on the thread's alternate stack (a bit each), as the
+ * last entry() was told of it (uc_stack; alt_size 0: none).  A handler
+ * that leaves by siglongjmp() or setcontext() does not count itself out:
+ * the jump does (jumped()), or handlers_live stayed raised on the thread
+ * for good, and a later handler's call of the library left what it let
+ * in blocked as that handler's frame returned.
+ */
+#define NLIVE	8
+static __thread unsigned long live_sp[NLIVE]
+	__attribute__((tls_model("initial-exec")));
+static __thread unsigned live_alt __attribute__((tls_model("initial-exec")));
+static __thread unsigned long alt_lo, alt_size
+	__attribute__((tls_model("initial-exec")));
+
+static void live_note(int at, unsigned long sp)
+{
+	if (at < 0 || at >= NLIVE)
+		return;
+	live_sp[at] = sp;
+	if (sp - alt_lo < alt_size)
+		live_alt |= 1U << at;
+	else
+		live_alt &= ~(1U << at);
+}
+
+/*
+ * handlers_live, from live to live + 1, for the frame at sp.  Noted before
+ * and after the count: a handler that comes in between notes its own at
+ * the same place and counts itself out again, before this one goes on.
+ */
+static void count_in(int live, unsigned long sp)
+{
+	live_note(live, sp);
+	atomic_signal_fence(memory_order_seq_cst);
+	handlers_live = live + 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	live_note(live, sp);
+}
+
+/*
+ * A jump to stack address to leaves the handler frames below it: those
+ * are counted out.  A frame on the alternate stack is left by a jump off
+ * that stack too; one elsewhere stays for a jump onto it (to a handler
+ * nested in it there).  A frame past the first NLIVE stays while the
+ * last noted one does (it is nested in that one).
+ */
+static void jumped(unsigned long to)
+{
+	int n = handlers_live, i, on, there = to - alt_lo < alt_size;
+
+	while (n > 0) {
+		i = n > NLIVE ? NLIVE - 1 : n - 1;
+		on = live_alt >> i & 1;
+		if (on ? there && to < live_sp[i] : there || to < live_sp[i])
+			break;
+		n = i;
+	}
+	if (n != handlers_live) {
+		atomic_signal_fence(memory_order_seq_cst);
+		handlers_live = n;
+	}
+}
+
 /* sig queued again to this thread, with its siginfo: 0, or the error. */
 static long requeue(int sig, const siginfo_t *si)
 {
@@ -475,8 +542,7 @@ static unsigned long kept_run(int sig, siginfo_t *si, unsigned long long bits,
 	back = 1;
 	/* Counted from here, one that comes runs nested and lets in
 	 * nothing of old; one before may have (unmasked()). */
-	handlers_live = live + 1;
-	atomic_signal_fence(memory_order_seq_cst);
+	count_in(live, (unsigned long)__builtin_frame_address(0));
 	if (entries != seen)
 		gone = unmasked(old, mask | 1UL << (sig - 1));
 	m = old & ~((unsigned long)bits | 1UL << (sig - 1) | gone);
@@ -773,11 +839,12 @@ static void run(const struct handler *h, int sig, siginfo_t *si, void *uc)
 /* Counted in handlers_live while it runs. */
 static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
 {
-	handlers_live++;
-	atomic_signal_fence(memory_order_seq_cst);
+	int live = handlers_live;
+
+	count_in(live, (unsigned long)__builtin_frame_address(0));
 	run(h, sig, si, uc);
 	atomic_signal_fence(memory_order_seq_cst);
-	handlers_live--;
+	handlers_live = live;
 }
 
 /*
@@ -904,6 +971,9 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 	int saved = errno, parked, live;
 
 	entries++;
+	/* The alternate stack, as the kernel saw it (jumped()). */
+	alt_lo = (unsigned long)uc->uc_stack.ss_sp;
+	alt_size = uc->uc_stack.ss_size;
 	atomic_signal_fence(memory_order_seq_cst);
 	seq = read_slot(sig, &h);
 	if (!is_handler(h.fn))
@@ -930,8 +1000,7 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 		/* Counted as a handler of the program from here: one that
 		 * comes now runs nested in it and takes nothing out of its
 		 * mask (what it lets in, held has). */
-		handlers_live = live + 1;
-		atomic_signal_fence(memory_order_seq_cst);
+		count_in(live, (unsigned long)__builtin_frame_address(0));
 		if (!live)
 			held |= stripped(uc, &h, sig);
 		errno = saved;
@@ -1124,6 +1193,137 @@ ENTRY(sighandler_t, sigset, (int sig, sighandler_t disp))
 }
 
 /*
+ * The program's jumps out of a handler: longjmp() and its kin count the
+ * frames they leave out of handlers_live (jumped()), then glibc's jump.
+ * A jmp_buf keeps the stack pointer as glibc's PTR_MANGLE left it: xored
+ * with the thread's pointer guard (%fs:0x30), rotated left by 17 bits.
+ * The setup checks that on a jmp_buf of its own (jump_known).
+ */
+typedef void __attribute__((noreturn)) (*jump_fn)(struct __jmp_buf_tag *,
+						 int);
+typedef int (*setcontext_fn)(const ucontext_t *);
+
+static jump_fn real_longjmp, real__longjmp, real_siglongjmp,
+	real_longjmp_chk;
+static setcontext_fn real_setcontext;
+static int jump_known;
+
+/* glibc's name@ver, looked up once (by the setup, or by the first call
+ * if another constructor jumps first).  A jump that has none to go to
+ * (not glibc) aborts: it cannot return. */
+static void *next_fn(void **p, const char *name, const char *ver, int must)
+{
+	void *f = __atomic_load_n(p, __ATOMIC_ACQUIRE);
+
+	if (!f) {
+		f = dlvsym(RTLD_NEXT, name, ver);
+		if (!f && must)
+			abort();
+		__atomic_store_n(p, f, __ATOMIC_RELEASE);
+	}
+	return f;
+}
+
+#if defined(__x86_64__)
+static unsigned long jmp_sp(const struct __jmp_buf_tag *env)
+{
+	unsigned long v, guard;
+
+	memcpy(&v, (const char *)env->__jmpbuf + 6 * sizeof(long), sizeof(v));
+	__asm__("mov %%fs:0x30, %0" : "=r"(guard));
+	return (v >> 17 | v << 47) ^ guard;
+}
+
+/* Does jmp_sp() read setjmp()'s stack pointer?  It lies just below this
+ * frame. */
+static __attribute__((noinline)) int jmp_sp_checked(void)
+{
+	unsigned long here = (unsigned long)__builtin_frame_address(0), sp;
+	jmp_buf jb;
+
+	if (setjmp(jb))
+		return 0;
+	sp = jmp_sp(jb);
+	return sp < here && here - sp < 4096;
+}
+#else
+static unsigned long jmp_sp(const struct __jmp_buf_tag *env)
+{
+	(void)env;
+	return 0;
+}
+
+static int jmp_sp_checked(void)
+{
+	return 0;
+}
+#endif
+
+static void jumps_setup(void)
+{
+	next_fn((void **)&real_longjmp, "longjmp", "GLIBC_2.2.5", 0);
+	next_fn((void **)&real__longjmp, "_longjmp", "GLIBC_2.2.5", 0);
+	next_fn((void **)&real_siglongjmp, "siglongjmp", "GLIBC_2.2.5", 0);
+	next_fn((void **)&real_longjmp_chk, "__longjmp_chk", "GLIBC_2.11", 0);
+	next_fn((void **)&real_setcontext, "setcontext", "GLIBC_2.2.5", 0);
+	jump_known = jmp_sp_checked();
+}
+
+static void leaving(const struct __jmp_buf_tag *env)
+{
+	if (handlers_live && jump_known)
+		jumped(jmp_sp(env));
+}
+
+ENTRY(void, longjmp,
+      (struct __jmp_buf_tag *env, int val))
+{
+	leaving(env);
+	((jump_fn)next_fn((void **)&real_longjmp, "longjmp",
+			  "GLIBC_2.2.5", 1))(env, val);
+	__builtin_unreachable();
+}
+
+ENTRY(void, _longjmp,
+      (struct __jmp_buf_tag *env, int val))
+{
+	leaving(env);
+	((jump_fn)next_fn((void **)&real__longjmp, "_longjmp",
+			  "GLIBC_2.2.5", 1))(env, val);
+	__builtin_unreachable();
+}
+
+ENTRY(void, siglongjmp,
+      (struct __jmp_buf_tag *env, int val))
+{
+	leaving(env);
+	((jump_fn)next_fn((void **)&real_siglongjmp, "siglongjmp",
+			  "GLIBC_2.2.5", 1))(env, val);
+	__builtin_unreachable();
+}
+
+ENTRY(void, __longjmp_chk,
+      (struct __jmp_buf_tag *env, int val))
+{
+	leaving(env);
+	((jump_fn)next_fn((void **)&real_longjmp_chk, "__longjmp_chk",
+			  "GLIBC_2.11", 1))(env, val);
+	__builtin_unreachable();
+}
+
+/* To a context's stack pointer (a handler's own ucontext: the point the
+ * signal interrupted). */
+ENTRY(int, setcontext, (const ucontext_t *uc))
+{
+#if defined(__x86_64__)
+	if (handlers_live)
+		jumped((unsigned long)uc->uc_mcontext.gregs[REG_RSP]);
+#endif
+	return ((setcontext_fn)next_fn((void **)&real_setcontext, "setcontext",
+				       "GLIBC_2.2.5", 1))(uc);
+}
+
+/*
  * Not exported in a build with ThreadSanitizer: its runtime calls the next
  * sigaction() while it starts, before instrumented code may run, and it
  * defers the program's handlers itself (windows mask there).
@@ -1145,6 +1345,14 @@ EXPORT_AS(signal, ssignal);
 EXPORT_AS(sysv_signal, sysv_signal);
 EXPORT_AS(sysv_signal, __sysv_signal);
 EXPORT_AS(sigset, sigset);
+EXPORT_AS(longjmp, longjmp);
+EXPORT_AS(_longjmp, _longjmp);
+EXPORT_AS(siglongjmp, siglongjmp);
+EXPORT_AS(setcontext, setcontext);
+#if !defined(__SANITIZE_THREAD__)
+KAIO_ALIAS(kaio_sig___longjmp_chk, kaio_sigv___longjmp_chk);
+KAIO_DEFSYMVER(kaio_sigv___longjmp_chk, __longjmp_chk, GLIBC_2.11);
+#endif
 
 /*
  * Once, from the constructor (init.c): find glibc's functions; check that
@@ -1169,6 +1377,7 @@ void kaio__sigdefer_setup(void)
 #if defined(__SANITIZE_THREAD__)
 	env = "0";
 #endif
+	jumps_setup();
 	if (!reals() || !PARK_OK || (env && !strcmp(env, "0")))
 		goto out;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {

@@ -42,7 +42,12 @@ want=$(
 		for n in sigaction __sigaction signal bsd_signal ssignal \
 			 sysv_signal __sysv_signal sigset; do
 			echo "GLIBC_2.2.5 $n"
-		done ;;
+		done
+		# and the jumps out of one, which count it out
+		for n in longjmp _longjmp siglongjmp setcontext; do
+			echo "GLIBC_2.2.5 $n"
+		done
+		echo "GLIBC_2.11 __longjmp_chk" ;;
 	esac
 	echo "GLIBC_2.9 dup3"
 	# calls that fail with EINTR, wrapped (src/eintr.c)

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/hw_breakpoint.h>
 #include <linux/io_uring.h>
 #include <linux/perf_event.h>
 #include <linux/seccomp.h>
@@ -657,4 +659,92 @@ int t_handlers_behind_library(void)
 	sa.sa_handler = SIG_DFL;
 	sigaction(sig, &sa, NULL);
 	return behind;
+}
+
+/*
+ * The address of the library's function name, hidden or not, from the
+ * symbol table of the file aio_read() was loaded from: 0 if that has none
+ * (stripped) or does not name it.
+ */
+unsigned long t_lib_fn(const char *name)
+{
+	unsigned long at = 0;
+	Elf64_Ehdr eh;
+	Elf64_Shdr *sh = NULL;
+	Elf64_Sym sym;
+	Dl_info dl;
+	char *str = NULL;
+	size_t i, k, nsym;
+	int fd;
+
+	if (!dladdr((void *)aio_read, &dl) || !dl.dli_fname)
+		return 0;
+	fd = open(dl.dli_fname, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (pread(fd, &eh, sizeof(eh), 0) != sizeof(eh) ||
+	    memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_shentsize != sizeof(Elf64_Shdr) || !eh.e_shnum)
+		goto out;
+	sh = calloc(eh.e_shnum, sizeof(*sh));
+	if (!sh || pread(fd, sh, eh.e_shnum * sizeof(*sh), (off_t)eh.e_shoff) !=
+			   (ssize_t)(eh.e_shnum * sizeof(*sh)))
+		goto out;
+	for (i = 0; i < eh.e_shnum && !at; i++) {
+		if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh.e_shnum)
+			continue;
+		free(str);
+		str = malloc(sh[sh[i].sh_link].sh_size + 1);
+		if (!str || pread(fd, str, sh[sh[i].sh_link].sh_size,
+				  (off_t)sh[sh[i].sh_link].sh_offset) !=
+				    (ssize_t)sh[sh[i].sh_link].sh_size)
+			goto out;
+		str[sh[sh[i].sh_link].sh_size] = 0;
+		nsym = sh[i].sh_size / sizeof(sym);
+		for (k = 0; k < nsym; k++) {
+			if (pread(fd, &sym, sizeof(sym),
+				  (off_t)(sh[i].sh_offset + k * sizeof(sym))) !=
+			    sizeof(sym))
+				goto out;
+			if (ELF64_ST_TYPE(sym.st_info) == STT_FUNC &&
+			    sym.st_value && sym.st_name <
+					sh[sh[i].sh_link].sh_size &&
+			    !strcmp(str + sym.st_name, name)) {
+				at = (unsigned long)dl.dli_fbase + sym.st_value;
+				break;
+			}
+		}
+	}
+out:
+	free(str);
+	free(sh);
+	close(fd);
+	return at;
+}
+
+/*
+ * A breakpoint at code address at, for this thread: SIGTRAP (si_code
+ * TRAP_PERF) each time it runs there, before the instruction.  The perf
+ * fd, or -errno (no hardware breakpoints, or a kernel before 5.13).
+ */
+int t_breakpoint(unsigned long at)
+{
+	struct perf_event_attr a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.type = PERF_TYPE_BREAKPOINT;
+	a.size = sizeof(a);
+	a.bp_type = HW_BREAKPOINT_X;
+	a.bp_addr = at;
+	a.bp_len = sizeof(long);
+	a.sample_period = 1;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	a.sigtrap = 1;
+	a.remove_on_exec = 1;
+	fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1,
+			  PERF_FLAG_FD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }

@@ -88,6 +88,12 @@ long t_now_ms(void);	/* CLOCK_MONOTONIC, in milliseconds */
 /* Is the kernel's handler of a probe signal the library's, in front of
  * the program's (src/sigdefer.c)?  Never under ThreadSanitizer. */
 int t_handlers_behind_library(void);
+/* The address of a function of the library, hidden ones too, from its
+ * file's symbol table: 0 if it has none (stripped) or not that name. */
+unsigned long t_lib_fn(const char *name);
+/* A hardware breakpoint at code address at, for this thread: SIGTRAP
+ * each time it runs there (TRAP_PERF).  The perf fd, or -errno. */
+int t_breakpoint(unsigned long at);
 /*
  * n rounds of rounds(arg, n, res) in a fork child, whose only other threads
  * are the library's (a suite's earlier tests leave threads that switch on

@@ -2128,6 +2128,203 @@ START_TEST(sigdefer_nested_uc_edit_stays)
 }
 END_TEST
 
+/*
+ * A handler that leaves by a jump is counted out as it leaves: by
+ * siglongjmp(), by _longjmp(), from the alternate stack, by setcontext()
+ * to the point it interrupted.  It was not, and the thread counted a
+ * handler of the program as running for good.  A later handler's call of
+ * the library then let in what the thread held back, and that handler's
+ * frame blocked it again as it returned, for good (an outside review's
+ * gdb reproducer, made a test).  Hardware breakpoints place the signals:
+ * SIGUSR1 (SA_NODEFER: queued again) at kaio__aio_read(), inside
+ * aio_read(), so it is held back; SIGWINCH where aio_read()'s way out
+ * lets it in (kaio__sigdefer_let_go()).  SIGWINCH's handler calls
+ * aio_suspend(), which lets SIGUSR1 in first.  Each sent from a SIGTRAP
+ * handler whose mask blocks it: it comes as that returns, at the
+ * breakpoint's instruction, with no frame of the test's between.
+ */
+enum { JX_NONE, JX_SIGLONGJMP, JX_LONGJMP, JX_ALTSTACK, JX_SETCONTEXT,
+       JX_MODES };
+static const char *const jx_name[JX_MODES] = {
+	"no jump", "siglongjmp()", "_longjmp()",
+	"siglongjmp() off the alternate stack", "setcontext()",
+};
+static sigjmp_buf jx_jb;
+static int jx_mode;
+static struct aiocb jx_done;
+static unsigned long jx_at_read, jx_at_letgo;
+static volatile sig_atomic_t jx_x, jx_a, jx_usr_armed, jx_winch_armed;
+
+static void jx_on_xcpu(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	switch (jx_mode) {
+	case JX_SIGLONGJMP:
+	case JX_ALTSTACK:
+		siglongjmp(jx_jb, 1);
+	case JX_LONGJMP:
+		_longjmp(jx_jb, 1);
+	case JX_SETCONTEXT:
+		setcontext((ucontext_t *)uc);
+	}
+}
+
+static void jx_on_usr(int sig)
+{
+	(void)sig;
+	jx_x++;
+}
+
+static void jx_on_winch(int sig)
+{
+	const struct aiocb *l[1] = { &jx_done };
+
+	(void)sig;
+	jx_a++;
+	aio_suspend(l, 1, NULL);
+}
+
+static void jx_on_trap(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	unsigned long ip = (unsigned long)uc->uc_mcontext.gregs[REG_RIP];
+
+	(void)sig;
+	(void)si;
+	if (ip == jx_at_read && jx_usr_armed) {
+		jx_usr_armed = 0;
+		raise(SIGUSR1);
+	} else if (ip == jx_at_letgo && jx_winch_armed) {
+		jx_winch_armed = 0;
+		raise(SIGWINCH);
+	}
+}
+
+/* 0: nothing left blocked, each handler run once; 77: no breakpoints;
+ * else bits: 1 SIGUSR1 blocked, 2 SIGWINCH blocked, 4 SIGUSR1's handler
+ * not run once, 8 SIGWINCH's not once, 16 and up: the setup failed. */
+static int jx_child(int mode)
+{
+	static char alt[64 * 1024];
+	stack_t ss = { .ss_sp = alt, .ss_size = sizeof(alt) };
+	struct sigaction sa;
+	struct aiocb cb;
+	sigset_t cur, xcpu;
+	char buf[8];
+	int fd, bp1, bp2, bad = 0;
+
+	fd = t_tmpfile(4096, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = jx_on_usr;
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_handler = jx_on_winch;
+	sa.sa_flags = 0;
+	sigaction(SIGWINCH, &sa, NULL);
+	sa.sa_sigaction = jx_on_xcpu;
+	sa.sa_flags = SA_SIGINFO | (mode == JX_ALTSTACK ? SA_ONSTACK : 0);
+	sigaction(SIGXCPU, &sa, NULL);
+	sa.sa_sigaction = jx_on_trap;
+	sa.sa_flags = SA_SIGINFO;
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	sigaddset(&sa.sa_mask, SIGWINCH);
+	sigaction(SIGTRAP, &sa, NULL);
+	if (fd < 0 || (mode == JX_ALTSTACK && sigaltstack(&ss, NULL)))
+		return 16;
+	t_prep(&jx_done, fd, buf, 4, 0);
+	if (aio_read(&jx_done) || t_wait(&jx_done, 5000) ||
+	    aio_return(&jx_done) != 4)
+		return 17;
+
+	jx_mode = mode;
+	if (mode != JX_NONE && sigsetjmp(jx_jb, mode != JX_LONGJMP) == 0) {
+		raise(SIGXCPU);
+		if (mode != JX_SETCONTEXT)
+			return 18;	/* the handler did not jump */
+	}
+	sigemptyset(&xcpu);
+	sigaddset(&xcpu, SIGXCPU);
+	sigprocmask(SIG_UNBLOCK, &xcpu, NULL);	/* _longjmp() left it */
+
+	bp1 = t_breakpoint(jx_at_read);
+	bp2 = t_breakpoint(jx_at_letgo);
+	if (bp1 < 0 || bp2 < 0)
+		return 77;
+	jx_usr_armed = jx_winch_armed = 1;
+	t_prep(&cb, fd, buf, 4, 0);
+	if (aio_read(&cb))
+		return 19;
+	close(bp1);
+	close(bp2);
+	if (t_wait(&cb, 5000) || aio_return(&cb) != 4 || jx_usr_armed ||
+	    jx_winch_armed)
+		return 20;
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	bad |= sigismember(&cur, SIGUSR1) ? 1 : 0;
+	bad |= sigismember(&cur, SIGWINCH) ? 2 : 0;
+	bad |= jx_x != 1 ? 4 : 0;
+	bad |= jx_a != 1 ? 8 : 0;
+	return bad;
+}
+
+START_TEST(sigdefer_jump_out_counted_out)
+{
+	int mode, status, failed = 0;
+	pid_t pid;
+
+#ifdef T_TSAN
+	printf("SKIP: sigdefer_jump_out_counted_out: ThreadSanitizer "
+	       "delivers the program's handlers itself\n");
+	return;
+#endif
+	if (!t_handlers_behind_library()) {
+		printf("SKIP: sigdefer_jump_out_counted_out: the library's "
+		       "handler is not in front of the program's\n");
+		return;
+	}
+	jx_at_read = t_lib_fn("kaio__aio_read");
+	jx_at_letgo = t_lib_fn("kaio__sigdefer_let_go");
+	if (!jx_at_read || !jx_at_letgo) {
+		printf("SKIP: sigdefer_jump_out_counted_out: the library's "
+		       "file has no symbol table\n");
+		return;
+	}
+	for (mode = 0; mode < JX_MODES; mode++) {
+		pid = t_fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0)
+			_exit(jx_child(mode));
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status), "%s: child status %#x",
+			      jx_name[mode], status);
+		if (WEXITSTATUS(status) == 77) {
+			printf("SKIP: sigdefer_jump_out_counted_out: no "
+			       "hardware breakpoint with SIGTRAP here\n");
+			return;
+		}
+		ck_assert_msg(WEXITSTATUS(status) < 16,
+			      "%s: the setup failed (%d)", jx_name[mode],
+			      WEXITSTATUS(status));
+		if (WEXITSTATUS(status)) {
+			fprintf(stderr, "sigdefer_jump_out_counted_out: after "
+				"a %s out of a handler: %s%s%s%s\n",
+				jx_name[mode],
+				WEXITSTATUS(status) & 1 ?
+					"SIGUSR1 left blocked; " : "",
+				WEXITSTATUS(status) & 2 ?
+					"SIGWINCH left blocked; " : "",
+				WEXITSTATUS(status) & 4 ?
+					"SIGUSR1's handler not run once; " : "",
+				WEXITSTATUS(status) & 8 ?
+					"SIGWINCH's handler not run once" : "");
+			failed |= 1 << mode;
+		}
+	}
+	ck_assert_msg(!failed, "modes failed: %#x (bit n: mode n)", failed);
+}
+END_TEST
+
 Suite *sigdefer_suite(void)
 {
 	Suite *s = suite_create("sigdefer");
@@ -2154,6 +2351,7 @@ Suite *sigdefer_suite(void)
 	tcase_add_test(tc, sigdefer_jump_keeps_cancel_state);
 	tcase_add_test(tc, sigdefer_cancel_runs_held_handler);
 	tcase_add_test(tc, sigdefer_nested_uc_edit_stays);
+	tcase_add_test(tc, sigdefer_jump_out_counted_out);
 	suite_add_tcase(s, tc);
 	return s;
 }
