@@ -448,12 +448,12 @@ static __thread unsigned live_alt __attribute__((tls_model("initial-exec")));
 static __thread unsigned long alt_lo, alt_size
 	__attribute__((tls_model("initial-exec")));
 
-static void live_note(int at, unsigned long sp)
+static void live_note(int at, unsigned long sp, int on)
 {
 	if (at < 0 || at >= NLIVE)
 		return;
 	live_sp[at] = sp;
-	if (sp - alt_lo < alt_size)
+	if (on)
 		live_alt |= 1U << at;
 	else
 		live_alt &= ~(1U << at);
@@ -466,11 +466,29 @@ static void live_note(int at, unsigned long sp)
  */
 static void count_in(int live, unsigned long sp)
 {
-	live_note(live, sp);
+	int on = sp - alt_lo < alt_size;
+
+	live_note(live, sp, on);
 	atomic_signal_fence(memory_order_seq_cst);
 	handlers_live = live + 1;
 	atomic_signal_fence(memory_order_seq_cst);
-	live_note(live, sp);
+	live_note(live, sp, on);
+}
+
+/*
+ * The thread's alternate stack, as the kernel tells entry() (uc_stack).
+ * None, inside a handler: with SS_AUTODISARM the kernel takes it away
+ * while a handler runs on it, and a frame nested there, or a jump back
+ * into that handler, was then counted as off it (an outside review: the
+ * handler counted out while it ran, or a jump out of a nested one that
+ * left both counted).  The stack it had stays the one.
+ */
+static void alt_seen(const ucontext_t *uc)
+{
+	if (!uc->uc_stack.ss_size && handlers_live)
+		return;
+	alt_lo = (unsigned long)uc->uc_stack.ss_sp;
+	alt_size = uc->uc_stack.ss_size;
 }
 
 /*
@@ -971,9 +989,7 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 	int saved = errno, parked, live;
 
 	entries++;
-	/* The alternate stack, as the kernel saw it (jumped()). */
-	alt_lo = (unsigned long)uc->uc_stack.ss_sp;
-	alt_size = uc->uc_stack.ss_size;
+	alt_seen(uc);
 	atomic_signal_fence(memory_order_seq_cst);
 	seq = read_slot(sig, &h);
 	if (!is_handler(h.fn))

@@ -2143,11 +2143,16 @@ END_TEST
  * handler whose mask blocks it: it comes as that returns, at the
  * breakpoint's instruction, with no frame of the test's between.
  */
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM	(1U << 31)	/* linux/signal.h; glibc has none */
+#endif
 enum { JX_NONE, JX_SIGLONGJMP, JX_LONGJMP, JX_ALTSTACK, JX_SETCONTEXT,
-       JX_MODES };
+       JX_DISARMED, JX_MODES };
 static const char *const jx_name[JX_MODES] = {
 	"no jump", "siglongjmp()", "_longjmp()",
 	"siglongjmp() off the alternate stack", "setcontext()",
+	"siglongjmp() from a handler nested in one on an SS_AUTODISARM "
+	"alternate stack",
 };
 static sigjmp_buf jx_jb;
 static int jx_mode;
@@ -2160,6 +2165,9 @@ static void jx_on_xcpu(int sig, siginfo_t *si, void *uc)
 	(void)sig;
 	(void)si;
 	switch (jx_mode) {
+	case JX_DISARMED:
+		raise(SIGPROF);	/* nested; its handler jumps */
+		return;
 	case JX_SIGLONGJMP:
 	case JX_ALTSTACK:
 		siglongjmp(jx_jb, 1);
@@ -2168,6 +2176,24 @@ static void jx_on_xcpu(int sig, siginfo_t *si, void *uc)
 	case JX_SETCONTEXT:
 		setcontext((ucontext_t *)uc);
 	}
+}
+
+static void jx_on_prof(int sig)
+{
+	(void)sig;
+	siglongjmp(jx_jb, 1);
+}
+
+/* The jump lands here, below the alternate stack (in the caller's frame):
+ * a frame on that stack is above the jump's target.  0 once jumped. */
+static __attribute__((noinline)) int jx_jump(int mode)
+{
+	if (sigsetjmp(jx_jb, mode != JX_LONGJMP) == 0) {
+		raise(SIGXCPU);
+		if (mode != JX_SETCONTEXT)
+			return 18;	/* the handler did not jump */
+	}
+	return 0;
 }
 
 static void jx_on_usr(int sig)
@@ -2206,8 +2232,11 @@ static void jx_on_trap(int sig, siginfo_t *si, void *ucv)
  * not run once, 8 SIGWINCH's not once, 16 and up: the setup failed. */
 static int jx_child(int mode)
 {
-	static char alt[64 * 1024];
-	stack_t ss = { .ss_sp = alt, .ss_size = sizeof(alt) };
+	char alt[64 * 1024];
+	stack_t ss = {
+		.ss_sp = alt, .ss_size = sizeof(alt),
+		.ss_flags = mode == JX_DISARMED ? SS_AUTODISARM : 0,
+	};
 	struct sigaction sa;
 	struct aiocb cb;
 	sigset_t cur, xcpu;
@@ -2222,15 +2251,20 @@ static int jx_child(int mode)
 	sa.sa_handler = jx_on_winch;
 	sa.sa_flags = 0;
 	sigaction(SIGWINCH, &sa, NULL);
+	sa.sa_handler = jx_on_prof;
+	sigaction(SIGPROF, &sa, NULL);
 	sa.sa_sigaction = jx_on_xcpu;
-	sa.sa_flags = SA_SIGINFO | (mode == JX_ALTSTACK ? SA_ONSTACK : 0);
+	sa.sa_flags = SA_SIGINFO |
+		      (mode == JX_ALTSTACK || mode == JX_DISARMED ? SA_ONSTACK :
+								     0);
 	sigaction(SIGXCPU, &sa, NULL);
 	sa.sa_sigaction = jx_on_trap;
 	sa.sa_flags = SA_SIGINFO;
 	sigaddset(&sa.sa_mask, SIGUSR1);
 	sigaddset(&sa.sa_mask, SIGWINCH);
 	sigaction(SIGTRAP, &sa, NULL);
-	if (fd < 0 || (mode == JX_ALTSTACK && sigaltstack(&ss, NULL)))
+	if (fd < 0 || ((mode == JX_ALTSTACK || mode == JX_DISARMED) &&
+		       sigaltstack(&ss, NULL)))
 		return 16;
 	t_prep(&jx_done, fd, buf, 4, 0);
 	if (aio_read(&jx_done) || t_wait(&jx_done, 5000) ||
@@ -2238,11 +2272,8 @@ static int jx_child(int mode)
 		return 17;
 
 	jx_mode = mode;
-	if (mode != JX_NONE && sigsetjmp(jx_jb, mode != JX_LONGJMP) == 0) {
-		raise(SIGXCPU);
-		if (mode != JX_SETCONTEXT)
-			return 18;	/* the handler did not jump */
-	}
+	if (mode != JX_NONE && jx_jump(mode))
+		return 18;
 	sigemptyset(&xcpu);
 	sigaddset(&xcpu, SIGXCPU);
 	sigprocmask(SIG_UNBLOCK, &xcpu, NULL);	/* _longjmp() left it */
