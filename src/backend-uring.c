@@ -1847,11 +1847,13 @@ static int cancel_one(struct uring *u, struct kaio_req *req)
 /*
  * r is left to run: aio_cancel() answers AIO_NOTCANCELED.  If io-wq stops
  * it all the same, before it began (ECANCELED), it runs elsewhere, as that
- * answer says (complete_one()): its completion takes u->lock before it
+ * answer says (complete_one()), with its submitter's identity if that
+ * thread is the one cancelling (kaio__creds_keep()): its completion takes u->lock before it
  * looks (reap_batch()), and u->lock is held here.
  */
 static void runs_on(struct kaio_req *r, struct kaio_cancel *t)
 {
+	kaio__creds_keep(r);	/* the pool may run it from another thread */
 	atomic_store(&r->cancel_asked, 2);
 	atomic_store(&t->running, 1);
 }

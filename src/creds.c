@@ -207,6 +207,23 @@ int kaio__creds_prepare(struct kaio_req *req)
 	return 0;
 }
 
+/*
+ * req, which this thread submitted to a kernel backend, may reach the pool
+ * from another thread after all: aio_cancel() left it to run, and io-wq,
+ * told to stop it, may yet drop it before it begins (ECANCELED), and it
+ * then runs on the pool, as AIO_NOTCANCELED says.  Refused there for want
+ * of an identity, such a write completed with EAGAIN instead (1 in 40,000
+ * writes cancelled at once, CI).  Captured now, in its submitter; a
+ * request another thread cancels keeps none (who is it?), nor needs an
+ * fsync one.
+ */
+void kaio__creds_keep(struct kaio_req *req)
+{
+	if (!(req->flags & KAIO_RQ_CREDS) && req->op != KAIO_OP_FSYNC &&
+	    req->op != KAIO_OP_FDSYNC && req->tid && req->tid == kaio__tid())
+		capture_into(req);
+}
+
 /* The request (or batch) this thread is handing to the backends now. */
 static __thread struct kaio_req *win_req
 	__attribute__((tls_model("initial-exec")));

@@ -44,6 +44,8 @@ void kaio__creds_release(struct kaio_creds *c) KAIO_CREDS_HIDDEN;
 int kaio__creds_prepare(struct kaio_req *req) KAIO_CREDS_HIDDEN;
 void kaio__creds_window(struct kaio_req *req,
 			struct kaio_batch *batch) KAIO_CREDS_HIDDEN;
+/* A kernel backend's aio_cancel(), leaving a request to run. */
+void kaio__creds_keep(struct kaio_req *req) KAIO_CREDS_HIDDEN;
 /* pool.c: before a request is queued for a worker. */
 int kaio__creds_for_pool(struct kaio_req *req) KAIO_CREDS_HIDDEN;
 /* Worker side. */
