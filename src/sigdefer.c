@@ -1219,26 +1219,7 @@ typedef void __attribute__((noreturn)) (*jump_fn)(struct __jmp_buf_tag *,
 						 int);
 typedef int (*setcontext_fn)(const ucontext_t *);
 
-static jump_fn real_longjmp, real__longjmp, real_siglongjmp,
-	real_longjmp_chk;
-static setcontext_fn real_setcontext;
 static int jump_known;
-
-/* glibc's name@ver, looked up once (by the setup, or by the first call
- * if another constructor jumps first).  A jump that has none to go to
- * (not glibc) aborts: it cannot return. */
-static void *next_fn(void **p, const char *name, const char *ver, int must)
-{
-	void *f = __atomic_load_n(p, __ATOMIC_ACQUIRE);
-
-	if (!f) {
-		f = dlvsym(RTLD_NEXT, name, ver);
-		if (!f && must)
-			abort();
-		__atomic_store_n(p, f, __ATOMIC_RELEASE);
-	}
-	return f;
-}
 
 #if defined(__x86_64__)
 static unsigned long jmp_sp(const struct __jmp_buf_tag *env)
@@ -1275,68 +1256,58 @@ static int jmp_sp_checked(void)
 }
 #endif
 
-static void jumps_setup(void)
-{
-	next_fn((void **)&real_longjmp, "longjmp", "GLIBC_2.2.5", 0);
-	next_fn((void **)&real__longjmp, "_longjmp", "GLIBC_2.2.5", 0);
-	next_fn((void **)&real_siglongjmp, "siglongjmp", "GLIBC_2.2.5", 0);
-	next_fn((void **)&real_longjmp_chk, "__longjmp_chk", "GLIBC_2.11", 0);
-	next_fn((void **)&real_setcontext, "setcontext", "GLIBC_2.2.5", 0);
-	jump_known = jmp_sp_checked();
-}
-
 static void leaving(const struct __jmp_buf_tag *env)
 {
 	if (handlers_live && jump_known)
 		jumped(jmp_sp(env));
 }
 
-ENTRY(void, longjmp,
-      (struct __jmp_buf_tag *env, int val))
-{
-	leaving(env);
-	((jump_fn)next_fn((void **)&real_longjmp, "longjmp",
-			  "GLIBC_2.2.5", 1))(env, val);
-	__builtin_unreachable();
-}
+/* name@ver: counts out what it leaves, then glibc's (KAIO_REAL); with
+ * none to go to (not glibc) it aborts, as it cannot return. */
+#define JUMP(name, ver) \
+	KAIO_REAL(jump_fn, name, ver) \
+	ENTRY(void, name, (struct __jmp_buf_tag *env, int val)) \
+	{ \
+		jump_fn to; \
+		leaving(env); \
+		to = get_##name(); \
+		if (!to) \
+			abort(); \
+		to(env, val); \
+	}
 
-ENTRY(void, _longjmp,
-      (struct __jmp_buf_tag *env, int val))
-{
-	leaving(env);
-	((jump_fn)next_fn((void **)&real__longjmp, "_longjmp",
-			  "GLIBC_2.2.5", 1))(env, val);
-	__builtin_unreachable();
-}
+JUMP(longjmp, "GLIBC_2.2.5")
+JUMP(_longjmp, "GLIBC_2.2.5")
+JUMP(siglongjmp, "GLIBC_2.2.5")
+JUMP(__longjmp_chk, "GLIBC_2.11")
+KAIO_REAL(setcontext_fn, setcontext, "GLIBC_2.2.5")
 
-ENTRY(void, siglongjmp,
-      (struct __jmp_buf_tag *env, int val))
+/* Looked up here, by the constructor, not first in a handler (dlvsym()
+ * is not async-signal-safe). */
+static void jumps_setup(void)
 {
-	leaving(env);
-	((jump_fn)next_fn((void **)&real_siglongjmp, "siglongjmp",
-			  "GLIBC_2.2.5", 1))(env, val);
-	__builtin_unreachable();
-}
-
-ENTRY(void, __longjmp_chk,
-      (struct __jmp_buf_tag *env, int val))
-{
-	leaving(env);
-	((jump_fn)next_fn((void **)&real_longjmp_chk, "__longjmp_chk",
-			  "GLIBC_2.11", 1))(env, val);
-	__builtin_unreachable();
+	get_longjmp();
+	get__longjmp();
+	get_siglongjmp();
+	get___longjmp_chk();
+	get_setcontext();
+	jump_known = jmp_sp_checked();
 }
 
 /* To a context's stack pointer (a handler's own ucontext: the point the
  * signal interrupted). */
 ENTRY(int, setcontext, (const ucontext_t *uc))
 {
+	setcontext_fn to;
+
 #if defined(__x86_64__)
 	if (handlers_live)
 		jumped((unsigned long)uc->uc_mcontext.gregs[REG_RSP]);
 #endif
-	return ((setcontext_fn)next_fn((void **)&real_setcontext, "setcontext",
-				       "GLIBC_2.2.5", 1))(uc);
+	to = get_setcontext();
+	if (!to)
+		abort();
+	return to(uc);
 }
 
 /*
