@@ -124,6 +124,10 @@ long kaio__park_call(const unsigned long long *deferred, long nr, long a1,
 #define PARK_OK	0
 #endif
 
+/* The kernel's first real-time signal: below it, standard ones, of which
+ * one of each is pending at most. */
+#define KERNEL_SIGRTMIN	32
+
 /* The program's handler of each signal, behind entry(): a seqlock. */
 struct slot {
 	atomic_uint seq;
@@ -433,7 +437,8 @@ static __thread unsigned entries __attribute__((tls_model("initial-exec")));
 
 /*
  * Where the first NLIVE frames counted in handlers_live are (an address
- * in the frame of the entry(), call() or kept_run() that counted it), and
+ * in the frame of the entry(), call() or kept_run() that counted it), the
+ * mask each handler runs with (its sa_mask and number: live_mask), and
  * which of them are on the thread's alternate stack (a bit each), as the
  * last entry() was told of it (uc_stack; alt_size 0: none).  A handler
  * that leaves by siglongjmp() or setcontext() does not count itself out:
@@ -442,17 +447,18 @@ static __thread unsigned entries __attribute__((tls_model("initial-exec")));
  * in blocked as that handler's frame returned.
  */
 #define NLIVE	8
-static __thread unsigned long live_sp[NLIVE]
+static __thread unsigned long live_sp[NLIVE], live_mask[NLIVE]
 	__attribute__((tls_model("initial-exec")));
 static __thread unsigned live_alt __attribute__((tls_model("initial-exec")));
 static __thread unsigned long alt_lo, alt_size
 	__attribute__((tls_model("initial-exec")));
 
-static void live_note(int at, unsigned long sp, int on)
+static void live_note(int at, unsigned long sp, unsigned long mask, int on)
 {
 	if (at < 0 || at >= NLIVE)
 		return;
 	live_sp[at] = sp;
+	live_mask[at] = mask;
 	if (on)
 		live_alt |= 1U << at;
 	else
@@ -460,19 +466,25 @@ static void live_note(int at, unsigned long sp, int on)
 }
 
 /*
- * handlers_live, from live to live + 1, for the frame at sp.  Noted before
- * and after the count: a handler that comes in between notes its own at
- * the same place and counts itself out again, before this one goes on.
+ * handlers_live, from live to live + 1, for the frame at sp of a handler
+ * that runs with mask (h's sa_mask, and sig unless SA_NODEFER).  Noted
+ * before and after the count: a handler that comes in between notes its
+ * own at the same place and counts itself out again, before this one
+ * goes on.
  */
-static void count_in(int live, unsigned long sp)
+static void count_in(int live, unsigned long sp, const struct handler *h,
+		     int sig)
 {
+	unsigned long mask = h->mask;
 	int on = sp - alt_lo < alt_size;
 
-	live_note(live, sp, on);
+	if (!(h->flags & SA_NODEFER))
+		mask |= 1UL << (sig - 1);
+	live_note(live, sp, mask, on);
 	atomic_signal_fence(memory_order_seq_cst);
 	handlers_live = live + 1;
 	atomic_signal_fence(memory_order_seq_cst);
-	live_note(live, sp, on);
+	live_note(live, sp, mask, on);
 }
 
 /*
@@ -492,13 +504,13 @@ static void alt_seen(const ucontext_t *uc)
 }
 
 /*
- * A jump to stack address to leaves the handler frames below it: those
- * are counted out.  A frame on the alternate stack is left by a jump off
- * that stack too; one elsewhere stays for a jump onto it (to a handler
- * nested in it there).  A frame past the first NLIVE stays while the
- * last noted one does (it is nested in that one).
+ * How many of the handler frames counted stay for a jump to stack address
+ * to: it leaves those below it.  A frame on the alternate stack is left
+ * by a jump off that stack too; one elsewhere stays for a jump onto it
+ * (to a handler nested in it there).  A frame past the first NLIVE stays
+ * while the last noted one does (it is nested in that one).
  */
-static void jumped(unsigned long to)
+static int staying(unsigned long to)
 {
 	int n = handlers_live, i, on, there = to - alt_lo < alt_size;
 
@@ -509,6 +521,14 @@ static void jumped(unsigned long to)
 			break;
 		n = i;
 	}
+	return n;
+}
+
+/* A jump to stack address to: the frames it leaves are counted out. */
+static void jumped(unsigned long to)
+{
+	int n = staying(to);
+
 	if (n != handlers_live) {
 		atomic_signal_fence(memory_order_seq_cst);
 		handlers_live = n;
@@ -560,7 +580,7 @@ static unsigned long kept_run(int sig, siginfo_t *si, unsigned long long bits,
 	back = 1;
 	/* Counted from here, one that comes runs nested and lets in
 	 * nothing of old; one before may have (unmasked()). */
-	count_in(live, (unsigned long)__builtin_frame_address(0));
+	count_in(live, (unsigned long)__builtin_frame_address(0), h, sig);
 	if (entries != seen)
 		gone = unmasked(old, mask | 1UL << (sig - 1));
 	m = old & ~((unsigned long)bits | 1UL << (sig - 1) | gone);
@@ -600,6 +620,47 @@ static unsigned long kept_masks(unsigned head)
 }
 
 /*
+ * What the program's handlers running on this thread block (live_mask):
+ * a kept signal there waits, as a pending one waits for the kernel, until
+ * the handler that blocks it has returned.  Not a frame the stack pointer
+ * here is already above (staying()): a handler that left some way no
+ * jump wrapper saw (kaio_posix(7), BUGS) held nothing after it left.
+ */
+static unsigned long live_held(void)
+{
+	unsigned long m = 0;
+	int n, i;
+
+	if (!handlers_live)
+		return 0;
+	n = staying((unsigned long)__builtin_frame_address(0));
+	for (i = 0; i < n && i < NLIVE; i++)
+		m |= live_mask[i];
+	return m;
+}
+
+/*
+ * A standard signal of mask that is still kept waited, in glibc, pending
+ * while the handler that ran with mask did: a copy of it sent meanwhile
+ * (by that handler, say) merged with it, and its handler runs once.  Such
+ * a copy is pending with the kernel now, its number held: taken out.
+ */
+static void merge_pending(unsigned long mask)
+{
+	unsigned long long std = kaio__sigdefer_kept() & mask &
+				 ((1ULL << (KERNEL_SIGRTMIN - 1)) - 1);
+	struct timespec zero = { 0, 0 };
+	unsigned long one;
+
+	while (std) {
+		one = std & -std;
+		std &= std - 1;
+		sys_call6(SYS_rt_sigtimedwait, (long)&one, 0, (long)&zero, 8,
+			  0, 0);
+	}
+}
+
+/*
  * Unblock bits, which this thread held back: the kept signals' handlers
  * run first, in the order caught.  Each is taken out before it runs, and
  * the bits of the rest are held back again meanwhile: a handler that
@@ -620,15 +681,10 @@ static void unblock(unsigned long long bits)
 	unsigned h, seen;
 	int sig;
 
-	if (kept_taking) {
-		/* Nested in another let-in's taking one out: the kept ones
-		 * are its to let in. */
-		rest = kaio__sigdefer_kept();
-		__atomic_fetch_or(&kaio__tls_sigdeferred, bits & rest,
-				  __ATOMIC_RELAXED);
-		bits &= ~rest;
-		goto out;
-	}
+	/* Nested in another let-in's taking one out: the kept ones are its
+	 * to let in. */
+	if (kept_taking)
+		goto leave_kept;
 	for (;;) {
 		kept_taking = 1;
 		atomic_signal_fence(memory_order_seq_cst);
@@ -639,6 +695,14 @@ static void unblock(unsigned long long bits)
 			atomic_signal_fence(memory_order_seq_cst);
 			kept_taking = 0;
 			break;
+		}
+		if (live_held() & 1UL << (sig - 1)) {
+			/* A handler running here blocks it (one kept before
+			 * it, whose own call lets in): it and those behind it
+			 * wait for the let-in or call below that handler. */
+			atomic_signal_fence(memory_order_seq_cst);
+			kept_taking = 0;
+			goto leave_kept;
 		}
 		/* Its handler's sa_mask blocked before it is taken out: a
 		 * signal of that mask that comes from now on waits pending
@@ -676,6 +740,8 @@ static void unblock(unsigned long long bits)
 			__atomic_fetch_or(&kaio__tls_sigdeferred, rest,
 					  __ATOMIC_RELAXED);
 		gone = kept_run(sig, (siginfo_t *)si, bits, &hd, old, m, seen);
+		if (is_handler(hd.fn))
+			merge_pending(hd.mask | 1UL << (sig - 1));
 		/*
 		 * The mask is restored as the kernel's sigreturn restores it:
 		 * the program's part as it was before the handler (whatever
@@ -719,6 +785,12 @@ static void unblock(unsigned long long bits)
 			__atomic_fetch_and(&kaio__tls_sigdeferred, ~rest,
 					   __ATOMIC_RELAXED);
 	}
+	goto out;
+leave_kept:
+	rest = kaio__sigdefer_kept();
+	__atomic_fetch_or(&kaio__tls_sigdeferred, bits & rest,
+			  __ATOMIC_RELAXED);
+	bits &= ~rest;
 out:
 	if (bits)
 		sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8,
@@ -859,7 +931,7 @@ static void call(const struct handler *h, int sig, siginfo_t *si, void *uc)
 {
 	int live = handlers_live;
 
-	count_in(live, (unsigned long)__builtin_frame_address(0));
+	count_in(live, (unsigned long)__builtin_frame_address(0), h, sig);
 	run(h, sig, si, uc);
 	atomic_signal_fence(memory_order_seq_cst);
 	handlers_live = live;
@@ -1016,7 +1088,8 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 		/* Counted as a handler of the program from here: one that
 		 * comes now runs nested in it and takes nothing out of its
 		 * mask (what it lets in, held has). */
-		count_in(live, (unsigned long)__builtin_frame_address(0));
+		count_in(live, (unsigned long)__builtin_frame_address(0), &h,
+			 sig);
 		if (!live)
 			held |= stripped(uc, &h, sig);
 		errno = saved;

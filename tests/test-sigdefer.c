@@ -6,6 +6,7 @@
  * delivered once, with its siginfo, after it.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
@@ -2356,6 +2357,208 @@ START_TEST(sigdefer_jump_out_counted_out)
 }
 END_TEST
 
+/*
+ * A kept handler's sa_mask holds the signals kept behind it, as the
+ * kernel's holds a pending one: SIGUSR1, whose handler blocks SIGUSR2,
+ * and then SIGUSR2 are caught inside aio_read() and kept (a hardware
+ * breakpoint at kaio__aio_read(): both sent from a SIGTRAP handler that
+ * blocks them, so both come at that instruction).  In glibc, SIGUSR1's
+ * handler runs there and SIGUSR2 waits pending until it returns.
+ * - SIGUSR1's handler calls aio_suspend(): SIGUSR2's handler ran inside
+ *   it, at that call's end (F3 in kaio_posix(7)).
+ * - SIGUSR1's handler sends SIGUSR2 again: a standard signal, merged
+ *   with the pending one; SIGUSR2's handler ran twice (F4).
+ * - after a handler whose mask blocks SIGUSR2 left by a jump the library
+ *   does not see (glibc's own siglongjmp(), as a library bound to it
+ *   jumps): a frame left holds nothing, or SIGUSR2 stayed kept for good.
+ */
+enum { KM_CALL, KM_RAISE, KM_BOTH, KM_STALE, KM_MODES };
+static const char *const km_name[KM_MODES] = {
+	"SIGUSR1's handler calls aio_suspend()",
+	"SIGUSR1's handler sends SIGUSR2 again",
+	"SIGUSR1's handler sends SIGUSR2 again and calls aio_suspend()",
+	"after a handler that blocks SIGUSR2 left by glibc's siglongjmp(), "
+	"SIGUSR1's handler calls aio_suspend()",
+};
+static int km_mode;
+static sigjmp_buf km_jb;
+static void (*km_libc_siglongjmp)(sigjmp_buf, int);
+
+static void km_on_xcpu(int sig)
+{
+	(void)sig;
+	km_libc_siglongjmp(km_jb, 1);
+}
+
+/* Jumped out of SIGXCPU's handler behind the library's back: 0. */
+static __attribute__((noinline)) int km_stale(void)
+{
+	struct sigaction sa;
+	void *libc = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);
+
+	km_libc_siglongjmp = libc ? (void (*)(sigjmp_buf, int))dlsym(
+					    libc, "siglongjmp") : NULL;
+	if (!km_libc_siglongjmp)
+		return -1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = km_on_xcpu;
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	sigaction(SIGXCPU, &sa, NULL);
+	if (sigsetjmp(km_jb, 1) == 0) {
+		raise(SIGXCPU);
+		return -1;
+	}
+	return 0;
+}
+static struct aiocb km_done;
+static unsigned long km_at_read;
+static volatile sig_atomic_t km_in1, km_n1, km_n2, km_nested, km_armed;
+
+static void km_on_usr1(int sig)
+{
+	const struct aiocb *l[1] = { &km_done };
+
+	(void)sig;
+	km_in1 = 1;
+	km_n1++;
+	if (km_mode != KM_CALL)
+		raise(SIGUSR2);
+	if (km_mode != KM_RAISE)
+		aio_suspend(l, 1, NULL);
+	km_in1 = 0;
+}
+
+static void km_on_usr2(int sig)
+{
+	(void)sig;
+	km_n2++;
+	km_nested |= km_in1;
+}
+
+static void km_on_trap(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	(void)sig;
+	(void)si;
+	if ((unsigned long)uc->uc_mcontext.gregs[REG_RIP] == km_at_read &&
+	    km_armed) {
+		km_armed = 0;
+		raise(SIGUSR1);
+		raise(SIGUSR2);
+	}
+}
+
+/* 0: as glibc; 77: no breakpoint; else bits: 1 SIGUSR2's handler ran
+ * inside SIGUSR1's, 2 SIGUSR2's not once, 4 SIGUSR1's not once, 8 either
+ * left blocked, 16 and up: the setup failed. */
+static int km_child(int mode)
+{
+	struct sigaction sa;
+	struct aiocb cb;
+	sigset_t cur;
+	char buf[8];
+	int fd, bp, bad = 0;
+
+	fd = t_tmpfile(4096, 0);
+	if (fd < 0)
+		return 16;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = km_on_usr2;
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = km_on_usr1;
+	sigaddset(&sa.sa_mask, SIGUSR2);
+	sigaction(SIGUSR1, &sa, NULL);
+	sa.sa_sigaction = km_on_trap;
+	sa.sa_flags = SA_SIGINFO;
+	sigaddset(&sa.sa_mask, SIGUSR1);
+	sigaction(SIGTRAP, &sa, NULL);
+	t_prep(&km_done, fd, buf, 4, 0);
+	if (aio_read(&km_done) || t_wait(&km_done, 5000) ||
+	    aio_return(&km_done) != 4)
+		return 17;
+	km_mode = mode == KM_STALE ? KM_CALL : mode;
+	if (mode == KM_STALE && km_stale())
+		return 20;
+	bp = t_breakpoint(km_at_read);
+	if (bp < 0)
+		return 77;
+	km_armed = 1;
+	t_prep(&cb, fd, buf, 4, 0);
+	if (aio_read(&cb))
+		return 18;
+	close(bp);
+	if (t_wait(&cb, 5000) || aio_return(&cb) != 4 || km_armed)
+		return 19;
+	if (mode == KM_STALE)
+		aio_suspend((const struct aiocb *const[]){ &km_done }, 1,
+			    NULL);	/* a later call lets nothing in either */
+	sigprocmask(SIG_BLOCK, NULL, &cur);
+	bad |= km_nested ? 1 : 0;
+	bad |= km_n2 != 1 ? 2 : 0;
+	bad |= km_n1 != 1 ? 4 : 0;
+	bad |= sigismember(&cur, SIGUSR1) || sigismember(&cur, SIGUSR2) ? 8
+									 : 0;
+	return bad;
+}
+
+START_TEST(sigdefer_kept_mask_holds_kept)
+{
+	int mode, status, failed = 0;
+	pid_t pid;
+
+#ifdef T_TSAN
+	printf("SKIP: sigdefer_kept_mask_holds_kept: ThreadSanitizer "
+	       "delivers the program's handlers itself\n");
+	return;
+#endif
+	if (!t_handlers_behind_library()) {
+		printf("SKIP: sigdefer_kept_mask_holds_kept: the library's "
+		       "handler is not in front of the program's\n");
+		return;
+	}
+	km_at_read = t_lib_fn("kaio__aio_read");
+	if (!km_at_read) {
+		printf("SKIP: sigdefer_kept_mask_holds_kept: the library's "
+		       "file has no symbol table\n");
+		return;
+	}
+	for (mode = 0; mode < KM_MODES; mode++) {
+		pid = t_fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0)
+			_exit(km_child(mode));
+		ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+		ck_assert_msg(WIFEXITED(status), "%s: child status %#x",
+			      km_name[mode], status);
+		if (WEXITSTATUS(status) == 77) {
+			printf("SKIP: sigdefer_kept_mask_holds_kept: no "
+			       "hardware breakpoint with SIGTRAP here\n");
+			return;
+		}
+		ck_assert_msg(WEXITSTATUS(status) < 16,
+			      "%s: the setup failed (%d)", km_name[mode],
+			      WEXITSTATUS(status));
+		if (WEXITSTATUS(status)) {
+			fprintf(stderr, "sigdefer_kept_mask_holds_kept: %s: "
+				"%s%s%s%s\n", km_name[mode],
+				WEXITSTATUS(status) & 1 ?
+					"SIGUSR2's handler ran inside "
+					"SIGUSR1's, whose mask blocks it; " :
+					"",
+				WEXITSTATUS(status) & 2 ?
+					"SIGUSR2's handler not run once; " : "",
+				WEXITSTATUS(status) & 4 ?
+					"SIGUSR1's handler not run once; " : "",
+				WEXITSTATUS(status) & 8 ?
+					"a signal left blocked" : "");
+			failed |= 1 << mode;
+		}
+	}
+	ck_assert_msg(!failed, "modes failed: %#x (bit n: mode n)", failed);
+}
+END_TEST
+
 Suite *sigdefer_suite(void)
 {
 	Suite *s = suite_create("sigdefer");
@@ -2383,6 +2586,7 @@ Suite *sigdefer_suite(void)
 	tcase_add_test(tc, sigdefer_cancel_runs_held_handler);
 	tcase_add_test(tc, sigdefer_nested_uc_edit_stays);
 	tcase_add_test(tc, sigdefer_jump_out_counted_out);
+	tcase_add_test(tc, sigdefer_kept_mask_holds_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }
