@@ -817,6 +817,10 @@ extern __thread int kaio__tls_park
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern __thread unsigned long long kaio__tls_sigdeferred
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
+/* Kept signals that a running handler's sa_mask holds: they wait for it,
+ * not for a park (sigdefer.c's unblock()). */
+extern __thread unsigned long long kaio__tls_sigwaiting
+	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern const sigset_t kaio__park_mask KAIO_HIDDEN;
 /* A park's wait at least this long is aio_suspend()'s "forever" (a year
  * at a time, suspend.c): it waits without a timer. */
@@ -834,7 +838,7 @@ void kaio__sigdefer_fork_child(void) KAIO_HIDDEN;
 
 void kaio__signals_release(void) KAIO_HIDDEN;
 int kaio__signals_ran(const sigset_t *old) KAIO_HIDDEN;
-void kaio__sigdefer_let_go(void) KAIO_HIDDEN;
+int kaio__sigdefer_let_go(void) KAIO_HIDDEN;
 unsigned long long kaio__sigdefer_kept(void) KAIO_HIDDEN;
 int kaio__let_in(int cs, unsigned long long *came) KAIO_HIDDEN;
 extern __thread int kaio__tls_callcs
@@ -961,8 +965,8 @@ static inline void kaio__call_leave(void)
 	atomic_signal_fence(memory_order_seq_cst);
 	if (kaio_unlikely(kaio__tls_sigheld > kaio__tls_depth))
 		kaio__signals_release();
-	if (kaio_unlikely(kaio__tls_sigdeferred) && !kaio__tls_depth &&
-	    !kaio__tls_defer)
+	if (kaio_unlikely(kaio__tls_sigdeferred | kaio__tls_sigwaiting) &&
+	    !kaio__tls_depth && !kaio__tls_defer)
 		kaio__sigdefer_let_go();
 }
 

@@ -355,9 +355,10 @@ __thread int kaio__tls_callcs __attribute__((tls_model("initial-exec")));
 int kaio__let_in(int cs, unsigned long long *came)
 {
 	int depth = kaio__tls_depth, ran = 0, old;
+	unsigned long long bits;
 
 	*came = 0;
-	if (!kaio__tls_sigdeferred &&
+	if (!(kaio__tls_sigdeferred | kaio__tls_sigwaiting) &&
 	    (!kaio__tls_sigheld || kaio__tls_sigheld != depth))
 		return 0;
 	if (cs)
@@ -370,11 +371,15 @@ int kaio__let_in(int cs, unsigned long long *came)
 		ran = kaio__signals_ran(&tls_sigold);
 		pthread_sigmask(SIG_SETMASK, &tls_sigold, NULL);
 	}
-	if (kaio__tls_sigdeferred) {
-		if (!ran)
-			*came = kaio__tls_sigdeferred;
-		ran = 1;
-		kaio__sigdefer_let_go();
+	if (kaio__tls_sigdeferred | kaio__tls_sigwaiting) {
+		/* None ran if every one waits behind a running handler's
+		 * mask (sigdefer.c): no EINTR for them. */
+		bits = kaio__tls_sigdeferred;
+		if (kaio__sigdefer_let_go()) {
+			if (!ran)
+				*came = bits;
+			ran = 1;
+		}
 	}
 	atomic_signal_fence(memory_order_seq_cst);
 	kaio__tls_depth = depth;

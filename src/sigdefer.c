@@ -61,6 +61,8 @@
 __thread int kaio__tls_defer __attribute__((tls_model("initial-exec")));
 __thread unsigned long long kaio__tls_sigdeferred
 	__attribute__((tls_model("initial-exec")));
+__thread unsigned long long kaio__tls_sigwaiting
+	__attribute__((tls_model("initial-exec")));
 
 /* The sigmask a backend's reap_batch() gets to wait in kaio__park_call(). */
 const sigset_t kaio__park_mask;
@@ -380,6 +382,7 @@ static int at_park(ucontext_t *uc)
 
 struct kept {
 	int sig;		/* 0 while the slot is filled */
+	unsigned begun;		/* handler frames begun before it came */
 	unsigned char si[KEPT_SI];
 };
 
@@ -389,6 +392,8 @@ static __thread unsigned kept_head __attribute__((tls_model("initial-exec")));
 static __thread unsigned kept_tail __attribute__((tls_model("initial-exec")));
 /* A let-in is taking one out (unblock()): another, nested, must not. */
 static __thread int kept_taking __attribute__((tls_model("initial-exec")));
+/* Handler frames counted in on this thread so far (count_in()). */
+static __thread unsigned begun __attribute__((tls_model("initial-exec")));
 
 static int kept_put(int sig, const siginfo_t *si, const struct handler *h)
 {
@@ -404,6 +409,7 @@ static int kept_put(int sig, const siginfo_t *si, const struct handler *h)
 		return 0;
 	}
 	k = &kept[t % NKEPT];
+	k->begun = __atomic_load_n(&begun, __ATOMIC_RELAXED);
 	memcpy(k->si, si, KEPT_SI);
 	atomic_signal_fence(memory_order_seq_cst);
 	__atomic_store_n(&k->sig, sig, __ATOMIC_RELAXED);
@@ -449,16 +455,20 @@ static __thread unsigned entries __attribute__((tls_model("initial-exec")));
 #define NLIVE	8
 static __thread unsigned long live_sp[NLIVE], live_mask[NLIVE]
 	__attribute__((tls_model("initial-exec")));
+static __thread unsigned live_seq[NLIVE]
+	__attribute__((tls_model("initial-exec")));
 static __thread unsigned live_alt __attribute__((tls_model("initial-exec")));
 static __thread unsigned long alt_lo, alt_size
 	__attribute__((tls_model("initial-exec")));
 
-static void live_note(int at, unsigned long sp, unsigned long mask, int on)
+static void live_note(int at, unsigned long sp, unsigned long mask,
+		      unsigned seq, int on)
 {
 	if (at < 0 || at >= NLIVE)
 		return;
 	live_sp[at] = sp;
 	live_mask[at] = mask;
+	live_seq[at] = seq;
 	if (on)
 		live_alt |= 1U << at;
 	else
@@ -476,15 +486,16 @@ static void count_in(int live, unsigned long sp, const struct handler *h,
 		     int sig)
 {
 	unsigned long mask = h->mask;
+	unsigned seq = __atomic_add_fetch(&begun, 1, __ATOMIC_RELAXED);
 	int on = sp - alt_lo < alt_size;
 
 	if (!(h->flags & SA_NODEFER))
 		mask |= 1UL << (sig - 1);
-	live_note(live, sp, mask, on);
+	live_note(live, sp, mask, seq, on);
 	atomic_signal_fence(memory_order_seq_cst);
 	handlers_live = live + 1;
 	atomic_signal_fence(memory_order_seq_cst);
-	live_note(live, sp, mask, on);
+	live_note(live, sp, mask, seq, on);
 }
 
 /*
@@ -620,13 +631,16 @@ static unsigned long kept_masks(unsigned head)
 }
 
 /*
- * What the program's handlers running on this thread block (live_mask):
- * a kept signal there waits, as a pending one waits for the kernel, until
- * the handler that blocks it has returned.  Not a frame the stack pointer
- * here is already above (staying()): a handler that left some way no
- * jump wrapper saw (kaio_posix(7), BUGS) held nothing after it left.
+ * What the program's handlers running on this thread block (live_mask)
+ * of a signal kept after seen of them had begun: it waits, as a pending
+ * one waits for the kernel, until the handler that blocks it has
+ * returned.  Only the frames begun after it came: one that ran when it
+ * came did not block it (the kernel delivered it), whatever its sa_mask
+ * (a handler that unblocked it itself, one left by a jump no wrapper saw:
+ * kaio_posix(7), BUGS).  Nor a frame the stack pointer here is already
+ * above (staying()): left, it holds nothing.
  */
-static unsigned long live_held(void)
+static unsigned long live_held(unsigned seen)
 {
 	unsigned long m = 0;
 	int n, i;
@@ -635,23 +649,27 @@ static unsigned long live_held(void)
 		return 0;
 	n = staying((unsigned long)__builtin_frame_address(0));
 	for (i = 0; i < n && i < NLIVE; i++)
-		m |= live_mask[i];
+		if ((int)(live_seq[i] - seen) > 0)
+			m |= live_mask[i];
 	return m;
 }
 
+/* The standard signals among bits. */
+#define STANDARD(bits)	((bits) & ((1ULL << (KERNEL_SIGRTMIN - 1)) - 1))
+
 /*
- * A standard signal of mask that is still kept waited, in glibc, pending
- * while the handler that ran with mask did: a copy of it sent meanwhile
- * (by that handler, say) merged with it, and its handler runs once.  Such
- * a copy is pending with the kernel now, its number held: taken out.
+ * The standard signals of std that are still kept waited, in glibc,
+ * pending while the kept handler that blocks them ran: a copy of one
+ * sent meanwhile (by that handler, say) merged with it, and its handler
+ * runs once.  Such a copy, pending now and not before the handler
+ * began (the caller's look), is taken out: its number is held.
  */
-static void merge_pending(unsigned long mask)
+static void merge_pending(unsigned long long std)
 {
-	unsigned long long std = kaio__sigdefer_kept() & mask &
-				 ((1ULL << (KERNEL_SIGRTMIN - 1)) - 1);
 	struct timespec zero = { 0, 0 };
 	unsigned long one;
 
+	std &= kaio__sigdefer_kept();
 	while (std) {
 		one = std & -std;
 		std &= std - 1;
@@ -670,16 +688,20 @@ static void merge_pending(unsigned long mask)
  * and kept in the moment before the handler began (keep_behind()) stays
  * blocked while it is kept, or a second copy could run ahead of it.  The
  * handler's own number is let in there, as its sigreturn would, where
- * a copy that comes then waits its turn.
+ * a copy that comes then waits its turn.  A kept one that a handler
+ * running here blocks stops the let-in (live_held()): it and those
+ * behind it wait, held in kaio__tls_sigwaiting, for the let-in or call
+ * below that handler.  Returns whether a handler ran or a number was let
+ * in (kaio__let_in(): the wait's EINTR).
  */
-static void unblock(unsigned long long bits)
+static int unblock(unsigned long long bits)
 {
 	unsigned char si[sizeof(siginfo_t)];
-	unsigned long long rest, still, lib, now;
+	unsigned long long rest, still, lib, now, held, std, before = 0;
 	unsigned long m, old = 0, gone;
 	struct handler hd;
 	unsigned h, seen;
-	int sig;
+	int sig, ran = 0;
 
 	/* Nested in another let-in's taking one out: the kept ones are its
 	 * to let in. */
@@ -696,7 +718,7 @@ static void unblock(unsigned long long bits)
 			kept_taking = 0;
 			break;
 		}
-		if (live_held() & 1UL << (sig - 1)) {
+		if (live_held(kept[h % NKEPT].begun) & 1UL << (sig - 1)) {
 			/* A handler running here blocks it (one kept before
 			 * it, whose own call lets in): it and those behind it
 			 * wait for the let-in or call below that handler. */
@@ -733,15 +755,31 @@ static void unblock(unsigned long long bits)
 			__atomic_fetch_and(&kaio__tls_sigdeferred,
 					   ~(1ULL << (sig - 1)),
 					   __ATOMIC_RELAXED);
+			__atomic_fetch_and(&kaio__tls_sigwaiting,
+					   ~(1ULL << (sig - 1)),
+					   __ATOMIC_RELAXED);
 			bits |= 1ULL << (sig - 1);
 		}
+		/* The rest is let in by the handler's own call, but what its
+		 * mask blocks: that waits for it to return (and is no signal
+		 * held back in a wait of that call: no EINTR there). */
 		rest = kaio__sigdefer_kept();
-		if (rest)
-			__atomic_fetch_or(&kaio__tls_sigdeferred, rest,
+		held = is_handler(hd.fn) ? rest & (hd.mask | 1UL << (sig - 1))
+					 : 0;
+		if (rest & ~held)
+			__atomic_fetch_or(&kaio__tls_sigdeferred, rest & ~held,
 					  __ATOMIC_RELAXED);
+		if (held)
+			__atomic_fetch_or(&kaio__tls_sigwaiting, held,
+					  __ATOMIC_RELAXED);
+		std = STANDARD(held);
+		if (std)
+			sys_call6(SYS_rt_sigpending, (long)&before, 8, 0, 0, 0,
+				  0);
 		gone = kept_run(sig, (siginfo_t *)si, bits, &hd, old, m, seen);
-		if (is_handler(hd.fn))
-			merge_pending(hd.mask | 1UL << (sig - 1));
+		ran = 1;
+		if (std)
+			merge_pending(std & ~before);
 		/*
 		 * The mask is restored as the kernel's sigreturn restores it:
 		 * the program's part as it was before the handler (whatever
@@ -781,30 +819,36 @@ static void unblock(unsigned long long bits)
 		 * blocked for good, and its number's later copies never ran
 		 * (an outside tester's storm of eight numbers). */
 		rest &= kaio__sigdefer_kept();
-		if (rest)
+		if (rest) {
 			__atomic_fetch_and(&kaio__tls_sigdeferred, ~rest,
 					   __ATOMIC_RELAXED);
+			__atomic_fetch_and(&kaio__tls_sigwaiting, ~rest,
+					   __ATOMIC_RELAXED);
+		}
 	}
 	goto out;
 leave_kept:
+	/* Held, not held back in a wait: a park would end at once. */
 	rest = kaio__sigdefer_kept();
-	__atomic_fetch_or(&kaio__tls_sigdeferred, bits & rest,
-			  __ATOMIC_RELAXED);
+	__atomic_fetch_and(&kaio__tls_sigdeferred, ~rest, __ATOMIC_RELAXED);
+	__atomic_fetch_or(&kaio__tls_sigwaiting, rest, __ATOMIC_RELAXED);
 	bits &= ~rest;
 out:
 	if (bits)
 		sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8,
 			  0, 0);
+	return ran || bits;
 }
 
-/* What was held back in this thread comes in (outside windows). */
-void kaio__sigdefer_let_go(void)
+/* What was held back in this thread comes in (outside windows): did a
+ * handler run, or a number come in? */
+int kaio__sigdefer_let_go(void)
 {
 	unsigned long long bits;
 
 	bits = __atomic_exchange_n(&kaio__tls_sigdeferred, 0, __ATOMIC_RELAXED);
-	if (bits)
-		unblock(bits);
+	bits |= __atomic_exchange_n(&kaio__tls_sigwaiting, 0, __ATOMIC_RELAXED);
+	return bits ? unblock(bits) : 0;
 }
 
 /* The numbers this thread ever held back (hold()): only those can be let
@@ -871,7 +915,7 @@ held:
  */
 static void keep(ucontext_t *uc)
 {
-	unsigned long long bits = kaio__tls_sigdeferred;
+	unsigned long long bits = kaio__tls_sigdeferred | kaio__tls_sigwaiting;
 	unsigned long m;
 
 	if (!bits)
