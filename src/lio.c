@@ -30,6 +30,7 @@
 /* ran: a handler ran as the wait began (kaio__let_in(): came). */
 static int wait_list(struct kaio_list *list, int ran, unsigned long long came)
 {
+	unsigned long long held;
 	struct timespec dl;
 	int seq, ret = 0;
 
@@ -42,10 +43,14 @@ static int wait_list(struct kaio_list *list, int ran, unsigned long long came)
 			ran = 0;
 			ret = -EINTR;
 		} else {
+			held = kaio__tls_sigdeferred;
 			ret = kaio__wait_seq(seq, &dl);
-			/* Held back in the wait, which they ended. */
-			if (ret == -EINTR)
-				kaio__let_in(1, &came);
+			held |= kaio__tls_sigdeferred;
+			/* Held back in the wait, which they ended; unless
+			 * every one waits behind a running handler's mask
+			 * (sigdefer.c): none ran, the wait goes on. */
+			if (ret == -EINTR && !kaio__let_in(1, &came) && held)
+				ret = 0;
 		}
 		if (ret == -EINTR && atomic_load(&list->refs) == 1)
 			ret = 0;	/* the last request's own signal */

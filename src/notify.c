@@ -373,9 +373,12 @@ int kaio__let_in(int cs, unsigned long long *came)
 	}
 	if (kaio__tls_sigdeferred | kaio__tls_sigwaiting) {
 		/* None ran if every one waits behind a running handler's
-		 * mask (sigdefer.c): no EINTR for them. */
+		 * mask (sigdefer.c): no EINTR for them.  Nor for those that
+		 * waited so only, held before this wait: in glibc they ran
+		 * before it (the handler that held them returned, or
+		 * unblocked them, or jumped out). */
 		bits = kaio__tls_sigdeferred;
-		if (kaio__sigdefer_let_go()) {
+		if (kaio__sigdefer_let_go() && bits) {
 			if (!ran)
 				*came = bits;
 			ran = 1;

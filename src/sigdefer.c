@@ -380,6 +380,9 @@ static int at_park(ucontext_t *uc)
 #define NKEPT	4
 #define KEPT_SI	48
 
+/* A slot's sig once taken out ahead of the head (unblock()). */
+#define KEPT_TAKEN	(-1)
+
 struct kept {
 	int sig;		/* 0 while the slot is filled */
 	unsigned begun;		/* handler frames begun before it came */
@@ -425,7 +428,7 @@ unsigned long long kaio__sigdefer_kept(void)
 
 	for (i = kept_head; i != tail; i++) {
 		sig = __atomic_load_n(&kept[i % NKEPT].sig, __ATOMIC_RELAXED);
-		if (sig)
+		if (sig > 0)
 			bits |= 1ULL << (sig - 1);
 	}
 	return bits;
@@ -624,7 +627,7 @@ static unsigned long kept_masks(unsigned head)
 
 	for (i = head + 1; i != tail; i++) {
 		sig = __atomic_load_n(&kept[i % NKEPT].sig, __ATOMIC_RELAXED);
-		if (sig && (read_slot(sig, &h), is_handler(h.fn)))
+		if (sig > 0 && (read_slot(sig, &h), is_handler(h.fn)))
 			m |= h.mask;
 	}
 	return m;
@@ -652,6 +655,61 @@ static unsigned long live_held(unsigned seen)
 		if ((int)(live_seq[i] - seen) > 0)
 			m |= live_mask[i];
 	return m;
+}
+
+/*
+ * Does a handler running here hold the kept signal at slot i (taken or
+ * not)?  Only while its number is blocked: a handler that unblocked it
+ * itself (sigprocmask()) would have had it delivered there, in glibc.
+ */
+static int kept_held(unsigned i, int sig)
+{
+	unsigned long cur;
+
+	if (!(live_held(kept[i % NKEPT].begun) & 1UL << (sig - 1)))
+		return 0;
+	sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, 0, (long)&cur, 8, 0, 0);
+	return cur >> (sig - 1) & 1;
+}
+
+/*
+ * The kept signals but the one at t that a handler running here, or the
+ * one at t about to run (mask: its sa_mask and number), holds.
+ */
+static unsigned long long kept_behind_held(unsigned t, unsigned long mask)
+{
+	unsigned i, tail = __atomic_load_n(&kept_tail, __ATOMIC_RELAXED);
+	unsigned long long m = 0;
+	int sig;
+
+	for (i = kept_head; i != tail; i++) {
+		sig = __atomic_load_n(&kept[i % NKEPT].sig, __ATOMIC_RELAXED);
+		if (i != t && sig > 0 &&
+		    ((mask | live_held(kept[i % NKEPT].begun)) &
+		     1UL << (sig - 1)))
+			m |= 1ULL << (sig - 1);
+	}
+	return m;
+}
+
+/*
+ * The first kept signal after the one at head that no handler running
+ * here holds, as the kernel delivers one that no mask blocks while others
+ * wait pending; head if none.
+ */
+static unsigned kept_unheld(unsigned head)
+{
+	unsigned i, tail = __atomic_load_n(&kept_tail, __ATOMIC_RELAXED);
+	int sig;
+
+	for (i = head + 1; i != tail; i++) {
+		sig = __atomic_load_n(&kept[i % NKEPT].sig, __ATOMIC_RELAXED);
+		if (!sig)
+			break;		/* being filled */
+		if (sig > 0 && !kept_held(i, sig))
+			return i;
+	}
+	return head;
 }
 
 /* The standard signals among bits. */
@@ -700,7 +758,7 @@ static int unblock(unsigned long long bits)
 	unsigned long long rest, still, lib, now, held, std, before = 0;
 	unsigned long m, old = 0, gone;
 	struct handler hd;
-	unsigned h, seen;
+	unsigned h, t, seen;
 	int sig, ran = 0;
 
 	/* Nested in another let-in's taking one out: the kept ones are its
@@ -718,13 +776,29 @@ static int unblock(unsigned long long bits)
 			kept_taking = 0;
 			break;
 		}
-		if (live_held(kept[h % NKEPT].begun) & 1UL << (sig - 1)) {
-			/* A handler running here blocks it (one kept before
-			 * it, whose own call lets in): it and those behind it
-			 * wait for the let-in or call below that handler. */
+		if (sig == KEPT_TAKEN) {
+			/* Taken out ahead of it: a hole, passed. */
+			__atomic_store_n(&kept[h % NKEPT].sig, 0,
+					 __ATOMIC_RELAXED);
+			kept_head = h + 1;
 			atomic_signal_fence(memory_order_seq_cst);
 			kept_taking = 0;
-			goto leave_kept;
+			continue;
+		}
+		t = h;
+		if (kept_held(h, sig)) {
+			/* A handler running here blocks it (one kept before
+			 * it, whose own call lets in): it waits for the let-in
+			 * or call below that handler, and the first one behind
+			 * it that none blocks comes in ahead of it. */
+			t = kept_unheld(h);
+			if (t == h) {
+				atomic_signal_fence(memory_order_seq_cst);
+				kept_taking = 0;
+				goto leave_kept;
+			}
+			sig = __atomic_load_n(&kept[t % NKEPT].sig,
+					      __ATOMIC_RELAXED);
 		}
 		/* Its handler's sa_mask blocked before it is taken out: a
 		 * signal of that mask that comes from now on waits pending
@@ -733,8 +807,10 @@ static int unblock(unsigned long long bits)
 		 * numbers sent in turn, a handler blocking both: 0-2 of
 		 * 5,000 pairs swapped). */
 		read_slot(sig, &hd);
-		m = is_handler(hd.fn) ? (hd.mask | kept_masks(h)) &
+		m = is_handler(hd.fn) ? (hd.mask | kept_masks(t)) &
 					~(1UL << (sig - 1)) : 0;
+		held = kept_behind_held(t, is_handler(hd.fn) ?
+					   hd.mask | 1UL << (sig - 1) : 0);
 		seen = entries;
 		atomic_signal_fence(memory_order_seq_cst);
 		sys_call6(SYS_rt_sigprocmask, SIG_BLOCK, (long)&m, (long)&old,
@@ -744,18 +820,23 @@ static int unblock(unsigned long long bits)
 		lib = bits | kaio__sigdefer_kept() |
 		      __atomic_load_n(&kaio__tls_sigdeferred, __ATOMIC_RELAXED);
 		memset(si, 0, sizeof(si));
-		memcpy(si, kept[h % NKEPT].si, KEPT_SI);
-		__atomic_store_n(&kept[h % NKEPT].sig, 0, __ATOMIC_RELAXED);
-		kept_head = h + 1;
+		memcpy(si, kept[t % NKEPT].si, KEPT_SI);
+		if (t != h) {
+			__atomic_store_n(&kept[t % NKEPT].sig, KEPT_TAKEN,
+					 __ATOMIC_RELAXED);
+		} else {
+			__atomic_store_n(&kept[h % NKEPT].sig, 0,
+					 __ATOMIC_RELAXED);
+			kept_head = h + 1;
+		}
 		atomic_signal_fence(memory_order_seq_cst);
 		kept_taking = 0;
 		/* Kept since bits were taken (in a handler's own call): let
 		 * in here too. */
+		__atomic_fetch_and(&kaio__tls_sigwaiting, ~(1ULL << (sig - 1)),
+				   __ATOMIC_RELAXED);
 		if (!(bits & 1ULL << (sig - 1))) {
 			__atomic_fetch_and(&kaio__tls_sigdeferred,
-					   ~(1ULL << (sig - 1)),
-					   __ATOMIC_RELAXED);
-			__atomic_fetch_and(&kaio__tls_sigwaiting,
 					   ~(1ULL << (sig - 1)),
 					   __ATOMIC_RELAXED);
 			bits |= 1ULL << (sig - 1);
@@ -764,8 +845,7 @@ static int unblock(unsigned long long bits)
 		 * mask blocks: that waits for it to return (and is no signal
 		 * held back in a wait of that call: no EINTR there). */
 		rest = kaio__sigdefer_kept();
-		held = is_handler(hd.fn) ? rest & (hd.mask | 1UL << (sig - 1))
-					 : 0;
+		held &= rest;
 		if (rest & ~held)
 			__atomic_fetch_or(&kaio__tls_sigdeferred, rest & ~held,
 					  __ATOMIC_RELAXED);
@@ -1176,10 +1256,18 @@ static void entry(int sig, siginfo_t *si, void *ucv)
 /* The fork child: no other thread holds the writers' lock there. */
 void kaio__sigdefer_fork_child(void)
 {
+	unsigned long long bits;
 	unsigned seq;
 	int i;
 
-	/* What the forking thread kept was sent to the parent. */
+	/* What the forking thread kept was sent to the parent: its numbers,
+	 * blocked as the parent held them, come in (none is pending here). */
+	bits = kaio__sigdefer_kept() | kaio__tls_sigwaiting;
+	kaio__tls_sigwaiting = 0;
+	kaio__tls_sigdeferred &= ~bits;
+	if (bits)
+		sys_call6(SYS_rt_sigprocmask, SIG_UNBLOCK, (long)&bits, 0, 8,
+			  0, 0);
 	kept_head = kept_tail = 0;
 	kept_taking = 0;
 	for (i = 0; i < NKEPT; i++)

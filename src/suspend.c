@@ -290,8 +290,8 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		      const struct timespec *timeout)
 {
 	struct timespec dl;
-	unsigned long long came;
-	int seq, cancel, forever, ret = 0;
+	unsigned long long came = 0, held;
+	int seq, cancel, forever, ran, ret = 0;
 	volatile int counted = 1;
 
 	if (nent < 0 || (nent > 0 && !list))
@@ -319,6 +319,19 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 	kaio__sb_enter(&kaio__suspending);
 	pthread_cleanup_push(suspend_cancelled, (void *)&counted);
 	for (;;) {
+		/* Kept signals a handler's mask held (sigdefer.c), which no
+		 * wait ends for: come in if that handler let them go (it
+		 * unblocked them, or jumped out), as they would have before
+		 * this call in glibc: no EINTR.  (With one held back in this
+		 * call too, the wait ends at once, with EINTR, below.) */
+		if (kaio_unlikely(kaio__tls_sigwaiting) &&
+		    !kaio__tls_sigdeferred) {
+			counted = 0;
+			atomic_fetch_sub(&kaio__suspending, 1);
+			kaio__let_in(0, &came);
+			kaio__sb_enter(&kaio__suspending);
+			counted = 1;
+		}
 		seq = atomic_load(&kaio__done_seq);
 		if (kaio__any_done(list, nent)) {
 			ret = 0;
@@ -326,14 +339,19 @@ int kaio__aio_suspend(const struct aiocb *const list[], int nent,
 		}
 		ret = kaio__reaper_wait(seq, &dl, cancel, list, nent);
 		/* The signals held back in the wait, which they ended, come
-		 * in with this call uncounted: a handler may jump out. */
+		 * in with this call uncounted: a handler may jump out.  If
+		 * every one of them waits behind a running handler's mask
+		 * (none ran), the wait goes on. */
 		came = 0;
 		if (ret == -EINTR) {
+			held = kaio__tls_sigdeferred;
 			counted = 0;
 			atomic_fetch_sub(&kaio__suspending, 1);
-			kaio__let_in(0, &came);
+			ran = kaio__let_in(0, &came);
 			kaio__sb_enter(&kaio__suspending);
 			counted = 1;
+			if (held && !ran)
+				continue;
 		}
 		if (ret == -ETIMEDOUT && forever) {
 			kaio__deadline(&dl, NULL);

@@ -2377,8 +2377,18 @@ END_TEST
  * - SIGUSR1's handler, run at once outside a call, unblocks SIGUSR2
  *   itself, and SIGUSR2 comes inside that handler's aio_read(): it runs
  *   there, as in glibc; it was held for good (an outside review).
+ * A second review's (SIGUSR2's handler writes the pipe in these):
+ * - SIGUSR1's handler jumps out; the next aio_suspend() (1 s) for the
+ *   pipe slept through the kept SIGUSR2 (EAGAIN);
+ * - SIGUSR1's handler unblocks SIGUSR2 itself and waits 1 s for the
+ *   pipe: it slept through it too;
+ * - SIGUSR1's handler waits 2 s; SIGRTMIN+1, which nothing blocks, comes
+ *   from another thread after 300 ms: the wait ended with EINTR, its
+ *   handler not run (kept behind SIGUSR2);
+ * - SIGUSR1's handler fork()s: in the child SIGUSR2 stayed blocked.
  */
-enum { KM_CALL, KM_RAISE, KM_BOTH, KM_STALE, KM_WAIT, KM_OWN, KM_MODES };
+enum { KM_CALL, KM_RAISE, KM_BOTH, KM_STALE, KM_WAIT, KM_OWN, KM_JUMP,
+       KM_UNWAIT, KM_LATE, KM_FORK, KM_MODES };
 static const char *const km_name[KM_MODES] = {
 	"SIGUSR1's handler calls aio_suspend()",
 	"SIGUSR1's handler sends SIGUSR2 again",
@@ -2387,11 +2397,36 @@ static const char *const km_name[KM_MODES] = {
 	"SIGUSR1's handler calls aio_suspend()",
 	"SIGUSR1's handler waits in aio_suspend() for 300 ms",
 	"SIGUSR1's handler unblocks SIGUSR2 and calls aio_read()",
+	"SIGUSR1's handler jumps out; aio_suspend() then",
+	"SIGUSR1's handler unblocks SIGUSR2 and waits in aio_suspend()",
+	"SIGRTMIN+1 comes while SIGUSR1's handler waits",
+	"SIGUSR1's handler fork()s",
 };
 static int km_mode, km_fd, km_pipe[2];
 static struct aiocb km_pcb;
 static char km_pbuf[4];
-static volatile sig_atomic_t km_wait_bad, km_only2;
+static volatile sig_atomic_t km_wait_bad, km_only2, km_nrt, km_go, km_gchild;
+static sigjmp_buf km_jb2;
+static pthread_t km_main;
+
+static void km_on_rt(int sig)
+{
+	(void)sig;
+	km_nrt++;
+}
+
+/* SIGRTMIN+1 to the test's thread 300 ms after km_go. */
+static void *km_late(void *arg)
+{
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 5000 && !km_go; i++)
+		usleep(1000);
+	usleep(300 * 1000);
+	pthread_kill(km_main, SIGRTMIN + 1);
+	return NULL;
+}
 static sigjmp_buf km_jb;
 static void (*km_libc_siglongjmp)(sigjmp_buf, int);
 
@@ -2446,6 +2481,36 @@ static void km_on_usr1(int sig)
 		km_wait_bad = ret != -1 || err != EAGAIN ||
 			      t_now_ms() - t0 < 250;
 		break;
+	case KM_JUMP:
+		t_prep(&cb, km_fd, buf, 4, 0);
+		if (aio_read(&cb) || t_wait(&cb, 5000) || aio_return(&cb) != 4)
+			km_wait_bad = 1;
+		siglongjmp(km_jb2, 1);
+	case KM_UNWAIT:
+		km_in1 = 0;	/* SIGUSR2 may run in it now */
+		sigemptyset(&two);
+		sigaddset(&two, SIGUSR2);
+		sigprocmask(SIG_UNBLOCK, &two, NULL);
+		ts.tv_sec = 1;
+		ts.tv_nsec = 0;
+		t0 = t_now_ms();
+		ret = aio_suspend(p, 1, &ts);
+		km_wait_bad = ret || t_now_ms() - t0 > 500;
+		break;
+	case KM_LATE:
+		ts.tv_sec = 2;
+		ts.tv_nsec = 0;
+		km_go = 1;
+		t0 = t_now_ms();
+		ret = aio_suspend(p, 1, &ts);
+		err = errno;
+		km_wait_bad = ret != -1 || err != EINTR || km_nrt != 1 ||
+			      t_now_ms() - t0 > 1500;
+		break;
+	case KM_FORK:
+		if (fork() == 0)
+			km_gchild = 1;
+		break;
 	case KM_OWN:
 		km_in1 = 0;	/* SIGUSR2 may run in it now */
 		sigemptyset(&two);
@@ -2467,9 +2532,15 @@ static void km_on_usr1(int sig)
 
 static void km_on_usr2(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
 	km_n2++;
 	km_nested |= km_in1;
+	if (km_mode == KM_JUMP || km_mode == KM_UNWAIT)
+		if (write(km_pipe[1], "x", 1) != 1)
+			km_wait_bad = 1;
+	errno = saved;
 }
 
 static void km_on_trap(int sig, siginfo_t *si, void *ucv)
@@ -2505,6 +2576,8 @@ static int km_child(int mode)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = km_on_usr2;
 	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = km_on_rt;
+	sigaction(SIGRTMIN + 1, &sa, NULL);
 	sa.sa_handler = km_on_usr1;
 	sigaddset(&sa.sa_mask, SIGUSR2);
 	sigaction(SIGUSR1, &sa, NULL);
@@ -2537,13 +2610,51 @@ static int km_child(int mode)
 			bad |= 2;
 		km_n2 = 1;
 	} else {
+		pthread_t late;
+		const struct aiocb *p[1] = { &km_pcb };
+		struct timespec ts = { 1, 0 };
+		long t0;
+
+		km_main = pthread_self();
+		if (mode == KM_LATE &&
+		    pthread_create(&late, NULL, km_late, NULL))
+			return 39;
 		km_armed = 1;
 		t_prep(&cb, fd, buf, 4, 0);
-		if (aio_read(&cb))
-			return 36;
+		if (sigsetjmp(km_jb2, 1) == 0) {
+			if (aio_read(&cb))
+				return 36;
+		} else {
+			km_in1 = 0;	/* jumped out of it */
+		}
 		close(bp);
+		if (km_gchild) {
+			/* SIGUSR2 was kept in the parent: none here, and
+			 * its number not blocked, also after a handler
+			 * returns (which blocks what the thread holds). */
+			raise(SIGRTMIN + 1);
+			sigprocmask(SIG_BLOCK, NULL, &cur);
+			if (sigismember(&cur, SIGUSR2) || km_n2)
+				_exit(8);
+			raise(SIGUSR2);
+			_exit(km_n2 != 1 ? 2 : 0);
+		}
 		if (t_wait(&cb, 5000) || aio_return(&cb) != 4 || km_armed)
 			return 37;
+		if (mode == KM_LATE)
+			pthread_join(late, NULL);
+		if (mode == KM_JUMP) {
+			t0 = t_now_ms();
+			if (aio_suspend(p, 1, &ts) || t_now_ms() - t0 > 500)
+				km_wait_bad = 1;
+		}
+		if (mode == KM_FORK) {
+			int st;
+
+			if (wait(&st) < 0 || !WIFEXITED(st))
+				return 40;
+			bad |= WEXITSTATUS(st);
+		}
 	}
 	if (mode == KM_STALE)
 		aio_suspend((const struct aiocb *const[]){ &km_done }, 1,
@@ -2611,9 +2722,8 @@ START_TEST(sigdefer_kept_mask_holds_kept)
 				WEXITSTATUS(status) & 8 ?
 					"a signal left blocked; " : "",
 				WEXITSTATUS(status) & 16 ?
-					"SIGUSR1's aio_suspend() did not time "
-					"out after 300 ms, or its aio_read() "
-					"failed" : "");
+					"a wait or read of the mode went wrong "
+					"(see the test's comment)" : "");
 			failed |= 1 << mode;
 		}
 	}
