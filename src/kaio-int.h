@@ -817,8 +817,9 @@ extern __thread int kaio__tls_park
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern __thread unsigned long long kaio__tls_sigdeferred
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
-/* Kept signals that a running handler's sa_mask holds: they wait for it,
- * not for a park (sigdefer.c's unblock()). */
+/* Kept signals that wait behind a running handler (its sa_mask holds
+ * them, or its own call lets them in): let in at a call's end or as a
+ * wait begins, never ending a park (sigdefer.c's unblock()). */
 extern __thread unsigned long long kaio__tls_sigwaiting
 	__attribute__((tls_model("initial-exec"))) KAIO_HIDDEN;
 extern const sigset_t kaio__park_mask KAIO_HIDDEN;

@@ -749,7 +749,7 @@ static void merge_pending(unsigned long long std)
  * a copy that comes then waits its turn.  A kept one that a handler
  * running here blocks stops the let-in (live_held()): it and those
  * behind it wait, held in kaio__tls_sigwaiting, for the let-in or call
- * below that handler.  Returns whether a handler ran or a number was let
+ * below that handler; one behind it that none holds comes in first.  Returns whether a handler ran or a number was let
  * in (kaio__let_in(): the wait's EINTR).
  */
 static int unblock(unsigned long long bits)
@@ -841,16 +841,15 @@ static int unblock(unsigned long long bits)
 					   __ATOMIC_RELAXED);
 			bits |= 1ULL << (sig - 1);
 		}
-		/* The rest is let in by the handler's own call, but what its
-		 * mask blocks: that waits for it to return (and is no signal
-		 * held back in a wait of that call: no EINTR there). */
+		/* The rest is let in by the handler's own call, at its end or
+		 * as its wait begins, but what a running handler's mask
+		 * blocks: that waits for it to return.  None is a signal held
+		 * back in that call: it ends none of its waits with EINTR
+		 * (glibc ran it before the handler's body, or holds it). */
 		rest = kaio__sigdefer_kept();
 		held &= rest;
-		if (rest & ~held)
-			__atomic_fetch_or(&kaio__tls_sigdeferred, rest & ~held,
-					  __ATOMIC_RELAXED);
-		if (held)
-			__atomic_fetch_or(&kaio__tls_sigwaiting, held,
+		if (rest)
+			__atomic_fetch_or(&kaio__tls_sigwaiting, rest,
 					  __ATOMIC_RELAXED);
 		std = STANDARD(held);
 		if (std)

@@ -2386,9 +2386,13 @@ END_TEST
  *   from another thread after 300 ms: the wait ended with EINTR, its
  *   handler not run (kept behind SIGUSR2);
  * - SIGUSR1's handler fork()s: in the child SIGUSR2 stayed blocked.
+ * A third review's (older than this test):
+ * - SIGUSR1 and SIGRTMIN+1, neither blocking the other, both kept:
+ *   SIGUSR1's handler's 300 ms wait ended at once with EINTR, letting
+ *   SIGRTMIN+1 in; glibc ran it before that handler's body (EAGAIN).
  */
 enum { KM_CALL, KM_RAISE, KM_BOTH, KM_STALE, KM_WAIT, KM_OWN, KM_JUMP,
-       KM_UNWAIT, KM_LATE, KM_FORK, KM_MODES };
+       KM_UNWAIT, KM_LATE, KM_FORK, KM_SIBLING, KM_MODES };
 static const char *const km_name[KM_MODES] = {
 	"SIGUSR1's handler calls aio_suspend()",
 	"SIGUSR1's handler sends SIGUSR2 again",
@@ -2401,6 +2405,7 @@ static const char *const km_name[KM_MODES] = {
 	"SIGUSR1's handler unblocks SIGUSR2 and waits in aio_suspend()",
 	"SIGRTMIN+1 comes while SIGUSR1's handler waits",
 	"SIGUSR1's handler fork()s",
+	"SIGUSR1 and SIGRTMIN+1 kept; SIGUSR1's handler waits 300 ms",
 };
 static int km_mode, km_fd, km_pipe[2];
 static struct aiocb km_pcb;
@@ -2474,6 +2479,7 @@ static void km_on_usr1(int sig)
 	km_in1 = 1;
 	km_n1++;
 	switch (km_mode) {
+	case KM_SIBLING:
 	case KM_WAIT:
 		t0 = t_now_ms();
 		ret = aio_suspend(p, 1, &ts);
@@ -2554,7 +2560,7 @@ static void km_on_trap(int sig, siginfo_t *si, void *ucv)
 		km_armed = 0;
 		if (!km_only2)
 			raise(SIGUSR1);
-		raise(SIGUSR2);
+		raise(km_mode == KM_SIBLING ? SIGRTMIN + 1 : SIGUSR2);
 	}
 }
 
@@ -2584,6 +2590,11 @@ static int km_child(int mode)
 	sa.sa_sigaction = km_on_trap;
 	sa.sa_flags = SA_SIGINFO;
 	sigaddset(&sa.sa_mask, SIGUSR1);
+	/* Unblocked, each comes as it is sent, so SIGUSR1 is kept first:
+	 * blocked, the kernel would stack SIGRTMIN+1 (unblocked by
+	 * SIGUSR1's frame) on top, and it would be kept first. */
+	if (mode == KM_SIBLING)
+		sigemptyset(&sa.sa_mask);
 	sigaction(SIGTRAP, &sa, NULL);
 	t_prep(&km_done, fd, buf, 4, 0);
 	t_prep(&km_pcb, km_pipe[0], km_pbuf, 1, 0);
@@ -2663,10 +2674,10 @@ static int km_child(int mode)
 		return 38;
 	sigprocmask(SIG_BLOCK, NULL, &cur);
 	bad |= km_nested ? 1 : 0;
-	bad |= km_n2 != 1 ? 2 : 0;
+	bad |= (mode == KM_SIBLING ? km_nrt : km_n2) != 1 ? 2 : 0;
 	bad |= km_n1 != 1 ? 4 : 0;
-	bad |= sigismember(&cur, SIGUSR1) || sigismember(&cur, SIGUSR2) ? 8
-									 : 0;
+	bad |= sigismember(&cur, SIGUSR1) || sigismember(&cur, SIGUSR2) ||
+	       sigismember(&cur, SIGRTMIN + 1) ? 8 : 0;
 	bad |= km_wait_bad ? 16 : 0;
 	return bad;
 }
